@@ -1,0 +1,1 @@
+"""The catalog: its store and everything reusers touch (HTTP service, downloads)."""

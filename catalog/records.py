@@ -1,0 +1,93 @@
+"""What the catalog store holds, as plain records shared by every backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+MEDIA_TYPES = {
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "geojson": "application/geo+json",
+    "gpkg": "application/geopackage+sqlite3",
+}
+
+
+@dataclass(frozen=True)
+class Distribution:
+    format: str
+    filename: str
+    size: int
+    crs: int | None = None
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
+
+
+@dataclass(frozen=True)
+class Release:
+    """An immutable published version of a dataset's content."""
+
+    id: str
+    dataset: str
+    structure_version: int
+    content_hash: str
+    published_at: datetime
+    row_count: int
+    distributions: list[Distribution]
+    metadata: dict[str, Any]
+    licence: dict[str, Any]
+
+    def distribution(self, fmt: str) -> Distribution | None:
+        return next((d for d in self.distributions if d.format == fmt), None)
+
+
+@dataclass(frozen=True)
+class StructureVersion:
+    dataset: str
+    version: int
+    structure: dict[str, Any]
+    created_at: datetime
+    current_release: str | None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    slug: str
+    producer: str
+    metadata: dict[str, Any]
+    licence: dict[str, Any]
+    current_version: int
+    status: str
+    first_published_at: datetime
+    last_published_at: datetime
+    last_confirmed_at: datetime
+
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    id: str
+    producer: str
+    dataset: str | None
+    channel: str
+    received_at: datetime
+    status: str  # publiee | confirmee | refusee
+    release: str | None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewRelease:
+    """A release ready to be switched in: its files are already staged."""
+
+    dataset: str
+    producer: str
+    content_hash: str
+    row_count: int
+    distributions: list[Distribution]
+    metadata: dict[str, Any]
+    licence: dict[str, Any]
+    structure: dict[str, Any]
+    structure_version: int

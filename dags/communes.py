@@ -1,0 +1,88 @@
+"""One DAG per partner commune, generated from config/producers.yaml.
+
+Each run looks at the commune's drop folder (inbox/<commune>/<dataset>/) and
+sends every ready submission through the stages, one task per stage. The
+stages live in `pipelines`; this file only wires them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.exceptions import AirflowFailException
+from airflow.sdk import dag, task, task_group
+
+from pipelines import tasks
+from pipelines.config import load_settings
+from pipelines.producers import Producer, load_producers
+from pipelines.report import SubmissionRejected
+
+DEFAULT_ARGS = {
+    "owner": "equipe-data",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+}
+
+
+def _fail_clearly(stage, *args: Any) -> Any:
+    """Run a stage; a rejected submission fails the task at once, with its French report."""
+    try:
+        return stage(*args)
+    except SubmissionRejected as error:
+        raise AirflowFailException(error.report.to_text()) from error
+
+
+def build_commune_dag(producer: Producer):
+    @dag(
+        dag_id=f"commune_{producer.slug.replace('-', '_')}",
+        description=f"Publication des données de {producer.name}",
+        schedule=producer.schedule,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["commune", producer.slug],
+    )
+    def commune_dag():
+        @task
+        def find_submissions() -> list[dict[str, str]]:
+            return tasks.find_submissions(producer.slug)
+
+        @task
+        def check_metadata(submission: dict[str, str]) -> dict[str, Any]:
+            return _fail_clearly(tasks.check_metadata, submission)
+
+        @task
+        def check_licence(submission: dict[str, str], metadata: dict[str, Any]) -> dict[str, Any]:
+            return _fail_clearly(tasks.check_licence, submission, metadata)
+
+        @task
+        def check_structure(submission: dict[str, str], metadata: dict[str, Any]) -> dict:
+            return _fail_clearly(tasks.check_structure, submission, metadata)
+
+        @task
+        def publish(
+            submission: dict[str, str],
+            metadata: dict[str, Any],
+            licence: dict[str, Any],
+            checked: dict[str, Any],
+        ) -> dict[str, Any]:
+            return tasks.publish(submission, metadata, licence)
+
+        @task_group
+        def process(submission: dict[str, str]) -> None:
+            metadata = check_metadata(submission)
+            licence = check_licence(submission, metadata)
+            checked = check_structure(submission, metadata)
+            licence >> checked
+            publish(submission, metadata, licence, checked)
+
+        process.expand(submission=find_submissions())
+
+    return commune_dag()
+
+
+for _producer in load_producers(load_settings().producers_file).values():
+    globals()[f"commune_{_producer.slug.replace('-', '_')}"] = build_commune_dag(_producer)

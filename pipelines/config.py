@@ -1,0 +1,41 @@
+"""Where things live, from environment variables with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    inbox_dir: Path
+    licenses_dir: Path
+    producers_file: Path
+    store_url: str
+
+    @property
+    def files_dir(self) -> Path:
+        """Root of published distributions (one folder per release)."""
+        return self.data_dir / "files"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space where DAG tasks hand a submission to the next stage."""
+        return self.data_dir / "work"
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get("OPENDATA_DATA_DIR", PROJECT_ROOT / "var" / "data"))
+    return Settings(
+        data_dir=data_dir,
+        inbox_dir=Path(os.environ.get("OPENDATA_INBOX_DIR", PROJECT_ROOT / "var" / "inbox")),
+        licenses_dir=Path(os.environ.get("OPENDATA_LICENSES_DIR", PROJECT_ROOT / "licenses")),
+        producers_file=Path(
+            os.environ.get("OPENDATA_PRODUCERS_FILE", PROJECT_ROOT / "config" / "producers.yaml")
+        ),
+        store_url=os.environ.get("OPENDATA_STORE_URL", f"sqlite:///{data_dir / 'catalog.db'}"),
+    )

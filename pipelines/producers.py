@@ -1,0 +1,32 @@
+"""Partner communes, read from the producers configuration file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Producer:
+    slug: str
+    name: str
+    insee: str
+    schedule: str
+    colour: str
+
+
+def load_producers(path: Path) -> dict[str, Producer]:
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    producers = {}
+    for entry in document.get("producteurs", []):
+        producer = Producer(
+            slug=entry["slug"],
+            name=entry["nom"],
+            insee=str(entry.get("insee", "")),
+            schedule=entry.get("planification", "@hourly"),
+            colour=entry.get("couleur", "#1d4ed8"),
+        )
+        producers[producer.slug] = producer
+    return producers

@@ -1,0 +1,122 @@
+"""Publish stage: write a checked table as distributions and switch the release in.
+
+The canonical CSV is written first and hashed: when its hash equals the current
+release's, nothing new is published and the submission only confirms that the
+data is current. Otherwise every distribution is staged, then the store switches
+the release in atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pyogrio
+
+from catalog.records import Distribution, NewRelease, Release, SubmissionRecord
+from catalog.store import CatalogStore
+
+WGS84 = 4326
+
+
+@dataclass(frozen=True)
+class CheckedData:
+    """What the structure check hands to publication."""
+
+    typed: pa.Table
+    geometry: gpd.GeoSeries | None
+    crs: int | None
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    status: str  # publiee | confirmee
+    release: Release
+
+
+def publish(
+    store: CatalogStore, data: CheckedData, draft: NewRelease, submission: SubmissionRecord
+) -> PublishOutcome:
+    """Publish `data` as the dataset's new release, unless it is the current content."""
+    staged = store.staging_dir()
+    try:
+        csv_path = staged / f"{draft.dataset}.csv"
+        write_csv(data, csv_path)
+        content_hash = file_sha256(csv_path)
+        current = store.current_release(draft.dataset, draft.structure_version)
+        if current is not None and current.content_hash == content_hash:
+            store.confirm(draft.dataset, _with_release(submission, current.id))
+            shutil.rmtree(staged, ignore_errors=True)
+            return PublishOutcome(status="confirmee", release=current)
+        distributions = [_describe(csv_path, "csv", None)]
+        distributions += write_other_distributions(data, staged, draft.dataset)
+        new = NewRelease(
+            **{
+                **draft.__dict__,
+                "content_hash": content_hash,
+                "row_count": data.typed.num_rows,
+                "distributions": distributions,
+            }
+        )
+        release = store.publish(new, staged, submission)
+        return PublishOutcome(status="publiee", release=release)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def _with_release(submission: SubmissionRecord, release_id: str) -> SubmissionRecord:
+    return SubmissionRecord(**{**submission.__dict__, "release": release_id})
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_csv(data: CheckedData, path: Path) -> None:
+    """UTF-8, comma-separated; geometries as WKT in WGS84."""
+    table = data.typed
+    if data.geometry is not None:
+        wkt = data.geometry.to_crs(WGS84).to_wkt()
+        table = table.append_column("geometry", pa.array(wkt.tolist(), type=pa.string()))
+    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+
+def write_other_distributions(data: CheckedData, folder: Path, name: str) -> list[Distribution]:
+    if data.geometry is None:
+        parquet = folder / f"{name}.parquet"
+        pq.write_table(data.typed, parquet, compression="zstd")
+        return [_describe(parquet, "parquet", None)]
+    frame = gpd.GeoDataFrame(
+        data.typed.to_pandas(date_as_object=False), geometry=data.geometry.reset_index(drop=True)
+    )
+    geoparquet = folder / f"{name}.parquet"
+    frame.to_parquet(geoparquet, compression="zstd")
+    geojson = folder / f"{name}.geojson"
+    pyogrio.write_dataframe(
+        frame.to_crs(WGS84),
+        geojson,
+        driver="GeoJSON",
+        layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"},
+    )
+    gpkg = folder / f"{name}.gpkg"
+    pyogrio.write_dataframe(frame, gpkg, driver="GPKG", layer=name)
+    return [
+        _describe(geoparquet, "parquet", data.crs),
+        _describe(geojson, "geojson", WGS84),
+        _describe(gpkg, "gpkg", data.crs),
+    ]
+
+
+def _describe(path: Path, fmt: str, crs: int | None) -> Distribution:
+    return Distribution(format=fmt, filename=path.name, size=path.stat().st_size, crs=crs)

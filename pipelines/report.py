@@ -1,0 +1,137 @@
+"""Problems found in a submission, as JSON for machines and French text for people.
+
+Modelled on frictionless reports: each problem names its stage, its rule (a
+stable machine code aligned with frictionless error types where one exists),
+and, for data problems, the row (line number in the file, header = 1), the
+column and the offending value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# How many problems a report lists one by one; the counts stay exact beyond that.
+MAX_LISTED_PROBLEMS = 10_000
+MAX_LISTED_IN_TEXT_PER_RULE = 20
+
+STAGE_LABELS = {
+    "lecture": "Lecture du fichier",
+    "metadonnees": "Métadonnées",
+    "licence": "Licence",
+    "structure": "Structure (Table Schema)",
+    "publication": "Publication",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    stage: str
+    rule: str
+    message: str
+    row: int | None = None
+    column: str | None = None
+    value: str | None = None
+
+    def location(self) -> str:
+        parts = []
+        if self.row is not None:
+            parts.append(f"ligne {self.row}")
+        if self.column is not None:
+            parts.append(f"colonne « {self.column} »")
+        return ", ".join(parts)
+
+
+@dataclass
+class Report:
+    """Outcome of the checks of one submission."""
+
+    problems: list[Problem] = field(default_factory=list)
+    counts: Counter[tuple[str, str, str | None]] = field(default_factory=Counter)
+    rows_checked: int | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not self.counts
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def add(self, problem: Problem) -> None:
+        self.add_many([problem], total=1)
+
+    def add_many(self, problems: list[Problem], total: int) -> None:
+        """Record `total` occurrences of one kind of problem, listing the first ones."""
+        if total == 0:
+            return
+        first = problems[0]
+        self.counts[(first.stage, first.rule, first.column)] += total
+        room = MAX_LISTED_PROBLEMS - len(self.problems)
+        self.problems.extend(problems[: max(room, 0)])
+
+    def extend(self, other: Report) -> None:
+        self.counts.update(other.counts)
+        room = MAX_LISTED_PROBLEMS - len(self.problems)
+        self.problems.extend(other.problems[: max(room, 0)])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valide": self.valid,
+            "nombre_problemes": self.total,
+            "lignes_verifiees": self.rows_checked,
+            "resume": [
+                {"etape": stage, "regle": rule, "colonne": column, "nombre": n}
+                for (stage, rule, column), n in sorted(self.counts.items(), key=_count_key)
+            ],
+            "problemes": [asdict(p) for p in self.problems],
+            "liste_tronquee": len(self.problems) < self.total,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+    def to_text(self) -> str:
+        if self.valid:
+            checked = f" ({self.rows_checked} lignes vérifiées)" if self.rows_checked else ""
+            return f"Aucun problème détecté{checked}."
+        lines = [
+            f"La soumission est refusée : {self.total} problème(s) détecté(s). "
+            "Rien n'a été publié ; la version précédente reste diffusée.",
+        ]
+        for (stage, rule, column), n in sorted(self.counts.items(), key=_count_key):
+            lines.append("")
+            where = f", colonne « {column} »" if column else ""
+            lines.append(f"[{STAGE_LABELS.get(stage, stage)}] règle « {rule} »{where} : {n} cas")
+            listed = [
+                p for p in self.problems if (p.stage, p.rule, p.column) == (stage, rule, column)
+            ]
+            for p in listed[:MAX_LISTED_IN_TEXT_PER_RULE]:
+                loc = p.location()
+                lines.append(f"  - {loc + ' : ' if loc else ''}{p.message}")
+            if n > min(len(listed), MAX_LISTED_IN_TEXT_PER_RULE):
+                lines.append(f"  … et {n - min(len(listed), MAX_LISTED_IN_TEXT_PER_RULE)} autre(s)")
+        return "\n".join(lines)
+
+
+def _count_key(item: tuple[tuple[str, str, str | None], int]) -> tuple[int, str, str]:
+    (stage, rule, column), _ = item
+    order = list(STAGE_LABELS).index(stage) if stage in STAGE_LABELS else 99
+    return (order, column or "", rule)
+
+
+class SubmissionRejected(Exception):
+    """A submission failed a check: nothing is published."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(report.to_text())
+        self.report = report
+
+
+def reject(stage: str, rule: str, message: str, **where: Any) -> SubmissionRejected:
+    """Shortcut for a rejection carrying one problem."""
+    report = Report()
+    report.add(Problem(stage=stage, rule=rule, message=message, **where))
+    return SubmissionRejected(report)

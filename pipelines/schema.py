@@ -1,0 +1,149 @@
+"""A dataset's structure: its Frictionless Table Schema plus, for maps, geometry type and CRS.
+
+The schema is declared by the producer (a JSON or YAML Table Schema file, e.g.
+a national schema from schema.data.gouv.fr vendored into the submission) or
+inferred from the first publication, then kept as the dataset's structure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import frictionless
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+from pipelines.read import SourceTable
+from pipelines.report import Problem, Report, SubmissionRejected, reject
+
+STAGE = "structure"
+INFERENCE_SAMPLE_ROWS = 100_000
+
+SUPPORTED_TYPES = {
+    "string",
+    "integer",
+    "number",
+    "boolean",
+    "date",
+    "datetime",
+    "time",
+    "year",
+    "any",
+}
+
+# Patterns that decide the inferred type of a text column, most specific first.
+_INFERENCE_RULES: list[tuple[str, str, dict[str, Any]]] = [
+    ("integer", r"^[+-]?(0|[1-9]\d{0,17})$", {}),
+    ("number", r"^[+-]?\d+\.\d+$", {}),
+    ("number", r"^[+-]?\d+,\d+$", {"decimalChar": ","}),
+    ("number", r"^[+-]?\d+([.,]\d+)?$", {"decimalChar": ","}),
+    ("boolean", r"^(true|false|TRUE|FALSE|True|False)$", {}),
+    ("date", r"^\d{4}-\d{2}-\d{2}$", {}),
+    ("date", r"^\d{2}/\d{2}/\d{4}$", {"format": "%d/%m/%Y"}),
+    ("datetime", r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})?$", {}),
+]
+
+
+@dataclass
+class Structure:
+    """What reusers rely on: columns and their rules, and the geometry of map data."""
+
+    schema: dict[str, Any]
+    geometry_type: str | None = None
+    crs: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Structure:
+        return cls(**record)
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f["name"] for f in self.schema.get("fields", [])]
+
+    def same_as(self, other: Structure) -> bool:
+        return (
+            normalised_schema(self.schema) == normalised_schema(other.schema)
+            and self.geometry_type == other.geometry_type
+        )
+
+
+def normalised_schema(schema: dict[str, Any]) -> str:
+    """Canonical text of a schema, ignoring titles and descriptions."""
+    ignored = {"title", "description", "example"}
+    fields = [{k: v for k, v in f.items() if k not in ignored} for f in schema.get("fields", [])]
+    core = {k: v for k, v in schema.items() if k not in ignored | {"fields"}}
+    return json.dumps({"fields": fields, **core}, sort_keys=True, ensure_ascii=False)
+
+
+def load_schema_file(path: Path) -> dict[str, Any]:
+    """Read and check a Table Schema descriptor (JSON or YAML)."""
+    if not path.is_file():
+        raise reject(STAGE, "schema-absent", f"Fichier de schéma introuvable : {path.name}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        descriptor = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as error:
+        raise reject(
+            STAGE, "schema-illisible", f"Le schéma {path.name} est illisible : {error}"
+        ) from error
+    return check_schema_descriptor(descriptor, path.name)
+
+
+def check_schema_descriptor(descriptor: Any, name: str) -> dict[str, Any]:
+    if not isinstance(descriptor, dict):
+        raise reject(STAGE, "schema-invalide", f"Le schéma {name} doit être un objet Table Schema.")
+    try:
+        frictionless.Schema.from_descriptor(descriptor)
+    except frictionless.FrictionlessException as error:
+        raise reject(
+            STAGE,
+            "schema-invalide",
+            f"Le schéma {name} n'est pas un Table Schema valide : {error.error.message}",
+        ) from error
+    report = Report()
+    for spec in descriptor.get("fields", []):
+        if spec.get("type", "string") not in SUPPORTED_TYPES:
+            report.add(
+                Problem(
+                    STAGE,
+                    "type-non-supporte",
+                    f"Type « {spec.get('type')} » non "
+                    f"supporté. Types acceptés : {', '.join(sorted(SUPPORTED_TYPES))}.",
+                    column=spec.get("name"),
+                )
+            )
+    if not report.valid:
+        raise SubmissionRejected(report)
+    return descriptor
+
+
+def infer_schema(source: SourceTable) -> dict[str, Any]:
+    """Infer a Table Schema from the text cells (types only; constraints are the producer's)."""
+    sample = source.table.slice(0, INFERENCE_SAMPLE_ROWS)
+    fields = [_infer_field(name, sample.column(name)) for name in sample.column_names]
+    return {"fields": fields, "missingValues": [""]}
+
+
+def _infer_field(name: str, column: pa.ChunkedArray) -> dict[str, Any]:
+    values = pc.drop_null(column)
+    if len(values) == 0:
+        return {"name": name, "type": "string"}
+    for type_name, pattern, options in _INFERENCE_RULES:
+        if pc.all(pc.match_substring_regex(values, pattern)).as_py():
+            return {"name": name, "type": type_name, **options}
+    return {"name": name, "type": "string"}
+
+
+def structure_of(source: SourceTable, schema: dict[str, Any]) -> Structure:
+    geometry_type = None
+    if source.geometry is not None:
+        kinds = sorted(set(source.geometry.dropna().geom_type.str.replace("Multi", "")))
+        geometry_type = kinds[0] if len(kinds) == 1 else "Geometry"
+    return Structure(schema=schema, geometry_type=geometry_type, crs=source.crs)

@@ -1,0 +1,322 @@
+"""A submission's journey through the stages, in process or one Airflow task per stage.
+
+Each `stage_*` function takes and returns plain, JSON-serialisable values (or
+files in the submission's work folder) so that an Airflow task can run it on any
+worker; `run_submission` chains the same functions in one process for the
+command line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from catalog.records import NewRelease, SubmissionRecord
+from catalog.store import CatalogStore, now, open_store
+from pipelines.config import Settings
+from pipelines.licence import Licence, check_licence
+from pipelines.metadata import Metadata, read_metadata_file
+from pipelines.publish import CheckedData, publish
+from pipelines.read import FORMATS, SourceTable, read_source
+from pipelines.report import Report, SubmissionRejected, reject
+from pipelines.schema import Structure, infer_schema, load_schema_file, structure_of
+from pipelines.validate import validate
+
+METADATA_NAMES = ("metadata.yaml", "metadata.yml", "metadonnees.yaml", "metadonnees.yml")
+REPORT_TEXT = "rapport.txt"
+REPORT_JSON = "rapport.json"
+
+
+@dataclass(frozen=True)
+class Submission:
+    id: str
+    producer: str
+    data_path: str
+    metadata_path: str
+    channel: str  # ligne-de-commande | depot
+    received_at: str
+
+    @classmethod
+    def new(cls, producer: str, data: Path, metadata: Path, channel: str) -> Submission:
+        return cls(
+            id=f"{now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}",
+            producer=producer,
+            data_path=str(data.resolve()),
+            metadata_path=str(metadata.resolve()),
+            channel=channel,
+            received_at=now().isoformat(),
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class Outcome:
+    submission: str
+    status: str  # publiee | confirmee | refusee
+    dataset: str | None = None
+    release: str | None = None
+    structure_version: int | None = None
+    report: Report = field(default_factory=Report)
+
+    def summary(self) -> str:
+        if self.status == "publiee":
+            return (
+                f"Jeu de données « {self.dataset} » publié (structure v{self.structure_version},"
+                f" version {self.release})."
+            )
+        if self.status == "confirmee":
+            return (
+                f"Contenu identique à la version diffusée de « {self.dataset} » : aucune "
+                "nouvelle version, la soumission confirme que les données sont à jour."
+            )
+        return self.report.to_text()
+
+
+def dataset_slug(producer: str, identifier: str) -> str:
+    return f"{producer}-{identifier}"
+
+
+def open_settings_store(settings: Settings) -> CatalogStore:
+    return open_store(settings.store_url, settings.files_dir)
+
+
+# --- stages ----------------------------------------------------------------------------------
+
+
+def stage_metadata(submission: Submission) -> dict[str, Any]:
+    metadata_path = Path(submission.metadata_path)
+    default_identifier = metadata_path.parent.name
+    metadata = read_metadata_file(metadata_path, submission.producer, default_identifier)
+    return metadata.to_dict()
+
+
+def stage_licence(metadata: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    return check_licence(metadata["licence"], settings.licenses_dir).to_dict()
+
+
+def stage_read(submission: Submission, metadata: dict[str, Any]) -> SourceTable:
+    return read_source(Path(submission.data_path), metadata.get("crs"))
+
+
+def stage_structure(
+    submission: Submission, metadata: dict[str, Any], source: SourceTable, store: CatalogStore
+) -> tuple[CheckedData, Structure, int]:
+    """Validate against the dataset's kept structure (or the declared/inferred one at first)."""
+    slug = dataset_slug(submission.producer, metadata["identifier"])
+    declared = _declared_schema(submission, metadata)
+    existing = store.get_dataset(slug)
+    if existing is None:
+        structure = structure_of(source, declared or infer_schema(source))
+        version = 1
+    else:
+        if existing.producer != submission.producer:
+            raise reject(
+                "structure",
+                "jeu-d-un-autre-producteur",
+                f"Le jeu de données « {slug} » appartient à une autre commune.",
+            )
+        kept = next(
+            v for v in store.structure_versions(slug) if v.version == existing.current_version
+        )
+        structure = Structure.from_dict(kept.structure)
+        version = kept.version
+        _refuse_structure_change(structure, declared, source)
+    result = validate(source, structure.schema)
+    if not result.report.valid:
+        raise SubmissionRejected(result.report)
+    checked = CheckedData(typed=result.typed, geometry=source.geometry, crs=source.crs)
+    return checked, structure, version
+
+
+def _declared_schema(submission: Submission, metadata: dict[str, Any]) -> dict[str, Any] | None:
+    if not metadata.get("schema"):
+        return None
+    return load_schema_file(Path(submission.metadata_path).parent / metadata["schema"])
+
+
+def _refuse_structure_change(
+    kept: Structure, declared: dict[str, Any] | None, source: SourceTable
+) -> None:
+    incoming = structure_of(source, declared or kept.schema)
+    if incoming.same_as(kept):
+        return
+    raise reject(
+        "structure",
+        "changement-de-structure",
+        "La structure soumise diffère de la structure diffusée (colonnes, types, contraintes "
+        "ou type de géométrie). Un changement de structure doit être annoncé au moins 30 jours "
+        "à l'avance, et l'ancienne et la nouvelle structure sont ensuite diffusées en parallèle "
+        "pendant au moins 30 jours (annexe data.grandlyon.com, §3.2). Soumettez les données "
+        "dans la structure actuelle, ou déposez un avis de changement de structure.",
+    )
+
+
+def stage_publish(
+    submission: Submission,
+    metadata: dict[str, Any],
+    licence: dict[str, Any],
+    checked: CheckedData,
+    structure: Structure,
+    version: int,
+    store: CatalogStore,
+) -> Outcome:
+    slug = dataset_slug(submission.producer, metadata["identifier"])
+    draft = NewRelease(
+        dataset=slug,
+        producer=submission.producer,
+        content_hash="",
+        row_count=0,
+        distributions=[],
+        metadata=metadata,
+        licence=licence,
+        structure=structure.to_dict(),
+        structure_version=version,
+    )
+    record = _record(submission, slug, Report(rows_checked=checked.typed.num_rows))
+    result = publish(store, checked, draft, record)
+    return Outcome(
+        submission=submission.id,
+        status=result.status,
+        dataset=slug,
+        release=result.release.id,
+        structure_version=version,
+        report=Report(rows_checked=checked.typed.num_rows),
+    )
+
+
+def record_rejection(
+    submission: Submission,
+    error: SubmissionRejected,
+    store: CatalogStore,
+    metadata: dict[str, Any] | None = None,
+) -> Outcome:
+    slug = dataset_slug(submission.producer, metadata["identifier"]) if metadata else None
+    store.record_rejection(_record(submission, slug, error.report))
+    return Outcome(submission=submission.id, status="refusee", dataset=slug, report=error.report)
+
+
+def _record(submission: Submission, slug: str | None, report: Report) -> SubmissionRecord:
+    return SubmissionRecord(
+        id=submission.id,
+        producer=submission.producer,
+        dataset=slug,
+        channel=submission.channel,
+        received_at=datetime.fromisoformat(submission.received_at),
+        status="",
+        release=None,
+        report=report.to_dict(),
+    )
+
+
+# --- whole chain, in process -----------------------------------------------------------------
+
+
+def run_submission(submission: Submission, settings: Settings, store: CatalogStore) -> Outcome:
+    metadata: dict[str, Any] | None = None
+    try:
+        metadata = stage_metadata(submission)
+        licence = stage_licence(metadata, settings)
+        source = stage_read(submission, metadata)
+        checked, structure, version = stage_structure(submission, metadata, source, store)
+        return stage_publish(submission, metadata, licence, checked, structure, version, store)
+    except SubmissionRejected as error:
+        return record_rejection(submission, error, store, metadata)
+
+
+# --- hand-over between Airflow tasks ---------------------------------------------------------
+
+
+def work_folder(settings: Settings, submission: Submission) -> Path:
+    return settings.work_dir / submission.id
+
+
+def save_checked(folder: Path, checked: CheckedData, structure: Structure, version: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    table = checked.typed
+    if checked.geometry is not None:
+        table = table.append_column(
+            "__geometry", pa.array(checked.geometry.to_wkb().tolist(), type=pa.binary())
+        )
+    pq.write_table(table, folder / "checked.parquet")
+    (folder / "structure.json").write_text(
+        json.dumps({"structure": structure.to_dict(), "version": version, "crs": checked.crs})
+    )
+
+
+def load_checked(folder: Path) -> tuple[CheckedData, Structure, int]:
+    table = pq.read_table(folder / "checked.parquet")
+    info = json.loads((folder / "structure.json").read_text())
+    geometry = None
+    if "__geometry" in table.column_names:
+        wkb = table.column("__geometry").to_pylist()
+        geometry = gpd.GeoSeries.from_wkb(wkb, crs=f"EPSG:{info['crs']}")
+        table = table.drop_columns(["__geometry"])
+    checked = CheckedData(typed=table, geometry=geometry, crs=info["crs"])
+    return checked, Structure.from_dict(info["structure"]), info["version"]
+
+
+# --- drop folders ----------------------------------------------------------------------------
+
+
+def ready_submissions(inbox: Path, producer: str) -> list[Submission]:
+    """Folders inbox/<producer>/<dataset>/ holding a metadata file and one data file."""
+    submissions = []
+    for folder in sorted((inbox / producer).glob("*/")):
+        metadata = next((folder / n for n in METADATA_NAMES if (folder / n).is_file()), None)
+        data = [
+            p
+            for p in folder.iterdir()
+            if p.suffix.lower() in FORMATS
+            and p.name not in {REPORT_JSON, "schema.json"}
+            and p.is_file()
+        ]
+        if metadata is not None and len(data) == 1:
+            submissions.append(Submission.new(producer, data[0], metadata, "depot"))
+    return submissions
+
+
+def archive_submission(submission: Submission, outcome: Outcome, settings: Settings) -> Path:
+    """Move a processed drop folder's files to the archive and leave the report in the inbox."""
+    folder = Path(submission.metadata_path).parent
+    archive = settings.data_dir / "archive" / submission.producer / folder.name / submission.id
+    archive.mkdir(parents=True, exist_ok=True)
+    for path in list(folder.iterdir()):
+        if path.name not in {REPORT_TEXT, REPORT_JSON}:
+            shutil.move(str(path), archive / path.name)
+    write_report_files(folder, outcome)
+    write_report_files(archive, outcome)
+    return archive
+
+
+def write_report_files(folder: Path, outcome: Outcome) -> None:
+    header = f"Soumission {outcome.submission} : {outcome.status}\n\n"
+    (folder / REPORT_TEXT).write_text(header + outcome.summary() + "\n", encoding="utf-8")
+    payload = {
+        "soumission": outcome.submission,
+        "statut": outcome.status,
+        "jeu_de_donnees": outcome.dataset,
+        "version": outcome.release,
+        "rapport": outcome.report.to_dict(),
+    }
+    (folder / REPORT_JSON).write_text(
+        json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
+
+
+def metadata_of(record: dict[str, Any]) -> Metadata:
+    return Metadata.from_dict(record)
+
+
+def licence_of(record: dict[str, Any]) -> Licence:
+    return Licence.from_dict(record)

@@ -1,0 +1,97 @@
+"""The stages as units of work for an orchestrator: JSON in, JSON out, files in between.
+
+Each function is one Airflow task of a commune's DAG (see dags/communes.py). A
+rejected submission is recorded in the catalog, its report left in the drop
+folder, and `SubmissionRejected` is raised for the orchestrator to fail the task
+without retrying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pipelines.config import load_settings
+from pipelines.report import SubmissionRejected
+from pipelines.submission import (
+    Outcome,
+    Submission,
+    archive_submission,
+    load_checked,
+    open_settings_store,
+    ready_submissions,
+    record_rejection,
+    save_checked,
+    stage_licence,
+    stage_metadata,
+    stage_publish,
+    stage_read,
+    stage_structure,
+    work_folder,
+)
+
+T = TypeVar("T")
+
+
+def find_submissions(producer: str) -> list[dict[str, str]]:
+    settings = load_settings()
+    return [s.to_dict() for s in ready_submissions(settings.inbox_dir, producer)]
+
+
+def check_metadata(submission: dict[str, str]) -> dict[str, Any]:
+    sub = Submission(**submission)
+    return _guarded(sub, None, lambda: stage_metadata(sub))
+
+
+def check_licence(submission: dict[str, str], metadata: dict[str, Any]) -> dict[str, Any]:
+    sub = Submission(**submission)
+    return _guarded(sub, metadata, lambda: stage_licence(metadata, load_settings()))
+
+
+def check_structure(submission: dict[str, str], metadata: dict[str, Any]) -> dict[str, Any]:
+    sub = Submission(**submission)
+
+    def run() -> dict[str, Any]:
+        settings = load_settings()
+        store = open_settings_store(settings)
+        source = stage_read(sub, metadata)
+        checked, structure, version = stage_structure(sub, metadata, source, store)
+        save_checked(work_folder(settings, sub), checked, structure, version)
+        return {"lignes": checked.typed.num_rows, "version_structure": version}
+
+    return _guarded(sub, metadata, run)
+
+
+def publish(
+    submission: dict[str, str], metadata: dict[str, Any], licence: dict[str, Any]
+) -> dict[str, Any]:
+    sub = Submission(**submission)
+    settings = load_settings()
+    store = open_settings_store(settings)
+    folder = work_folder(settings, sub)
+    checked, structure, version = load_checked(folder)
+    outcome = stage_publish(sub, metadata, licence, checked, structure, version, store)
+    archive_submission(sub, outcome, settings)
+    _clean(folder)
+    return {
+        "statut": outcome.status,
+        "jeu_de_donnees": outcome.dataset,
+        "version": outcome.release,
+        "resume": outcome.summary(),
+    }
+
+
+def _guarded(sub: Submission, metadata: dict[str, Any] | None, stage: Callable[[], T]) -> T:
+    try:
+        return stage()
+    except SubmissionRejected as error:
+        settings = load_settings()
+        outcome: Outcome = record_rejection(sub, error, open_settings_store(settings), metadata)
+        archive_submission(sub, outcome, settings)
+        raise
+
+
+def _clean(folder: Any) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,470 @@
+"""Check structure: apply a Table Schema to every row, vectorised with Arrow compute.
+
+Semantics follow the Table Schema specification as frictionless implements it
+(types, then constraints on the cells that have a valid type, unique values
+after their first occurrence, blank rows skipped), so the same file yields the
+same errors; the engine works on whole columns instead of cell by cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.read import SourceTable
+from pipelines.report import MAX_LISTED_PROBLEMS, Problem, Report
+
+STAGE = "structure"
+
+# Our rule codes -> frictionless error types, for comparisons with the reference validator.
+FRICTIONLESS_TYPES = {
+    "type": "type-error",
+    "obligatoire": "constraint-error",
+    "enum": "constraint-error",
+    "motif": "constraint-error",
+    "minimum": "constraint-error",
+    "maximum": "constraint-error",
+    "longueur-min": "constraint-error",
+    "longueur-max": "constraint-error",
+    "unicite": "unique-error",
+    "cle-primaire": "primary-key-error",
+    "ligne-vide": "blank-row",
+    "cellules-en-trop": "extra-cell",
+    "cellules-manquantes": "missing-cell",
+    "colonne-manquante": "missing-label",
+    "colonne-en-trop": "extra-label",
+}
+
+TYPE_LABELS = {
+    "integer": "un nombre entier",
+    "number": "un nombre",
+    "boolean": "un booléen",
+    "date": "une date",
+    "datetime": "une date et heure (AAAA-MM-JJTHH:MM:SS)",
+    "time": "une heure (HH:MM:SS)",
+    "year": "une année (AAAA)",
+}
+
+DEFAULT_TRUE = ["true", "True", "TRUE", "1"]
+DEFAULT_FALSE = ["false", "False", "FALSE", "0"]
+NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+
+
+@dataclass
+class ValidationResult:
+    report: Report
+    typed: pa.Table  # cast values; invalid cells are null
+
+
+@dataclass
+class _Cast:
+    values: pa.Array  # typed values, null where the text was empty or invalid
+    invalid: np.ndarray  # bool mask: text present but not of the type
+
+
+def validate(source: SourceTable, schema: dict[str, Any]) -> ValidationResult:
+    """Check every row of `source` against `schema`; never raises on bad data."""
+    report = Report(rows_checked=source.table.num_rows)
+    report.extend(source.problems)
+    table = _apply_missing_values(source.table, schema.get("missingValues", [""]))
+    _check_labels(table, schema, report)
+    blank = _blank_rows(table)
+    if blank.any():
+        _record(report, source, blank, "ligne-vide", None, None, lambda _v: "Ligne vide.")
+    typed_columns = {}
+    primary_key = _primary_key(schema)
+    for spec in schema.get("fields", []):
+        name = spec["name"]
+        if name not in table.column_names:
+            continue
+        column = table.column(name).combine_chunks()
+        cast = _cast(column, spec)
+        active = ~blank
+        _check_cell_rules(report, source, column, cast, spec, name in primary_key, active)
+        typed_columns[name] = cast.values
+    if primary_key and all(name in typed_columns for name in primary_key):
+        _check_primary_key(report, source, typed_columns, primary_key, ~blank)
+    typed = pa.table(typed_columns) if typed_columns else pa.table({})
+    return ValidationResult(report=report, typed=typed)
+
+
+# --- table-level rules -----------------------------------------------------------------------
+
+
+def _apply_missing_values(table: pa.Table, missing: list[str]) -> pa.Table:
+    extra = [value for value in missing if value != ""]
+    if not extra:
+        return table
+    marker = pa.array(extra, type=pa.string())
+    columns = [
+        pc.if_else(pc.is_in(col, value_set=marker), pa.scalar(None, pa.string()), col)
+        for col in table.columns
+    ]
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _check_labels(table: pa.Table, schema: dict[str, Any], report: Report) -> None:
+    expected = [f["name"] for f in schema.get("fields", [])]
+    for name in expected:
+        if name not in table.column_names:
+            report.add(
+                Problem(
+                    STAGE,
+                    "colonne-manquante",
+                    f"La colonne « {name} » prévue par le schéma est absente du fichier.",
+                    row=1,
+                    column=name,
+                )
+            )
+    for name in table.column_names:
+        if name not in expected:
+            report.add(
+                Problem(
+                    STAGE,
+                    "colonne-en-trop",
+                    f"La colonne « {name} » n'est pas "
+                    f"prévue par le schéma (colonnes prévues : {', '.join(expected)}).",
+                    row=1,
+                    column=name,
+                )
+            )
+
+
+def _blank_rows(table: pa.Table) -> np.ndarray:
+    if table.num_columns == 0:
+        return np.zeros(table.num_rows, dtype=bool)
+    blank = np.ones(table.num_rows, dtype=bool)
+    for column in table.columns:
+        blank &= column.is_null().to_numpy(zero_copy_only=False)
+    return blank
+
+
+def _primary_key(schema: dict[str, Any]) -> list[str]:
+    key = schema.get("primaryKey") or []
+    return [key] if isinstance(key, str) else list(key)
+
+
+def _check_primary_key(
+    report: Report,
+    source: SourceTable,
+    columns: dict[str, pa.Array],
+    key: list[str],
+    active: np.ndarray,
+) -> None:
+    frame = pd.DataFrame({name: columns[name].to_pandas() for name in key})
+    complete = frame.notna().all(axis=1).to_numpy() & active
+    duplicated = frame.duplicated(keep="first").to_numpy() & complete
+    if not duplicated.any():
+        return
+    label = ", ".join(key)
+    texts = [source.table.column(name) for name in key]
+
+    def message(index: int) -> str:
+        values = ", ".join(str(t[index].as_py()) for t in texts)
+        return f"La clé primaire ({label}) = ({values}) est déjà utilisée plus haut."
+
+    _record(report, source, duplicated, "cle-primaire", label, None, None, message_at=message)
+
+
+# --- cell-level rules ------------------------------------------------------------------------
+
+
+def _check_cell_rules(
+    report: Report,
+    source: SourceTable,
+    text: pa.Array,
+    cast: _Cast,
+    spec: dict[str, Any],
+    in_primary_key: bool,
+    active: np.ndarray,
+) -> None:
+    name = spec["name"]
+    constraints = spec.get("constraints", {})
+    present = text.is_valid().to_numpy(zero_copy_only=False) & active
+    invalid = cast.invalid & active
+    if invalid.any():
+        label = _type_label(spec)
+        _record(
+            report, source, invalid, "type", name, text, lambda v: f"« {v} » n'est pas {label}."
+        )
+    if constraints.get("required") or in_primary_key:
+        missing = ~present & active
+        _record(
+            report,
+            source,
+            missing,
+            "obligatoire",
+            name,
+            text,
+            lambda _v: "Valeur manquante : cette colonne est obligatoire.",
+        )
+    valid = present & ~invalid
+    for rule, check in _CONSTRAINT_CHECKS.items():
+        if rule in constraints:
+            failing, describe = check(text, cast.values, constraints[rule], spec)
+            _record(report, source, failing & valid, _RULE_NAMES[rule], name, text, describe)
+    if constraints.get("unique"):
+        duplicated = _duplicated(cast.values, valid)
+        _record(
+            report,
+            source,
+            duplicated,
+            "unicite",
+            name,
+            text,
+            lambda v: f"« {v} » apparaît déjà plus haut : les valeurs doivent être uniques.",
+        )
+
+
+def _duplicated(values: pa.Array, valid: np.ndarray) -> np.ndarray:
+    series = values.to_pandas()
+    duplicated = series.duplicated(keep="first").to_numpy()
+    # Invalid or empty cells never count as duplicates, nor as first occurrences.
+    first_valid = series.where(valid).duplicated(keep="first").to_numpy()
+    return duplicated & first_valid & valid
+
+
+def _record(
+    report: Report,
+    source: SourceTable,
+    mask: np.ndarray,
+    rule: str,
+    column: str | None,
+    text: pa.Array | None,
+    describe: Callable[[Any], str] | None,
+    message_at: Callable[[int], str] | None = None,
+) -> None:
+    indices = np.flatnonzero(mask)
+    if len(indices) == 0:
+        return
+    listed = indices[:MAX_LISTED_PROBLEMS]
+    rows = source.row_number(listed)
+    values = text.take(pa.array(listed)).to_pylist() if text is not None else [None] * len(listed)
+    problems = []
+    for index, row, value in zip(listed, rows, values, strict=True):
+        message = message_at(int(index)) if message_at else describe(value)  # type: ignore[misc]
+        shown = None if value is None else str(value)[:200]
+        problems.append(Problem(STAGE, rule, message, row=int(row), column=column, value=shown))
+    report.add_many(problems, total=len(indices))
+
+
+def _type_label(spec: dict[str, Any]) -> str:
+    kind = spec.get("type", "string")
+    if kind == "date":
+        fmt = spec.get("format", "default")
+        shown = {"default": "AAAA-MM-JJ", "%d/%m/%Y": "JJ/MM/AAAA"}.get(fmt, fmt)
+        return f"une date au format {shown}"
+    if kind == "boolean":
+        values = spec.get("trueValues", DEFAULT_TRUE) + spec.get("falseValues", DEFAULT_FALSE)
+        return f"un booléen (valeurs acceptées : {', '.join(values)})"
+    if kind == "number" and spec.get("decimalChar", ".") != ".":
+        return f"un nombre (décimales avec « {spec['decimalChar']} »)"
+    if kind == "string":
+        return f"une chaîne au format {spec.get('format')}"
+    return TYPE_LABELS.get(kind, kind)
+
+
+# --- types -----------------------------------------------------------------------------------
+
+
+def _cast(text: pa.Array, spec: dict[str, Any]) -> _Cast:
+    caster = _CASTERS.get(spec.get("type", "string"), _cast_string)
+    values = caster(text, spec)
+    present = text.is_valid().to_numpy(zero_copy_only=False)
+    invalid = present & values.is_null().to_numpy(zero_copy_only=False)
+    return _Cast(values=values, invalid=invalid)
+
+
+def _where(matches: pa.Array, values: pa.Array) -> pa.Array:
+    return pc.if_else(matches, values, pa.scalar(None, values.type))
+
+
+def _cast_string(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    patterns = {
+        "email": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        "uri": r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$",
+        "uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    }
+    pattern = patterns.get(spec.get("format", "default"))
+    if pattern is None:
+        return text
+    return _where(pc.match_substring_regex(text, pattern), text)
+
+
+def _numeric_text(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    group = spec.get("groupChar")
+    if group:
+        text = pc.replace_substring(text, group, "")
+    decimal = spec.get("decimalChar", ".")
+    if decimal != ".":
+        text = pc.replace_substring(text, decimal, ".")
+    return text
+
+
+def _cast_integer(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    text = _numeric_text(text, {"groupChar": spec.get("groupChar")})
+    ok = pc.match_substring_regex(text, r"^[+-]?\d{1,18}$")
+    return pc.cast(_where(ok, text), pa.int64())
+
+
+def _cast_number(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    text = _numeric_text(text, spec)
+    ok = pc.match_substring_regex(text, NUMBER_PATTERN)
+    special = pc.is_in(text, value_set=pa.array(["NaN", "INF", "-INF"]))
+    usable = pc.or_(ok, special)
+    cleaned = pc.replace_substring(
+        pc.replace_substring(_where(usable, text), "INF", "inf"), "NaN", "nan"
+    )
+    return pc.cast(cleaned, pa.float64())
+
+
+def _cast_boolean(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    true_values = pa.array(spec.get("trueValues", DEFAULT_TRUE), type=pa.string())
+    false_values = pa.array(spec.get("falseValues", DEFAULT_FALSE), type=pa.string())
+    is_true = pc.is_in(text, value_set=true_values)
+    is_false = pc.is_in(text, value_set=false_values)
+    return _where(pc.or_(is_true, is_false), is_true)
+
+
+def _strptime(text: pa.Array, fmt: str) -> pa.Array:
+    return pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+
+
+def _cast_date(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    fmt = spec.get("format", "default")
+    if fmt in ("default", "any"):
+        parsed = _where(
+            pc.match_substring_regex(text, r"^\d{4}-\d{2}-\d{2}$"), _strptime(text, "%Y-%m-%d")
+        )
+        if fmt == "any":
+            parsed = pc.coalesce(parsed, _strptime(text, "%d/%m/%Y"))
+    else:
+        parsed = _strptime(text, fmt)
+    return pc.cast(parsed, pa.date32())
+
+
+def _cast_datetime(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    fmt = spec.get("format", "default")
+    if fmt not in ("default", "any"):
+        return _strptime(text, fmt)
+    naive = _strptime(text, "%Y-%m-%dT%H:%M:%S")
+    if fmt == "any":
+        naive = pc.coalesce(naive, _strptime(text, "%Y-%m-%d %H:%M:%S"))
+    utc = pc.cast(
+        _strptime(pc.replace_substring_regex(text, r"Z$", "+0000"), "%Y-%m-%dT%H:%M:%S%z"),
+        pa.timestamp("s"),
+    )
+    return pc.coalesce(naive, utc)
+
+
+def _cast_time(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    return _where(pc.match_substring_regex(text, r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$"), text)
+
+
+def _cast_year(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    return pc.cast(_where(pc.match_substring_regex(text, r"^\d{4}$"), text), pa.int64())
+
+
+_CASTERS: dict[str, Callable[[pa.Array, dict[str, Any]], pa.Array]] = {
+    "string": _cast_string,
+    "any": lambda text, _spec: text,
+    "integer": _cast_integer,
+    "number": _cast_number,
+    "boolean": _cast_boolean,
+    "date": _cast_date,
+    "datetime": _cast_datetime,
+    "time": _cast_time,
+    "year": _cast_year,
+}
+
+
+# --- constraints -----------------------------------------------------------------------------
+
+ConstraintCheck = Callable[
+    [pa.Array, pa.Array, Any, dict[str, Any]], tuple[np.ndarray, Callable[[Any], str]]
+]
+
+
+def _mask(array: pa.Array) -> np.ndarray:
+    return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
+
+
+def _bound(values: pa.Array, limit: Any, spec: dict[str, Any]) -> pa.Scalar:
+    kind = spec.get("type")
+    if kind == "date":
+        return pa.scalar(pd.Timestamp(str(limit)).date(), pa.date32())
+    if kind == "datetime":
+        return pa.scalar(pd.Timestamp(str(limit)).to_pydatetime(), pa.timestamp("s"))
+    return pa.scalar(limit).cast(values.type)
+
+
+def _check_minimum(text: pa.Array, values: pa.Array, limit: Any, spec: dict[str, Any]):
+    failing = _mask(pc.less(values, _bound(values, limit, spec)))
+    return failing, lambda v: f"« {v} » est inférieur au minimum autorisé ({limit})."
+
+
+def _check_maximum(text: pa.Array, values: pa.Array, limit: Any, spec: dict[str, Any]):
+    failing = _mask(pc.greater(values, _bound(values, limit, spec)))
+    return failing, lambda v: f"« {v} » est supérieur au maximum autorisé ({limit})."
+
+
+def _check_exclusive_minimum(text: pa.Array, values: pa.Array, limit: Any, spec: dict[str, Any]):
+    failing = _mask(pc.less_equal(values, _bound(values, limit, spec)))
+    return failing, lambda v: f"« {v} » doit être strictement supérieur à {limit}."
+
+
+def _check_exclusive_maximum(text: pa.Array, values: pa.Array, limit: Any, spec: dict[str, Any]):
+    failing = _mask(pc.greater_equal(values, _bound(values, limit, spec)))
+    return failing, lambda v: f"« {v} » doit être strictement inférieur à {limit}."
+
+
+def _check_min_length(text: pa.Array, values: pa.Array, limit: Any, spec: dict[str, Any]):
+    failing = _mask(pc.less(pc.utf8_length(text), limit))
+    return failing, lambda v: f"« {v} » est trop court (au moins {limit} caractères)."
+
+
+def _check_max_length(text: pa.Array, values: pa.Array, limit: Any, spec: dict[str, Any]):
+    failing = _mask(pc.greater(pc.utf8_length(text), limit))
+    return failing, lambda v: f"« {str(v)[:40]}… » est trop long (au plus {limit} caractères)."
+
+
+def _check_pattern(text: pa.Array, values: pa.Array, pattern: Any, spec: dict[str, Any]):
+    failing = _mask(pc.invert(pc.match_substring_regex(text, f"^(?:{pattern})$")))
+    return failing, lambda v: f"« {v} » ne respecte pas le motif attendu « {pattern} »."
+
+
+def _check_enum(text: pa.Array, values: pa.Array, allowed: Any, spec: dict[str, Any]):
+    allowed_text = pa.array([str(a) for a in allowed], type=pa.string())
+    allowed_values = _cast(allowed_text, spec).values
+    failing = _mask(pc.invert(pc.is_in(values, value_set=allowed_values)))
+    shown = ", ".join(str(a) for a in allowed)
+    return failing, lambda v: f"« {v} » ne fait pas partie des valeurs autorisées : {shown}."
+
+
+_CONSTRAINT_CHECKS: dict[str, ConstraintCheck] = {
+    "minimum": _check_minimum,
+    "maximum": _check_maximum,
+    "exclusiveMinimum": _check_exclusive_minimum,
+    "exclusiveMaximum": _check_exclusive_maximum,
+    "minLength": _check_min_length,
+    "maxLength": _check_max_length,
+    "pattern": _check_pattern,
+    "enum": _check_enum,
+}
+
+_RULE_NAMES = {
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "exclusiveMinimum": "minimum",
+    "exclusiveMaximum": "maximum",
+    "minLength": "longueur-min",
+    "maxLength": "longueur-max",
+    "pattern": "motif",
+    "enum": "enum",
+}

@@ -1,0 +1,101 @@
+"""Controlled vocabularies used in metadata: EU frequencies and EU data themes.
+
+Codes are those of the EU Publications Office authority tables, so the DCAT
+export uses their URIs as they are.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+FREQUENCY_BASE_URI = "http://publications.europa.eu/resource/authority/frequency/"
+THEME_BASE_URI = "http://publications.europa.eu/resource/authority/data-theme/"
+
+
+@dataclass(frozen=True)
+class Frequency:
+    code: str
+    label: str
+    days: float | None  # expected interval between updates; None when not periodic
+    synonyms: tuple[str, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        return FREQUENCY_BASE_URI + self.code
+
+
+FREQUENCIES = [
+    Frequency("UPDATE_CONT", "mise à jour continue", 1, ("temps reel", "temps réel", "realtime")),
+    Frequency("CONT", "continue", 1, ("continuous", "en continu")),
+    Frequency("HOURLY", "toutes les heures", 1 / 24, ("horaire", "hourly")),
+    Frequency("DAILY", "quotidienne", 1, ("quotidien", "journaliere", "daily")),
+    Frequency("WEEKLY", "hebdomadaire", 7, ("weekly",)),
+    Frequency("BIWEEKLY", "bimensuelle", 14, ("tous les quinze jours", "biweekly")),
+    Frequency("MONTHLY", "mensuelle", 31, ("mensuel", "monthly")),
+    Frequency("BIMONTHLY", "bimestrielle", 62, ("bimonthly",)),
+    Frequency("QUARTERLY", "trimestrielle", 92, ("trimestriel", "quarterly")),
+    Frequency("ANNUAL_2", "semestrielle", 183, ("semestriel", "semiannual")),
+    Frequency("ANNUAL", "annuelle", 366, ("annuel", "annual", "yearly")),
+    Frequency("BIENNIAL", "biennale", 731, ("tous les deux ans", "biennial")),
+    Frequency("TRIENNIAL", "triennale", 1096, ("tous les trois ans", "triennial")),
+    Frequency("IRREG", "irrégulière", None, ("irregulier", "irregular", "ponctuelle")),
+    Frequency("NEVER", "jamais", None, ("aucune", "never")),
+    Frequency("UNKNOWN", "inconnue", None, ("unknown",)),
+    Frequency("OTHER", "autre", None, ("other",)),
+]
+
+THEMES = {
+    "AGRI": "Agriculture, pêche, sylviculture et alimentation",
+    "ECON": "Économie et finances",
+    "EDUC": "Éducation, culture et sport",
+    "ENER": "Énergie",
+    "ENVI": "Environnement",
+    "GOVE": "Gouvernement et secteur public",
+    "HEAL": "Santé",
+    "INTR": "Questions internationales",
+    "JUST": "Justice, système juridique et sécurité publique",
+    "REGI": "Régions et villes",
+    "SOCI": "Population et société",
+    "TECH": "Science et technologie",
+    "TRAN": "Transports",
+}
+
+
+def normalise_label(text: str) -> str:
+    """Lower case, no accents, single spaces: how labels are compared."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(plain.lower().replace("_", " ").replace("-", " ").split())
+
+
+def _frequency_index() -> dict[str, Frequency]:
+    index = {}
+    for frequency in FREQUENCIES:
+        for name in (frequency.code, frequency.label, frequency.uri, *frequency.synonyms):
+            index[normalise_label(name)] = frequency
+    return index
+
+
+_FREQUENCY_INDEX = _frequency_index()
+_THEME_INDEX = (
+    {normalise_label(k): k for k in THEMES}
+    | {normalise_label(v): k for k, v in THEMES.items()}
+    | {normalise_label(THEME_BASE_URI + k): k for k in THEMES}
+)
+
+
+def find_frequency(value: str) -> Frequency | None:
+    return _FREQUENCY_INDEX.get(normalise_label(value))
+
+
+def find_theme(value: str) -> str | None:
+    return _THEME_INDEX.get(normalise_label(value))
+
+
+def frequency_choices() -> str:
+    return ", ".join(f.label for f in FREQUENCIES)
+
+
+def theme_choices() -> str:
+    return ", ".join(f"{code} ({label})" for code, label in THEMES.items())
