@@ -201,7 +201,7 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
             report.add(
                 _problem(
                     "cle-inconnue",
-                    f"Clé « {key} » inconnue. Clés acceptées : {', '.join(sorted(set(KEY_ALIASES)))}.",
+                    f"Clé « {key} » inconnue. Clés acceptées : {_accepted_keys()}.",
                     column=str(key),
                 )
             )
@@ -235,7 +235,8 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
         report.add(
             _problem(
                 "producteur-different",
-                f"Le producteur déclaré « {declared} » n'est pas la commune qui soumet (« {producer} »). "
+                f"Le producteur déclaré « {declared} » n'est pas la commune qui soumet "
+                f"(« {producer} »). "
                 "Une commune ne publie que ses propres données.",
                 column="producteur",
             )
@@ -264,6 +265,10 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
         schema=record.get("schema"),
         language=record.get("language", "fr"),
     )
+
+
+def _accepted_keys() -> str:
+    return ", ".join(sorted(set(KEY_ALIASES)))
 
 
 def _problem(rule: str, message: str, **where: Any) -> Problem:

@@ -127,9 +127,13 @@ def read_csv(path: Path) -> SourceTable:
     text_sample = sample.decode(encoding, errors="ignore")
     delimiter = detect_delimiter(text_sample)
     header = _read_header(text_sample, delimiter, path.name)
-    table, skipped = _parse_csv(path, encoding, delimiter, header, newlines_in_values=False)
-    if skipped and '"' in text_sample:
-        table, skipped = _parse_csv(path, encoding, delimiter, header, newlines_in_values=True)
+    table, skipped = _parse_csv(path, encoding, delimiter, header)
+    if skipped:
+        # Rare: re-read serially so that every rejected row has its line number, letting
+        # quoted values span lines when the file quotes at all.
+        table, skipped = _parse_csv(
+            path, encoding, delimiter, header, newlines_in_values='"' in text_sample, serial=True
+        )
     dialect = CsvDialect(encoding, delimiter, _uses_decimal_comma(table, delimiter))
     source = SourceTable(table=table, source_format="csv", dialect=dialect)
     if skipped:
@@ -206,7 +210,12 @@ def _read_header(text: str, delimiter: str, filename: str) -> list[str]:
 
 
 def _parse_csv(
-    path: Path, encoding: str, delimiter: str, header: list[str], newlines_in_values: bool
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    header: list[str],
+    newlines_in_values: bool = False,
+    serial: bool = False,
 ) -> tuple[pa.Table, list[pacsv.InvalidRow]]:
     skipped: list[pacsv.InvalidRow] = []
 
@@ -222,7 +231,7 @@ def _parse_csv(
                 encoding=arrow_encoding,
                 column_names=header,
                 skip_rows=1,
-                use_threads=not newlines_in_values,
+                use_threads=serial is False,
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,

@@ -22,9 +22,10 @@ import pyarrow.parquet as pq
 
 from catalog.records import NewRelease, SubmissionRecord
 from catalog.store import CatalogStore, now, open_store
-from pipelines.config import Settings
+from pipelines.config import Settings, load_settings
 from pipelines.licence import Licence, check_licence
 from pipelines.metadata import Metadata, read_metadata_file
+from pipelines.producers import load_producers
 from pipelines.publish import CheckedData, publish
 from pipelines.read import FORMATS, SourceTable, read_source
 from pipelines.report import Report, SubmissionRejected, reject
@@ -172,6 +173,9 @@ def stage_publish(
     store: CatalogStore,
 ) -> Outcome:
     slug = dataset_slug(submission.producer, metadata["identifier"])
+    producers = load_producers(load_settings().producers_file)
+    producer = producers.get(submission.producer)
+    metadata = {**metadata, "publisher_name": producer.name if producer else submission.producer}
     draft = NewRelease(
         dataset=slug,
         producer=submission.producer,

@@ -33,7 +33,7 @@ FRICTIONLESS_TYPES = {
     "longueur-min": "constraint-error",
     "longueur-max": "constraint-error",
     "unicite": "unique-error",
-    "cle-primaire": "primary-key-error",
+    "cle-primaire": "primary-key",
     "ligne-vide": "blank-row",
     "cellules-en-trop": "extra-cell",
     "cellules-manquantes": "missing-cell",
@@ -160,9 +160,20 @@ def _check_primary_key(
     frame = pd.DataFrame({name: columns[name].to_pandas() for name in key})
     complete = frame.notna().all(axis=1).to_numpy() & active
     duplicated = frame.duplicated(keep="first").to_numpy() & complete
+    incomplete = ~complete & active
+    label = ", ".join(key)
+    _record(
+        report,
+        source,
+        incomplete,
+        "cle-primaire",
+        label,
+        None,
+        None,
+        message_at=lambda _i: f"La clé primaire ({label}) est vide ou incomplète.",
+    )
     if not duplicated.any():
         return
-    label = ", ".join(key)
     texts = [source.table.column(name) for name in key]
 
     def message(index: int) -> str:
@@ -303,7 +314,8 @@ def _numeric_text(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
         text = pc.replace_substring(text, group, "")
     decimal = spec.get("decimalChar", ".")
     if decimal != ".":
-        text = pc.replace_substring(text, decimal, ".")
+        # A point is then neither the decimal mark nor allowed: make such cells fail the pattern.
+        text = pc.replace_substring(pc.replace_substring(text, ".", "#"), decimal, ".")
     return text
 
 
@@ -333,7 +345,16 @@ def _cast_boolean(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
 
 
 def _strptime(text: pa.Array, fmt: str) -> pa.Array:
-    return pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+    """Parse dates strictly: Arrow rolls 2024-02-30 over to March, so check the round trip."""
+    parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+    if "%z" in fmt:
+        return parsed
+    same = pc.equal(_unpadded(pc.strftime(parsed, format=fmt)), _unpadded(text))
+    return _where(pc.fill_null(same, False), parsed)
+
+
+def _unpadded(text: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(text, r"(^|\D)0+(\d)", r"\1\2")
 
 
 def _cast_date(text: pa.Array, spec: dict[str, Any]) -> pa.Array:

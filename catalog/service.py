@@ -1,0 +1,194 @@
+"""The catalog HTTP service: portal pages, a JSON API and downloads of every release.
+
+`/api/datasets/<slug>/download/<format>` always serves the current release;
+`/api/datasets/<slug>/v<N>/download/<format>` serves structure version N, so a
+link a reuser keeps never changes meaning silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from catalog.records import Dataset, Release
+from catalog.store import CatalogStore, open_store
+from pipelines.config import load_settings
+from pipelines.vocabularies import THEMES, find_frequency
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "geojson": "GeoJSON", "gpkg": "GeoPackage"}
+
+
+def create_app(store: CatalogStore) -> FastAPI:
+    app = FastAPI(
+        title="Catalogue des données ouvertes des communes de la Métropole de Lyon",
+        description="Jeux de données publiés par les communes partenaires, avec leur licence, "
+        "leur source et leurs téléchargements.",
+        version="0.1.0",
+    )
+
+    def dataset_or_404(slug: str) -> Dataset:
+        dataset = store.get_dataset(slug)
+        if dataset is None or dataset.status != "publie":
+            raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
+        return dataset
+
+    def release_or_404(slug: str, version: int | None) -> Release:
+        release = store.current_release(slug, version)
+        if release is None:
+            raise HTTPException(404, detail=f"Version v{version} de « {slug} » introuvable.")
+        return release
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request) -> HTMLResponse:
+        cards = [
+            _summary(d, store.current_release(d.slug))
+            for d in store.list_datasets()
+            if d.status == "publie"
+        ]
+        return TEMPLATES.TemplateResponse(request, "home.html", {"datasets": cards})
+
+    @app.get("/jeux-de-donnees/{slug}", response_class=HTMLResponse, include_in_schema=False)
+    def dataset_page(request: Request, slug: str) -> HTMLResponse:
+        dataset = dataset_or_404(slug)
+        release = release_or_404(slug, None)
+        context = {"d": _detail(dataset, release, store), "formats": FORMAT_LABELS}
+        return TEMPLATES.TemplateResponse(request, "dataset.html", context)
+
+    @app.get("/api/datasets", summary="Liste des jeux de données publiés")
+    def list_datasets() -> dict[str, Any]:
+        items = [
+            _summary(d, store.current_release(d.slug))
+            for d in store.list_datasets()
+            if d.status == "publie"
+        ]
+        return {"total": len(items), "jeux_de_donnees": items}
+
+    @app.get("/api/datasets/{slug}", summary="Métadonnées d'un jeu de données")
+    def get_dataset(slug: str) -> dict[str, Any]:
+        dataset = dataset_or_404(slug)
+        return _detail(dataset, release_or_404(slug, None), store)
+
+    @app.get("/api/datasets/{slug}/download/{fmt}", summary="Télécharger la version courante")
+    def download_current(slug: str, fmt: str) -> FileResponse:
+        dataset = dataset_or_404(slug)
+        return _download(store, dataset, release_or_404(slug, None), fmt)
+
+    @app.get(
+        "/api/datasets/{slug}/v{version}/download/{fmt}",
+        summary="Télécharger une version de structure précise",
+    )
+    def download_version(slug: str, version: int, fmt: str) -> FileResponse:
+        dataset = dataset_or_404(slug)
+        return _download(store, dataset, release_or_404(slug, version), fmt)
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    settings = load_settings()
+    return create_app(open_store(settings.store_url, settings.files_dir))
+
+
+def _download(store: CatalogStore, dataset: Dataset, release: Release, fmt: str) -> FileResponse:
+    path = store.release_path(release, fmt)
+    distribution = release.distribution(fmt)
+    if path is None or distribution is None or not path.is_file():
+        offered = ", ".join(d.format for d in release.distributions)
+        raise HTTPException(
+            404,
+            detail=f"Format « {fmt} » non disponible pour ce jeu de "
+            f"données. Formats disponibles : {offered}.",
+        )
+    licence = release.licence
+    source = release.metadata.get("publisher_name", dataset.producer)
+    headers = {
+        "Link": f'<{licence["url"]}>; rel="license"',
+        "X-Licence": licence["id"],
+        "X-Source": quote(source),
+        "X-Date-Mise-A-Jour": release.metadata["modified"],
+        "X-Version": release.id,
+    }
+    filename = f"{dataset.slug}-v{release.structure_version}.{_extension(fmt)}"
+    return FileResponse(
+        path, media_type=distribution.media_type, filename=filename, headers=headers
+    )
+
+
+def _extension(fmt: str) -> str:
+    return {"gpkg": "gpkg", "geojson": "geojson", "parquet": "parquet"}.get(fmt, fmt)
+
+
+def _summary(dataset: Dataset, release: Release | None) -> dict[str, Any]:
+    metadata = dataset.metadata
+    frequency = find_frequency(metadata["accrual_periodicity"])
+    return {
+        "slug": dataset.slug,
+        "titre": metadata["title"],
+        "description": metadata["description"],
+        "source": metadata.get("publisher_name", dataset.producer),
+        "producteur": dataset.producer,
+        "licence": dataset.licence["short_name"],
+        "frequence": frequency.label if frequency else metadata["accrual_periodicity"],
+        "date_mise_a_jour": metadata["modified"],
+        "geographique": metadata.get("crs") is not None,
+        "formats": [d.format for d in release.distributions] if release else [],
+        "url": f"/api/datasets/{dataset.slug}",
+        "page": f"/jeux-de-donnees/{dataset.slug}",
+    }
+
+
+def _detail(dataset: Dataset, release: Release, store: CatalogStore) -> dict[str, Any]:
+    versions = store.structure_versions(dataset.slug)
+    current = next(v for v in versions if v.version == release.structure_version)
+    licence = dataset.licence
+    metadata = dataset.metadata
+    return {
+        **_summary(dataset, release),
+        "mots_cles": metadata["keywords"],
+        "themes": [{"code": t, "libelle": THEMES[t]} for t in metadata.get("themes", [])],
+        "modalites_livraison": metadata["delivery"],
+        "contact": metadata["contact"],
+        "systeme_coordonnees": f"EPSG:{metadata['crs']}" if metadata.get("crs") else None,
+        "couverture_spatiale": metadata.get("spatial"),
+        "licence": {
+            "id": licence["id"],
+            "nom": licence["name"],
+            "url": licence["url"],
+            "homologuee": licence["homologated"],
+            "sectorielle": licence["sector"],
+            "obligations": licence["obligations"],
+            "mention": licence["notice"].format(
+                source=metadata.get("publisher_name", dataset.producer),
+                date_mise_a_jour=metadata["modified"],
+            ),
+        },
+        "premiere_publication": dataset.first_published_at.isoformat(),
+        "derniere_publication": dataset.last_published_at.isoformat(),
+        "derniere_confirmation": dataset.last_confirmed_at.isoformat(),
+        "version_courante": {
+            "id": release.id,
+            "structure": release.structure_version,
+            "lignes": release.row_count,
+            "empreinte_sha256": release.content_hash,
+            "publiee_le": release.published_at.isoformat(),
+        },
+        "structure": current.structure,
+        "versions_structure": [v.version for v in versions],
+        "distributions": [
+            {
+                **asdict(d),
+                "media_type": d.media_type,
+                "url": f"/api/datasets/{dataset.slug}/download/{d.format}",
+                "url_version": f"/api/datasets/{dataset.slug}/v{release.structure_version}"
+                f"/download/{d.format}",
+            }
+            for d in release.distributions
+        ],
+    }

@@ -1,0 +1,177 @@
+"""`opendata` command line: submit a dataset, process drop folders, serve the catalog, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pipelines.config import PROJECT_ROOT, Settings, load_settings
+
+SAMPLES_INBOX = PROJECT_ROOT / "samples" / "inbox"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="opendata", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    submit = commands.add_parser("submit", help="soumettre un jeu de données")
+    submit.add_argument("data", type=Path, help="fichier de données (CSV, XLSX, GeoJSON, …)")
+    submit.add_argument("--producer", required=True, help="commune productrice (ex. ecully)")
+    submit.add_argument("--metadata", required=True, type=Path, help="fichier metadata.yaml")
+    submit.add_argument("--json", action="store_true", help="rapport en JSON")
+
+    process = commands.add_parser("process-inbox", help="traiter les dépôts sans Airflow")
+    process.add_argument("--producer", required=True)
+
+    commands.add_parser("datasets", help="lister les jeux de données publiés")
+
+    serve = commands.add_parser("serve", help="servir le catalogue en HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    demo = commands.add_parser("demo", help="publier les exemples via Airflow puis servir")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--no-serve", action="store_true", help="ne pas lancer le serveur")
+
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    handlers = {
+        "submit": _submit,
+        "process-inbox": _process_inbox,
+        "datasets": _datasets,
+        "serve": _serve,
+        "demo": _demo,
+    }
+    return handlers[args.command](args, settings)
+
+
+def _submit(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.submission import Submission, open_settings_store, run_submission
+
+    submission = Submission.new(args.producer, args.data, args.metadata, "ligne-de-commande")
+    outcome = run_submission(submission, settings, open_settings_store(settings))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "statut": outcome.status,
+                    "jeu_de_donnees": outcome.dataset,
+                    "version": outcome.release,
+                    "rapport": outcome.report.to_dict(),
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        print(outcome.summary())
+    return 1 if outcome.status == "refusee" else 0
+
+
+def _process_inbox(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.submission import (
+        archive_submission,
+        open_settings_store,
+        ready_submissions,
+        run_submission,
+    )
+
+    store = open_settings_store(settings)
+    failures = 0
+    for submission in ready_submissions(settings.inbox_dir, args.producer):
+        outcome = run_submission(submission, settings, store)
+        archive_submission(submission, outcome, settings)
+        print(f"{Path(submission.data_path).name} : {outcome.summary()}")
+        failures += outcome.status == "refusee"
+    return 1 if failures else 0
+
+
+def _datasets(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.submission import open_settings_store
+
+    for dataset in open_settings_store(settings).list_datasets():
+        print(f"{dataset.slug:45} v{dataset.current_version}  {dataset.metadata['title']}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from catalog.service import create_app_from_env
+
+    print(f"Catalogue servi sur http://{args.host}:{args.port}/  (Ctrl+C pour arrêter)", flush=True)
+    uvicorn.run(create_app_from_env(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def airflow_environment(settings: Settings) -> dict[str, str]:
+    """Embedded Airflow: SQLite metadata database under the data folder, our DAG folder."""
+    env = dict(os.environ)
+    env.setdefault("AIRFLOW_HOME", str(settings.data_dir.parent / "airflow"))
+    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    env.setdefault("OPENDATA_DATA_DIR", str(settings.data_dir))
+    env.setdefault("OPENDATA_INBOX_DIR", str(settings.inbox_dir))
+    return env
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.producers import load_producers
+    from pipelines.submission import open_settings_store
+
+    env = airflow_environment(settings)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    logs = settings.data_dir.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    def step(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f} s] {message}", flush=True)
+
+    step("Initialisation de la base de métadonnées d'Airflow (SQLite)…")
+    _run_logged([airflow, "db", "migrate"], env, logs / "airflow-db-migrate.log")
+    copied = copy_samples(SAMPLES_INBOX, settings.inbox_dir)
+    step(f"{copied} soumission(s) d'exemple déposée(s) dans {settings.inbox_dir}")
+    producers = list(load_producers(settings.producers_file).values())
+    for number, producer in enumerate(producers, start=1):
+        dag_id = f"commune_{producer.slug.replace('-', '_')}"
+        step(f"[{number}/{len(producers)}] DAG {dag_id} ({producer.name})…")
+        log = logs / f"{dag_id}.log"
+        code = _run_logged([airflow, "dags", "test", dag_id], env, log)
+        step(f"      {'terminé' if code == 0 else 'en échec'} (journal : {log})")
+    store = open_settings_store(settings)
+    for dataset in store.list_datasets():
+        step(f"      publié : {dataset.slug} (structure v{dataset.current_version})")
+    if args.no_serve:
+        return 0
+    return _serve(args, settings)
+
+
+def copy_samples(samples: Path, inbox: Path) -> int:
+    """Drop the bundled sample submissions into the inbox (never over a pending one)."""
+    copied = 0
+    for folder in sorted(samples.glob("*/*/")):
+        target = inbox / folder.parent.name / folder.name
+        if any(p.suffix != ".txt" and p.name != "rapport.json" for p in target.glob("*")):
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for path in folder.iterdir():
+            shutil.copy2(path, target / path.name)
+        copied += 1
+    return copied
+
+
+def _run_logged(command: list[str], env: dict[str, str], log: Path) -> int:
+    with log.open("w") as handle:
+        return subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

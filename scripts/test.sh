@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole test suite (real Airflow, SQLite, HTTP server), then the linter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+.venv/bin/python -m pytest "$@"
+.venv/bin/ruff check .

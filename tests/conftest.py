@@ -1,0 +1,80 @@
+"""Shared fixtures: an isolated embedded deployment (data, inbox, SQLite store) per test."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from catalog.store import CatalogStore
+from pipelines.config import PROJECT_ROOT, Settings, load_settings
+from pipelines.submission import Outcome, Submission, open_settings_store, run_submission
+
+SAMPLES = PROJECT_ROOT / "samples"
+
+METADATA_TEMPLATE = """\
+titre: Arbres d'alignement
+description: Arbres plantés le long des voies communales, avec leur espèce et leur hauteur.
+licence: {licence}
+frequence: annuelle
+modalites_livraison: Dépôt annuel du fichier par le service des espaces verts.
+date_mise_a_jour: 2026-10-01
+mots_cles: [arbres, nature]
+theme: ENVI
+contact: {{nom: Service espaces verts, email: espaces-verts@mairie-ecully.fr}}
+"""
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("OPENDATA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OPENDATA_INBOX_DIR", str(tmp_path / "inbox"))
+    return load_settings()
+
+
+@pytest.fixture
+def store(settings: Settings) -> CatalogStore:
+    return open_settings_store(settings)
+
+
+@pytest.fixture
+def submit(settings: Settings, store: CatalogStore) -> Callable[..., Outcome]:
+    """Submit a data file with its metadata through the whole pipeline, in process."""
+
+    def run(data: Path, metadata: Path, producer: str = "ecully") -> Outcome:
+        submission = Submission.new(producer, data, metadata, "ligne-de-commande")
+        return run_submission(submission, settings, store)
+
+    return run
+
+
+@pytest.fixture
+def dataset_folder(tmp_path: Path) -> Callable[..., Path]:
+    """Write a submission folder: a data file (text or bytes) and its metadata."""
+
+    def make(
+        filename: str,
+        content: str | bytes,
+        *,
+        encoding: str = "utf-8",
+        licence: str = "etalab-2.0",
+        name: str = "arbres",
+        extra_metadata: str = "",
+        schema: str | None = None,
+    ) -> Path:
+        folder = tmp_path / "submissions" / name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        data = content if isinstance(content, bytes) else content.encode(encoding)
+        (folder / filename).write_bytes(data)
+        metadata = METADATA_TEMPLATE.format(licence=licence) + extra_metadata
+        if schema is not None:
+            (folder / "schema.json").write_text(schema, encoding="utf-8")
+            metadata += "schema: schema.json\n"
+        (folder / "metadata.yaml").write_text(metadata, encoding="utf-8")
+        return folder / filename
+
+    return make
