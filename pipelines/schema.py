@@ -39,7 +39,6 @@ SUPPORTED_TYPES = {
 _INFERENCE_RULES: list[tuple[str, str, dict[str, Any]]] = [
     ("integer", r"^[+-]?(0|[1-9]\d{0,17})$", {}),
     ("number", r"^[+-]?\d+(\.\d+)?$", {}),
-    ("number", r"^[+-]?\d+(,\d+)?$", {"decimalChar": ","}),
     ("boolean", r"^(true|false|TRUE|FALSE|True|False)$", {}),
     ("date", r"^\d{4}-\d{2}-\d{2}$", {}),
     ("date", r"^\d{2}/\d{2}/\d{4}$", {"format": "%d/%m/%Y"}),
@@ -126,6 +125,14 @@ def check_schema_descriptor(descriptor: Any, name: str) -> dict[str, Any]:
 def infer_schema(source: SourceTable) -> dict[str, Any]:
     """Infer a Table Schema from the text cells (types only; constraints are the producer's)."""
     sample = source.table.slice(0, INFERENCE_SAMPLE_ROWS)
+    if source.dialect is not None and source.dialect.decimal_comma:
+        # The decimal mark belongs to the file's dialect, not to the structure.
+        sample = pa.table(
+            {
+                n: pc.replace_substring(c, ",", ".")
+                for n, c in zip(sample.column_names, sample.columns, strict=True)
+            }
+        )
     fields = [_infer_field(name, sample.column(name)) for name in sample.column_names]
     return {"fields": fields, "missingValues": [""]}
 

@@ -79,7 +79,9 @@ def validate(source: SourceTable, schema: dict[str, Any]) -> ValidationResult:
         _record(report, source, blank, "ligne-vide", None, None, lambda _v: "Ligne vide.")
     typed_columns = {}
     primary_key = _primary_key(schema)
-    for spec in schema.get("fields", []):
+    decimal_comma = source.dialect is not None and source.dialect.decimal_comma
+    for declared in schema.get("fields", []):
+        spec = _with_file_dialect(declared, decimal_comma)
         name = spec["name"]
         if name not in table.column_names:
             continue
@@ -92,6 +94,13 @@ def validate(source: SourceTable, schema: dict[str, Any]) -> ValidationResult:
         _check_primary_key(report, source, typed_columns, primary_key, ~blank)
     typed = pa.table(typed_columns) if typed_columns else pa.table({})
     return ValidationResult(report=report, typed=typed)
+
+
+def _with_file_dialect(spec: dict[str, Any], decimal_comma: bool) -> dict[str, Any]:
+    """A number field without an explicit decimal mark takes the one of the file."""
+    if decimal_comma and spec.get("type") == "number" and "decimalChar" not in spec:
+        return {**spec, "decimalChar": ","}
+    return spec
 
 
 # --- table-level rules -----------------------------------------------------------------------

@@ -64,15 +64,9 @@ def frictionless_errors(path: Path, schema: dict) -> set[tuple]:
     )
     report = resource.validate(limit_errors=100_000)
     return {
-        (e.type, e.row_number, e.field_name or None)
+        (e.type, e.row_number, None if e.type == "primary-key" else (e.field_name or None))
         for task in report.tasks
         for e in task.errors
-        if not (e.type == "primary-key")
-    } | {
-        ("primary-key", e.row_number, None)
-        for task in report.tasks
-        for e in task.errors
-        if e.type == "primary-key"
     }
 
 
