@@ -96,6 +96,14 @@ def open_settings_store(settings: Settings) -> CatalogStore:
 
 
 def stage_metadata(submission: Submission) -> dict[str, Any]:
+    producers = load_producers(load_settings().producers_file)
+    if submission.producer not in producers:
+        raise reject(
+            "metadonnees",
+            "producteur-inconnu",
+            f"Commune « {submission.producer} » inconnue. Communes partenaires : "
+            f"{', '.join(sorted(producers))}.",
+        )
     metadata_path = Path(submission.metadata_path)
     default_identifier = metadata_path.parent.name
     metadata = read_metadata_file(metadata_path, submission.producer, default_identifier)
@@ -175,7 +183,11 @@ def stage_publish(
     slug = dataset_slug(submission.producer, metadata["identifier"])
     producers = load_producers(load_settings().producers_file)
     producer = producers.get(submission.producer)
-    metadata = {**metadata, "publisher_name": producer.name if producer else submission.producer}
+    metadata = {
+        **metadata,
+        "publisher_name": producer.name if producer else submission.producer,
+        "crs": checked.crs,  # the file's own CRS when the metadata did not declare it
+    }
     draft = NewRelease(
         dataset=slug,
         producer=submission.producer,

@@ -1,4 +1,4 @@
-"""Publication: immutable releases, atomic switch, identical content confirms, failures change nothing."""
+"""Publication: immutable releases, atomic switch; identical content only confirms."""
 
 from pathlib import Path
 

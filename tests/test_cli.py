@@ -1,0 +1,71 @@
+"""`opendata submit`, as a commune agent runs it from a shell."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines.config import Settings
+
+OPENDATA = str(Path(sys.executable).parent / "opendata")
+
+
+def run(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "OPENDATA_DATA_DIR": str(settings.data_dir),
+        "OPENDATA_INBOX_DIR": str(settings.inbox_dir),
+    }
+    return subprocess.run([OPENDATA, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_submit_publishes_then_reports_errors_in_french(settings, dataset_folder):
+    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n", encoding="cp1252")
+    done = run(
+        settings,
+        "submit",
+        "--producer",
+        "ecully",
+        str(data),
+        "--metadata",
+        str(data.parent / "metadata.yaml"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "« ecully-arbres » publié (structure v1" in done.stdout
+
+    bad = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\ndeux;Tilleul\r\n")
+    refused = run(
+        settings,
+        "submit",
+        "--producer",
+        "ecully",
+        str(bad),
+        "--metadata",
+        str(bad.parent / "metadata.yaml"),
+    )
+    assert refused.returncode == 1
+    assert "ligne 3, colonne « id » : « deux » n'est pas un nombre entier." in refused.stdout
+    assert "Rien n'a été publié ; la version précédente reste diffusée." in refused.stdout
+
+    listed = run(settings, "datasets")
+    assert "ecully-arbres" in listed.stdout and "v1" in listed.stdout
+
+
+def test_submit_json_report_and_unknown_commune(settings, dataset_folder):
+    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
+    refused = run(
+        settings,
+        "submit",
+        "--producer",
+        "villeurbanne",
+        str(data),
+        "--metadata",
+        str(data.parent / "metadata.yaml"),
+        "--json",
+    )
+    assert refused.returncode == 1
+    payload = json.loads(refused.stdout)
+    assert payload["statut"] == "refusee"
+    problem = payload["rapport"]["problemes"][0]
+    assert problem["rule"] == "producteur-inconnu" and "ecully" in problem["message"]
