@@ -53,6 +53,8 @@ TYPE_LABELS = {
 
 DEFAULT_TRUE = ["true", "True", "TRUE", "1"]
 DEFAULT_FALSE = ["false", "False", "FALSE", "0"]
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$"
 NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 
 
@@ -366,30 +368,41 @@ def _unpadded(text: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(text, r"(^|\D)0+(\d)", r"\1\2")
 
 
+def _iso_cast(text: pa.Array, pattern: str, target: pa.DataType) -> pa.Array | None:
+    """Arrow's own ISO 8601 cast of the cells shaped like `pattern` (fast, and strict about
+    calendar days); None when one of them is no real date, for the caller's strict path."""
+    try:
+        return pc.cast(_where(pc.match_substring_regex(text, pattern), text), target)
+    except pa.ArrowInvalid:
+        return None
+
+
 def _cast_date(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
     fmt = spec.get("format", "default")
-    if fmt in ("default", "any"):
-        parsed = _where(
-            pc.match_substring_regex(text, r"^\d{4}-\d{2}-\d{2}$"), _strptime(text, "%Y-%m-%d")
-        )
-        if fmt == "any":
-            parsed = pc.coalesce(parsed, _strptime(text, "%d/%m/%Y"))
-    else:
-        parsed = _strptime(text, fmt)
-    return pc.cast(parsed, pa.date32())
+    if fmt not in ("default", "any"):
+        return pc.cast(_strptime(text, fmt), pa.date32())
+    parsed = _iso_cast(text, ISO_DATE, pa.date32())
+    if parsed is None:
+        iso = pc.match_substring_regex(text, ISO_DATE)
+        parsed = pc.cast(_where(iso, _strptime(text, "%Y-%m-%d")), pa.date32())
+    if fmt == "any":
+        parsed = pc.coalesce(parsed, pc.cast(_strptime(text, "%d/%m/%Y"), pa.date32()))
+    return parsed
 
 
 def _cast_datetime(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
     fmt = spec.get("format", "default")
     if fmt not in ("default", "any"):
         return _strptime(text, fmt)
-    naive = _strptime(text, "%Y-%m-%dT%H:%M:%S")
+    naive = _iso_cast(text, ISO_DATETIME, pa.timestamp("s"))
+    if naive is None:
+        naive = _strptime(text, "%Y-%m-%dT%H:%M:%S")
     if fmt == "any":
         naive = pc.coalesce(naive, _strptime(text, "%Y-%m-%d %H:%M:%S"))
-    utc = pc.cast(
-        _strptime(pc.replace_substring_regex(text, r"Z$", "+0000"), "%Y-%m-%dT%H:%M:%S%z"),
-        pa.timestamp("s"),
-    )
+    if not pc.any(pc.and_(text.is_valid(), naive.is_null())).as_py():
+        return naive
+    with_offset = pc.replace_substring_regex(text, r"Z$", "+0000")
+    utc = pc.cast(_strptime(with_offset, "%Y-%m-%dT%H:%M:%S%z"), pa.timestamp("s"))
     return pc.coalesce(naive, utc)
 
 
