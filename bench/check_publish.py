@@ -40,8 +40,7 @@ SCHEMA = {
         {"name": "quantite", "type": "integer", "constraints": {"minimum": 0}},
         {"name": "categorie", "type": "string", "constraints": {"enum": CATEGORIES}},
         {"name": "actif", "type": "boolean"},
-        {"name": "latitude", "type": "number",
-         "constraints": {"minimum": 45.4, "maximum": 46.1}},
+        {"name": "latitude", "type": "number", "constraints": {"minimum": 45.4, "maximum": 46.1}},
         {"name": "longitude", "type": "number", "constraints": {"minimum": 4.6, "maximum": 5.2}},
         {"name": "libelle", "type": "string", "constraints": {"maxLength": 60}},
     ],
@@ -50,9 +49,17 @@ SCHEMA = {
 
 # (row index, column, bad value): a spread of every kind of error.
 INJECTED_KINDS = [
-    ("quantite", "beaucoup"), ("quantite", "-3"), ("date_releve", "2024-02-30"),
-    ("valeur", "12,5"), ("commune", "Paris"), ("code_insee", "75001"), ("actif", "oui"),
-    ("latitude", "48.85"), ("horodatage", "hier"), ("libelle", "x" * 80), ("id", ""),
+    ("quantite", "beaucoup"),
+    ("quantite", "-3"),
+    ("date_releve", "2024-02-30"),
+    ("valeur", "12,5"),
+    ("commune", "Paris"),
+    ("code_insee", "75001"),
+    ("actif", "oui"),
+    ("latitude", "48.85"),
+    ("horodatage", "hier"),
+    ("libelle", "x" * 80),
+    ("id", ""),
 ]
 
 
@@ -60,27 +67,36 @@ def generate(path: Path, rows: int, seed: int = 20261123) -> None:
     rng = np.random.default_rng(seed)
     days = np.datetime64("2015-01-01") + rng.integers(0, 3650, rows).astype("timedelta64[D]")
     seconds = rng.integers(0, 86400, rows).astype("timedelta64[s]")
-    table = pa.table({
-        "id": np.arange(1, rows + 1),
-        "commune": np.array(COMMUNES)[rng.integers(0, len(COMMUNES), rows)],
-        "code_insee": np.char.add("69", np.char.zfill(rng.integers(1, 999, rows).astype(str), 3)),
-        "date_releve": days.astype(str),
-        "horodatage": np.char.replace(
-            (days.astype("datetime64[s]") + seconds).astype(str), " ", "T"),
-        "valeur": np.round(rng.normal(100, 30, rows), 3),
-        "quantite": rng.integers(0, 500, rows),
-        "categorie": np.array(CATEGORIES)[rng.integers(0, len(CATEGORIES), rows)],
-        "actif": rng.integers(0, 2, rows).astype(bool),
-        "latitude": np.round(rng.uniform(45.6, 45.9, rows), 6),
-        "longitude": np.round(rng.uniform(4.7, 5.0, rows), 6),
-        "libelle": np.char.add("Relevé n°", np.arange(rows).astype(str)),
-    })
+    table = pa.table(
+        {
+            "id": np.arange(1, rows + 1),
+            "commune": np.array(COMMUNES)[rng.integers(0, len(COMMUNES), rows)],
+            "code_insee": np.char.add(
+                "69", np.char.zfill(rng.integers(1, 999, rows).astype(str), 3)
+            ),
+            "date_releve": days.astype(str),
+            "horodatage": np.char.replace(
+                (days.astype("datetime64[s]") + seconds).astype(str), " ", "T"
+            ),
+            "valeur": np.round(rng.normal(100, 30, rows), 3),
+            "quantite": rng.integers(0, 500, rows),
+            "categorie": np.array(CATEGORIES)[rng.integers(0, len(CATEGORIES), rows)],
+            "actif": rng.integers(0, 2, rows).astype(bool),
+            "latitude": np.round(rng.uniform(45.6, 45.9, rows), 6),
+            "longitude": np.round(rng.uniform(4.7, 5.0, rows), 6),
+            "libelle": np.char.add("Relevé n°", np.arange(rows).astype(str)),
+        }
+    )
     pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
 
 
 def inject_errors(source: Path, target: Path, count: int, seed: int = 7) -> None:
-    table = pacsv.read_csv(source, convert_options=pacsv.ConvertOptions(
-        column_types={f["name"]: pa.string() for f in SCHEMA["fields"]}))
+    table = pacsv.read_csv(
+        source,
+        convert_options=pacsv.ConvertOptions(
+            column_types={f["name"]: pa.string() for f in SCHEMA["fields"]}
+        ),
+    )
     rng = np.random.default_rng(seed)
     rows = rng.choice(table.num_rows, size=count, replace=False)
     columns = {name: table.column(name).to_pylist() for name in table.column_names}
@@ -88,8 +104,9 @@ def inject_errors(source: Path, target: Path, count: int, seed: int = 7) -> None
         column, value = INJECTED_KINDS[number % len(INJECTED_KINDS)]
         columns[column][row] = value
     columns["id"][int(rows[-1])] = columns["id"][int(rows[-2]) - 1 if rows[-2] else 1]
-    pacsv.write_csv(pa.table(columns), target,
-                    write_options=pacsv.WriteOptions(quoting_style="needed"))
+    pacsv.write_csv(
+        pa.table(columns), target, write_options=pacsv.WriteOptions(quoting_style="needed")
+    )
 
 
 # --- phases, each in its own process ----------------------------------------------------------
@@ -103,11 +120,19 @@ def phase_arrow_read(path: Path) -> dict:
 def phase_frictionless(path: Path) -> dict:
     import frictionless
 
-    resource_ = frictionless.Resource(path=path.name, basepath=str(path.parent),
-                                      schema=frictionless.Schema.from_descriptor(SCHEMA))
+    resource_ = frictionless.Resource(
+        path=path.name,
+        basepath=str(path.parent),
+        schema=frictionless.Schema.from_descriptor(SCHEMA),
+    )
     report = resource_.validate(limit_errors=1_000_000)
-    errors = sorted({(e.type, e.row_number, None if e.type == "primary-key" else e.field_name)
-                     for t in report.tasks for e in t.errors})
+    errors = sorted(
+        {
+            (e.type, e.row_number, None if e.type == "primary-key" else e.field_name)
+            for t in report.tasks
+            for e in t.errors
+        }
+    )
     return {"valid": report.valid, "errors": errors}
 
 
@@ -120,33 +145,57 @@ def phase_check_publish(path: Path) -> dict:
 
     source = read_source(path)
     result = validate(source, SCHEMA)
-    errors = sorted({(FRICTIONLESS_TYPES[p.rule], p.row,
-                      None if p.rule == "cle-primaire" else p.column)
-                     for p in result.report.problems})
+    errors = sorted(
+        {
+            (FRICTIONLESS_TYPES[p.rule], p.row, None if p.rule == "cle-primaire" else p.column)
+            for p in result.report.problems
+        }
+    )
     published = None
     if result.report.valid:
         with tempfile.TemporaryDirectory() as folder:
             store = open_store(f"sqlite:///{folder}/catalog.db", Path(folder) / "files")
-            draft = NewRelease(dataset="bench", producer="lyon", content_hash="", row_count=0,
-                               distributions=[], metadata={}, licence={},
-                               structure={"schema": SCHEMA}, structure_version=1)
-            record = SubmissionRecord(id="bench", producer="lyon", dataset="bench",
-                                      channel="bench", received_at=now(), status="",
-                                      release=None)
+            draft = NewRelease(
+                dataset="bench",
+                producer="lyon",
+                content_hash="",
+                row_count=0,
+                distributions=[],
+                metadata={},
+                licence={},
+                structure={"schema": SCHEMA},
+                structure_version=1,
+            )
+            record = SubmissionRecord(
+                id="bench",
+                producer="lyon",
+                dataset="bench",
+                channel="bench",
+                received_at=now(),
+                status="",
+                release=None,
+            )
             outcome = publish(store, CheckedData(result.typed, None, None), draft, record)
             published = {d.format: d.size for d in outcome.release.distributions}
     return {"valid": result.report.valid, "errors": errors, "published": published}
 
 
-PHASES = {"arrow": phase_arrow_read, "frictionless": phase_frictionless,
-          "ours": phase_check_publish}
+PHASES = {
+    "arrow": phase_arrow_read,
+    "frictionless": phase_frictionless,
+    "ours": phase_check_publish,
+}
 
 
 def run_phase(name: str, path: Path) -> dict:
     """Run one phase in a fresh process; return its output, wall time and peak memory."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--phase", name, str(path)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--phase", name, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     result = json.loads(done.stdout)
     result["seconds"] = time.perf_counter() - started - result.pop("startup_seconds")
     return result
@@ -162,8 +211,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.generate:
         generate(Path(args.path) / "releves.csv", args.rows)
-        inject_errors(Path(args.path) / "releves.csv", Path(args.path) / "releves-erreurs.csv",
-                      args.errors)
+        inject_errors(
+            Path(args.path) / "releves.csv", Path(args.path) / "releves-erreurs.csv", args.errors
+        )
         return
     if args.phase:
         started = time.perf_counter()
@@ -177,8 +227,19 @@ def main() -> None:
         clean, dirty = Path(folder) / "releves.csv", Path(folder) / "releves-erreurs.csv"
         print(f"Generating {args.rows:,} rows…", flush=True)
         # In a child process, so that this parent stays small: children inherit its peak RSS.
-        subprocess.run([sys.executable, __file__, "--generate", "--rows", str(args.rows),
-                        "--errors", str(args.errors), folder], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--generate",
+                "--rows",
+                str(args.rows),
+                "--errors",
+                str(args.errors),
+                folder,
+            ],
+            check=True,
+        )
         size_mb = clean.stat().st_size / 1e6
         figures = {}
         for name in ("arrow", "ours", "frictionless"):

@@ -35,6 +35,7 @@ from pipelines.validate import validate
 METADATA_NAMES = ("metadata.yaml", "metadata.yml", "metadonnees.yaml", "metadonnees.yml")
 REPORT_TEXT = "rapport.txt"
 REPORT_JSON = "rapport.json"
+NOT_DATA = {REPORT_TEXT, REPORT_JSON, "schema.json"}
 
 
 @dataclass(frozen=True)
@@ -293,9 +294,7 @@ def ready_submissions(inbox: Path, producer: str) -> list[Submission]:
         data = [
             p
             for p in folder.iterdir()
-            if p.suffix.lower() in FORMATS
-            and p.name not in {REPORT_JSON, "schema.json"}
-            and p.is_file()
+            if p.suffix.lower() in FORMATS and p.name not in NOT_DATA and p.is_file()
         ]
         if metadata is not None and len(data) == 1:
             submissions.append(Submission.new(producer, data[0], metadata, "depot"))

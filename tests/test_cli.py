@@ -69,3 +69,32 @@ def test_submit_json_report_and_unknown_commune(settings, dataset_folder):
     assert payload["statut"] == "refusee"
     problem = payload["rapport"]["problemes"][0]
     assert problem["rule"] == "producteur-inconnu" and "ecully" in problem["message"]
+
+
+def test_demo_publishes_every_sample_through_the_dags(settings, tmp_path):
+    env = {
+        **os.environ,
+        "OPENDATA_DATA_DIR": str(settings.data_dir),
+        "OPENDATA_INBOX_DIR": str(settings.inbox_dir),
+        "AIRFLOW_HOME": str(tmp_path / "af"),
+    }
+    done = subprocess.run(
+        [OPENDATA, "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[3/3] DAG commune_lyon" in done.stdout
+    published = {
+        line.split("publié : ")[1].split(" ")[0]
+        for line in done.stdout.splitlines()
+        if "publié : " in line
+    }
+    assert published == {
+        "ecully-bancs-publics",
+        "ecully-equipements-sportifs",
+        "lyon-fontaines-eau-potable",
+        "vaulx-en-velin-pistes-cyclables",
+        "vaulx-en-velin-subventions-associations",
+    }
+    reports = sorted(settings.inbox_dir.glob("*/*/rapport.txt"))
+    assert len(reports) == 5
+    assert all("publiee" in r.read_text(encoding="utf-8") for r in reports)

@@ -18,7 +18,7 @@ AIRFLOW = str(Path(sys.executable).parent / "airflow")
 RUN_DAG = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+bag = DagBag(dag_folder=sys.argv[1])
 run = bag.get_dag(sys.argv[2]).test()
 states = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in run.get_task_instances()}
 print("RESULT " + json.dumps({"state": str(run.state), "tasks": states}))
@@ -27,7 +27,7 @@ print("RESULT " + json.dumps({"state": str(run.state), "tasks": states}))
 LIST_DAGS = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+bag = DagBag(dag_folder=sys.argv[1])
 print("RESULT " + json.dumps({"dags": sorted(bag.dag_ids),
       "errors": {k: str(v) for k, v in bag.import_errors.items()}}))
 """
@@ -36,16 +36,25 @@ print("RESULT " + json.dumps({"dags": sorted(bag.dag_ids),
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("airflow")
-    done = subprocess.run([AIRFLOW, "db", "migrate"], env=_airflow_env(home), capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [AIRFLOW, "db", "migrate"],
+        env=_airflow_env(home),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return home
 
 
 def _airflow_env(home: Path, settings: Settings | None = None, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "AIRFLOW_HOME": str(home),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"), **extra}
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        **extra,
+    }
     if settings is not None:
         env["OPENDATA_DATA_DIR"] = str(settings.data_dir)
         env["OPENDATA_INBOX_DIR"] = str(settings.inbox_dir)
@@ -53,8 +62,9 @@ def _airflow_env(home: Path, settings: Settings | None = None, **extra: str) -> 
 
 
 def _python(script: str, env: dict[str, str], *args: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=600
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(lines[-1].removeprefix("RESULT "))
@@ -71,7 +81,8 @@ def test_adding_a_commune_to_the_configuration_adds_its_dag(airflow_home, tmp_pa
     producers.write_text(
         (PROJECT_ROOT / "config" / "producers.yaml").read_text(encoding="utf-8")
         + '  - slug: bron\n    nom: Bron\n    insee: "69029"\n    planification: "@daily"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     env = _airflow_env(airflow_home, OPENDATA_PRODUCERS_FILE=str(producers))
     listing = _python(LIST_DAGS, env, str(PROJECT_ROOT / "dags"))
     assert "commune_bron" in listing["dags"] and listing["errors"] == {}
@@ -100,7 +111,7 @@ def test_commune_dag_publishes_then_refuses_an_invalid_update(airflow_home, sett
 
     _drop(SAMPLES / "invalid" / "lyon" / "fontaines-eau-potable", settings.inbox_dir)
     second = _python(RUN_DAG, env, str(PROJECT_ROOT / "dags"), "commune_lyon")
-    assert second["state"] == "failed"
+    assert second["state"] == "failed", second
     assert second["tasks"]["process.check_structure[0]"] == "failed"
     assert second["tasks"]["process.publish[0]"] == "upstream_failed"
     report = (folder / "rapport.txt").read_text(encoding="utf-8")
@@ -112,7 +123,8 @@ def test_commune_dag_publishes_then_refuses_an_invalid_update(airflow_home, sett
 
 
 def test_empty_inbox_is_a_successful_run(airflow_home, settings) -> None:
-    result = _python(RUN_DAG, _airflow_env(airflow_home, settings),
-                     str(PROJECT_ROOT / "dags"), "commune_ecully")
+    result = _python(
+        RUN_DAG, _airflow_env(airflow_home, settings), str(PROJECT_ROOT / "dags"), "commune_ecully"
+    )
     assert result["state"] == "success"
     assert result["tasks"]["find_submissions[-1]"] == "success"
