@@ -22,6 +22,29 @@ from pipelines.config import load_settings
 from pipelines.vocabularies import THEMES, find_frequency
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+CONSTRAINT_LABELS = {
+    "required": lambda v: "obligatoire" if v else "",
+    "unique": lambda v: "valeurs uniques" if v else "",
+    "minimum": lambda v: f"minimum {v}",
+    "maximum": lambda v: f"maximum {v}",
+    "minLength": lambda v: f"au moins {v} caractères",
+    "maxLength": lambda v: f"au plus {v} caractères",
+    "pattern": lambda v: f"motif {v}",
+    "enum": lambda v: "valeurs : " + ", ".join(map(str, v)),
+}
+
+
+def describe_constraints(field: dict[str, Any]) -> str:
+    """A field's Table Schema constraints, as a French phrase for the portal."""
+    parts = [
+        CONSTRAINT_LABELS[k](v)
+        for k, v in field.get("constraints", {}).items()
+        if k in CONSTRAINT_LABELS
+    ]
+    return " ; ".join(p for p in parts if p)
+
+
+TEMPLATES.env.filters["contraintes"] = describe_constraints
 FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "geojson": "GeoJSON", "gpkg": "GeoPackage"}
 
 
@@ -75,13 +98,18 @@ def create_app(store: CatalogStore) -> FastAPI:
         dataset = dataset_or_404(slug)
         return _detail(dataset, release_or_404(slug, None), store)
 
-    @app.get("/api/datasets/{slug}/download/{fmt}", summary="Télécharger la version courante")
+    @app.api_route(
+        "/api/datasets/{slug}/download/{fmt}",
+        methods=["GET", "HEAD"],
+        summary="Télécharger la version courante",
+    )
     def download_current(slug: str, fmt: str) -> FileResponse:
         dataset = dataset_or_404(slug)
         return _download(store, dataset, release_or_404(slug, None), fmt)
 
-    @app.get(
+    @app.api_route(
         "/api/datasets/{slug}/v{version}/download/{fmt}",
+        methods=["GET", "HEAD"],
         summary="Télécharger une version de structure précise",
     )
     def download_version(slug: str, version: int, fmt: str) -> FileResponse:

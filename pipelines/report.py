@@ -90,6 +90,12 @@ class Report:
             "liste_tronquee": len(self.problems) < self.total,
         }
 
+    def _text_order(self, item: tuple[tuple[str, str, str | None], int]) -> tuple:
+        """Stages in pipeline order, then groups by the first line they concern."""
+        (stage, rule, column), _ = item
+        rows = [p.row or 0 for p in self.problems if (p.stage, p.rule, p.column) == item[0]]
+        return (_count_key(item)[0], min(rows, default=0), column or "", rule)
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
 
@@ -101,7 +107,7 @@ class Report:
             f"La soumission est refusée : {self.total} problème(s) détecté(s). "
             "Rien n'a été publié ; la version précédente reste diffusée.",
         ]
-        for (stage, rule, column), n in sorted(self.counts.items(), key=_count_key):
+        for (stage, rule, column), n in sorted(self.counts.items(), key=self._text_order):
             lines.append("")
             where = f", colonne « {column} »" if column else ""
             lines.append(f"[{STAGE_LABELS.get(stage, stage)}] règle « {rule} »{where} : {n} cas")

@@ -112,3 +112,13 @@ def test_portal_pages_in_french(catalog: str) -> None:
     page = requests.get(f"{catalog}/jeux-de-donnees/ecully-bancs", timeout=5).text
     assert "Open Database License" in page and "GeoPackage" in page
     assert "Mention obligatoire" in page
+    trees = requests.get(f"{catalog}/jeux-de-donnees/ecully-arbres", timeout=5).text
+    assert "<td>hauteur</td><td>number</td>" in trees.replace("\n", "")
+
+
+def test_head_request_gives_size_and_licence_without_the_body(catalog: str) -> None:
+    url = f"{catalog}/api/datasets/ecully-bancs/download/gpkg"
+    head = requests.head(url, timeout=5)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(requests.get(url, timeout=5).content)
+    assert head.headers["X-Licence"] == "odbl-1.0"
