@@ -39,6 +39,7 @@ class Release:
     distributions: list[Distribution]
     metadata: dict[str, Any]
     licence: dict[str, Any]
+    anonymisation: dict[str, Any] | None = None  # full report: data team and producer only
 
     def distribution(self, fmt: str) -> Distribution | None:
         return next((d for d in self.distributions if d.format == fmt), None)
@@ -91,3 +92,4 @@ class NewRelease:
     licence: dict[str, Any]
     structure: dict[str, Any]
     structure_version: int
+    anonymisation: dict[str, Any] | None = None

@@ -185,6 +185,7 @@ def _detail(dataset: Dataset, release: Release, store: CatalogStore) -> dict[str
         "contact": metadata["contact"],
         "systeme_coordonnees": f"EPSG:{metadata['crs']}" if metadata.get("crs") else None,
         "couverture_spatiale": metadata.get("spatial"),
+        "donnees_personnelles": metadata.get("anonymisation"),
         "licence": {
             "id": licence["id"],
             "nom": licence["name"],
@@ -208,6 +209,7 @@ def _detail(dataset: Dataset, release: Release, store: CatalogStore) -> dict[str
             "publiee_le": release.published_at.isoformat(),
         },
         "structure": current.structure,
+        "schema_publie": current.structure.get("published_schema") or current.structure["schema"],
         "versions_structure": [v.version for v in versions],
         "distributions": [
             {

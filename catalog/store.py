@@ -67,6 +67,7 @@ releases_table = sa.Table(
     sa.Column("distributions", sa.JSON, nullable=False),
     sa.Column("metadata", sa.JSON, nullable=False),
     sa.Column("licence", sa.JSON, nullable=False),
+    sa.Column("anonymisation", sa.JSON),
 )
 
 submissions_table = sa.Table(
@@ -267,6 +268,7 @@ class SqlCatalogStore(CatalogStore):
                 distributions=[_distribution_dict(d) for d in new.distributions],
                 metadata=new.metadata,
                 licence=new.licence,
+                anonymisation=new.anonymisation,
             )
         )
         version_key = sa.and_(

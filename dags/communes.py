@@ -7,6 +7,7 @@ stages live in `pipelines`; this file only wires them.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from pipelines.report import SubmissionRejected
 
 DEFAULT_ARGS = {
     "owner": "equipe-data",
-    "retries": 2,
+    "retries": int(os.environ.get("OPENDATA_TASK_RETRIES", "2")),
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
 }
@@ -63,13 +64,19 @@ def build_commune_dag(producer: Producer):
             return _fail_clearly(tasks.check_structure, submission, metadata)
 
         @task
+        def anonymise(
+            submission: dict[str, str], metadata: dict[str, Any], checked: dict[str, Any]
+        ) -> dict[str, Any]:
+            return _fail_clearly(tasks.anonymise, submission, metadata)
+
+        @task
         def publish(
             submission: dict[str, str],
             metadata: dict[str, Any],
             licence: dict[str, Any],
-            checked: dict[str, Any],
+            anonymisation: dict[str, Any],
         ) -> dict[str, Any]:
-            return tasks.publish(submission, metadata, licence)
+            return tasks.publish(submission, metadata, licence, anonymisation)
 
         @task_group
         def process(submission: dict[str, str]) -> None:
@@ -77,7 +84,8 @@ def build_commune_dag(producer: Producer):
             licence = check_licence(submission, metadata)
             checked = check_structure(submission, metadata)
             licence >> checked
-            publish(submission, metadata, licence, checked)
+            anonymisation = anonymise(submission, metadata, checked)
+            publish(submission, metadata, licence, anonymisation)
 
         process.expand(submission=find_submissions())
 

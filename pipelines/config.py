@@ -16,6 +16,7 @@ class Settings:
     licenses_dir: Path
     producers_file: Path
     store_url: str
+    secrets_file: Path  # pseudonymisation keys; never beside the data
 
     @property
     def files_dir(self) -> Path:
@@ -38,4 +39,9 @@ def load_settings() -> Settings:
             os.environ.get("OPENDATA_PRODUCERS_FILE", PROJECT_ROOT / "config" / "producers.yaml")
         ),
         store_url=os.environ.get("OPENDATA_STORE_URL", f"sqlite:///{data_dir / 'catalog.db'}"),
+        secrets_file=Path(
+            os.environ.get(
+                "OPENDATA_SECRETS_FILE", data_dir.parent / "secrets" / "pseudonymes.yaml"
+            )
+        ),
     )

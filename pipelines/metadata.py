@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from pipelines.anonymise import parse_declarations, parse_k_anonymity
 from pipelines.report import Problem, Report, SubmissionRejected
 from pipelines.vocabularies import (
     Frequency,
@@ -81,6 +82,10 @@ KEY_ALIASES = {
     "schema": "schema",
     "langue": "language",
     "language": "language",
+    "donnees_personnelles": "personal",
+    "personal_data": "personal",
+    "k_anonymat": "k_anonymity",
+    "k_anonymity": "k_anonymity",
 }
 
 REQUIRED_FIELDS = {
@@ -129,7 +134,8 @@ class Metadata:
     spatial: str | None = None
     schema: str | None = None  # path of a Table Schema file, relative to the metadata file
     language: str = "fr"
-    extra: dict[str, Any] = field(default_factory=dict)
+    personal: dict[str, dict[str, Any]] = field(default_factory=dict)  # column -> treatment
+    k_anonymity: dict[str, Any] | None = None
 
     @property
     def frequency(self) -> Frequency:
@@ -264,6 +270,8 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
         spatial=record.get("spatial"),
         schema=record.get("schema"),
         language=record.get("language", "fr"),
+        personal=record.get("personal", {}),
+        k_anonymity=record.get("k_anonymity"),
     )
 
 
@@ -384,4 +392,6 @@ _PARSERS = {
     "spatial": _parse_text,
     "schema": _parse_text,
     "language": _parse_text,
+    "personal": parse_declarations,
+    "k_anonymity": parse_k_anonymity,
 }

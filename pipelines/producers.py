@@ -15,6 +15,7 @@ class Producer:
     insee: str
     schedule: str
     colour: str
+    centre: tuple[float, float] | None = None  # longitude, latitude of the town hall
 
 
 def load_producers(path: Path) -> dict[str, Producer]:
@@ -27,6 +28,7 @@ def load_producers(path: Path) -> dict[str, Producer]:
             insee=str(entry.get("insee", "")),
             schedule=entry.get("planification", "@hourly"),
             colour=entry.get("couleur", "#1d4ed8"),
+            centre=tuple(entry["centre"]) if entry.get("centre") else None,
         )
         producers[producer.slug] = producer
     return producers

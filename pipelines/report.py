@@ -22,6 +22,7 @@ STAGE_LABELS = {
     "metadonnees": "Métadonnées",
     "licence": "Licence",
     "structure": "Structure (Table Schema)",
+    "anonymisation": "Données personnelles",
     "publication": "Publication",
 }
 

@@ -53,6 +53,7 @@ class Structure:
     schema: dict[str, Any]
     geometry_type: str | None = None
     crs: int | None = None
+    published_schema: dict[str, Any] | None = None  # after anonymisation, when it differs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,6 +8,7 @@ command line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import uuid
@@ -22,6 +23,13 @@ import pyarrow.parquet as pq
 
 from catalog.records import NewRelease, SubmissionRecord
 from catalog.store import CatalogStore, now, open_store
+from pipelines.anonymise import (
+    anonymise,
+    mask_personal_values,
+    pseudonym_key,
+    treatments_of,
+    with_published_schema,
+)
 from pipelines.config import Settings, load_settings
 from pipelines.licence import Licence, check_licence
 from pipelines.metadata import Metadata, read_metadata_file
@@ -144,7 +152,7 @@ def stage_structure(
         _refuse_structure_change(structure, declared, source)
     result = validate(source, structure.schema)
     if not result.report.valid:
-        raise SubmissionRejected(result.report)
+        raise SubmissionRejected(mask_personal_values(result.report, source.table, metadata))
     checked = CheckedData(typed=result.typed, geometry=source.geometry, crs=source.crs)
     return checked, structure, version
 
@@ -172,6 +180,23 @@ def _refuse_structure_change(
     )
 
 
+def stage_anonymise(
+    submission: Submission,
+    metadata: dict[str, Any],
+    checked: CheckedData,
+    structure: Structure,
+    settings: Settings,
+) -> tuple[CheckedData, Structure, dict[str, Any]]:
+    """Treat personal columns as declared; the report goes with the release."""
+    producer = load_producers(settings.producers_file).get(submission.producer)
+    key = pseudonym_key(submission.producer, settings.secrets_file)
+    treated, report = anonymise(checked, metadata, key, producer.centre if producer else None)
+    published = with_published_schema(structure.schema, treatments_of(metadata))
+    if published != structure.schema:
+        structure = dataclasses.replace(structure, published_schema=published)
+    return treated, structure, {"rapport": report.to_dict(), "public": report.public_summary()}
+
+
 def stage_publish(
     submission: Submission,
     metadata: dict[str, Any],
@@ -180,6 +205,7 @@ def stage_publish(
     structure: Structure,
     version: int,
     store: CatalogStore,
+    anonymisation: dict[str, Any],
 ) -> Outcome:
     slug = dataset_slug(submission.producer, metadata["identifier"])
     producers = load_producers(load_settings().producers_file)
@@ -188,6 +214,7 @@ def stage_publish(
         **metadata,
         "publisher_name": producer.name if producer else submission.producer,
         "crs": checked.crs,  # the file's own CRS when the metadata did not declare it
+        "anonymisation": anonymisation["public"],
     }
     draft = NewRelease(
         dataset=slug,
@@ -199,6 +226,7 @@ def stage_publish(
         licence=licence,
         structure=structure.to_dict(),
         structure_version=version,
+        anonymisation=anonymisation["rapport"],
     )
     record = _record(submission, slug, Report(rows_checked=checked.typed.num_rows))
     result = publish(store, checked, draft, record)
@@ -246,7 +274,12 @@ def run_submission(submission: Submission, settings: Settings, store: CatalogSto
         licence = stage_licence(metadata, settings)
         source = stage_read(submission, metadata)
         checked, structure, version = stage_structure(submission, metadata, source, store)
-        return stage_publish(submission, metadata, licence, checked, structure, version, store)
+        checked, structure, anonymisation = stage_anonymise(
+            submission, metadata, checked, structure, settings
+        )
+        return stage_publish(
+            submission, metadata, licence, checked, structure, version, store, anonymisation
+        )
     except SubmissionRejected as error:
         return record_rejection(submission, error, store, metadata)
 

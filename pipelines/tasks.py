@@ -22,6 +22,7 @@ from pipelines.submission import (
     ready_submissions,
     record_rejection,
     save_checked,
+    stage_anonymise,
     stage_licence,
     stage_metadata,
     stage_publish,
@@ -62,15 +63,36 @@ def check_structure(submission: dict[str, str], metadata: dict[str, Any]) -> dic
     return _guarded(sub, metadata, run)
 
 
+def anonymise(submission: dict[str, str], metadata: dict[str, Any]) -> dict[str, Any]:
+    sub = Submission(**submission)
+
+    def run() -> dict[str, Any]:
+        settings = load_settings()
+        folder = work_folder(settings, sub)
+        checked, structure, version = load_checked(folder)
+        treated, structure, anonymisation = stage_anonymise(
+            sub, metadata, checked, structure, settings
+        )
+        save_checked(folder, treated, structure, version)
+        return anonymisation
+
+    return _guarded(sub, metadata, run)
+
+
 def publish(
-    submission: dict[str, str], metadata: dict[str, Any], licence: dict[str, Any]
+    submission: dict[str, str],
+    metadata: dict[str, Any],
+    licence: dict[str, Any],
+    anonymisation: dict[str, Any],
 ) -> dict[str, Any]:
     sub = Submission(**submission)
     settings = load_settings()
     store = open_settings_store(settings)
     folder = work_folder(settings, sub)
     checked, structure, version = load_checked(folder)
-    outcome = stage_publish(sub, metadata, licence, checked, structure, version, store)
+    outcome = stage_publish(
+        sub, metadata, licence, checked, structure, version, store, anonymisation
+    )
     archive_submission(sub, outcome, settings)
     _clean(folder)
     return {

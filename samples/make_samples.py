@@ -220,6 +220,10 @@ contact:
   email: sports@mairie-ecully.fr
 couverture_spatiale: Écully
 schema: schema.json
+donnees_personnelles:
+  adresse:
+    traitement: non-personnel
+    justification: Adresse d'un équipement sportif public, pas d'une personne.
 """,
     )
     return path
@@ -984,13 +988,20 @@ def check() -> list[str]:
     return failures
 
 
+def signalements_espace_public() -> Path:
+    """The sample with personal data: see samples/personal.py."""
+    from personal_sample import write_signalements
+
+    return write_signalements(submission_dir(INBOX, "lyon", "signalements-espace-public"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="read the samples back and validate")
     arguments = parser.parse_args()
     for make in (
         equipements_sportifs, bancs_publics, pistes_cyclables, subventions_associations,
-        fontaines_eau_potable, fontaines_invalid,
+        fontaines_eau_potable, fontaines_invalid, signalements_espace_public,
     ):  # fmt: skip
         path = make()
         print(f"wrote {path.relative_to(SAMPLES.parent)}")

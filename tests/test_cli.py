@@ -94,7 +94,8 @@ def test_demo_publishes_every_sample_through_the_dags(settings, tmp_path):
         "lyon-fontaines-eau-potable",
         "vaulx-en-velin-pistes-cyclables",
         "vaulx-en-velin-subventions-associations",
+        "lyon-signalements-espace-public",
     }
     reports = sorted(settings.inbox_dir.glob("*/*/rapport.txt"))
-    assert len(reports) == 5
+    assert len(reports) == 6
     assert all("publiee" in r.read_text(encoding="utf-8") for r in reports)

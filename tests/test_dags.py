@@ -62,12 +62,14 @@ def _airflow_env(home: Path, settings: Settings | None = None, **extra: str) -> 
 
 
 def _python(script: str, env: dict[str, str], *args: str) -> dict:
+    """Run `script` in a fresh interpreter: its RESULT line, and everything it logged."""
     done = subprocess.run(
         [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=600
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(lines[-1].removeprefix("RESULT "))
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    return {**result, "output": done.stdout + done.stderr}
 
 
 def test_dag_folder_imports_and_has_one_dag_per_commune(airflow_home: Path) -> None:
@@ -128,3 +130,36 @@ def test_empty_inbox_is_a_successful_run(airflow_home, settings) -> None:
     )
     assert result["state"] == "success"
     assert result["tasks"]["find_submissions[-1]"] == "success"
+
+
+def test_personal_sample_is_published_anonymised_and_logs_hold_no_personal_value(
+    airflow_home, settings
+) -> None:
+    sample = SAMPLES / "inbox" / "lyon" / "signalements-espace-public"
+    features = json.loads((sample / "signalements-espace-public.geojson").read_text())["features"]
+    fields = (
+        "declarant",
+        "courriel",
+        "telephone",
+        "nir",
+        "iban",
+        "date_naissance",
+        "adresse",
+        "plaque",
+    )
+    personal = {str(f["properties"][name]) for f in features for name in fields}
+    _drop(sample, settings.inbox_dir)
+    result = _python(
+        RUN_DAG, _airflow_env(airflow_home, settings), str(PROJECT_ROOT / "dags"), "commune_lyon"
+    )
+    assert result["state"] == "success", result
+    assert result["tasks"]["process.anonymise[0]"] == "success"
+    store = open_settings_store(settings)
+    release = store.current_release("lyon-signalements-espace-public")
+    assert release.metadata["anonymisation"]["pseudonymise"] is True
+    published = store.release_path(release, "csv").read_text(encoding="utf-8")
+    files = [p for p in (airflow_home / "logs").rglob("*") if p.is_file()]
+    logs = result["output"] + "\n".join(p.read_text(errors="replace") for p in files)
+    assert "process.anonymise" in logs  # the task logs are there, and read
+    leaks = sorted(v for v in personal if v in published or v in logs)
+    assert leaks == []

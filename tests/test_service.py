@@ -122,3 +122,10 @@ def test_head_request_gives_size_and_licence_without_the_body(catalog: str) -> N
     assert head.status_code == 200 and head.content == b""
     assert int(head.headers["content-length"]) == len(requests.get(url, timeout=5).content)
     assert head.headers["X-Licence"] == "odbl-1.0"
+
+
+def test_constraints_are_described_in_french() -> None:
+    from catalog.service import describe_constraints
+
+    field = {"constraints": {"required": True, "minimum": 1, "enum": ["Bayard", "Wallace"]}}
+    assert describe_constraints(field) == "obligatoire ; minimum 1 ; valeurs : Bayard, Wallace"

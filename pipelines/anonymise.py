@@ -1,0 +1,531 @@
+"""Anonymise stage: apply the producer's declared treatment to every personal column.
+
+Runs between the structure check and publication. Undeclared personal columns
+block the publication; after the treatments the table is scanned again, and
+anything still personal blocks it too (fail closed). Reports give counts and
+kinds, never the personal values themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+from shapely.geometry import Point
+
+from pipelines import personal
+from pipelines.publish import CheckedData
+from pipelines.report import Problem, Report, SubmissionRejected
+
+STAGE = "anonymisation"
+TREATMENTS = ("supprimer", "pseudonymiser", "generaliser", "masquer", "non-personnel")
+DEFAULT_K = 11
+DEFAULT_GRID_M = 100
+METRIC_CRS = 2154
+
+
+@dataclass(frozen=True)
+class Treatment:
+    column: str
+    kind: str  # one of TREATMENTS
+    level: str | None = None  # generaliser: mois | annee | commune
+    band: int | None = None  # generaliser: width of age bands
+    grid_m: int | None = None  # generaliser: grid of coordinates, in metres
+    justification: str | None = None  # non-personnel
+
+
+@dataclass(frozen=True)
+class KAnonymity:
+    quasi_identifiers: list[str]
+    k: int = DEFAULT_K
+    suppress: str = "lignes"  # lignes | cellules
+
+
+@dataclass
+class ColumnRecord:
+    colonne: str
+    natures: list[str]
+    traitement: str
+    valeurs_modifiees: int = 0
+    justification: str | None = None
+
+
+@dataclass
+class AnonymisationReport:
+    """What the release records: per column, kind found, treatment, counts; and k reached."""
+
+    colonnes: list[ColumnRecord] = field(default_factory=list)
+    k_anonymat: dict[str, Any] | None = None
+    pseudonymise: bool = False
+
+    @property
+    def treated(self) -> bool:
+        return any(c.traitement != "non-personnel" for c in self.colonnes) or bool(self.k_anonymat)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "colonnes": [asdict(c) for c in self.colonnes],
+            "k_anonymat": self.k_anonymat,
+            "pseudonymise": self.pseudonymise,
+        }
+
+    def public_summary(self) -> dict[str, Any]:
+        """General terms for the public metadata: how, not what."""
+        counts: dict[str, int] = {}
+        for record in self.colonnes:
+            counts[record.traitement] = counts.get(record.traitement, 0) + 1
+        labels = {
+            "supprimer": "colonne(s) supprimée(s)",
+            "pseudonymiser": "colonne(s) pseudonymisée(s)",
+            "generaliser": "colonne(s) généralisée(s)",
+            "masquer": "colonne(s) au texte masqué",
+        }
+        parts = [f"{n} {labels[t]}" for t, n in sorted(counts.items()) if t in labels]
+        if self.k_anonymat:
+            parts.append(
+                f"k-anonymat (k = {self.k_anonymat['k']}) sur "
+                f"{len(self.k_anonymat['quasi_identifiants'])} quasi-identifiant(s)"
+            )
+        status = "pseudonymisées (et non anonymes)" if self.pseudonymise else "anonymisées"
+        summary = (
+            (f"Données personnelles {status} avant publication : " + ", ".join(parts) + ".")
+            if parts
+            else "Aucune donnée personnelle détectée."
+        )
+        return {
+            "anonymise": self.treated and not self.pseudonymise,
+            "pseudonymise": self.pseudonymise,
+            "resume": summary,
+        }
+
+
+# --- declarations in the metadata ------------------------------------------------------------
+
+
+def parse_declarations(value: Any) -> dict[str, dict[str, Any]]:
+    """Check the `donnees_personnelles` block of a metadata file (for the metadata stage)."""
+    if not isinstance(value, dict):
+        raise ValueError(
+            "« donnees_personnelles » doit associer à chaque colonne un traitement "
+            "(ex. « courriel: {traitement: supprimer} »)."
+        )
+    declarations = {}
+    for column, spec in value.items():
+        spec = {"traitement": spec} if isinstance(spec, str) else dict(spec or {})
+        kind = str(spec.get("traitement", "")).strip().lower().replace("é", "e")
+        if kind not in TREATMENTS:
+            raise ValueError(
+                f"Traitement « {spec.get('traitement')} » inconnu pour la colonne "
+                f"« {column} ». Traitements possibles : {', '.join(TREATMENTS)}."
+            )
+        if kind == "non-personnel" and not str(spec.get("justification", "")).strip():
+            raise ValueError(
+                f"La colonne « {column} » est déclarée non personnelle sans "
+                "justification : ajoutez « justification: … »."
+            )
+        declarations[str(column)] = {**spec, "traitement": kind}
+    return declarations
+
+
+def parse_k_anonymity(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value.get("quasi_identifiants"):
+        raise ValueError(
+            "« k_anonymat » doit lister ses « quasi_identifiants » "
+            "(et peut préciser « k », 11 par défaut)."
+        )
+    k = int(value.get("k", DEFAULT_K))
+    if k < 2:
+        raise ValueError("« k » doit valoir au moins 2.")
+    suppress = str(value.get("suppression", "lignes"))
+    if suppress not in {"lignes", "cellules"}:
+        raise ValueError("« suppression » vaut « lignes » ou « cellules ».")
+    return {
+        "quasi_identifiants": [str(c) for c in value["quasi_identifiants"]],
+        "k": k,
+        "suppression": suppress,
+    }
+
+
+def treatments_of(metadata: dict[str, Any]) -> dict[str, Treatment]:
+    result = {}
+    for column, spec in (metadata.get("personal") or {}).items():
+        level = spec.get("niveau")
+        result[column] = Treatment(
+            column=column,
+            kind=spec["traitement"],
+            level=str(level).replace("é", "e") if level else None,
+            band=int(spec["tranches"]) if spec.get("tranches") else None,
+            grid_m=int(spec["grille_m"]) if spec.get("grille_m") else None,
+            justification=spec.get("justification"),
+        )
+    return result
+
+
+# --- the stage -------------------------------------------------------------------------------
+
+
+def anonymise(
+    data: CheckedData, metadata: dict[str, Any], key: bytes, commune_centre: tuple | None = None
+) -> tuple[CheckedData, AnonymisationReport]:
+    """Treat `data` as declared; raise SubmissionRejected on anything undeclared or left."""
+    treatments = treatments_of(metadata)
+    exempt = frozenset(c for c, t in treatments.items() if t.kind == "non-personnel")
+    findings = personal.detect(data.typed, data.geometry is not None, exempt)
+    _refuse_undeclared(findings, treatments, data)
+    report = AnonymisationReport()
+    by_column: dict[str, list[str]] = {}
+    for finding in findings:
+        by_column.setdefault(finding.column, []).append(finding.label)
+    table, geometry = data.typed, data.geometry
+    for column, treatment in treatments.items():
+        table, geometry, changed = _apply(table, geometry, data.crs, treatment, key, commune_centre)
+        report.colonnes.append(
+            ColumnRecord(
+                colonne=column,
+                natures=by_column.get(column, ["déclarée par le producteur"]),
+                traitement=treatment.kind,
+                valeurs_modifiees=changed,
+                justification=treatment.justification,
+            )
+        )
+        report.pseudonymise |= treatment.kind == "pseudonymiser"
+    if metadata.get("k_anonymity"):
+        table, geometry, report.k_anonymat = _k_anonymise(table, geometry, metadata["k_anonymity"])
+    treated = CheckedData(typed=table, geometry=geometry, crs=data.crs)
+    _refuse_leftovers(treated, treatments)
+    return treated, report
+
+
+def _refuse_undeclared(
+    findings: list[personal.Finding], treatments: dict[str, Treatment], data: CheckedData
+) -> None:
+    report = Report()
+    present = set(data.typed.column_names) | ({"geometry"} if data.geometry is not None else set())
+    for column in treatments:
+        if column not in present:
+            report.add(
+                Problem(
+                    STAGE,
+                    "colonne-declaree-absente",
+                    f"La colonne « {column} » déclarée dans « donnees_personnelles » "
+                    "n'existe pas dans le fichier.",
+                    column=column,
+                )
+            )
+    for finding in findings:
+        if finding.column in treatments:
+            continue
+        report.add(
+            Problem(
+                STAGE,
+                "donnee-personnelle-non-traitee",
+                _undeclared_message(finding),
+                column=finding.column,
+            )
+        )
+    if not report.valid:
+        raise SubmissionRejected(report)
+
+
+def _undeclared_message(finding: personal.Finding) -> str:
+    origin = " (d'après le nom de la colonne)" if finding.by_name else ""
+    return (
+        f"{finding.label.capitalize()} détecté(e)s dans {finding.count} valeur(s){origin}. "
+        "Rien ne peut être publié tant que cette colonne n'a pas de traitement déclaré dans "
+        "metadata.yaml, par exemple :\n"
+        f"      donnees_personnelles:\n        {finding.column}: {{traitement: supprimer}}"
+        "   # ou pseudonymiser, generaliser, masquer\n"
+        "    ou, si ces valeurs ne sont pas des données personnelles (ex. le standard de la "
+        f"mairie) :\n        {finding.column}: {{traitement: non-personnel, "
+        'justification: "…"}'
+    )
+
+
+def _refuse_leftovers(data: CheckedData, treatments: dict[str, Treatment]) -> None:
+    exempt = frozenset(c for c, t in treatments.items() if t.kind == "non-personnel")
+    generalised = {c for c, t in treatments.items() if t.kind == "generaliser"}
+    report = Report()
+    for finding in personal.detect(data.typed, data.geometry is not None, exempt):
+        if finding.column in exempt or (
+            finding.kind == "coordonnees-individuelles" and finding.column in generalised
+        ):
+            continue
+        report.add(
+            Problem(
+                STAGE,
+                "traitement-insuffisant",
+                f"Après le traitement déclaré, la colonne contient encore des "
+                f"{finding.label} ({finding.count} valeur(s)). Choisissez un "
+                "traitement qui les retire (supprimer, pseudonymiser ou masquer).",
+                column=finding.column,
+            )
+        )
+    if not report.valid:
+        raise SubmissionRejected(report)
+
+
+# --- treatments ------------------------------------------------------------------------------
+
+
+def _apply(
+    table: pa.Table,
+    geometry: gpd.GeoSeries | None,
+    crs: int | None,
+    treatment: Treatment,
+    key: bytes,
+    centre: tuple | None,
+) -> tuple[pa.Table, gpd.GeoSeries | None, int]:
+    name = treatment.column
+    if name == "geometry":
+        return (table, *_treat_geometry(geometry, crs, treatment, centre))
+    column = table.column(name).combine_chunks()
+    present = len(column) - column.null_count
+    if treatment.kind == "non-personnel":
+        return table, geometry, 0
+    if treatment.kind == "supprimer":
+        return table.drop_columns([name]), geometry, present
+    if treatment.kind == "pseudonymiser":
+        treated = pseudonymise(column, key)
+    elif treatment.kind == "masquer":
+        treated = redact(column)
+    else:
+        treated = generalise(column, treatment)
+    changed = pc.sum(
+        pc.fill_null(
+            pc.not_equal(pc.cast(column, pa.string()), pc.cast(treated, pa.string())), False
+        )
+    ).as_py()
+    position = table.column_names.index(name)
+    return table.set_column(position, name, treated), geometry, int(changed or 0)
+
+
+def pseudonymise(column: pa.Array, key: bytes) -> pa.Array:
+    """Keyed HMAC-SHA256 of each value: stable across versions, so joins keep working."""
+    codes, uniques = pd.factorize(pd.Series(column.to_pylist(), dtype=object))
+    digests = np.array(
+        [hmac.new(key, str(v).encode(), hashlib.sha256).hexdigest()[:20] for v in uniques] + [None],
+        dtype=object,
+    )
+    return pa.array(digests[codes], type=pa.string())
+
+
+def redact(column: pa.Array) -> pa.Array:
+    """Replace every personal match inside free text by a label saying what was there."""
+    text = pc.cast(column, pa.string())
+    for code in ("courriel", "iban", "nir", "telephone", "plaque", "adresse", "date-naissance"):
+        kind = personal.KINDS[code]
+        if kind.confirm is None:
+            text = pc.replace_substring_regex(text, kind.pattern, kind.redaction)
+        elif pc.any(personal.matching_mask(text, code)).as_py():
+            text = _redact_confirmed(text, code)
+    if pc.any(personal.person_name_mask(text)).as_py():
+        text = pa.array([_redact_names(v) for v in text.to_pylist()], type=pa.string())
+    return text
+
+
+def _redact_confirmed(text: pa.Array, code: str) -> pa.Array:
+    kind, regex = personal.KINDS[code], personal.python_regex(code)
+
+    def clean(value: str | None) -> str | None:
+        if value is None:
+            return None
+        return regex.sub(
+            lambda m: kind.redaction if kind.confirm(m.group(0)) else m.group(0), value
+        )
+
+    return pa.array([clean(v) for v in text.to_pylist()], type=pa.string())
+
+
+def _redact_names(value: str | None) -> str | None:
+    if value is None:
+        return None
+    for start, end in sorted(personal.person_name_spans(value), reverse=True):
+        value = value[:start] + personal.KINDS["nom"].redaction + value[end:]
+    return value
+
+
+def generalise(column: pa.Array, treatment: Treatment) -> pa.Array:
+    if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
+        fmt = "%Y-%m" if treatment.level == "mois" else "%Y"
+        return pc.strftime(pc.cast(column, pa.timestamp("s")), format=fmt)
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        width = treatment.band or 10
+        low = pc.multiply(pc.floor(pc.divide(pc.cast(column, pa.float64()), width)), width)
+        low = pc.cast(low, pa.int64())
+        high = pc.add(low, width - 1)
+        return pc.binary_join_element_wise(
+            pc.cast(low, pa.string()), pc.cast(high, pa.string()), "-"
+        )
+    # Addresses: the street without its number.
+    pattern = rf"(?i)^\s*\d{{1,4}}\s?(bis|ter|b)?,?\s+(({personal.STREET_WORDS})\b)"
+    return pc.replace_substring_regex(pc.cast(column, pa.string()), pattern, r"\2")
+
+
+def _treat_geometry(
+    geometry: gpd.GeoSeries | None, crs: int | None, treatment: Treatment, centre: tuple | None
+) -> tuple[gpd.GeoSeries | None, int]:
+    if geometry is None or treatment.kind == "non-personnel":
+        return geometry, 0
+    if treatment.kind != "generaliser":
+        raise SubmissionRejected(
+            _single(
+                "traitement-inadapte",
+                "La géométrie ne peut qu'être généralisée "
+                "(« generaliser » avec « grille_m » ou "
+                "« niveau: commune »).",
+                "geometry",
+            )
+        )
+    if treatment.level == "commune":
+        if centre is None:
+            raise SubmissionRejected(
+                _single(
+                    "centre-inconnu", "Le centre de la commune n'est pas configuré.", "geometry"
+                )
+            )
+        point = gpd.GeoSeries([Point(*centre)], crs=4326).to_crs(crs).iloc[0]
+        return gpd.GeoSeries([point] * len(geometry), crs=geometry.crs), len(geometry)
+    size = treatment.grid_m or DEFAULT_GRID_M
+    metric = geometry.to_crs(METRIC_CRS).centroid
+    snapped = gpd.GeoSeries(
+        gpd.points_from_xy(
+            (np.floor(metric.x / size) + 0.5) * size, (np.floor(metric.y / size) + 0.5) * size
+        ),
+        crs=METRIC_CRS,
+    ).to_crs(geometry.crs)
+    return snapped, len(geometry)
+
+
+def _single(rule: str, message: str, column: str) -> Report:
+    report = Report()
+    report.add(Problem(STAGE, rule, message, column=column))
+    return report
+
+
+def _k_anonymise(
+    table: pa.Table, geometry: gpd.GeoSeries | None, spec: dict[str, Any]
+) -> tuple[pa.Table, gpd.GeoSeries | None, dict[str, Any]]:
+    columns, k = spec["quasi_identifiants"], spec["k"]
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise SubmissionRejected(
+            _single(
+                "quasi-identifiant-absent",
+                f"Quasi-identifiant(s) absent(s) du fichier : {', '.join(missing)}.",
+                missing[0],
+            )
+        )
+    frame = pd.DataFrame({c: table.column(c).to_pandas() for c in columns}).astype(str)
+    sizes = frame.groupby(columns, dropna=False)[columns[0]].transform("size").to_numpy()
+    rare = sizes < k
+    summary = {"quasi_identifiants": columns, "k": k, "suppression": spec["suppression"]}
+    if rare.all():
+        raise SubmissionRejected(
+            _single(
+                "k-anonymat-impossible",
+                f"Aucune combinaison de {', '.join(columns)} n'apparaît au moins {k} fois : le "
+                "k-anonymat supprimerait toutes les lignes. Généralisez davantage ces colonnes.",
+                columns[0],
+            )
+        )
+    if spec["suppression"] == "lignes":
+        keep = pa.array(~rare)
+        table = table.filter(keep)
+        if geometry is not None:
+            geometry = geometry[~rare].reset_index(drop=True)
+        remaining = sizes[~rare]
+        summary["lignes_supprimees"] = int(rare.sum())
+    else:
+        for name in columns:
+            position = table.column_names.index(name)
+            column = table.column(name).combine_chunks()
+            nulls = pa.nulls(len(column), column.type)
+            table = table.set_column(position, name, pc.if_else(pa.array(rare), nulls, column))
+        remaining = sizes[~rare]
+        summary["cellules_supprimees"] = int(rare.sum()) * len(columns)
+    summary["k_atteint"] = int(remaining.min()) if len(remaining) else None
+    return table, geometry, summary
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def pseudonym_key(producer: str, secrets_file: Path) -> bytes:
+    """The producer's HMAC key: from OPENDATA_PSEUDONYM_KEY_<PRODUCER>, else the secrets file
+    (created with random keys on first use, readable by its owner only)."""
+    variable = "OPENDATA_PSEUDONYM_KEY_" + re.sub(r"[^A-Z0-9]", "_", producer.upper())
+    if os.environ.get(variable):
+        return os.environ[variable].encode()
+    keys: dict[str, str] = {}
+    if secrets_file.is_file():
+        keys = yaml.safe_load(secrets_file.read_text(encoding="utf-8")) or {}
+    if producer not in keys:
+        keys[producer] = secrets.token_hex(32)
+        secrets_file.parent.mkdir(parents=True, exist_ok=True)
+        secrets_file.touch(mode=0o600, exist_ok=True)
+        secrets_file.write_text(yaml.safe_dump(keys), encoding="utf-8")
+    return keys[producer].encode()
+
+
+def with_published_schema(
+    schema: dict[str, Any], treatments: dict[str, Treatment]
+) -> dict[str, Any]:
+    """The Table Schema of what is published, after the treatments."""
+    fields = []
+    for spec in schema.get("fields", []):
+        treatment = treatments.get(spec["name"])
+        if treatment is None or treatment.kind == "non-personnel":
+            fields.append(spec)
+        elif treatment.kind == "supprimer":
+            continue
+        elif treatment.kind == "pseudonymiser":
+            fields.append(
+                {
+                    "name": spec["name"],
+                    "type": "string",
+                    "description": "valeur pseudonymisée (HMAC-SHA256)",
+                }
+            )
+        elif treatment.kind == "generaliser" and spec.get("type") in {"date", "datetime"}:
+            fields.append(
+                {"name": spec["name"], "type": "yearmonth" if treatment.level == "mois" else "year"}
+            )
+        elif treatment.kind == "generaliser" and spec.get("type") in {"integer", "number"}:
+            fields.append(
+                {"name": spec["name"], "type": "string", "description": "tranche de valeurs"}
+            )
+        else:
+            fields.append({**spec, "type": "string"})
+    published = {**schema, "fields": fields}
+    key = published.get("primaryKey")
+    names = {f["name"] for f in fields}
+    if key and not set([key] if isinstance(key, str) else key) <= names:
+        published.pop("primaryKey")
+    return published
+
+
+def mask_personal_values(report: Report, table: pa.Table, metadata: dict[str, Any]) -> Report:
+    """The same report, without the values of personal columns (reports never repeat them)."""
+    columns = set(metadata.get("personal") or {}) | {f.column for f in personal.detect(table)}
+    masked = Report(rows_checked=report.rows_checked)
+    masked.counts.update(report.counts)
+    for problem in report.problems:
+        if problem.column in columns and problem.value is not None:
+            message = problem.message
+            for shown in (problem.value, problem.value[:40]):  # long values are cut in messages
+                message = message.replace(shown, "[valeur masquée]")
+            problem = Problem(problem.stage, problem.rule, message, problem.row, problem.column)
+        masked.problems.append(problem)
+    return masked
