@@ -189,8 +189,16 @@ def anonymise(
     for finding in findings:
         by_column.setdefault(finding.column, []).append(finding.label)
     table, geometry = data.typed, data.geometry
+    pair = _coordinate_pair(table, treatments)
+    if pair:
+        table, pair_changed = _generalise_lat_lon(table, *pair, commune_centre)
     for column, treatment in treatments.items():
-        table, geometry, changed = _apply(table, geometry, data.crs, treatment, key, commune_centre)
+        if pair and column in pair[:2]:
+            changed = pair_changed
+        else:
+            table, geometry, changed = _apply(
+                table, geometry, data.crs, treatment, key, commune_centre
+            )
         report.colonnes.append(
             ColumnRecord(
                 colonne=column,
@@ -336,16 +344,20 @@ def redact(column: pa.Array) -> pa.Array:
 
 
 def _redact_confirmed(text: pa.Array, code: str) -> pa.Array:
+    """Redact the confirmed matches, touching only the values that hold one."""
     kind, regex = personal.KINDS[code], personal.python_regex(code)
+    canonical = re.compile(kind.canonical) if kind.canonical else None
 
-    def clean(value: str | None) -> str | None:
-        if value is None:
-            return None
-        return regex.sub(
-            lambda m: kind.redaction if kind.confirm(m.group(0)) else m.group(0), value
-        )
+    def confirmed(match: str) -> bool:
+        return bool(canonical and canonical.fullmatch(match)) or kind.confirm(match)
 
-    return pa.array([clean(v) for v in text.to_pylist()], type=pa.string())
+    holding = np.flatnonzero(personal.matching_mask(text, code).to_numpy(zero_copy_only=False))
+    values = np.array(text.to_pylist(), dtype=object)
+    values[holding] = [
+        regex.sub(lambda m: kind.redaction if confirmed(m.group(0)) else m.group(0), v)
+        for v in values[holding]
+    ]
+    return pa.array(values.tolist(), type=pa.string())
 
 
 def _redact_names(value: str | None) -> str | None:
@@ -406,6 +418,62 @@ def _treat_geometry(
         crs=METRIC_CRS,
     ).to_crs(geometry.crs)
     return snapped, len(geometry)
+
+
+LATITUDE_NAMES = {"lat", "latitude", "y"}
+LONGITUDE_NAMES = {"lon", "lng", "long", "longitude", "x"}
+
+
+def _coordinate_pair(
+    table: pa.Table, treatments: dict[str, Treatment]
+) -> tuple[str, str, Treatment] | None:
+    """The latitude and longitude columns declared to be generalised, together."""
+    generalised = {
+        c: t for c, t in treatments.items() if t.kind == "generaliser" and c in table.column_names
+    }
+    lat = [c for c in generalised if personal.column_tokens(c) in LATITUDE_NAMES]
+    lon = [c for c in generalised if personal.column_tokens(c) in LONGITUDE_NAMES]
+    if not lat and not lon:
+        return None
+    if len(lat) != 1 or len(lon) != 1:
+        raise SubmissionRejected(
+            _single(
+                "coordonnees-a-generaliser-ensemble",
+                "Latitude et longitude se généralisent ensemble : déclarez « generaliser » (avec "
+                "« grille_m » ou « niveau: commune ») pour les deux colonnes.",
+                (lat + lon)[0],
+            )
+        )
+    return lat[0], lon[0], generalised[lat[0]]
+
+
+def _generalise_lat_lon(
+    table: pa.Table, lat: str, lon: str, treatment: Treatment, centre: tuple | None
+) -> tuple[pa.Table, int]:
+    """WGS84 coordinates to the centre of a grid cell of N metres (Lambert-93), or the commune."""
+    from pyproj import Transformer
+
+    latitudes = table.column(lat).to_numpy().astype(float)
+    longitudes = table.column(lon).to_numpy().astype(float)
+    present = ~(np.isnan(latitudes) | np.isnan(longitudes))
+    if treatment.level == "commune":
+        if centre is None:
+            raise SubmissionRejected(
+                _single("centre-inconnu", "Le centre de la commune n'est pas configuré.", lat)
+            )
+        new_lon = np.where(present, centre[0], np.nan)
+        new_lat = np.where(present, centre[1], np.nan)
+    else:
+        size = treatment.grid_m or DEFAULT_GRID_M
+        x, y = Transformer.from_crs(4326, METRIC_CRS, always_xy=True).transform(
+            longitudes, latitudes
+        )
+        x, y = (np.floor(x / size) + 0.5) * size, (np.floor(y / size) + 0.5) * size
+        new_lon, new_lat = Transformer.from_crs(METRIC_CRS, 4326, always_xy=True).transform(x, y)
+    for name, values in ((lat, new_lat), (lon, new_lon)):
+        rounded = pa.array(np.round(values, 6), mask=~present, type=pa.float64())
+        table = table.set_column(table.column_names.index(name), name, rounded)
+    return table, int(present.sum())
 
 
 def _single(rule: str, message: str, column: str) -> Report:

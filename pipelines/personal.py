@@ -99,6 +99,7 @@ class Kind:
     pattern: str  # RE2, searched inside the text
     confirm: Callable[[str], bool] | None = None
     redaction: str = "[donnée personnelle masquée]"
+    canonical: str | None = None  # a match of this exact form is confirmed without a check
 
 
 def _valid_phone(text: str) -> bool:
@@ -134,6 +135,7 @@ KINDS = {
             r"(\+33\s?\(?0?\)?\s?|0033\s?|\b0)[1-9]([\s.-]?\d{2}){4}\b",
             _valid_phone,
             redaction="[téléphone masqué]",
+            canonical=r"^(0|\+33\s?|0033\s?)[1-9]([\s.-]?\d{2}){4}$",
         ),
         Kind(
             "nir",
@@ -266,12 +268,26 @@ def detect(
     """
     findings: list[Finding] = []
     for name in table.column_names:
-        text = _as_text(table.column(name))
-        findings.extend(_detect_column(name, text))
+        column = table.column(name).combine_chunks()
+        if pa.types.is_string(column.type):
+            findings.extend(_detect_column(name, column))
+        elif pa.types.is_integer(column.type):
+            # Identifiers written as numbers: a NIR loses nothing when read as an integer.
+            long_numbers = pc.filter(column, pc.greater_equal(column, 10**12))
+            findings.extend(_detect_column(name, pc.cast(long_numbers, pa.string())))
+        elif _is_temporal(column.type) and _hinted(
+            column_tokens(name), NAME_HINTS["date-naissance"]
+        ):
+            count = len(column) - column.null_count
+            findings.append(Finding(name, "date-naissance", count, by_name=True))
     findings.extend(_sole_trader_ids(table))
     personal_rows = [f for f in findings if f.column not in not_personal]
     findings.extend(_individual_coordinates(table, personal_rows, geometry_present))
     return findings
+
+
+def _is_temporal(kind: pa.DataType) -> bool:
+    return pa.types.is_date(kind) or pa.types.is_timestamp(kind)
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.Array:
@@ -313,10 +329,25 @@ def matching_mask(values: pa.Array, code: str) -> pa.Array:
     candidates = pc.fill_null(pc.match_substring_regex(values, kind.pattern), False)
     if kind.confirm is None or not pc.any(candidates).as_py():
         return candidates
+    unsure = candidates
+    confirmed_fast = pa.array([False] * len(values))
+    if kind.canonical:
+        # A first match in canonical form needs no library check (vectorised fast path).
+        whole = re.sub(r"(?<!\\)\((?!\?)", "(?:", kind.pattern)  # Arrow wants named groups
+        first = pc.struct_field(pc.extract_regex(values, f"(?P<m>{whole})"), "m")
+        confirmed_fast = pc.fill_null(pc.match_substring_regex(first, kind.canonical), False)
+        unsure = pc.and_(candidates, pc.invert(confirmed_fast))
+        if not pc.any(unsure).as_py():
+            return confirmed_fast
     regex = re.compile(_python_pattern(kind.pattern))
-    distinct = pc.unique(pc.filter(values, candidates)).to_pylist()[:MAX_CONFIRMED_CANDIDATES]
-    confirmed = [v for v in distinct if any(kind.confirm(m.group(0)) for m in regex.finditer(v))]
-    return pc.is_in(values, value_set=pa.array(confirmed, type=pa.string()))
+    distinct = pc.unique(pc.filter(values, unsure)).to_pylist()
+    checked = distinct[:MAX_CONFIRMED_CANDIDATES]
+    confirmed = [v for v in checked if any(kind.confirm(m.group(0)) for m in regex.finditer(v))]
+    mask = pc.or_(confirmed_fast, pc.is_in(values, value_set=pa.array(confirmed, pa.string())))
+    if len(distinct) > len(checked):  # fail closed beyond what was checked one by one
+        beyond = pc.invert(pc.is_in(values, value_set=pa.array(checked, pa.string())))
+        mask = pc.or_(mask, pc.and_(unsure, beyond))
+    return mask
 
 
 def count_matches(values: pa.Array, code: str) -> int:
@@ -391,8 +422,9 @@ def person_name_spans(text: str) -> list[tuple[int, int]]:
 
 def _sole_trader_ids(table: pa.Table) -> list[Finding]:
     marked = any(
-        pc.any(pc.match_substring_regex(_as_text(table.column(n)), SOLE_TRADER_PATTERN)).as_py()
+        pc.any(pc.match_substring_regex(table.column(n), SOLE_TRADER_PATTERN)).as_py()
         for n in table.column_names
+        if pa.types.is_string(table.schema.field(n).type)
     )
     if not marked:
         return []
