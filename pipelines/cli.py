@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("datasets", help="lister les jeux de données publiés")
 
+    anonymisation = commands.add_parser(
+        "anonymisation", help="rapport d'anonymisation de la version courante (équipe data)"
+    )
+    anonymisation.add_argument("dataset", help="identifiant du jeu (ex. lyon-signalements)")
+
     serve = commands.add_parser("serve", help="servir le catalogue en HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -46,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         "submit": _submit,
         "process-inbox": _process_inbox,
         "datasets": _datasets,
+        "anonymisation": _anonymisation,
         "serve": _serve,
         "demo": _demo,
     }
@@ -98,6 +104,19 @@ def _datasets(args: argparse.Namespace, settings: Settings) -> int:
 
     for dataset in open_settings_store(settings).list_datasets():
         print(f"{dataset.slug:45} v{dataset.current_version}  {dataset.metadata['title']}")
+    return 0
+
+
+def _anonymisation(args: argparse.Namespace, settings: Settings) -> int:
+    """The full report, counts and kinds only: for the data team and the producer."""
+    from pipelines.submission import open_settings_store
+
+    release = open_settings_store(settings).current_release(args.dataset)
+    if release is None:
+        print(f"Jeu de données « {args.dataset} » introuvable.", file=sys.stderr)
+        return 1
+    report = release.anonymisation or {"colonnes": [], "k_anonymat": None}
+    print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 
 

@@ -99,3 +99,31 @@ def test_demo_publishes_every_sample_through_the_dags(settings, tmp_path):
     reports = sorted(settings.inbox_dir.glob("*/*/rapport.txt"))
     assert len(reports) == 6
     assert all("publiee" in r.read_text(encoding="utf-8") for r in reports)
+
+
+def test_data_team_reads_the_anonymisation_report(settings, dataset_folder):
+    csv = "service;standard\r\nAccueil;04 78 33 11 22\r\n"
+    data = dataset_folder(
+        "services.csv",
+        csv,
+        name="services",
+        extra_metadata=(
+            "donnees_personnelles:\n  standard: {traitement: non-personnel, "
+            "justification: Standard de la mairie}\n"
+        ),
+    )
+    run(
+        settings,
+        "submit",
+        "--producer",
+        "ecully",
+        str(data),
+        "--metadata",
+        str(data.parent / "metadata.yaml"),
+    )
+    shown = run(settings, "anonymisation", "ecully-services")
+    assert shown.returncode == 0
+    record = json.loads(shown.stdout)["colonnes"][0]
+    assert record["justification"] == "Standard de la mairie"
+    assert "04 78" not in shown.stdout
+    assert run(settings, "anonymisation", "inconnu").returncode == 1
