@@ -13,9 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from catalog import dcat
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore, open_store
 from pipelines.config import load_settings
@@ -116,7 +117,44 @@ def create_app(store: CatalogStore) -> FastAPI:
         dataset = dataset_or_404(slug)
         return _download(store, dataset, release_or_404(slug, version), fmt)
 
+    @app.get("/dcat/catalogue.{extension}", summary="Catalogue DCAT-AP 3 (paginé)")
+    def dcat_catalogue(
+        request: Request, extension: str, page: int = 1, taille: int = dcat.PAGE_SIZE
+    ) -> Response:
+        serialisation = _serialisation_or_404(extension)
+        if page < 1 or not 1 <= taille <= 500:
+            raise HTTPException(400, detail="« page » commence à 1 ; « taille » va de 1 à 500.")
+        published = [d for d in store.list_datasets() if d.status == "publie"]
+        chosen = published[(page - 1) * taille : page * taille]
+        entries = [(d, store.current_release(d.slug)) for d in chosen]
+        graph = dcat.catalog_graph(_base(request), entries, page, len(published), taille)
+        return _rdf_response(graph, serialisation)
+
+    @app.get("/api/datasets/{slug}/dcat.{extension}", summary="Jeu de données en DCAT-AP 3")
+    def dcat_dataset(request: Request, slug: str, extension: str) -> Response:
+        serialisation = _serialisation_or_404(extension)
+        dataset = dataset_or_404(slug)
+        graph = dcat.dataset_graph(_base(request), dataset, release_or_404(slug, None))
+        return _rdf_response(graph, serialisation)
+
     return app
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _serialisation_or_404(extension: str) -> str:
+    if extension not in dcat.SERIALISATIONS:
+        raise HTTPException(
+            404, detail="Formats DCAT : ttl (Turtle), jsonld (JSON-LD), rdf (RDF/XML)."
+        )
+    return extension
+
+
+def _rdf_response(graph: Any, extension: str) -> Response:
+    body, media_type = dcat.serialise(graph, extension)
+    return Response(body, media_type=media_type)
 
 
 def create_app_from_env() -> FastAPI:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
 
+from catalog.service import create_app
 from catalog.store import CatalogStore
 from pipelines.config import PROJECT_ROOT, Settings, load_settings
 from pipelines.submission import Outcome, Submission, open_settings_store, run_submission
@@ -78,3 +84,24 @@ def dataset_folder(tmp_path: Path) -> Callable[..., Path]:
         return folder / filename
 
     return make
+
+
+@contextmanager
+def running_catalog(store: CatalogStore) -> Iterator[str]:
+    """The catalog service run by uvicorn on a free loopback port; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(5)

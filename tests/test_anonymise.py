@@ -3,9 +3,6 @@
 import importlib.util
 import json
 import logging
-import socket
-import threading
-import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,10 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import requests
-import uvicorn
 import yaml
+from conftest import running_catalog
 
-from catalog.service import create_app
 from pipelines import personal
 from pipelines.config import PROJECT_ROOT
 
@@ -189,26 +185,18 @@ def test_published_outputs_hold_no_personal_value(submit, dataset_folder, store,
 
 
 def api_responses(store) -> list[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store), port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        paths = [
+    paths = (
+        [
             "/",
             "/api/datasets",
             "/api/datasets/ecully-signalements",
             "/jeux-de-donnees/ecully-signalements",
-        ] + [f"/api/datasets/ecully-signalements/download/{f}" for f in ("csv", "geojson")]
+        ]
+        + [f"/api/datasets/ecully-signalements/download/{f}" for f in ("csv", "geojson")]
+        + [f"/api/datasets/ecully-signalements/dcat.{e}" for e in ("ttl", "jsonld")]
+    )
+    with running_catalog(store) as base:
         return [requests.get(base + p, timeout=5).text for p in paths]
-    finally:
-        server.should_exit = True
-        thread.join(5)
 
 
 def test_release_records_treatments_and_public_summary(submit, dataset_folder, store, tmp_path):

@@ -1,9 +1,6 @@
 """The catalog service, run by uvicorn on loopback and read with an HTTP client."""
 
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,18 +8,10 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import requests
-import uvicorn
+from conftest import running_catalog
 from shapely.geometry import Point
 
-from catalog.service import create_app
-
 CSV = "id;espece;hauteur\r\n1;Platane;12,5\r\n2;Tilleul;8\r\n"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -37,18 +26,8 @@ def catalog(submit, dataset_folder, store, tmp_path: Path) -> Iterator[str]:
     data = dataset_folder("bancs.gpkg", source.read_bytes(), name="bancs", licence="odbl-1.0")
     assert submit(data, data.parent / "metadata.yaml").status == "publiee"
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with running_catalog(store) as base:
+        yield base
 
 
 def test_listing_shows_source_licence_and_formats(catalog: str) -> None:

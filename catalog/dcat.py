@@ -1,0 +1,313 @@
+"""DCAT-AP 3 view of the catalog: the store's records, read as DCAT terms.
+
+Metadata was mapped onto DCAT terms when it was submitted (pipelines/metadata.py), so
+this module only writes triples; every node carries its rdf:type and every controlled
+value is the EU vocabulary URI with its skos:inScheme, as the DCAT-AP 3.0.1 shapes ask.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
+
+from catalog.records import Dataset, Release
+from pipelines.vocabularies import THEMES, find_frequency
+
+DCAT3 = Namespace("http://www.w3.org/ns/dcat#")  # open: rdflib's DCAT lacks DCAT 3 terms
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+ADMS = Namespace("http://www.w3.org/ns/adms#")
+HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
+DCATAP = Namespace("http://data.europa.eu/r5r/")
+EU = "http://publications.europa.eu/resource/authority/"
+FILE_TYPES = {"csv": "CSV", "parquet": "PARQUET", "geojson": "GEOJSON", "gpkg": "GPKG"}
+SERIALISATIONS = {
+    "ttl": ("turtle", "text/turtle"),
+    "jsonld": ("json-ld", "application/ld+json"),
+    "rdf": ("xml", "application/rdf+xml"),
+}
+PAGE_SIZE = 50
+
+
+def _concept(graph: Graph, scheme: str, code: str, label: str) -> URIRef:
+    node = URIRef(f"{EU}{scheme}/{code}")
+    graph.add((node, RDF.type, SKOS.Concept))
+    graph.add((node, SKOS.inScheme, _scheme(graph, f"{EU}{scheme}", scheme)))
+    graph.add((node, SKOS.prefLabel, Literal(label, lang="fr")))
+    return node
+
+
+def _scheme(graph: Graph, uri: str, title: str) -> URIRef:
+    node = _typed(graph, uri, SKOS.ConceptScheme)
+    graph.add((node, DCTERMS.title, Literal(title, lang="en")))
+    return node
+
+
+def _typed(graph: Graph, uri: str, kind: URIRef) -> URIRef:
+    node = URIRef(uri)
+    graph.add((node, RDF.type, kind))
+    return node
+
+
+def new_graph() -> Graph:
+    graph = Graph()
+    for prefix, namespace in (
+        ("dcat", DCAT),
+        ("dct", DCTERMS),
+        ("foaf", FOAF),
+        ("vcard", VCARD),
+        ("skos", SKOS),
+        ("adms", ADMS),
+        ("hydra", HYDRA),
+        ("dcatap", DCATAP),
+    ):
+        graph.bind(prefix, namespace)
+    return graph
+
+
+def dataset_uri(base: str, slug: str) -> URIRef:
+    return URIRef(f"{base}/jeux-de-donnees/{slug}#jeu")
+
+
+def add_dataset(graph: Graph, base: str, dataset: Dataset, release: Release) -> URIRef:
+    """The dataset, its publisher, contact point and distributions."""
+    metadata = dataset.metadata
+    node = dataset_uri(base, dataset.slug)
+    add = graph.add
+    add((node, RDF.type, DCAT.Dataset))
+    add((node, DCTERMS.identifier, Literal(dataset.slug)))
+    add((node, DCTERMS.title, Literal(metadata["title"], lang="fr")))
+    add((node, DCTERMS.description, Literal(metadata["description"], lang="fr")))
+    add((node, DCTERMS.publisher, _publisher(graph, base, dataset)))
+    add((node, DCAT.contactPoint, _contact(graph, metadata["contact"])))
+    frequency = find_frequency(metadata["accrual_periodicity"])
+    periodicity = _concept(graph, "frequency", frequency.code, frequency.label)
+    add((periodicity, RDF.type, DCTERMS.Frequency))
+    add((node, DCTERMS.accrualPeriodicity, periodicity))
+    for theme in metadata.get("themes", []):
+        add((node, DCAT.theme, _concept(graph, "data-theme", theme, THEMES[theme])))
+    for keyword in metadata["keywords"]:
+        add((node, DCAT.keyword, Literal(keyword, lang="fr")))
+    add((node, DCTERMS.language, _language(graph)))
+    add((node, DCTERMS.spatial, _france(graph)))
+    add((node, DCTERMS.modified, Literal(metadata["modified"], datatype=XSD.date)))
+    add((node, DCTERMS.issued, _datetime(dataset.first_published_at)))
+    add((node, DCAT3.version, Literal(f"v{release.structure_version}")))
+    add(
+        (
+            node,
+            DCAT.landingPage,
+            _typed(graph, f"{base}/jeux-de-donnees/{dataset.slug}", FOAF.Document),
+        )
+    )
+    provenance = BNode()
+    add((provenance, RDF.type, DCTERMS.ProvenanceStatement))
+    add((provenance, DCTERMS.description, Literal(metadata["delivery"], lang="fr")))
+    add((node, DCTERMS.provenance, provenance))
+    if metadata.get("crs"):
+        add(
+            (
+                node,
+                DCTERMS.conformsTo,
+                _typed(
+                    graph,
+                    f"http://www.opengis.net/def/crs/EPSG/0/{metadata['crs']}",
+                    DCTERMS.Standard,
+                ),
+            )
+        )
+    for distribution in release.distributions:
+        add(
+            (
+                node,
+                DCAT.distribution,
+                _distribution(
+                    graph, base, dataset, release, distribution.format, distribution.size
+                ),
+            )
+        )
+    return node
+
+
+def _publisher(graph: Graph, base: str, dataset: Dataset) -> URIRef:
+    node = _typed(graph, f"{base}/communes/{dataset.producer}", FOAF.Agent)
+    name = dataset.metadata.get("publisher_name", dataset.producer)
+    graph.add((node, FOAF.name, Literal(name, lang="fr")))
+    graph.add((node, DCTERMS.type, _adms_publisher_type(graph)))
+    return node
+
+
+def _adms_publisher_type(graph: Graph) -> URIRef:
+    node = URIRef("http://purl.org/adms/publishertype/LocalAuthority")
+    graph.add((node, RDF.type, SKOS.Concept))
+    graph.add(
+        (
+            node,
+            SKOS.inScheme,
+            _scheme(graph, "http://purl.org/adms/publishertype/1.0", "Publisher type"),
+        )
+    )
+    graph.add((node, SKOS.prefLabel, Literal("Local Authority", lang="en")))
+    return node
+
+
+def _contact(graph: Graph, contact: dict[str, Any]) -> BNode:
+    node = BNode()
+    graph.add((node, RDF.type, VCARD.Kind))
+    graph.add((node, VCARD.fn, Literal(contact["name"])))
+    graph.add((node, VCARD.hasEmail, URIRef(f"mailto:{contact['email']}")))
+    return node
+
+
+def _france(graph: Graph) -> URIRef:
+    node = _concept(graph, "country", "FRA", "France")
+    graph.add((node, RDF.type, DCTERMS.Location))
+    return node
+
+
+def _language(graph: Graph) -> URIRef:
+    node = _concept(graph, "language", "FRA", "français")
+    graph.add((node, RDF.type, DCTERMS.LinguisticSystem))
+    return node
+
+
+def _datetime(moment: datetime) -> Literal:
+    return Literal(moment.isoformat(), datatype=XSD.dateTime)
+
+
+def _distribution(
+    graph: Graph, base: str, dataset: Dataset, release: Release, fmt: str, size: int
+) -> URIRef:
+    url = f"{base}/api/datasets/{dataset.slug}/v{release.structure_version}/download/{fmt}"
+    node = _typed(graph, f"{url}#distribution", DCAT.Distribution)
+    add = graph.add
+    add((node, DCTERMS.title, Literal(f"{dataset.metadata['title']} ({fmt.upper()})", lang="fr")))
+    add(
+        (
+            node,
+            DCTERMS.description,
+            Literal(
+                f"Version {release.id} au format {FILE_TYPES[fmt]}, structure v"
+                f"{release.structure_version}. {_notice(dataset, release)}",
+                lang="fr",
+            ),
+        )
+    )
+    add(
+        (
+            node,
+            DCAT.accessURL,
+            _typed(graph, f"{base}/jeux-de-donnees/{dataset.slug}", FOAF.Document),
+        )
+    )
+    add((node, DCAT.downloadURL, URIRef(url)))
+    file_type = _concept(graph, "file-type", FILE_TYPES[fmt], FILE_TYPES[fmt])
+    graph.add((file_type, RDF.type, DCTERMS.MediaTypeOrExtent))
+    add((node, DCTERMS.format, file_type))
+    media = release.distribution(fmt).media_type
+    add(
+        (
+            node,
+            DCAT.mediaType,
+            _typed(
+                graph, f"https://www.iana.org/assignments/media-types/{media}", DCTERMS.MediaType
+            ),
+        )
+    )
+    licence = _typed(graph, release.licence["uri"], DCTERMS.LicenseDocument)
+    graph.add((licence, DCTERMS.title, Literal(release.licence["name"], lang="fr")))
+    add((node, DCTERMS.license, licence))
+    add((node, DCAT.byteSize, Literal(size, datatype=XSD.nonNegativeInteger)))
+    add((node, DCTERMS.modified, _datetime(release.published_at)))
+    add((node, ADMS.status, _concept(graph, "distribution-status", "COMPLETED", "achevée")))
+    add((node, DCATAP.availability, _concept(graph, "planned-availability", "STABLE", "stable")))
+    return node
+
+
+def _notice(dataset: Dataset, release: Release) -> str:
+    source = dataset.metadata.get("publisher_name", dataset.producer)
+    return release.licence["notice"].format(
+        source=source, date_mise_a_jour=dataset.metadata["modified"]
+    )
+
+
+def catalog_graph(
+    base: str,
+    entries: list[tuple[Dataset, Release]],
+    page: int,
+    total: int,
+    page_size: int = PAGE_SIZE,
+) -> Graph:
+    """One page of the catalog, with Hydra paging links for harvesters."""
+    graph = new_graph()
+    catalog = URIRef(f"{base}/dcat/catalogue")
+    graph.add((catalog, RDF.type, DCAT.Catalog))
+    graph.add(
+        (
+            catalog,
+            DCTERMS.title,
+            Literal("Données ouvertes des communes de la Métropole de Lyon", lang="fr"),
+        )
+    )
+    graph.add(
+        (
+            catalog,
+            DCTERMS.description,
+            Literal(
+                "Jeux de données publiés par les communes partenaires de la Métropole de Lyon.",
+                lang="fr",
+            ),
+        )
+    )
+    publisher = _typed(graph, f"{base}/communes", FOAF.Agent)
+    graph.add(
+        (publisher, FOAF.name, Literal("Métropole de Lyon et communes partenaires", lang="fr"))
+    )
+    graph.add((publisher, DCTERMS.type, _adms_publisher_type(graph)))
+    graph.add((catalog, DCTERMS.publisher, publisher))
+    graph.add((catalog, DCTERMS.language, _language(graph)))
+    graph.add((catalog, DCTERMS.spatial, _france(graph)))
+    graph.add((catalog, DCAT.themeTaxonomy, _scheme(graph, f"{EU}data-theme", "Data theme")))
+    licence = _typed(
+        graph, "https://www.etalab.gouv.fr/licence-ouverte-open-licence/", DCTERMS.LicenseDocument
+    )
+    graph.add((catalog, DCTERMS.license, licence))  # of the catalog's own metadata
+    if entries:
+        graph.add(
+            (catalog, DCTERMS.issued, _datetime(min(d.first_published_at for d, _ in entries)))
+        )
+        graph.add(
+            (catalog, DCTERMS.modified, _datetime(max(d.last_published_at for d, _ in entries)))
+        )
+    graph.add((catalog, FOAF.homepage, _typed(graph, f"{base}/", FOAF.Document)))
+    for dataset, release in entries:
+        graph.add((catalog, DCAT.dataset, add_dataset(graph, base, dataset, release)))
+    last = max(1, -(-total // page_size))
+
+    def page_uri(number: int) -> URIRef:
+        return URIRef(f"{base}/dcat/catalogue.ttl?page={number}&taille={page_size}")
+
+    view = page_uri(page)
+    graph.add((view, RDF.type, HYDRA.PartialCollectionView))
+    graph.add((view, HYDRA.first, page_uri(1)))
+    graph.add((view, HYDRA.last, page_uri(last)))
+    if page < last:
+        graph.add((view, HYDRA.next, page_uri(page + 1)))
+    if page > 1:
+        graph.add((view, HYDRA.previous, page_uri(page - 1)))
+    graph.add((catalog, HYDRA.view, view))
+    graph.add((catalog, HYDRA.totalItems, Literal(total, datatype=XSD.nonNegativeInteger)))
+    return graph
+
+
+def dataset_graph(base: str, dataset: Dataset, release: Release) -> Graph:
+    graph = new_graph()
+    add_dataset(graph, base, dataset, release)
+    return graph
+
+
+def serialise(graph: Graph, extension: str) -> tuple[str, str]:
+    fmt, media_type = SERIALISATIONS[extension]
+    return graph.serialize(format=fmt), media_type

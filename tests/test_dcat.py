@@ -1,0 +1,87 @@
+"""DCAT-AP 3 export, read over HTTP and validated with pyshacl against the official shapes."""
+
+from pathlib import Path
+
+import geopandas as gpd
+import pyshacl
+import pytest
+import requests
+from conftest import running_catalog
+from rdflib import Graph, URIRef
+from rdflib.namespace import DCAT, DCTERMS, RDF
+from shapely.geometry import Point
+
+from pipelines.config import PROJECT_ROOT
+
+SHAPES = PROJECT_ROOT.parent / "shared" / "standards" / "dcat-ap-3.0.1"
+EU = "http://publications.europa.eu/resource/authority/"
+HYDRA = "http://www.w3.org/ns/hydra/core#"
+
+
+def shapes(*names: str) -> Graph:
+    graph = Graph()
+    for name in names:
+        graph.parse(SHAPES / name)
+    return graph
+
+
+@pytest.fixture
+def catalog(submit, dataset_folder, store, tmp_path: Path):
+    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    frame = gpd.GeoDataFrame({"id_banc": [1]}, geometry=[Point(4.777, 45.776)], crs="EPSG:4326")
+    source = tmp_path / "bancs.gpkg"
+    frame.to_crs("EPSG:3946").to_file(source, driver="GPKG")
+    data = dataset_folder("bancs.gpkg", source.read_bytes(), name="bancs", licence="odbl-1.0")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    with running_catalog(store) as base:
+        yield base
+
+
+def fetch(url: str, fmt: str) -> Graph:
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200, response.text
+    return Graph().parse(data=response.text, format=fmt)
+
+
+@pytest.mark.parametrize(
+    ("extension", "fmt"), [("ttl", "turtle"), ("jsonld", "json-ld"), ("rdf", "xml")]
+)
+def test_catalogue_conforms_to_dcat_ap_3_shapes(catalog: str, extension: str, fmt: str):
+    graph = fetch(f"{catalog}/dcat/catalogue.{extension}", fmt)
+    for names in (("shapes.ttl", "range.ttl"), ("mdr-vocabularies.shape.ttl",)):
+        conforms, results, text = pyshacl.validate(
+            graph, shacl_graph=shapes(*names), inference="none", allow_warnings=True
+        )
+        assert conforms, text
+    assert len(list(graph.subjects(RDF.type, DCAT.Dataset))) == 2
+
+
+def test_dataset_record_carries_what_harvesters_need(catalog: str):
+    graph = fetch(f"{catalog}/api/datasets/ecully-bancs/dcat.ttl", "turtle")
+    dataset = next(graph.subjects(RDF.type, DCAT.Dataset))
+    assert graph.value(dataset, DCTERMS.accrualPeriodicity) == URIRef(f"{EU}frequency/ANNUAL")
+    assert graph.value(dataset, DCTERMS.conformsTo) == URIRef(
+        "http://www.opengis.net/def/crs/EPSG/0/3946"
+    )
+    assert str(graph.value(dataset, DCTERMS.modified)) == "2026-10-01"
+    licences = set(graph.objects(None, DCTERMS.license))
+    assert licences == {URIRef("http://opendatacommons.org/licenses/odbl/1-0/")}
+    downloads = sorted(str(u) for u in graph.objects(None, DCAT.downloadURL))
+    assert len(downloads) == 4 and all("/v1/download/" in u for u in downloads)
+    for url in downloads:
+        assert requests.head(url, timeout=5).status_code == 200
+    publisher = graph.value(dataset, DCTERMS.publisher)
+    assert "Écully" in {str(o) for o in graph.objects(publisher, None)}
+
+
+def test_catalogue_is_paginated_for_harvesters(catalog: str):
+    first = fetch(f"{catalog}/dcat/catalogue.ttl?page=1&taille=1", "turtle")
+    assert len(list(first.subjects(RDF.type, DCAT.Dataset))) == 1
+    next_page = next(first.objects(None, URIRef(HYDRA + "next")), None)
+    assert next_page is not None
+    second = fetch(str(next_page), "turtle")
+    assert len(list(second.subjects(RDF.type, DCAT.Dataset))) == 1
+    assert next(second.objects(None, URIRef(HYDRA + "next")), None) is None
+    wrong = requests.get(f"{catalog}/dcat/catalogue.csv", timeout=5)
+    assert wrong.status_code == 404 and "Turtle" in wrong.json()["detail"]
