@@ -59,9 +59,14 @@ def create_app(store: CatalogStore) -> FastAPI:
 
     def dataset_or_404(slug: str) -> Dataset:
         dataset = store.get_dataset(slug)
-        if dataset is None or dataset.status != "publie":
+        if dataset is None or not is_public(dataset):
+            # A restricted dataset gets the same answer as a missing one: not even its
+            # existence is told to an anonymous caller.
             raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
         return dataset
+
+    def public_datasets() -> list[Dataset]:
+        return [d for d in store.list_datasets() if is_public(d)]
 
     def release_or_404(slug: str, version: int | None) -> Release:
         release = store.current_release(slug, version)
@@ -71,11 +76,7 @@ def create_app(store: CatalogStore) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request) -> HTMLResponse:
-        cards = [
-            _summary(d, store.current_release(d.slug))
-            for d in store.list_datasets()
-            if d.status == "publie"
-        ]
+        cards = [_summary(d, store.current_release(d.slug)) for d in public_datasets()]
         return TEMPLATES.TemplateResponse(request, "home.html", {"datasets": cards})
 
     @app.get("/jeux-de-donnees/{slug}", response_class=HTMLResponse, include_in_schema=False)
@@ -87,11 +88,7 @@ def create_app(store: CatalogStore) -> FastAPI:
 
     @app.get("/api/datasets", summary="Liste des jeux de données publiés")
     def list_datasets() -> dict[str, Any]:
-        items = [
-            _summary(d, store.current_release(d.slug))
-            for d in store.list_datasets()
-            if d.status == "publie"
-        ]
+        items = [_summary(d, store.current_release(d.slug)) for d in public_datasets()]
         return {"total": len(items), "jeux_de_donnees": items}
 
     @app.get("/api/datasets/{slug}", summary="Métadonnées d'un jeu de données")
@@ -124,7 +121,7 @@ def create_app(store: CatalogStore) -> FastAPI:
         serialisation = _serialisation_or_404(extension)
         if page < 1 or not 1 <= taille <= 500:
             raise HTTPException(400, detail="« page » commence à 1 ; « taille » va de 1 à 500.")
-        published = [d for d in store.list_datasets() if d.status == "publie"]
+        published = public_datasets()
         chosen = published[(page - 1) * taille : page * taille]
         entries = [(d, store.current_release(d.slug)) for d in chosen]
         graph = dcat.catalog_graph(_base(request), entries, page, len(published), taille)
@@ -138,6 +135,11 @@ def create_app(store: CatalogStore) -> FastAPI:
         return _rdf_response(graph, serialisation)
 
     return app
+
+
+def is_public(dataset: Dataset) -> bool:
+    """Published and open to anonymous callers (restricted data needs authentication)."""
+    return dataset.status == "publie" and dataset.metadata.get("access", "public") == "public"
 
 
 def _base(request: Request) -> str:

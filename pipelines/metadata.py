@@ -22,6 +22,7 @@ from pipelines.vocabularies import (
     find_frequency,
     find_theme,
     frequency_choices,
+    normalise_label,
     theme_choices,
 )
 
@@ -82,6 +83,8 @@ KEY_ALIASES = {
     "schema": "schema",
     "langue": "language",
     "language": "language",
+    "acces": "access",
+    "access": "access",
     "donnees_personnelles": "personal",
     "personal_data": "personal",
     "k_anonymat": "k_anonymity",
@@ -134,6 +137,7 @@ class Metadata:
     spatial: str | None = None
     schema: str | None = None  # path of a Table Schema file, relative to the metadata file
     language: str = "fr"
+    access: str = "public"  # public | restreint (served only to authenticated users)
     personal: dict[str, dict[str, Any]] = field(default_factory=dict)  # column -> treatment
     k_anonymity: dict[str, Any] | None = None
 
@@ -270,6 +274,7 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
         spatial=record.get("spatial"),
         schema=record.get("schema"),
         language=record.get("language", "fr"),
+        access=record.get("access", "public"),
         personal=record.get("personal", {}),
         k_anonymity=record.get("k_anonymity"),
     )
@@ -378,6 +383,15 @@ def _parse_crs(value: Any) -> int:
     return code
 
 
+def _parse_access(value: Any) -> str:
+    text = normalise_label(str(value))
+    if text in {"public", "ouvert"}:
+        return "public"
+    if text in {"restreint", "restricted", "reserve"}:
+        return "restreint"
+    raise ValueError(f"Accès « {value} » inconnu : « public » ou « restreint ».")
+
+
 _PARSERS = {
     "identifier": _parse_identifier,
     "title": _parse_text,
@@ -392,6 +406,7 @@ _PARSERS = {
     "spatial": _parse_text,
     "schema": _parse_text,
     "language": _parse_text,
+    "access": _parse_access,
     "personal": parse_declarations,
     "k_anonymity": parse_k_anonymity,
 }
