@@ -8,6 +8,8 @@ link a reuser keeps never changes meaning silently.
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,7 +18,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from catalog import dcat
+from catalog import dcat, formats
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore, open_store
 from pipelines.config import load_settings
@@ -101,18 +103,20 @@ def create_app(store: CatalogStore) -> FastAPI:
         methods=["GET", "HEAD"],
         summary="Télécharger la version courante",
     )
-    def download_current(slug: str, fmt: str) -> FileResponse:
+    def download_current(request: Request, slug: str, fmt: str, crs: int | None = None) -> Response:
         dataset = dataset_or_404(slug)
-        return _download(store, dataset, release_or_404(slug, None), fmt)
+        return _download(request, store, dataset, release_or_404(slug, None), fmt, crs)
 
     @app.api_route(
         "/api/datasets/{slug}/v{version}/download/{fmt}",
         methods=["GET", "HEAD"],
         summary="Télécharger une version de structure précise",
     )
-    def download_version(slug: str, version: int, fmt: str) -> FileResponse:
+    def download_version(
+        request: Request, slug: str, version: int, fmt: str, crs: int | None = None
+    ) -> Response:
         dataset = dataset_or_404(slug)
-        return _download(store, dataset, release_or_404(slug, version), fmt)
+        return _download(request, store, dataset, release_or_404(slug, version), fmt, crs)
 
     @app.get("/dcat/catalogue.{extension}", summary="Catalogue DCAT-AP 3 (paginé)")
     def dcat_catalogue(
@@ -164,33 +168,61 @@ def create_app_from_env() -> FastAPI:
     return create_app(open_store(settings.store_url, settings.files_dir))
 
 
-def _download(store: CatalogStore, dataset: Dataset, release: Release, fmt: str) -> FileResponse:
-    path = store.release_path(release, fmt)
-    distribution = release.distribution(fmt)
-    if path is None or distribution is None or not path.is_file():
-        offered = ", ".join(d.format for d in release.distributions)
-        raise HTTPException(
-            404,
-            detail=f"Format « {fmt} » non disponible pour ce jeu de "
-            f"données. Formats disponibles : {offered}.",
-        )
-    licence = release.licence
+def _download(
+    request: Request,
+    store: CatalogStore,
+    dataset: Dataset,
+    release: Release,
+    fmt: str,
+    crs: int | None,
+) -> Response:
+    geographic = release.distribution("geojson") is not None
+    try:
+        spec = formats.check_request(fmt, crs, geographic)
+    except formats.FormatError as error:
+        raise HTTPException(error.status, detail=str(error)) from error
     source = release.metadata.get("publisher_name", dataset.producer)
+    notice = release.licence["notice"].format(
+        source=source, date_mise_a_jour=release.metadata["modified"]
+    )
+    stored_format = "parquet" if fmt == "geoparquet" else fmt
+    stored = release.distribution(stored_format)
+    if stored is not None and crs in (None, stored.crs):
+        path = store.release_path(release, stored_format)
+    else:
+        parquet = store.release_path(release, "parquet")
+        path = formats.derived_file(parquet, fmt, crs or (4326 if fmt == "csv" else None), notice)
+    etag = f'"{release.id}-{fmt}-{crs or "natif"}"'
     headers = {
-        "Link": f'<{licence["url"]}>; rel="license"',
-        "X-Licence": licence["id"],
+        "etag": etag,
+        "last-modified": format_datetime(release.published_at.replace(tzinfo=UTC), usegmt=True),
+        "cache-control": "public, max-age=300",
+        "Link": f'<{release.licence["url"]}>; rel="license"',
+        "X-Licence": release.licence["id"],
+        "X-Licence-Mention": quote(notice),
         "X-Source": quote(source),
         "X-Date-Mise-A-Jour": release.metadata["modified"],
         "X-Version": release.id,
     }
-    filename = f"{dataset.slug}-v{release.structure_version}.{_extension(fmt)}"
-    return FileResponse(
-        path, media_type=distribution.media_type, filename=filename, headers=headers
-    )
+    if _not_modified(request, etag, release.published_at):
+        return Response(status_code=304, headers=headers)
+    suffix = f"-epsg{crs}" if crs else ""
+    filename = f"{dataset.slug}-v{release.structure_version}{suffix}.{spec.extension}"
+    return FileResponse(path, media_type=spec.media_type, filename=filename, headers=headers)
 
 
-def _extension(fmt: str) -> str:
-    return {"gpkg": "gpkg", "geojson": "geojson", "parquet": "parquet"}.get(fmt, fmt)
+def _not_modified(request: Request, etag: str, published_at: datetime) -> bool:
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        return etag in {tag.strip() for tag in if_none_match.split(",")} or if_none_match == "*"
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+        return published_at.replace(tzinfo=UTC) <= since
+    return False
 
 
 def _summary(dataset: Dataset, release: Release | None) -> dict[str, Any]:

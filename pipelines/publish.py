@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pyogrio
 
+from catalog.formats import neutralise_formulas
 from catalog.records import Distribution, NewRelease, Release, SubmissionRecord
 from catalog.store import CatalogStore
 
@@ -84,12 +85,16 @@ def file_sha256(path: Path) -> str:
 
 
 def write_csv(data: CheckedData, path: Path) -> None:
-    """UTF-8, comma-separated; geometries as WKT in WGS84."""
+    """UTF-8, comma-separated; geometries as WKT in WGS84; no cell a spreadsheet would run."""
     table = data.typed
     if data.geometry is not None:
         wkt = data.geometry.to_crs(WGS84).to_wkt()
         table = table.append_column("geometry", pa.array(wkt.tolist(), type=pa.string()))
-    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
+    pacsv.write_csv(
+        neutralise_formulas(table),
+        path,
+        write_options=pacsv.WriteOptions(quoting_style="needed"),
+    )
 
 
 def write_other_distributions(data: CheckedData, folder: Path, name: str) -> list[Distribution]:

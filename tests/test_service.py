@@ -79,7 +79,7 @@ def test_unknown_things_get_french_404(catalog: str) -> None:
     assert missing.status_code == 404 and "introuvable" in missing.json()["detail"]
     wrong = requests.get(f"{catalog}/api/datasets/ecully-arbres/download/gpkg", timeout=5)
     assert wrong.status_code == 404
-    assert "Formats disponibles : csv, parquet" in wrong.json()["detail"]
+    assert "Formats disponibles : csv, json, xlsx, parquet." in wrong.json()["detail"]
     old = requests.get(f"{catalog}/api/datasets/ecully-arbres/v7/download/csv", timeout=5)
     assert old.status_code == 404
 

@@ -1,0 +1,218 @@
+"""Download formats derived on request from a release's Parquet/GeoParquet distribution.
+
+Releases are immutable, so a derived file (a format, in a CRS) is written once, beside
+the release, under a temporary name then renamed: concurrent requests never serve a
+half-written file, and later ones are plain file downloads (ranges, caching).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pyogrio
+from openpyxl import Workbook
+
+ACCEPTED_CRS = (4326, 2154, 3946, 3857, 4171)
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    extension: str
+    media_type: str
+    geographic_only: bool = False
+    fixed_crs: int | None = None  # KML and RFC 7946 GeoJSON are WGS84 by definition
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        Format("csv", "csv", "text/csv"),
+        Format("json", "json", "application/json"),
+        Format("xlsx", "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        Format("parquet", "parquet", "application/vnd.apache.parquet"),
+        Format("geoparquet", "parquet", "application/vnd.apache.parquet", geographic_only=True),
+        Format("geojson", "geojson", "application/geo+json", geographic_only=True),
+        Format("gpkg", "gpkg", "application/geopackage+sqlite3", geographic_only=True),
+        Format("shp", "zip", "application/zip", geographic_only=True),
+        Format(
+            "kml",
+            "kml",
+            "application/vnd.google-earth.kml+xml",
+            geographic_only=True,
+            fixed_crs=4326,
+        ),
+    )
+}
+
+
+class FormatError(ValueError):
+    """A format or CRS this dataset cannot be served in (French message)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status  # 404: no such file for this dataset; 400: a bad parameter
+
+
+def offered(geographic: bool) -> list[str]:
+    return [name for name, f in FORMATS.items() if geographic or not f.geographic_only]
+
+
+def check_request(fmt: str, crs: int | None, geographic: bool) -> Format:
+    spec = FORMATS.get(fmt)
+    if spec is None or (spec.geographic_only and not geographic):
+        raise FormatError(
+            f"Format « {fmt} » non disponible pour ce jeu de données. "
+            f"Formats disponibles : {', '.join(offered(geographic))}.",
+            404,
+        )
+    if crs is not None:
+        if not geographic:
+            raise FormatError(
+                "Ce jeu de données n'est pas géographique : « crs » ne s'applique pas."
+            )
+        if crs not in ACCEPTED_CRS:
+            raise FormatError(
+                f"Système de coordonnées EPSG:{crs} non proposé. Systèmes "
+                f"proposés : {', '.join(f'EPSG:{c}' for c in ACCEPTED_CRS)}."
+            )
+        if spec.fixed_crs and crs != spec.fixed_crs:
+            raise FormatError(f"Le format {fmt} est toujours en EPSG:{spec.fixed_crs}.")
+    return spec
+
+
+def neutralise_formulas(table: pa.Table) -> pa.Table:
+    """Text cells a spreadsheet would run as a formula get a leading apostrophe."""
+    columns = []
+    for column in table.columns:
+        if pa.types.is_string(column.type):
+            risky = pc.match_substring_regex(column, FORMULA_START)
+            column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def derived_file(source: Path, fmt: str, crs: int | None, notice: str) -> Path:
+    """The file of `source` (a release's Parquet) in `fmt` and `crs`, made once."""
+    spec = FORMATS[fmt]
+    suffix = f"-{crs}" if crs else ""
+    target = source.parent / "derived" / f"{source.stem}{suffix}-{fmt}.{spec.extension}"
+    if target.is_file():
+        return target
+    target.parent.mkdir(exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=f".{spec.extension}")
+    os.close(handle)
+    try:
+        _WRITERS[fmt](source, Path(temporary), crs, notice)
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return target
+
+
+def _is_geoparquet(path: Path) -> bool:
+    return b"geo" in (pq.read_schema(path).metadata or {})
+
+
+def _geo_frame(source: Path, crs: int | None) -> gpd.GeoDataFrame:
+    frame = gpd.read_parquet(source)
+    return frame.to_crs(crs) if crs and frame.crs.to_epsg() != crs else frame
+
+
+def _table(source: Path, crs: int | None) -> pa.Table:
+    """Attributes, plus the geometry as WKT (in `crs`, WGS84 by default) for map data."""
+    if not _is_geoparquet(source):
+        return pq.read_table(source)
+    frame = _geo_frame(source, crs or 4326)
+    table = pa.Table.from_pandas(
+        pd.DataFrame(frame.drop(columns=frame.geometry.name)), preserve_index=False
+    )
+    return table.append_column("geometry", pa.array(frame.geometry.to_wkt().tolist()))
+
+
+def _write_csv(source: Path, target: Path, crs: int | None, notice: str) -> None:
+    table = neutralise_formulas(_table(source, crs))
+    pacsv.write_csv(table, target, write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+
+def _write_json(source: Path, target: Path, crs: int | None, notice: str) -> None:
+    with target.open("w", encoding="utf-8") as out:
+        out.write("[")
+        first = True
+        for batch in _table(source, crs).to_batches(max_chunksize=10_000):
+            for row in batch.to_pylist():
+                out.write(
+                    ("" if first else ",\n") + json.dumps(row, ensure_ascii=False, default=str)
+                )
+                first = False
+        out.write("]\n")
+
+
+def _write_xlsx(source: Path, target: Path, crs: int | None, notice: str) -> None:
+    table = neutralise_formulas(_table(source, crs))
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("donnees")
+    sheet.append(table.column_names)
+    for batch in table.to_batches(max_chunksize=10_000):
+        for row in batch.to_pylist():
+            sheet.append(list(row.values()))
+    book.create_sheet("licence").append([notice])
+    book.save(target)
+
+
+def _write_geoparquet(source: Path, target: Path, crs: int | None, notice: str) -> None:
+    _geo_frame(source, crs).to_parquet(target, compression="zstd")
+
+
+def _write_geojson(source: Path, target: Path, crs: int | None, notice: str) -> None:
+    frame = _geo_frame(source, crs or 4326)
+    options = {"RFC7946": "YES"} if frame.crs.to_epsg() == 4326 else {}
+    pyogrio.write_dataframe(frame, target, driver="GeoJSON", layer_options=options)
+
+
+def _write_gpkg(source: Path, target: Path, crs: int | None, notice: str) -> None:
+    pyogrio.write_dataframe(_geo_frame(source, crs), target, driver="GPKG", layer=source.stem)
+
+
+def _write_kml(source: Path, target: Path, crs: int | None, notice: str) -> None:
+    pyogrio.write_dataframe(_geo_frame(source, 4326), target, driver="KML")
+
+
+def _write_shapefile(source: Path, target: Path, crs: int | None, notice: str) -> None:
+    with tempfile.TemporaryDirectory(dir=target.parent) as folder:
+        shapefile = Path(folder) / f"{source.stem}.shp"
+        pyogrio.write_dataframe(
+            _geo_frame(source, crs), shapefile, driver="ESRI Shapefile", encoding="UTF-8"
+        )
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+            for part in sorted(Path(folder).iterdir()):
+                archive.write(part, part.name)
+            archive.writestr("LICENCE.txt", notice + "\n")
+
+
+_WRITERS = {
+    "csv": _write_csv,
+    "json": _write_json,
+    "xlsx": _write_xlsx,
+    "parquet": lambda source, target, crs, notice: (
+        _write_geoparquet(source, target, crs, notice) if crs else None
+    ),
+    "geoparquet": _write_geoparquet,
+    "geojson": _write_geojson,
+    "gpkg": _write_gpkg,
+    "kml": _write_kml,
+    "shp": _write_shapefile,
+}

@@ -1,0 +1,132 @@
+"""Every format, in every offered CRS, with caching, ranges and the licence attached."""
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from urllib.parse import unquote
+
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pytest
+import requests
+from conftest import running_catalog
+from pyproj import Transformer
+from shapely.geometry import Point
+
+POINTS = [(4.777, 45.776), (4.780, 45.778)]
+CSV = 'id;remarque\r\n1;=HYPERLINK("http://example.org")\r\n2;@SUM(A1)\r\n3;-bien\r\n'
+
+
+@pytest.fixture
+def catalog(submit, dataset_folder, store, tmp_path: Path):
+    frame = gpd.GeoDataFrame(
+        {"id_banc": [1, 2], "materiau": ["bois", "métal"]},
+        geometry=[Point(*p) for p in POINTS],
+        crs="EPSG:4326",
+    )
+    source = tmp_path / "bancs.gpkg"
+    frame.to_crs("EPSG:3946").to_file(source, driver="GPKG")
+    data = dataset_folder("bancs.gpkg", source.read_bytes(), name="bancs", licence="odbl-1.0")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    data = dataset_folder("remarques.csv", CSV, name="remarques")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    with running_catalog(store) as base:
+        yield base
+
+
+def url(base: str, fmt: str, crs: int | None = None, slug: str = "ecully-bancs") -> str:
+    query = f"?crs={crs}" if crs else ""
+    return f"{base}/api/datasets/{slug}/download/{fmt}{query}"
+
+
+def expected(crs: int) -> list[tuple[float, float]]:
+    to = Transformer.from_crs(4326, crs, always_xy=True)
+    return [to.transform(*p) for p in POINTS]
+
+
+def read_geo(content: bytes, fmt: str, tmp_path: Path) -> gpd.GeoDataFrame:
+    path = tmp_path / f"download.{'zip' if fmt == 'shp' else fmt}"
+    path.write_bytes(content)
+    if fmt in {"parquet", "geoparquet"}:
+        return gpd.read_parquet(path)
+    return gpd.read_file(path)
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shp", "geoparquet"])
+@pytest.mark.parametrize("crs", [4326, 2154, 3946, 3857, 4171])
+def test_geographic_formats_in_every_crs(catalog, tmp_path, fmt, crs):
+    response = requests.get(url(catalog, fmt, crs), timeout=30)
+    assert response.status_code == 200, response.text
+    frame = read_geo(response.content, fmt, tmp_path)
+    assert frame.crs.to_epsg() == crs
+    got = [(round(p.x, 2), round(p.y, 2)) for p in frame.geometry]
+    assert got == [(round(x, 2), round(y, 2)) for x, y in expected(crs)]
+    assert sorted(frame["materiau"]) == ["bois", "métal"]
+    assert f"epsg{crs}" in response.headers["content-disposition"]
+
+
+def test_kml_is_wgs84_only(catalog, tmp_path):
+    kml = requests.get(url(catalog, "kml"), timeout=30)
+    assert kml.status_code == 200 and b"<kml" in kml.content
+    refused = requests.get(url(catalog, "kml", 2154), timeout=30)
+    assert refused.status_code == 400 and "toujours en EPSG:4326" in refused.json()["detail"]
+
+
+def test_tabular_formats_of_a_map(catalog):
+    rows = requests.get(url(catalog, "json"), timeout=30).json()
+    assert [r["materiau"] for r in rows] == ["bois", "métal"]
+    assert rows[0]["geometry"].startswith("POINT (4.777")
+    lambert = pd.read_csv(io.BytesIO(requests.get(url(catalog, "csv", 2154), timeout=30).content))
+    assert lambert["geometry"][0].startswith(f"POINT ({expected(2154)[0][0]:.0f}"[:12])
+    book = openpyxl.load_workbook(
+        io.BytesIO(requests.get(url(catalog, "xlsx"), timeout=30).content)
+    )
+    assert [c.value for c in book["donnees"][1]] == ["id_banc", "materiau", "geometry"]
+    assert "ODbL" in book["licence"]["A1"].value
+
+
+def test_unknown_crs_and_crs_on_a_table(catalog):
+    bad = requests.get(url(catalog, "geojson", 27572), timeout=10)
+    assert bad.status_code == 400 and "EPSG:3946" in bad.json()["detail"]
+    table = requests.get(url(catalog, "csv", 2154, slug="ecully-remarques"), timeout=10)
+    assert table.status_code == 400 and "n'est pas géographique" in table.json()["detail"]
+
+
+def test_spreadsheet_formulas_are_neutralised(catalog):
+    text = requests.get(url(catalog, "csv", slug="ecully-remarques"), timeout=10).text
+    assert '"\'=HYPERLINK(""http://example.org"")"' in text and "'@SUM(A1)" in text
+    assert "'-bien" in text
+    book = openpyxl.load_workbook(
+        io.BytesIO(requests.get(url(catalog, "xlsx", slug="ecully-remarques"), timeout=10).content)
+    )
+    values = [row[1].value for row in book["donnees"].iter_rows(min_row=2)]
+    assert values == ['\'=HYPERLINK("http://example.org")', "'@SUM(A1)", "'-bien"]
+    assert all(row[1].data_type == "s" for row in book["donnees"].iter_rows(min_row=2))
+
+
+def test_http_caching_and_ranges(catalog):
+    first = requests.get(url(catalog, "gpkg"), timeout=10)
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    again = requests.get(url(catalog, "gpkg"), headers={"If-None-Match": etag}, timeout=10)
+    assert again.status_code == 304 and again.content == b""
+    since = requests.get(url(catalog, "gpkg"), headers={"If-Modified-Since": modified}, timeout=10)
+    assert since.status_code == 304
+    other_crs = requests.get(
+        url(catalog, "gpkg", 2154), headers={"If-None-Match": etag}, timeout=10
+    )
+    assert other_crs.status_code == 200
+    part = requests.get(url(catalog, "gpkg"), headers={"Range": "bytes=0-99"}, timeout=10)
+    assert part.status_code == 206 and part.content == first.content[:100]
+
+
+def test_odbl_downloads_carry_the_share_alike_notice(catalog):
+    response = requests.get(url(catalog, "shp"), timeout=30)
+    mention = unquote(response.headers["X-Licence-Mention"])
+    assert "même licence" in mention and "Écully" in mention
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert "même licence" in archive.read("LICENCE.txt").decode()
+    assert json.loads(requests.get(f"{catalog}/api/datasets/ecully-bancs", timeout=5).text)[
+        "licence"
+    ]["obligations"]["partage_a_l_identique"]
