@@ -76,7 +76,7 @@ def build_commune_dag(producer: Producer):
             licence: dict[str, Any],
             anonymisation: dict[str, Any],
         ) -> dict[str, Any]:
-            return tasks.publish(submission, metadata, licence, anonymisation)
+            return _fail_clearly(tasks.publish, submission, metadata, licence, anonymisation)
 
         @task_group
         def process(submission: dict[str, str]) -> None:

@@ -420,10 +420,6 @@ def _treat_geometry(
     return snapped, len(geometry)
 
 
-LATITUDE_NAMES = {"lat", "latitude", "y"}
-LONGITUDE_NAMES = {"lon", "lng", "long", "longitude", "x"}
-
-
 def _coordinate_pair(
     table: pa.Table, treatments: dict[str, Treatment]
 ) -> tuple[str, str, Treatment] | None:
@@ -431,8 +427,8 @@ def _coordinate_pair(
     generalised = {
         c: t for c, t in treatments.items() if t.kind == "generaliser" and c in table.column_names
     }
-    lat = [c for c in generalised if personal.column_tokens(c) in LATITUDE_NAMES]
-    lon = [c for c in generalised if personal.column_tokens(c) in LONGITUDE_NAMES]
+    lat = [c for c in generalised if personal.coordinate_axis(c) == "lat"]
+    lon = [c for c in generalised if personal.coordinate_axis(c) == "lon"]
     if not lat and not lon:
         return None
     if len(lat) != 1 or len(lon) != 1:
@@ -585,15 +581,18 @@ def with_published_schema(
 
 
 def mask_personal_values(report: Report, table: pa.Table, metadata: dict[str, Any]) -> Report:
-    """The same report, without the values of personal columns (reports never repeat them)."""
+    """The same report, saying nothing of the values of personal columns: a problem there
+    keeps its row, column and rule, and a message that quotes no value."""
     columns = set(metadata.get("personal") or {}) | {f.column for f in personal.detect(table)}
     masked = Report(rows_checked=report.rows_checked)
     masked.counts.update(report.counts)
     for problem in report.problems:
-        if problem.column in columns and problem.value is not None:
-            message = problem.message
-            for shown in (problem.value, problem.value[:40]):  # long values are cut in messages
-                message = message.replace(shown, "[valeur masquée]")
+        named = set((problem.column or "").split(", "))  # a primary key names its columns
+        if named & columns:
+            message = (
+                f"Valeur non conforme à la règle « {problem.rule} » (valeur masquée : "
+                "la colonne contient des données personnelles)."
+            )
             problem = Problem(problem.stage, problem.rule, message, problem.row, problem.column)
         masked.problems.append(problem)
     return masked

@@ -167,7 +167,7 @@ KINDS = {
         Kind(
             "date-naissance",
             "dates de naissance",
-            r"(?i)\bn[ée]e?s?\s+le\s+\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}",
+            r"(?i)\bn[ée]e?s?\s+le\s+(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2})",
             redaction="[date de naissance masquée]",
         ),
         Kind("nom", "noms et prénoms de personnes", "", redaction="[nom masqué]"),
@@ -271,10 +271,8 @@ def detect(
         column = table.column(name).combine_chunks()
         if pa.types.is_string(column.type):
             findings.extend(_detect_column(name, column))
-        elif pa.types.is_integer(column.type):
-            # Identifiers written as numbers: a NIR loses nothing when read as an integer.
-            long_numbers = pc.filter(column, pc.greater_equal(column, 10**12))
-            findings.extend(_detect_column(name, pc.cast(long_numbers, pa.string())))
+        elif pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            findings.extend(_detect_column(name, _long_numbers_as_text(column)))
         elif _is_temporal(column.type) and _hinted(
             column_tokens(name), NAME_HINTS["date-naissance"]
         ):
@@ -284,6 +282,25 @@ def detect(
     personal_rows = [f for f in findings if f.column not in not_personal]
     findings.extend(_individual_coordinates(table, personal_rows, geometry_present))
     return findings
+
+
+def _long_numbers_as_text(column: pa.Array) -> pa.Array:
+    """Whole numbers of 9 digits or more, as text: a phone number, NIR or SIRET typed as a
+    number (by a spreadsheet, or read as one) is still one, its leading 0 lost."""
+    if pa.types.is_floating(column.type):
+        whole = pc.equal(pc.floor(column), column)
+        column = pc.filter(
+            column, pc.and_(pc.fill_null(whole, False), pc.less(pc.abs(column), 1e18))
+        )
+        column = pc.cast(column, pa.int64())
+    long_numbers = pc.filter(column, pc.greater_equal(pc.abs(column), 10**8))
+    digits = pc.cast(long_numbers, pa.string())
+    # A nine-digit number is a French phone number whose leading 0 was lost.
+    return pc.if_else(
+        pc.match_substring_regex(digits, r"^[1-9]\d{8}$"),
+        pc.binary_join_element_wise("0", digits, ""),
+        digits,
+    )
 
 
 def _is_temporal(kind: pa.DataType) -> bool:
@@ -367,7 +384,6 @@ def python_regex(code: str) -> re.Pattern[str]:
 # --- names of people -------------------------------------------------------------------------
 
 _WORD = r"[A-ZÀ-ÖØ-Ý][A-Za-zÀ-ÖØ-öø-ÿ'’-]+"
-NAME_VALUE_PATTERN = rf"^\s*({_WORD})(\s+{_WORD}){{1,3}}\s*$"
 CIVILITY_PATTERN = rf"\b(M\.|Mme|Mlle|Monsieur|Madame|Mademoiselle|Dr|Docteur|Maître|Me)\s+{_WORD}"
 
 
@@ -375,19 +391,14 @@ def count_person_names(values: pa.Array, tokens: str) -> int:
     if len(values) == 0 or not pa.types.is_string(values.type):
         return 0
     civilities = pc.sum(pc.match_substring_regex(values, CIVILITY_PATTERN)).as_py() or 0
-    shaped = pc.match_substring_regex(values, NAME_VALUE_PATTERN)
     with_first_name = person_name_mask(values)
     named = pc.sum(with_first_name).as_py() or 0
     if _hinted(tokens, PERSON_NAME_HINTS):
         alphabetic = pc.sum(pc.match_substring_regex(values, r"^[^\d@]{2,60}$")).as_py() or 0
         if alphabetic >= 0.5 * len(values):
             return alphabetic
-    share_shaped = (pc.sum(shaped).as_py() or 0) / len(values)
-    if named >= max(1, 0.2 * len(values)) or (
-        _hinted(tokens, AMBIGUOUS_NAME_HINTS) and named and share_shaped >= 0.5
-    ):
-        return max(named, civilities)
-    return civilities
+    # Fail closed: one value naming a person makes the column personal.
+    return max(named, civilities)
 
 
 def person_name_mask(values: pa.Array) -> pa.Array:
@@ -405,16 +416,28 @@ def person_name_spans(text: str) -> list[tuple[int, int]]:
     spans = [m.span() for m in re.finditer(CIVILITY_PATTERN, text)]
     known = first_names()
     words = list(re.finditer(_WORD, text))
-    for position, word in enumerate(words[:-1]):
+    for position, word in enumerate(words):
         if plain(word.group(0)) not in known:
             continue
         before = plain(text[: word.start()]).split()
         if before and before[-1].strip(".,'’") in PLACE_WORDS:
             continue
-        following = words[position + 1]
-        if text[word.end() : following.start()].strip() == "":
-            spans.append((word.start(), following.end()))
+        previous = words[position - 1] if position else None
+        if (
+            previous is not None
+            and _uppercase_surname(previous.group(0))
+            and (text[previous.end() : word.start()].strip() == "")
+        ):
+            spans.append((previous.start(), word.end()))  # DUPONT Jean
+        following = words[position + 1] if position + 1 < len(words) else None
+        if following is not None and text[word.end() : following.start()].strip() == "":
+            spans.append((word.start(), following.end()))  # Jean Dupont
     return spans
+
+
+def _uppercase_surname(word: str) -> bool:
+    letters = word.replace("-", "").replace("'", "").replace("’", "")
+    return len(letters) >= 2 and letters.isupper() and plain(word) not in PLACE_WORDS
 
 
 # --- identifiers and places ------------------------------------------------------------------
@@ -438,16 +461,31 @@ def _sole_trader_ids(table: pa.Table) -> list[Finding]:
     return findings
 
 
+LATITUDE_TOKENS = {"lat", "latitude", "y", "ycoord", "coord_y"}
+LONGITUDE_TOKENS = {"lon", "lng", "long", "longitude", "x", "xcoord", "coord_x"}
+
+
+def coordinate_axis(name: str) -> str | None:
+    """'lat' or 'lon' for a column holding one coordinate (latitude_wgs84, x_l93…)."""
+    tokens = column_tokens(name)
+    parts = set(tokens.split("_"))
+    if tokens in LATITUDE_TOKENS or parts & {"lat", "latitude"} or tokens.startswith("y_"):
+        return "lat"
+    if tokens in LONGITUDE_TOKENS or parts & {"lon", "lng", "longitude"} or tokens.startswith("x_"):
+        return "lon"
+    return None
+
+
+def is_coordinate_column(name: str) -> bool:
+    return coordinate_axis(name) is not None
+
+
 def _individual_coordinates(
     table: pa.Table, findings: list[Finding], geometry_present: bool
 ) -> list[Finding]:
     if not any(f.kind in PERSON_LEVEL_KINDS for f in findings):
         return []
-    columns = [
-        n
-        for n in table.column_names
-        if column_tokens(n) in {"lat", "latitude", "lon", "lng", "longitude", "x", "y"}
-    ]
+    columns = [n for n in table.column_names if is_coordinate_column(n)]
     if geometry_present:
         columns.append("geometry")
     return [Finding(n, "coordonnees-individuelles", table.num_rows) for n in columns]

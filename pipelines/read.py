@@ -183,9 +183,17 @@ def detect_delimiter(text: str) -> str:
 
 def _read_header(text: str, delimiter: str, filename: str) -> list[str]:
     first = next(csv.reader(io.StringIO(text), delimiter=delimiter), None)
-    if not first or all(not name.strip() for name in first):
+    return check_header(first or [], filename)
+
+
+def check_header(first: list[Any], filename: str) -> list[str]:
+    """Column names of a first row: present, named, and each name once."""
+    names = ["" if name is None or pd.isna(name) else str(name).strip() for name in first]
+    while names and not names[-1]:
+        names.pop()  # trailing empty cells of a spreadsheet's first row
+    if not names:
         raise reject(STAGE, "entete-absent", f"Le fichier {filename} n'a pas de ligne d'en-tête.")
-    header = [name.strip() for name in first]
+    header = names
     report = Report()
     seen: set[str] = set()
     for position, name in enumerate(header, start=1):
@@ -270,7 +278,8 @@ def _account_for_skipped_rows(source: SourceTable, skipped: list[pacsv.InvalidRo
             rule = "cellules-manquantes"
             message = f"{row.actual_columns} cellule(s) au lieu de {width} (en-tête)."
         source.problems.add(
-            Problem("structure", rule, message, row=row.number, value=row.text[:200])
+            # The row's text is not repeated: it may hold personal data.
+            Problem("structure", rule, message, row=row.number)
         )
     if all(number is not None for number in numbers):
         total = source.table.num_rows + len(skipped)
@@ -292,21 +301,18 @@ def _uses_decimal_comma(table: pa.Table, delimiter: str) -> bool:
 
 def read_xlsx(path: Path) -> SourceTable:
     try:
-        frame = pd.read_excel(path, sheet_name=0, dtype=object, engine="openpyxl")
+        # Without a header row, so that pandas renames no duplicate column silently.
+        frame = pd.read_excel(path, sheet_name=0, dtype=object, engine="openpyxl", header=None)
     except Exception as error:  # openpyxl raises many types for broken files
         raise reject(
             STAGE, "xlsx-illisible", f"Le classeur {path.name} est illisible : {error}"
         ) from error
-    frame.columns = [str(name).strip() for name in frame.columns]
-    unnamed = [name for name in frame.columns if name.startswith("Unnamed:")]
-    if unnamed:
-        raise reject(
-            STAGE,
-            "entete-vide",
-            f"Le classeur {path.name} a des colonnes sans nom dans sa première ligne.",
-            row=1,
-        )
-    return SourceTable(table=_frame_to_text(frame), source_format="xlsx")
+    if frame.empty:
+        raise reject(STAGE, "fichier-vide", f"Le classeur {path.name} est vide.")
+    header = check_header(frame.iloc[0].tolist(), path.name)
+    data = frame.iloc[1:, : len(header)]
+    data.columns = header
+    return SourceTable(table=_frame_to_text(data), source_format="xlsx")
 
 
 def _cell_to_text(value: Any) -> str | None:

@@ -38,7 +38,8 @@ SUPPORTED_TYPES = {
 # Patterns that decide the inferred type of a text column, most specific first.
 _INFERENCE_RULES: list[tuple[str, str, dict[str, Any]]] = [
     ("integer", r"^[+-]?(0|[1-9]\d{0,17})$", {}),
-    ("number", r"^[+-]?\d+(\.\d+)?$", {}),
+    # A leading zero ("0612345678", "01000") makes a code, not a number.
+    ("number", r"^[+-]?(0|[1-9]\d*)(\.\d+)?$", {}),
     ("boolean", r"^(true|false|TRUE|FALSE|True|False)$", {}),
     ("date", r"^\d{4}-\d{2}-\d{2}$", {}),
     ("date", r"^\d{2}/\d{2}/\d{4}$", {"format": "%d/%m/%Y"}),

@@ -37,7 +37,13 @@ from pipelines.producers import load_producers
 from pipelines.publish import CheckedData, publish
 from pipelines.read import FORMATS, SourceTable, read_source
 from pipelines.report import Report, SubmissionRejected, reject
-from pipelines.schema import Structure, infer_schema, load_schema_file, structure_of
+from pipelines.schema import (
+    Structure,
+    infer_schema,
+    load_schema_file,
+    normalised_schema,
+    structure_of,
+)
 from pipelines.validate import validate
 
 METADATA_NAMES = ("metadata.yaml", "metadata.yml", "metadonnees.yaml", "metadonnees.yml")
@@ -208,6 +214,7 @@ def stage_publish(
     anonymisation: dict[str, Any],
 ) -> Outcome:
     slug = dataset_slug(submission.producer, metadata["identifier"])
+    _refuse_published_structure_change(store, slug, version, structure)
     producers = load_producers(load_settings().producers_file)
     producer = producers.get(submission.producer)
     metadata = {
@@ -238,6 +245,28 @@ def stage_publish(
         structure_version=version,
         report=Report(rows_checked=checked.typed.num_rows),
     )
+
+
+def _refuse_published_structure_change(
+    store: CatalogStore, slug: str, version: int, structure: Structure
+) -> None:
+    """A change of treatment (a column now kept, dropped or pseudonymised) changes what
+    reusers receive: the same 30-day rule as any change of structure applies."""
+    kept = next((v for v in store.structure_versions(slug) if v.version == version), None)
+    if kept is None:
+        return
+    before = Structure.from_dict(kept.structure)
+    published_before = normalised_schema(before.published_schema or before.schema)
+    published_now = normalised_schema(structure.published_schema or structure.schema)
+    if published_before != published_now:
+        raise reject(
+            "anonymisation",
+            "changement-de-structure-publiee",
+            "Les traitements déclarés changent les colonnes publiées (colonne ajoutée, "
+            "supprimée ou transformée autrement). C'est un changement de structure pour les "
+            "réutilisateurs : il doit être annoncé au moins 30 jours à l'avance (annexe "
+            "data.grandlyon.com, §3.2). Gardez les traitements de la version diffusée.",
+        )
 
 
 def record_rejection(

@@ -90,8 +90,12 @@ def publish(
     store = open_settings_store(settings)
     folder = work_folder(settings, sub)
     checked, structure, version = load_checked(folder)
-    outcome = stage_publish(
-        sub, metadata, licence, checked, structure, version, store, anonymisation
+    outcome = _guarded(
+        sub,
+        metadata,
+        lambda: stage_publish(
+            sub, metadata, licence, checked, structure, version, store, anonymisation
+        ),
     )
     archive_submission(sub, outcome, settings)
     _clean(folder)

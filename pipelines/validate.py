@@ -83,11 +83,11 @@ def validate(source: SourceTable, schema: dict[str, Any]) -> ValidationResult:
     primary_key = _primary_key(schema)
     decimal_comma = source.dialect is not None and source.dialect.decimal_comma
     for declared in schema.get("fields", []):
-        spec = _with_file_dialect(declared, decimal_comma)
-        name = spec["name"]
+        name = declared["name"]
         if name not in table.column_names:
             continue
         column = table.column(name).combine_chunks()
+        spec = _with_file_dialect(declared, decimal_comma, column)
         cast = _cast(column, spec)
         active = ~blank
         _check_cell_rules(report, source, column, cast, spec, name in primary_key, active)
@@ -98,10 +98,14 @@ def validate(source: SourceTable, schema: dict[str, Any]) -> ValidationResult:
     return ValidationResult(report=report, typed=typed)
 
 
-def _with_file_dialect(spec: dict[str, Any], decimal_comma: bool) -> dict[str, Any]:
-    """A number field without an explicit decimal mark takes the one of the file."""
+def _with_file_dialect(spec: dict[str, Any], decimal_comma: bool, text: pa.Array) -> dict[str, Any]:
+    """A number field without an explicit decimal mark takes the one its column uses, in a
+    file whose dialect has decimal commas (French spreadsheets)."""
     if decimal_comma and spec.get("type") == "number" and "decimalChar" not in spec:
-        return {**spec, "decimalChar": ","}
+        commas = pc.any(pc.match_substring_regex(text, r"^[+-]?\d*,\d+$")).as_py()
+        points = pc.any(pc.match_substring_regex(text, r"^[+-]?\d*\.\d+$")).as_py()
+        if commas and not points:
+            return {**spec, "decimalChar": ","}
     return spec
 
 
@@ -171,7 +175,12 @@ def _check_primary_key(
     frame = pd.DataFrame({name: columns[name].to_pandas() for name in key})
     complete = frame.notna().all(axis=1).to_numpy() & active
     duplicated = frame.duplicated(keep="first").to_numpy() & complete
-    incomplete = ~complete & active
+    # As frictionless: a key all of whose cells are empty is an error; a partly empty one
+    # is not (its empty cells are only wrong if the fields say "required").
+    empty = np.ones(len(frame), dtype=bool)
+    for name in key:
+        empty &= source.table.column(name).is_null().to_numpy(zero_copy_only=False)
+    incomplete = empty & active
     label = ", ".join(key)
     _record(
         report,
@@ -181,7 +190,7 @@ def _check_primary_key(
         label,
         None,
         None,
-        message_at=lambda _i: f"La clé primaire ({label}) est vide ou incomplète.",
+        message_at=lambda _i: f"La clé primaire ({label}) est vide.",
     )
     if not duplicated.any():
         return
@@ -215,7 +224,7 @@ def _check_cell_rules(
         _record(
             report, source, invalid, "type", name, text, lambda v: f"« {v} » n'est pas {label}."
         )
-    if constraints.get("required") or in_primary_key:
+    if constraints.get("required"):
         missing = ~present & active
         _record(
             report,
@@ -333,7 +342,8 @@ def _numeric_text(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
 def _cast_integer(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
     text = _numeric_text(text, {"groupChar": spec.get("groupChar")})
     ok = pc.match_substring_regex(text, r"^[+-]?\d{1,18}$")
-    return pc.cast(_where(ok, text), pa.int64())
+    unsigned = pc.replace_substring_regex(text, r"^\+", "")  # Arrow refuses "+5"
+    return pc.cast(_where(ok, unsigned), pa.int64())
 
 
 def _cast_number(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
@@ -438,13 +448,22 @@ def _mask(array: pa.Array) -> np.ndarray:
     return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
 
 
+def _schema_values(written: list[Any], spec: dict[str, Any]) -> pa.Array:
+    """Values written in the schema (JSON numbers, or text in the field's date format),
+    typed like the column; the file's decimal and group marks do not apply to them."""
+    in_schema = {k: v for k, v in spec.items() if k not in {"decimalChar", "groupChar"}}
+    text = pa.array(
+        ["true" if w is True else "false" if w is False else str(w) for w in written],
+        type=pa.string(),
+    )
+    return _cast(text, in_schema).values
+
+
 def _bound(values: pa.Array, limit: Any, spec: dict[str, Any]) -> pa.Scalar:
-    kind = spec.get("type")
-    if kind == "date":
-        return pa.scalar(pd.Timestamp(str(limit)).date(), pa.date32())
-    if kind == "datetime":
-        return pa.scalar(pd.Timestamp(str(limit)).to_pydatetime(), pa.timestamp("s"))
-    return pa.scalar(limit).cast(values.type)
+    bound = _schema_values([limit], spec)[0]
+    if not bound.is_valid:
+        return pa.scalar(limit).cast(values.type)
+    return bound.cast(values.type)
 
 
 def _check_minimum(text: pa.Array, values: pa.Array, limit: Any, spec: dict[str, Any]):
@@ -483,8 +502,7 @@ def _check_pattern(text: pa.Array, values: pa.Array, pattern: Any, spec: dict[st
 
 
 def _check_enum(text: pa.Array, values: pa.Array, allowed: Any, spec: dict[str, Any]):
-    allowed_text = pa.array([str(a) for a in allowed], type=pa.string())
-    allowed_values = _cast(allowed_text, spec).values
+    allowed_values = _schema_values(allowed, spec)
     failing = _mask(pc.invert(pc.is_in(values, value_set=allowed_values)))
     shown = ", ".join(str(a) for a in allowed)
     return failing, lambda v: f"« {v} » ne fait pas partie des valeurs autorisées : {shown}."

@@ -333,7 +333,7 @@ def test_structure_errors_in_personal_columns_do_not_echo_values(submit, dataset
     outcome = submit(data, data.parent / "metadata.yaml")
     assert outcome.status == "refusee"
     blob = outcome.summary() + outcome.report.to_json()
-    assert "jeanne.martin" not in blob and "[valeur masquée]" in blob
+    assert "jeanne.martin" not in blob and "valeur masquée" in blob
 
 
 def test_portal_and_api_say_how_the_dataset_was_anonymised(submit, dataset_folder, store, tmp_path):
@@ -345,3 +345,123 @@ def test_portal_and_api_say_how_the_dataset_was_anonymised(submit, dataset_folde
     assert "courriel" not in {f["name"] for f in detail["schema_publie"]["fields"]}
     html = responses[3]
     assert "Données personnelles" in html and "k-anonymat (k = 11)" in html
+
+
+# --- regressions found in review: each was a leak ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "kind"),
+    [
+        ("telephone", ["0612345678", "0478123456"], "telephone"),  # read as numbers once
+        ("commentaire", ["RAS"] * 5 + ["Jean Dupont a signalé une branche cassée"], "nom"),
+        ("observateur", ["DUPONT Jean", "LEFEBVRE Sophie", "DURAND Pierre"], "nom"),
+        ("note", ["planté en mémoire de Léa Martin née le 1985-03-12"], "date-naissance"),
+    ],
+)
+def test_personal_values_in_less_usual_shapes_are_blocked(
+    submit, dataset_folder, header, rows, kind
+):
+    csv = "id;" + header + "\r\n" + "".join(f"{i};{v}\r\n" for i, v in enumerate(rows))
+    data = dataset_folder("donnees.csv", csv, name="donnees")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "refusee"
+    assert {(p.column, p.rule) for p in outcome.report.problems} >= {
+        (header, "donnee-personnelle-non-traitee")
+    }
+    assert kind in {f.kind for f in personal.detect(pa.table({header: rows}))}
+
+
+def test_phone_typed_as_a_number_in_a_spreadsheet_is_found() -> None:
+    findings = personal.detect(pa.table({"tel": pa.array([612345678, 478123456])}))
+    assert [f.kind for f in findings] == ["telephone"]
+    assert personal.detect(pa.table({"nir": pa.array([185057800608491.0])}))[0].kind == "nir"
+
+
+def test_coordinates_with_suffixed_names_are_tied_to_people(submit, dataset_folder):
+    csv = (
+        "signalement,courriel,latitude_wgs84,longitude_wgs84\r\n"
+        "1,jean.dupont@exemple.fr,45.765123,4.835617\r\n"
+    )
+    data = dataset_folder(
+        "s.csv",
+        csv,
+        name="s",
+        extra_metadata=("donnees_personnelles:\n  courriel: {traitement: supprimer}\n"),
+    )
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "refusee"
+    assert {p.column for p in outcome.report.problems} == {"latitude_wgs84", "longitude_wgs84"}
+    data = dataset_folder(
+        "s.csv",
+        csv,
+        name="s",
+        extra_metadata=(
+            "donnees_personnelles:\n  courriel: {traitement: supprimer}\n"
+            "  latitude_wgs84: {traitement: generaliser, grille_m: 500}\n"
+            "  longitude_wgs84: {traitement: generaliser, grille_m: 500}\n"
+        ),
+    )
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+
+
+@pytest.mark.parametrize("case", ["ragged", "primary-key", "long"])
+def test_rejection_reports_never_quote_personal_values(submit, dataset_folder, case):
+    email, phone = "jean.dupont@exemple.fr", "06 12 34 56 78"
+    declared = "donnees_personnelles:\n  courriel: {traitement: supprimer}\n"
+    schema = None
+    if case == "ragged":
+        csv = f"arbre,courriel\r\n1,{email},{phone}\r\n2,x@exemple.fr\r\n"
+    elif case == "primary-key":
+        csv = f"arbre;courriel\r\n1;{email}\r\n2;{email}\r\n"
+        schema = json.dumps(
+            {
+                "fields": [
+                    {"name": "arbre", "type": "integer"},
+                    {"name": "courriel", "type": "string"},
+                ],
+                "primaryKey": "courriel",
+            }
+        )
+    else:
+        long_value = "x" * 195 + f" contact {email} ; tel {phone}"
+        csv = f"arbre;courriel\r\n1;{long_value}\r\n"
+        schema = json.dumps(
+            {
+                "fields": [
+                    {"name": "arbre", "type": "integer"},
+                    {"name": "courriel", "type": "string", "constraints": {"pattern": "^y+$"}},
+                ]
+            }
+        )
+    data = dataset_folder("a.csv", csv, name="a", schema=schema, extra_metadata=declared)
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "refusee"
+    blob = outcome.summary() + outcome.report.to_json()
+    assert email not in blob and phone not in blob and "dupont" not in blob
+
+
+def test_a_change_of_treatment_is_a_change_of_structure(submit, dataset_folder, store):
+    csv = "arbre;courriel\r\n1;jean.dupont@exemple.fr\r\n"
+    data = dataset_folder(
+        "t.csv",
+        csv,
+        name="t",
+        extra_metadata=("donnees_personnelles:\n  courriel: {traitement: supprimer}\n"),
+    )
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    data = dataset_folder(
+        "t.csv",
+        csv.replace("1;", "2;"),
+        name="t",
+        extra_metadata=("donnees_personnelles:\n  courriel: {traitement: pseudonymiser}\n"),
+    )
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "refusee"
+    assert "changent les colonnes publiées" in outcome.summary()
+    assert (
+        "courriel"
+        not in store.release_path(store.current_release("ecully-t"), "csv")
+        .read_text()
+        .splitlines()[0]
+    )

@@ -180,3 +180,15 @@ def test_zip_without_exactly_one_shapefile(tmp_path: Path) -> None:
     with pytest.raises(SubmissionRejected) as caught:
         read_source(archive)
     assert "exactement un fichier .shp" in str(caught.value)
+
+
+def test_xlsx_duplicate_or_missing_header_names_are_refused(tmp_path: Path) -> None:
+    for header, rule in ((["nom", "nom"], "entete-duplique"), (["nom", None, "x"], "entete-vide")):
+        path = tmp_path / "classeur.xlsx"
+        book = openpyxl.Workbook()
+        book.active.append(header)
+        book.active.append(["a", "b", "c"][: len(header)])
+        book.save(path)
+        with pytest.raises(SubmissionRejected) as caught:
+            read_source(path)
+        assert caught.value.report.problems[0].rule == rule

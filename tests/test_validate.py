@@ -64,7 +64,11 @@ def frictionless_errors(path: Path, schema: dict) -> set[tuple]:
     )
     report = resource.validate(limit_errors=100_000)
     return {
-        (e.type, e.row_number, None if e.type == "primary-key" else (e.field_name or None))
+        (
+            e.type,
+            e.row_number,
+            None if e.type == "primary-key" else (getattr(e, "field_name", None) or None),
+        )
         for task in report.tasks
         for e in task.errors
     }
@@ -85,6 +89,67 @@ def test_same_errors_as_frictionless(tmp_path: Path, case: str) -> None:
     path = tmp_path / f"{case}.csv"
     path.write_text(CASES[case], encoding="utf-8")
     assert our_errors(path, SCHEMA) == frictionless_errors(path, SCHEMA)
+
+
+# Cases found in review, each once different from frictionless.
+PARITY_CASES = {
+    "entier-signe": (
+        "id,hauteur\n1,+5\n2,-7\n3,x\n",
+        {"fields": [{"name": "id", "type": "integer"}, {"name": "hauteur", "type": "integer"}]},
+    ),
+    "cle-vide": (
+        "id,v\n,1\n2,2\n2,3\n",
+        {
+            "fields": [{"name": "id", "type": "integer"}, {"name": "v", "type": "integer"}],
+            "primaryKey": "id",
+        },
+    ),
+    "cle-composite-partielle": (
+        "a,b\n1,\n,y\n1,x\n",
+        {
+            "fields": [{"name": "a", "type": "integer"}, {"name": "b", "type": "string"}],
+            "primaryKey": ["a", "b"],
+        },
+    ),
+    "date-format-minimum": (
+        "d\n15/01/2024\n02/02/2024\n",
+        {
+            "fields": [
+                {
+                    "name": "d",
+                    "type": "date",
+                    "format": "%d/%m/%Y",
+                    "constraints": {"minimum": "01/02/2024"},
+                }
+            ]
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PARITY_CASES))
+def test_review_cases_match_frictionless(tmp_path: Path, case: str) -> None:
+    text, schema = PARITY_CASES[case]
+    path = tmp_path / f"{case}.csv"
+    path.write_text(text, encoding="utf-8")
+    assert our_errors(path, schema) == frictionless_errors(path, schema)
+
+
+def test_decimal_comma_is_decided_per_column(tmp_path: Path) -> None:
+    path = tmp_path / "mixte.csv"
+    path.write_text("id;lots;surface;taux\n1;12,14;3.5;1,5\n2;3;4.25;2,5\n", encoding="utf-8")
+    schema = {
+        "fields": [
+            {"name": "id", "type": "integer"},
+            {"name": "lots", "type": "number"},
+            {"name": "surface", "type": "number"},
+            {"name": "taux", "type": "number", "constraints": {"enum": [1.5]}},
+        ]
+    }
+    result = validate(read_source(path), schema)
+    assert [(p.row, p.column, p.rule) for p in result.report.problems] == [(3, "taux", "enum")]
+    assert result.typed.column("surface").to_pylist() == [3.5, 4.25]
+    assert result.typed.column("lots").to_pylist() == [12.14, 3.0]
 
 
 def test_each_error_has_row_column_rule_and_value_in_french(tmp_path: Path) -> None:
