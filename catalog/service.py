@@ -18,7 +18,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from catalog import dcat, formats
+from catalog import dcat, formats, search
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore, open_store
 from pipelines.config import load_settings
@@ -88,10 +88,40 @@ def create_app(store: CatalogStore) -> FastAPI:
         context = {"d": _detail(dataset, release, store), "formats": FORMAT_LABELS}
         return TEMPLATES.TemplateResponse(request, "dataset.html", context)
 
-    @app.get("/api/datasets", summary="Liste des jeux de données publiés")
-    def list_datasets() -> dict[str, Any]:
-        items = [_summary(d, store.current_release(d.slug)) for d in public_datasets()]
-        return {"total": len(items), "jeux_de_donnees": items}
+    @app.get("/api/datasets", summary="Rechercher les jeux de données publiés")
+    def list_datasets(
+        q: str = "",
+        commune: str | None = None,
+        theme: str | None = None,
+        licence: str | None = None,
+        format: str | None = None,  # noqa: A002 - the reusers' word
+        geographique: str | None = None,
+        statut: str | None = None,
+        tri: str = "pertinence",
+        page: int = 1,
+        taille: int = 20,
+    ) -> dict[str, Any]:
+        if tri not in search.SORTS:
+            raise HTTPException(400, detail=f"Tri « {tri} » inconnu : {', '.join(search.SORTS)}.")
+        if page < 1 or not 1 <= taille <= 100:
+            raise HTTPException(400, detail="« page » commence à 1 ; « taille » va de 1 à 100.")
+        filters = {
+            name: value
+            for name, value in {
+                "commune": commune,
+                "theme": theme,
+                "licence": licence,
+                "format": format,
+                "geographique": geographique,
+                "statut": statut,
+            }.items()
+            if value
+        }
+        releases = store.current_releases()
+        entries = [(d, releases[d.slug]) for d in public_datasets() if d.slug in releases]
+        result = search.search(entries, search.Query(q, filters, tri, page, taille))
+        hits = result.pop("hits")
+        return {**result, "jeux_de_donnees": [_summary(h.dataset, h.release) for h in hits]}
 
     @app.get("/api/datasets/{slug}", summary="Métadonnées d'un jeu de données")
     def get_dataset(slug: str) -> dict[str, Any]:
@@ -228,6 +258,7 @@ def _not_modified(request: Request, etag: str, published_at: datetime) -> bool:
 def _summary(dataset: Dataset, release: Release | None) -> dict[str, Any]:
     metadata = dataset.metadata
     frequency = find_frequency(metadata["accrual_periodicity"])
+    fresh = search.freshness(dataset)
     return {
         "slug": dataset.slug,
         "titre": metadata["title"],
@@ -237,8 +268,11 @@ def _summary(dataset: Dataset, release: Release | None) -> dict[str, Any]:
         "licence": dataset.licence["short_name"],
         "frequence": frequency.label if frequency else metadata["accrual_periodicity"],
         "date_mise_a_jour": metadata["modified"],
+        "themes": list(metadata.get("themes", [])),
         "geographique": metadata.get("crs") is not None,
-        "formats": [d.format for d in release.distributions] if release else [],
+        "formats": formats.offered(metadata.get("crs") is not None) if release else [],
+        "prochaine_mise_a_jour": fresh["prochaine"],
+        "statut_mise_a_jour": fresh["statut"],
         "url": f"/api/datasets/{dataset.slug}",
         "page": f"/jeux-de-donnees/{dataset.slug}",
     }
@@ -282,7 +316,23 @@ def _detail(dataset: Dataset, release: Release, store: CatalogStore) -> dict[str
         },
         "structure": current.structure,
         "schema_publie": current.structure.get("published_schema") or current.structure["schema"],
-        "versions_structure": [v.version for v in versions],
+        "versions_structure": [
+            {
+                "version": v.version,
+                "actuelle": v.version == dataset.current_version,
+                "url": f"/api/datasets/{dataset.slug}/v{v.version}/download/csv",
+            }
+            for v in versions
+        ],
+        "historique": [
+            {
+                "version": r.id,
+                "structure": r.structure_version,
+                "lignes": r.row_count,
+                "publiee_le": r.published_at.isoformat(),
+            }
+            for r in store.releases(dataset.slug)
+        ],
         "distributions": [
             {
                 **asdict(d),

@@ -104,6 +104,10 @@ class CatalogStore(ABC):
     def current_release(self, slug: str, version: int | None = None) -> Release | None: ...
 
     @abstractmethod
+    def current_releases(self) -> dict[str, Release]:
+        """The current release of every dataset, by slug, in one read."""
+
+    @abstractmethod
     def releases(self, slug: str) -> list[Release]: ...
 
     @abstractmethod
@@ -178,6 +182,21 @@ class SqlCatalogStore(CatalogStore):
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         return _release(row) if row else None
+
+    def current_releases(self) -> dict[str, Release]:
+        query = (
+            sa.select(releases_table)
+            .join(structures_table, structures_table.c.current_release == releases_table.c.id)
+            .join(
+                datasets_table,
+                sa.and_(
+                    datasets_table.c.slug == structures_table.c.dataset,
+                    datasets_table.c.current_version == structures_table.c.version,
+                ),
+            )
+        )
+        with self.engine.connect() as conn:
+            return {row["dataset"]: _release(row) for row in conn.execute(query).mappings()}
 
     def releases(self, slug: str) -> list[Release]:
         query = (

@@ -36,7 +36,7 @@ def test_listing_shows_source_licence_and_formats(catalog: str) -> None:
     trees = next(d for d in listing["jeux_de_donnees"] if d["slug"] == "ecully-arbres")
     assert trees["source"] == "Écully" and trees["licence"] == "Licence Ouverte 2.0"
     assert trees["frequence"] == "annuelle" and trees["date_mise_a_jour"] == "2026-10-01"
-    assert trees["formats"] == ["csv", "parquet"]
+    assert trees["formats"] == ["csv", "json", "xlsx", "parquet"]
 
 
 def test_dataset_metadata_carries_licence_obligations_and_structure(catalog: str) -> None:
