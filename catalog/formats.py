@@ -104,6 +104,13 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, names=table.column_names)
 
 
+def neutralise_cell(value: object) -> object:
+    """One cell, as `neutralise_formulas` does for whole columns."""
+    if isinstance(value, str) and value[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return "'" + value
+    return value
+
+
 def derived_file(source: Path, fmt: str, crs: int | None, notice: str) -> Path:
     """The file of `source` (a release's Parquet) in `fmt` and `crs`, made once."""
     spec = FORMATS[fmt]

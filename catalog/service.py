@@ -7,6 +7,9 @@ link a reuser keeps never changes meaning silently.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -18,7 +21,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from catalog import dcat, formats, search
+from catalog import dcat, formats, rows, search
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore, open_store
 from pipelines.config import load_settings
@@ -148,6 +151,18 @@ def create_app(store: CatalogStore) -> FastAPI:
         dataset = dataset_or_404(slug)
         return _download(request, store, dataset, release_or_404(slug, version), fmt, crs)
 
+    @app.get(
+        "/api/datasets/{slug}/rows", summary="Lignes de la version courante (filtres, tri, pages)"
+    )
+    def rows_current(request: Request, slug: str) -> Response:
+        dataset = dataset_or_404(slug)
+        return _rows(request, store, release_or_404(slug, None), dataset)
+
+    @app.get("/api/datasets/{slug}/v{version}/rows", summary="Lignes d'une version de structure")
+    def rows_version(request: Request, slug: str, version: int) -> Response:
+        dataset = dataset_or_404(slug)
+        return _rows(request, store, release_or_404(slug, version), dataset)
+
     @app.get("/dcat/catalogue.{extension}", summary="Catalogue DCAT-AP 3 (paginé)")
     def dcat_catalogue(
         request: Request, extension: str, page: int = 1, taille: int = dcat.PAGE_SIZE
@@ -239,6 +254,87 @@ def _download(
     suffix = f"-epsg{crs}" if crs else ""
     filename = f"{dataset.slug}-v{release.structure_version}{suffix}.{spec.extension}"
     return FileResponse(path, media_type=spec.media_type, filename=filename, headers=headers)
+
+
+ROW_PARAMETERS = {"_colonnes", "_tri", "_taille", "_apres", "_decalage", "_format", "_total"}
+
+
+def _rows(request: Request, store: CatalogStore, release: Release, dataset: Dataset) -> Response:
+    """Rows as JSON, GeoJSON or CSV; filters are `colonne=valeur` or `colonne__op=valeur`."""
+    params = request.query_params
+    fmt = params.get("_format", "json")
+    if fmt not in {"json", "geojson", "csv"}:
+        raise HTTPException(400, detail="« _format » vaut json, geojson ou csv.")
+    try:
+        query = rows.RowQuery(
+            filters=[
+                _row_filter(name, value)
+                for name, value in params.multi_items()
+                if name not in ROW_PARAMETERS
+            ],
+            columns=params["_colonnes"].split(",") if params.get("_colonnes") else None,
+            sort=params.get("_tri"),
+            size=int(params.get("_taille", 100)),
+            cursor=params.get("_apres"),
+            offset=int(params["_decalage"]) if params.get("_decalage") else None,
+            total=params.get("_total") in {"1", "true", "oui"},
+        )
+        structure = next(
+            v
+            for v in store.structure_versions(release.dataset)
+            if v.version == release.structure_version
+        ).structure
+        schema = structure.get("published_schema") or structure["schema"]
+        database = rows.rows_database(store.release_path(release, "parquet"), schema)
+        page = rows.run(database, schema, query)
+    except ValueError as error:  # QueryError, or a non-numeric _taille/_decalage
+        raise HTTPException(400, detail=str(error)) from error
+    following = (
+        str(request.url.include_query_params(_apres=page.next_cursor)) if page.next_cursor else None
+    )
+    headers = {"Link": f'<{following}>; rel="next"'} if following else {}
+    headers["X-Licence"] = release.licence["id"]
+    if fmt == "csv":
+        return Response(_rows_csv(page), media_type="text/csv", headers=headers)
+    if fmt == "geojson":
+        if page.geometries is None:
+            raise HTTPException(400, detail="Ce jeu de données n'est pas géographique.")
+        features = [
+            {"type": "Feature", "properties": row, "geometry": json.loads(g) if g else None}
+            for row, g in zip(page.rows, page.geometries, strict=True)
+        ]
+        body = {
+            "type": "FeatureCollection",
+            "features": features,
+            "links": [{"rel": "next", "href": following}] if following else [],
+        }
+        return Response(
+            json.dumps(body, ensure_ascii=False, default=str),
+            media_type="application/geo+json",
+            headers=headers,
+        )
+    body = {"colonnes": page.columns, "lignes": page.rows, "suivant": following}
+    if page.total is not None:
+        body["total"] = page.total
+    return Response(
+        json.dumps(body, ensure_ascii=False, default=str),
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _row_filter(name: str, value: str) -> tuple[str, str, str]:
+    column, _, operator = name.partition("__")
+    return column, operator or "eq", value
+
+
+def _rows_csv(page: rows.Page) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(page.columns)
+    for row in page.rows:
+        writer.writerow([formats.neutralise_cell(row[c]) for c in page.columns])
+    return buffer.getvalue()
 
 
 def _not_modified(request: Request, etag: str, published_at: datetime) -> bool:

@@ -56,32 +56,36 @@ def submit(settings: Settings, store: CatalogStore) -> Callable[..., Outcome]:
     return run
 
 
+def write_submission(
+    folder: Path,
+    filename: str,
+    content: str | bytes,
+    *,
+    encoding: str = "utf-8",
+    licence: str = "etalab-2.0",
+    extra_metadata: str = "",
+    schema: str | None = None,
+) -> Path:
+    """A submission folder: a data file (text or bytes) and its metadata; the data's path."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    data = content if isinstance(content, bytes) else content.encode(encoding)
+    (folder / filename).write_bytes(data)
+    metadata = METADATA_TEMPLATE.format(licence=licence) + extra_metadata
+    if schema is not None:
+        (folder / "schema.json").write_text(schema, encoding="utf-8")
+        metadata += "schema: schema.json\n"
+    (folder / "metadata.yaml").write_text(metadata, encoding="utf-8")
+    return folder / filename
+
+
 @pytest.fixture
 def dataset_folder(tmp_path: Path) -> Callable[..., Path]:
-    """Write a submission folder: a data file (text or bytes) and its metadata."""
+    """Write a submission folder named `name` (the dataset's identifier)."""
 
-    def make(
-        filename: str,
-        content: str | bytes,
-        *,
-        encoding: str = "utf-8",
-        licence: str = "etalab-2.0",
-        name: str = "arbres",
-        extra_metadata: str = "",
-        schema: str | None = None,
-    ) -> Path:
-        folder = tmp_path / "submissions" / name
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        data = content if isinstance(content, bytes) else content.encode(encoding)
-        (folder / filename).write_bytes(data)
-        metadata = METADATA_TEMPLATE.format(licence=licence) + extra_metadata
-        if schema is not None:
-            (folder / "schema.json").write_text(schema, encoding="utf-8")
-            metadata += "schema: schema.json\n"
-        (folder / "metadata.yaml").write_text(metadata, encoding="utf-8")
-        return folder / filename
+    def make(filename: str, content: str | bytes, *, name: str = "arbres", **options) -> Path:
+        return write_submission(tmp_path / "submissions" / name, filename, content, **options)
 
     return make
 
