@@ -19,12 +19,14 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from catalog import dcat, formats, rows, search
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore, open_store
 from pipelines.config import load_settings
+from pipelines.producers import Producer, load_producers
 from pipelines.vocabularies import THEMES, find_frequency
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -51,16 +53,29 @@ def describe_constraints(field: dict[str, Any]) -> str:
 
 
 TEMPLATES.env.filters["contraintes"] = describe_constraints
-FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet", "geojson": "GeoJSON", "gpkg": "GeoPackage"}
+FORMAT_LABELS = {
+    "csv": "CSV",
+    "json": "JSON",
+    "xlsx": "Excel (XLSX)",
+    "parquet": "Parquet",
+    "geoparquet": "GeoParquet",
+    "geojson": "GeoJSON",
+    "gpkg": "GeoPackage",
+    "shp": "Shapefile (zip)",
+    "kml": "KML",
+}
 
 
-def create_app(store: CatalogStore) -> FastAPI:
+def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None) -> FastAPI:
     app = FastAPI(
         title="Catalogue des données ouvertes des communes de la Métropole de Lyon",
         description="Jeux de données publiés par les communes partenaires, avec leur licence, "
         "leur source et leurs téléchargements.",
         version="0.1.0",
     )
+    if producers is None:
+        producers = load_producers(load_settings().producers_file)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     def dataset_or_404(slug: str) -> Dataset:
         dataset = store.get_dataset(slug)
@@ -73,6 +88,18 @@ def create_app(store: CatalogStore) -> FastAPI:
     def public_datasets() -> list[Dataset]:
         return [d for d in store.list_datasets() if is_public(d)]
 
+    def public_entries() -> list[tuple[Dataset, Release]]:
+        releases = store.current_releases()
+        return [(d, releases[d.slug]) for d in public_datasets() if d.slug in releases]
+
+    def commune_or_404(slug: str) -> Producer:
+        if slug not in producers:
+            raise HTTPException(404, detail=f"Commune « {slug} » introuvable.")
+        return producers[slug]
+
+    def commune_cards(slug: str) -> list[dict[str, Any]]:
+        return [_summary(d, r) for d, r in public_entries() if d.producer == slug]
+
     def release_or_404(slug: str, version: int | None) -> Release:
         release = store.current_release(slug, version)
         if release is None:
@@ -80,15 +107,61 @@ def create_app(store: CatalogStore) -> FastAPI:
         return release
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(request: Request) -> HTMLResponse:
-        cards = [_summary(d, store.current_release(d.slug)) for d in public_datasets()]
-        return TEMPLATES.TemplateResponse(request, "home.html", {"datasets": cards})
+    def home(
+        request: Request, q: str = "", theme: str | None = None, commune: str | None = None
+    ) -> HTMLResponse:
+        filters = {k: v for k, v in {"theme": theme, "commune": commune}.items() if v}
+        result = search.search(public_entries(), search.Query(q, filters, size=100))
+        context = {
+            "q": q,
+            "total": result["total"],
+            "facettes": result["facettes"],
+            "datasets": [_summary(h.dataset, h.release) for h in result["hits"]],
+            "themes": THEMES,
+            "communes": producers,
+        }
+        return TEMPLATES.TemplateResponse(request, "home.html", context)
+
+    @app.get("/communes", response_class=HTMLResponse, include_in_schema=False)
+    def communes_page(request: Request) -> HTMLResponse:
+        context = {"communes": list(producers.values())}
+        return TEMPLATES.TemplateResponse(request, "communes.html", context)
+
+    @app.get("/communes/{commune}", response_class=HTMLResponse, include_in_schema=False)
+    def commune_page(request: Request, commune: str) -> HTMLResponse:
+        producer = commune_or_404(commune)
+        snippet = (
+            f'<iframe src="{_base(request)}/integration/{producer.slug}" '
+            f'title="Données ouvertes de {producer.name}" width="100%" height="420" '
+            'style="border:0"></iframe>'
+        )
+        context = {
+            "commune": producer,
+            "datasets": commune_cards(producer.slug),
+            "snippet": snippet,
+        }
+        return TEMPLATES.TemplateResponse(request, "commune.html", context)
+
+    @app.get("/integration/{commune}", response_class=HTMLResponse, include_in_schema=False)
+    def embedded_list(request: Request, commune: str) -> HTMLResponse:
+        """What a commune's own website shows in the iframe of its snippet."""
+        producer = commune_or_404(commune)
+        context = {
+            "commune": producer,
+            "datasets": commune_cards(producer.slug),
+            "base": _base(request),
+        }
+        return TEMPLATES.TemplateResponse(request, "integration.html", context)
 
     @app.get("/jeux-de-donnees/{slug}", response_class=HTMLResponse, include_in_schema=False)
     def dataset_page(request: Request, slug: str) -> HTMLResponse:
         dataset = dataset_or_404(slug)
         release = release_or_404(slug, None)
-        context = {"d": _detail(dataset, release, store), "formats": FORMAT_LABELS}
+        context = {
+            "d": _detail(dataset, release, store),
+            "formats": FORMAT_LABELS,
+            "base": _base(request),
+        }
         return TEMPLATES.TemplateResponse(request, "dataset.html", context)
 
     @app.get("/api/datasets", summary="Rechercher les jeux de données publiés")
@@ -120,9 +193,7 @@ def create_app(store: CatalogStore) -> FastAPI:
             }.items()
             if value
         }
-        releases = store.current_releases()
-        entries = [(d, releases[d.slug]) for d in public_datasets() if d.slug in releases]
-        result = search.search(entries, search.Query(q, filters, tri, page, taille))
+        result = search.search(public_entries(), search.Query(q, filters, tri, page, taille))
         hits = result.pop("hits")
         return {**result, "jeux_de_donnees": [_summary(h.dataset, h.release) for h in hits]}
 

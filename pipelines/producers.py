@@ -16,6 +16,8 @@ class Producer:
     schedule: str
     colour: str
     centre: tuple[float, float] | None = None  # longitude, latitude of the town hall
+    description: str = ""  # shown on the commune's portal page
+    logo: str | None = None  # URL of the commune's logo
 
 
 def load_producers(path: Path) -> dict[str, Producer]:
@@ -29,6 +31,8 @@ def load_producers(path: Path) -> dict[str, Producer]:
             schedule=entry.get("planification", "@hourly"),
             colour=entry.get("couleur", "#1d4ed8"),
             centre=tuple(entry["centre"]) if entry.get("centre") else None,
+            description=" ".join(str(entry.get("description", "")).split()),
+            logo=entry.get("logo"),
         )
         producers[producer.slug] = producer
     return producers

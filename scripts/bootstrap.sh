@@ -17,6 +17,12 @@ if [ -z "$PYTHON" ]; then
   exit 1
 fi
 
+# Debian's Chromium, for the portal's browser tests (root installs it; CI runs as root).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installation de Chromium (paquet Debian) pour les tests du portail…"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 stamp=.venv/.installed
 wanted=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
