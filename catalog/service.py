@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from catalog import dcat, formats, rows, search
+from catalog import dcat, formats, rows, search, usage
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore, open_store
 from pipelines.config import load_settings
@@ -67,7 +69,16 @@ FORMAT_LABELS = {
 
 
 def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None) -> FastAPI:
+    counter = usage.UsageCounter(store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        counter.start()
+        yield
+        counter.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Catalogue des données ouvertes des communes de la Métropole de Lyon",
         description="Jeux de données publiés par les communes partenaires, avec leur licence, "
         "leur source et leurs téléchargements.",
@@ -139,8 +150,44 @@ def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None
             "commune": producer,
             "datasets": commune_cards(producer.slug),
             "snippet": snippet,
+            "statistiques": commune_usage(producer.slug, 30),
         }
         return TEMPLATES.TemplateResponse(request, "commune.html", context)
+
+    @app.get(
+        "/api/communes/{commune}/statistiques",
+        summary="Usage des jeux de données d'une commune, par jour",
+    )
+    def commune_statistics(commune: str, jours: int = 30) -> dict[str, Any]:
+        commune_or_404(commune)
+        if not 1 <= jours <= 366:
+            raise HTTPException(400, detail="« jours » va de 1 à 366.")
+        return {
+            "commune": commune,
+            "jours": jours,
+            "jeux_de_donnees": commune_usage(commune, jours),
+        }
+
+    def commune_usage(commune: str, days: int) -> list[dict[str, Any]]:
+        """Counts of the commune's public datasets (restricted ones once authenticated)."""
+        counter.flush()
+        cards = {c["slug"]: c for c in commune_cards(commune)}
+        since = date.today() - timedelta(days=days - 1)
+        names = {"telechargement": "telechargements", "api": "appels_api", "page": "consultations"}
+        per_dataset: dict[str, dict[str, Any]] = {
+            slug: {
+                "slug": slug,
+                "titre": card["titre"],
+                **dict.fromkeys(names.values(), 0),
+                "par_jour": {},
+            }
+            for slug, card in cards.items()
+        }
+        for slug, day, kind, count in store.usage(list(cards), since):
+            entry = per_dataset[slug]
+            entry[names[kind]] += count
+            entry["par_jour"].setdefault(day.isoformat(), {})[names[kind]] = count
+        return list(per_dataset.values())
 
     @app.get("/integration/{commune}", response_class=HTMLResponse, include_in_schema=False)
     def embedded_list(request: Request, commune: str) -> HTMLResponse:
@@ -162,6 +209,7 @@ def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None
             "formats": FORMAT_LABELS,
             "base": _base(request),
         }
+        counter.count(slug, "page")
         return TEMPLATES.TemplateResponse(request, "dataset.html", context)
 
     @app.get("/api/datasets", summary="Rechercher les jeux de données publiés")
@@ -200,7 +248,9 @@ def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None
     @app.get("/api/datasets/{slug}", summary="Métadonnées d'un jeu de données")
     def get_dataset(slug: str) -> dict[str, Any]:
         dataset = dataset_or_404(slug)
-        return _detail(dataset, release_or_404(slug, None), store)
+        detail = _detail(dataset, release_or_404(slug, None), store)
+        counter.count(slug, "api")
+        return detail
 
     @app.api_route(
         "/api/datasets/{slug}/download/{fmt}",
@@ -209,7 +259,9 @@ def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None
     )
     def download_current(request: Request, slug: str, fmt: str, crs: int | None = None) -> Response:
         dataset = dataset_or_404(slug)
-        return _download(request, store, dataset, release_or_404(slug, None), fmt, crs)
+        response = _download(request, store, dataset, release_or_404(slug, None), fmt, crs)
+        counter.count(slug, "telechargement")
+        return response
 
     @app.api_route(
         "/api/datasets/{slug}/v{version}/download/{fmt}",
@@ -220,19 +272,25 @@ def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None
         request: Request, slug: str, version: int, fmt: str, crs: int | None = None
     ) -> Response:
         dataset = dataset_or_404(slug)
-        return _download(request, store, dataset, release_or_404(slug, version), fmt, crs)
+        response = _download(request, store, dataset, release_or_404(slug, version), fmt, crs)
+        counter.count(slug, "telechargement")
+        return response
 
     @app.get(
         "/api/datasets/{slug}/rows", summary="Lignes de la version courante (filtres, tri, pages)"
     )
     def rows_current(request: Request, slug: str) -> Response:
         dataset = dataset_or_404(slug)
-        return _rows(request, store, release_or_404(slug, None), dataset)
+        response = _rows(request, store, release_or_404(slug, None), dataset)
+        counter.count(slug, "api")
+        return response
 
     @app.get("/api/datasets/{slug}/v{version}/rows", summary="Lignes d'une version de structure")
     def rows_version(request: Request, slug: str, version: int) -> Response:
         dataset = dataset_or_404(slug)
-        return _rows(request, store, release_or_404(slug, version), dataset)
+        response = _rows(request, store, release_or_404(slug, version), dataset)
+        counter.count(slug, "api")
+        return response
 
     @app.get("/dcat/catalogue.{extension}", summary="Catalogue DCAT-AP 3 (paginé)")
     def dcat_catalogue(
@@ -252,6 +310,7 @@ def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None
         serialisation = _serialisation_or_404(extension)
         dataset = dataset_or_404(slug)
         graph = dcat.dataset_graph(_base(request), dataset, release_or_404(slug, None))
+        counter.count(slug, "api")
         return _rdf_response(graph, serialisation)
 
     return app

@@ -14,7 +14,7 @@ import json
 import shutil
 import uuid
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,16 @@ submissions_table = sa.Table(
 )
 
 
+usage_table = sa.Table(
+    "usage_daily",
+    _meta,
+    sa.Column("dataset", sa.String(80), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),  # telechargement | api | page
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
@@ -130,6 +140,13 @@ class CatalogStore(ABC):
 
     @abstractmethod
     def release_path(self, release: Release, fmt: str) -> Path | None: ...
+
+    @abstractmethod
+    def add_usage(self, counts: dict[tuple[str, date, str], int]) -> None:
+        """Add counts of (dataset, day, kind); no caller is ever recorded."""
+
+    @abstractmethod
+    def usage(self, datasets: list[str], since: date) -> list[tuple[str, date, str, int]]: ...
 
 
 class SqlCatalogStore(CatalogStore):
@@ -338,6 +355,34 @@ class SqlCatalogStore(CatalogStore):
                 report=json.loads(json.dumps(submission.report, default=str)),
             )
         )
+
+    def add_usage(self, counts: dict[tuple[str, date, str], int]) -> None:
+        if not counts:
+            return
+        key = (usage_table.c.dataset, usage_table.c.day, usage_table.c.kind)
+        with self.engine.begin() as conn:
+            for (dataset, day, kind), count in counts.items():
+                where = sa.and_(*(c == v for c, v in zip(key, (dataset, day, kind), strict=True)))
+                updated = conn.execute(
+                    usage_table.update().where(where).values(count=usage_table.c.count + count)
+                )
+                if updated.rowcount == 0:
+                    conn.execute(
+                        usage_table.insert().values(
+                            dataset=dataset, day=day, kind=kind, count=count
+                        )
+                    )
+
+    def usage(self, datasets: list[str], since: date) -> list[tuple[str, date, str, int]]:
+        query = (
+            sa.select(
+                usage_table.c.dataset, usage_table.c.day, usage_table.c.kind, usage_table.c.count
+            )
+            .where(usage_table.c.dataset.in_(datasets), usage_table.c.day >= since)
+            .order_by(usage_table.c.dataset, usage_table.c.day, usage_table.c.kind)
+        )
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
 
     def _release_dir(self, dataset: str, release_id: str) -> Path:
         return self.files_dir / dataset / release_id

@@ -8,10 +8,11 @@ import re
 
 import pytest
 import requests
-from conftest import running_catalog
 from fastapi.routing import APIRoute
 
 from catalog.service import create_app
+
+from conftest import running_catalog
 
 SECRET_TITLE = "Registre confidentiel des interventions"
 ROUTE_VALUES = {"version": "1", "fmt": "csv", "extension": "ttl", "commune": "ecully"}

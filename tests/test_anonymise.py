@@ -11,10 +11,11 @@ import pyarrow as pa
 import pytest
 import requests
 import yaml
-from conftest import running_catalog
 
 from pipelines import personal
 from pipelines.config import PROJECT_ROOT
+
+from conftest import running_catalog
 
 _spec = importlib.util.spec_from_file_location(
     "personal_sample", PROJECT_ROOT / "samples" / "personal_sample.py"

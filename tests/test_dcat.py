@@ -6,12 +6,13 @@ import geopandas as gpd
 import pyshacl
 import pytest
 import requests
-from conftest import running_catalog
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF
 from shapely.geometry import Point
 
 from pipelines.config import PROJECT_ROOT
+
+from conftest import running_catalog
 
 SHAPES = PROJECT_ROOT.parent / "shared" / "standards" / "dcat-ap-3.0.1"
 EU = "http://publications.europa.eu/resource/authority/"

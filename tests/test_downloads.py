@@ -11,9 +11,10 @@ import openpyxl
 import pandas as pd
 import pytest
 import requests
-from conftest import running_catalog
 from pyproj import Transformer
 from shapely.geometry import Point
+
+from conftest import running_catalog
 
 POINTS = [(4.777, 45.776), (4.780, 45.778)]
 CSV = 'id;remarque\r\n1;=HYPERLINK("http://example.org")\r\n2;@SUM(A1)\r\n3;-bien\r\n'

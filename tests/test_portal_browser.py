@@ -6,9 +6,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import running_catalog, write_submission
 
 from pipelines.config import PROJECT_ROOT
+
+from conftest import running_catalog, write_submission
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

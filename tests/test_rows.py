@@ -6,6 +6,7 @@ import random
 import pandas as pd
 import pytest
 import requests
+
 from conftest import running_catalog, write_submission
 
 ROWS = 1_000

@@ -4,10 +4,11 @@ from datetime import date
 
 import pytest
 import requests
-from conftest import running_catalog
 
 from catalog.search import freshness
 from pipelines.config import PROJECT_ROOT
+
+from conftest import running_catalog
 
 SAMPLES = sorted(p for p in (PROJECT_ROOT / "samples" / "inbox").glob("*/*") if p.is_dir())
 

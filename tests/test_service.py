@@ -8,8 +8,9 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import requests
-from conftest import running_catalog
 from shapely.geometry import Point
+
+from conftest import running_catalog
 
 CSV = "id;espece;hauteur\r\n1;Platane;12,5\r\n2;Tilleul;8\r\n"
 
