@@ -9,7 +9,8 @@ offset for pygeoapi, whose API has no cursor) and a full CSV download.
     .venv/bin/python bench/rows_api.py [--rows 1000000]
 
 pygeoapi runs from its own environment (var/pygeoapi-venv, created on first run with
-`pip install pygeoapi==0.21.0 s3fs uvicorn starlette`), over a GeoParquet written from the same release.
+`pip install pygeoapi==0.21.0 s3fs uvicorn starlette`), over a GeoParquet written from
+the same release.
 Figures go to bench/ROWS_API_RESULTS.md.
 """
 
@@ -319,7 +320,8 @@ def write(figures: dict, args) -> None:
         "",
         f"- rows endpoint, first page: **{ratio:.1f}×** pygeoapi's throughput "
         f"(target ≥ 10×: {'met' if ratio >= 10 else 'NOT met'}).",
-        f"- 90 % deep ({args.rows * 9 // 10:,} rows): ours {deep['ours']['rps']:.0f} req/s (keyset cursor), "
+        f"- 90 % deep ({args.rows * 9 // 10:,} rows): ours {deep['ours']['rps']:.0f} req/s "
+        "(keyset cursor), "
         f"pygeoapi {deep['pygeoapi']['rps']:.1f} req/s (offset): "
         f"**{deep['ours']['rps'] / deep['pygeoapi']['rps']:.0f}×**.",
         "- Both servers and the load generator share this 2-core machine.",
