@@ -109,3 +109,36 @@ def running_catalog(store: CatalogStore) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(5)
+
+
+class Deployment:
+    """An embedded deployment of its own (data folder, SQLite store), for module fixtures."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._patch = pytest.MonkeyPatch()
+        self._patch.setenv("OPENDATA_DATA_DIR", str(root / "data"))
+        self.settings = load_settings()
+        self.store = open_settings_store(self.settings)
+
+    def publish(self, data: Path, producer: str = "ecully") -> Outcome:
+        submission = Submission.new(producer, data, data.parent / "metadata.yaml", "test")
+        outcome = run_submission(submission, self.settings, self.store)
+        assert outcome.status == "publiee", outcome.summary()
+        return outcome
+
+    def publish_sample(self, folder: Path) -> Outcome:
+        data = next(p for p in folder.iterdir() if p.name not in {"metadata.yaml", "schema.json"})
+        return self.publish(data, producer=folder.parent.name)
+
+    def close(self) -> None:
+        self._patch.undo()
+
+
+@contextmanager
+def deployment(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Deployment]:
+    created = Deployment(tmp_path_factory.mktemp(name))
+    try:
+        yield created
+    finally:
+        created.close()

@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.config import PROJECT_ROOT
 
-from conftest import running_catalog, write_submission
+from conftest import deployment, running_catalog, write_submission
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -27,29 +27,14 @@ FLAGS = [
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
-    from pipelines.config import load_settings
-    from pipelines.submission import Submission, open_settings_store, run_submission
-
-    root = tmp_path_factory.mktemp("portail")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OPENDATA_DATA_DIR", str(root / "data"))
-        settings = load_settings()
-        store = open_settings_store(settings)
-        for folder in (
-            SAMPLES / "lyon" / "fontaines-eau-potable",
-            SAMPLES / "ecully" / "bancs-publics",
-        ):
-            data = next(
-                p for p in folder.iterdir() if p.name not in {"metadata.yaml", "schema.json"}
-            )
-            submission = Submission.new(folder.parent.name, data, folder / "metadata.yaml", "t")
-            assert run_submission(submission, settings, store).status == "publiee"
+    with deployment(tmp_path_factory, "portail") as deployed:
+        deployed.publish_sample(SAMPLES / "lyon" / "fontaines-eau-potable")
+        deployed.publish_sample(SAMPLES / "ecully" / "bancs-publics")
         hostile = write_submission(
-            root / "xss", "xss.csv", 'id;nom\r\n1;"<img src=x onerror=alert(1)>"\r\n'
+            deployed.root / "xss", "xss.csv", 'id;nom\r\n1;"<img src=x onerror=alert(1)>"\r\n'
         )
-        submission = Submission.new("ecully", hostile, hostile.parent / "metadata.yaml", "t")
-        assert run_submission(submission, settings, store).status == "publiee"
-        with running_catalog(store) as base:
+        deployed.publish(hostile)
+        with running_catalog(deployed.store) as base:
             yield base
 
 

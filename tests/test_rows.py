@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import requests
 
-from conftest import running_catalog, write_submission
+from conftest import deployment, running_catalog, write_submission
 
 ROWS = 1_000
 
@@ -34,20 +34,12 @@ def generated_csv() -> str:
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
-    from pipelines.config import load_settings
-    from pipelines.submission import Submission, open_settings_store, run_submission
-
-    root = tmp_path_factory.mktemp("rows")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OPENDATA_DATA_DIR", str(root / "data"))
-        settings = load_settings()
-        store = open_settings_store(settings)
-        data = write_submission(root / "equipements", "equipements.csv", generated_csv())
-        submission = Submission.new("ecully", data, data.parent / "metadata.yaml", "test")
-        assert run_submission(submission, settings, store).status == "publiee"
-        release = store.current_release("ecully-equipements")
-        frame = pd.read_parquet(store.release_path(release, "parquet"))
-        with running_catalog(store) as base:
+    with deployment(tmp_path_factory, "rows") as deployed:
+        data = write_submission(deployed.root / "equipements", "equipements.csv", generated_csv())
+        deployed.publish(data)
+        release = deployed.store.current_release("ecully-equipements")
+        frame = pd.read_parquet(deployed.store.release_path(release, "parquet"))
+        with running_catalog(deployed.store) as base:
             yield f"{base}/api/datasets/ecully-equipements", frame
 
 

@@ -8,29 +8,18 @@ import requests
 from catalog.search import freshness
 from pipelines.config import PROJECT_ROOT
 
-from conftest import running_catalog
+from conftest import deployment, running_catalog
 
 SAMPLES = sorted(p for p in (PROJECT_ROOT / "samples" / "inbox").glob("*/*") if p.is_dir())
 
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
-    from pipelines.config import load_settings
-    from pipelines.submission import Submission, open_settings_store, run_submission
-
-    root = tmp_path_factory.mktemp("search")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OPENDATA_DATA_DIR", str(root / "data"))
-        settings = load_settings()
-        store = open_settings_store(settings)
+    with deployment(tmp_path_factory, "search") as deployed:
         for folder in SAMPLES:
-            data = next(
-                p for p in folder.iterdir() if p.name not in {"metadata.yaml", "schema.json"}
-            )
-            submission = Submission.new(folder.parent.name, data, folder / "metadata.yaml", "t")
-            assert run_submission(submission, settings, store).status == "publiee"
-        with running_catalog(store) as base:
-            yield base, store
+            deployed.publish_sample(folder)
+        with running_catalog(deployed.store) as base:
+            yield base, deployed.store
 
 
 def get(base: str, **params) -> dict:
