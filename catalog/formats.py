@@ -1,5 +1,7 @@
 """Download formats derived on request from a release's Parquet/GeoParquet distribution.
 
+Tabular formats, GeoPackage and Shapefile are written chunk by chunk, so memory does not
+grow with the file; GeoJSON, KML and GeoParquet in another CRS are written whole.
 Releases are immutable, so a derived file (a format, in a CRS) is written once, beside
 the release, under a temporary name then renamed: concurrent requests never serve a
 half-written file, and later ones are plain file downloads (ranges, caching).
@@ -11,6 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pyogrio
+import pyproj
 from openpyxl import Workbook
 
 ACCEPTED_CRS = (4326, 2154, 3946, 3857, 4171)
@@ -130,6 +134,9 @@ def derived_file(source: Path, fmt: str, crs: int | None, notice: str) -> Path:
     return target
 
 
+CHUNK_ROWS = 50_000
+
+
 def _is_geoparquet(path: Path) -> bool:
     return b"geo" in (pq.read_schema(path).metadata or {})
 
@@ -139,28 +146,52 @@ def _geo_frame(source: Path, crs: int | None) -> gpd.GeoDataFrame:
     return frame.to_crs(crs) if crs and frame.crs.to_epsg() != crs else frame
 
 
-def _table(source: Path, crs: int | None) -> pa.Table:
+def _frames(source: Path, crs: int | None) -> Iterator[gpd.GeoDataFrame]:
+    """A GeoParquet release, chunk by chunk, in `crs`: memory does not grow with the file."""
+    metadata = json.loads(pq.read_schema(source).metadata[b"geo"])
+    column = metadata["primary_column"]
+    source_crs = pyproj.CRS.from_user_input(metadata["columns"][column].get("crs") or 4326)
+    for batch in pq.ParquetFile(source).iter_batches(batch_size=CHUNK_ROWS):
+        geometry = gpd.GeoSeries.from_wkb(
+            batch.column(column).to_numpy(zero_copy_only=False), crs=source_crs
+        )
+        attributes = batch.drop_columns([column]).to_pandas()
+        frame = gpd.GeoDataFrame(attributes, geometry=geometry)
+        yield frame.to_crs(crs) if crs else frame
+
+
+def _tables(source: Path, crs: int | None) -> Iterator[pa.Table]:
     """Attributes, plus the geometry as WKT (in `crs`, WGS84 by default) for map data."""
     if not _is_geoparquet(source):
-        return pq.read_table(source)
-    frame = _geo_frame(source, crs or 4326)
-    table = pa.Table.from_pandas(
-        pd.DataFrame(frame.drop(columns=frame.geometry.name)), preserve_index=False
-    )
-    return table.append_column("geometry", pa.array(frame.geometry.to_wkt().tolist()))
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=CHUNK_ROWS):
+            yield pa.Table.from_batches([batch])
+        return
+    for frame in _frames(source, crs or 4326):
+        table = pa.Table.from_pandas(
+            pd.DataFrame(frame.drop(columns=frame.geometry.name)), preserve_index=False
+        )
+        yield table.append_column("geometry", pa.array(frame.geometry.to_wkt().tolist()))
 
 
 def _write_csv(source: Path, target: Path, crs: int | None, notice: str) -> None:
-    table = neutralise_formulas(_table(source, crs))
-    pacsv.write_csv(table, target, write_options=pacsv.WriteOptions(quoting_style="needed"))
+    writer, schema = None, None
+    options = pacsv.WriteOptions(quoting_style="needed")
+    for table in _tables(source, crs):
+        table = neutralise_formulas(table)
+        if writer is None:
+            schema = table.schema
+            writer = pacsv.CSVWriter(target, schema, write_options=options)
+        writer.write_table(table.cast(schema))
+    if writer is not None:
+        writer.close()
 
 
 def _write_json(source: Path, target: Path, crs: int | None, notice: str) -> None:
     with target.open("w", encoding="utf-8") as out:
         out.write("[")
         first = True
-        for batch in _table(source, crs).to_batches(max_chunksize=10_000):
-            for row in batch.to_pylist():
+        for table in _tables(source, crs):
+            for row in table.to_pylist():
                 out.write(
                     ("" if first else ",\n") + json.dumps(row, ensure_ascii=False, default=str)
                 )
@@ -169,12 +200,15 @@ def _write_json(source: Path, target: Path, crs: int | None, notice: str) -> Non
 
 
 def _write_xlsx(source: Path, target: Path, crs: int | None, notice: str) -> None:
-    table = neutralise_formulas(_table(source, crs))
     book = Workbook(write_only=True)
     sheet = book.create_sheet("donnees")
-    sheet.append(table.column_names)
-    for batch in table.to_batches(max_chunksize=10_000):
-        for row in batch.to_pylist():
+    header_written = False
+    for table in _tables(source, crs):
+        table = neutralise_formulas(table)
+        if not header_written:
+            sheet.append(table.column_names)
+            header_written = True
+        for row in table.to_pylist():
             sheet.append(list(row.values()))
     book.create_sheet("licence").append([notice])
     book.save(target)
@@ -191,7 +225,8 @@ def _write_geojson(source: Path, target: Path, crs: int | None, notice: str) -> 
 
 
 def _write_gpkg(source: Path, target: Path, crs: int | None, notice: str) -> None:
-    pyogrio.write_dataframe(_geo_frame(source, crs), target, driver="GPKG", layer=source.stem)
+    for number, frame in enumerate(_frames(source, crs)):
+        pyogrio.write_dataframe(frame, target, driver="GPKG", layer=source.stem, append=number > 0)
 
 
 def _write_kml(source: Path, target: Path, crs: int | None, notice: str) -> None:
@@ -201,9 +236,10 @@ def _write_kml(source: Path, target: Path, crs: int | None, notice: str) -> None
 def _write_shapefile(source: Path, target: Path, crs: int | None, notice: str) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as folder:
         shapefile = Path(folder) / f"{source.stem}.shp"
-        pyogrio.write_dataframe(
-            _geo_frame(source, crs), shapefile, driver="ESRI Shapefile", encoding="UTF-8"
-        )
+        for number, frame in enumerate(_frames(source, crs)):
+            pyogrio.write_dataframe(
+                frame, shapefile, driver="ESRI Shapefile", encoding="UTF-8", append=number > 0
+            )
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
             for part in sorted(Path(folder).iterdir()):
                 archive.write(part, part.name)

@@ -131,3 +131,18 @@ def test_odbl_downloads_carry_the_share_alike_notice(catalog):
     assert json.loads(requests.get(f"{catalog}/api/datasets/ecully-bancs", timeout=5).text)[
         "licence"
     ]["obligations"]["partage_a_l_identique"]
+
+
+def test_derived_files_are_written_chunk_by_chunk(catalog, tmp_path, monkeypatch):
+    from catalog import formats
+
+    monkeypatch.setattr(formats, "CHUNK_ROWS", 1)  # two points: two chunks
+    for fmt in ("gpkg", "shp"):
+        frame = read_geo(requests.get(url(catalog, fmt, 3857), timeout=30).content, fmt, tmp_path)
+        assert sorted(frame["materiau"]) == ["bois", "métal"] and frame.crs.to_epsg() == 3857
+    text = requests.get(url(catalog, "csv", 3857), timeout=30).text
+    assert text.count("POINT") == 2 and text.count('"id_banc"') == 1
+    book = openpyxl.load_workbook(
+        io.BytesIO(requests.get(url(catalog, "xlsx", 3857), timeout=30).content)
+    )
+    assert book["donnees"].max_row == 3
