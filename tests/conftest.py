@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import socket
 import threading
@@ -19,6 +20,17 @@ from pipelines.config import PROJECT_ROOT, Settings, load_settings
 from pipelines.submission import Outcome, Submission, open_settings_store, run_submission
 
 SAMPLES = PROJECT_ROOT / "samples"
+
+
+def _load_personal_sample():
+    spec = importlib.util.spec_from_file_location("personal_sample", SAMPLES / "personal_sample.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The generator of fictitious personal data (samples/personal_sample.py).
+personal_sample = _load_personal_sample()
 
 METADATA_TEMPLATE = """\
 titre: Arbres d'alignement

@@ -1,6 +1,5 @@
 """No personal data is ever published: detection, treatments, and the property over outputs."""
 
-import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -13,15 +12,8 @@ import requests
 import yaml
 
 from pipelines import personal
-from pipelines.config import PROJECT_ROOT
 
-from conftest import running_catalog
-
-_spec = importlib.util.spec_from_file_location(
-    "personal_sample", PROJECT_ROOT / "samples" / "personal_sample.py"
-)
-personal_sample = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(personal_sample)
+from conftest import personal_sample, running_catalog
 
 TREATMENTS = yaml.safe_load(personal_sample.SIGNALEMENTS_METADATA)["donnees_personnelles"]
 

@@ -12,6 +12,8 @@ import pytest
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.submission import open_settings_store
 
+from conftest import personal_sample
+
 SAMPLES = PROJECT_ROOT / "samples"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
@@ -137,16 +139,7 @@ def test_personal_sample_is_published_anonymised_and_logs_hold_no_personal_value
 ) -> None:
     sample = SAMPLES / "inbox" / "lyon" / "signalements-espace-public"
     features = json.loads((sample / "signalements-espace-public.geojson").read_text())["features"]
-    fields = (
-        "declarant",
-        "courriel",
-        "telephone",
-        "nir",
-        "iban",
-        "date_naissance",
-        "adresse",
-        "plaque",
-    )
+    fields = personal_sample.PERSONAL_FIELDS
     personal = {str(f["properties"][name]) for f in features for name in fields}
     _drop(sample, settings.inbox_dir)
     result = _python(
