@@ -14,6 +14,7 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
 from catalog.records import Dataset, Release
+from pipelines.licence import fill_notice
 from pipelines.vocabularies import THEMES, find_frequency
 
 DCAT3 = Namespace("http://www.w3.org/ns/dcat#")  # open: rdflib's DCAT lacks DCAT 3 terms
@@ -228,9 +229,7 @@ def _distribution(
 
 def _notice(dataset: Dataset, release: Release) -> str:
     source = dataset.metadata.get("publisher_name", dataset.producer)
-    return release.licence["notice"].format(
-        source=source, date_mise_a_jour=dataset.metadata["modified"]
-    )
+    return fill_notice(release.licence["notice"], source, dataset.metadata["modified"])
 
 
 def catalog_graph(
@@ -239,6 +238,7 @@ def catalog_graph(
     page: int,
     total: int,
     page_size: int = PAGE_SIZE,
+    extension: str = "ttl",
 ) -> Graph:
     """One page of the catalog, with Hydra paging links for harvesters."""
     graph = new_graph()
@@ -287,7 +287,7 @@ def catalog_graph(
     last = max(1, -(-total // page_size))
 
     def page_uri(number: int) -> URIRef:
-        return URIRef(f"{base}/dcat/catalogue.ttl?page={number}&taille={page_size}")
+        return URIRef(f"{base}/dcat/catalogue.{extension}?page={number}&taille={page_size}")
 
     view = page_uri(page)
     graph.add((view, RDF.type, HYDRA.PartialCollectionView))

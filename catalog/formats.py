@@ -9,16 +9,17 @@ half-written file, and later ones are plain file downloads (ranges, caching).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 import pyogrio
 import pyproj
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 ACCEPTED_CRS = (4326, 2154, 3946, 3857, 4171)
 FORMULA_CHARACTERS = pa.array(["=", "+", "-", "@", "\t", "\r"])
@@ -117,22 +119,39 @@ def neutralise_cell(value: object) -> object:
     return value
 
 
-def derived_file(source: Path, fmt: str, crs: int | None, notice: str) -> Path:
-    """The file of `source` (a release's Parquet) in `fmt` and `crs`, made once."""
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """One builder at a time for `path`, across threads and processes (uvicorn workers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".verrou"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def derived_file(
+    source: Path, fmt: str, crs: int | None, notice: str, dates: frozenset[str] = frozenset()
+) -> Path:
+    """The file of `source` (a release's Parquet) in `fmt` and `crs`, made once; `dates`
+    are the columns the schema says are dates (map releases store them as timestamps)."""
     spec = FORMATS[fmt]
     suffix = f"-{crs}" if crs else ""
     target = source.parent / "derived" / f"{source.stem}{suffix}-{fmt}.{spec.extension}"
     if target.is_file():
         return target
-    target.parent.mkdir(exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=f".{spec.extension}")
-    os.close(handle)
-    try:
-        _WRITERS[fmt](source, Path(temporary), crs, notice)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    with exclusive(target):
+        if target.is_file():  # built by another request meanwhile
+            return target
+        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=f".{spec.extension}")
+        os.close(handle)
+        try:
+            _WRITERS[fmt](source, Path(temporary), crs, notice, dates)
+            os.replace(temporary, target)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
     return target
 
 
@@ -162,23 +181,36 @@ def _frames(source: Path, crs: int | None) -> Iterator[gpd.GeoDataFrame]:
         yield frame.to_crs(crs) if crs else frame
 
 
-def _tables(source: Path, crs: int | None) -> Iterator[pa.Table]:
-    """Attributes, plus the geometry as WKT (in `crs`, WGS84 by default) for map data."""
-    if not _is_geoparquet(source):
-        for batch in pq.ParquetFile(source).iter_batches(batch_size=CHUNK_ROWS):
-            yield pa.Table.from_batches([batch])
-        return
-    for frame in _frames(source, crs or 4326):
-        table = pa.Table.from_pandas(
-            pd.DataFrame(frame.drop(columns=frame.geometry.name)), preserve_index=False
-        )
-        yield table.append_column("geometry", pa.array(frame.geometry.to_wkt().tolist()))
+def _tables(source: Path, crs: int | None, dates: frozenset[str]) -> Iterator[pa.Table]:
+    """Attributes as Arrow types (dates as dates), plus the geometry as WKT in `crs` (WGS84
+    by default) for map data; chunk by chunk, every chunk with the same schema."""
+    metadata = pq.read_schema(source).metadata or {}
+    column, source_crs = None, None
+    if b"geo" in metadata:
+        geo = json.loads(metadata[b"geo"])
+        column = geo["primary_column"]
+        source_crs = pyproj.CRS.from_user_input(geo["columns"][column].get("crs") or 4326)
+    for batch in pq.ParquetFile(source).iter_batches(batch_size=CHUNK_ROWS):
+        table = pa.Table.from_batches([batch])
+        for name in dates & set(table.column_names):
+            position = table.column_names.index(name)
+            table = table.set_column(position, name, pc.cast(table.column(name), pa.date32()))
+        if column is None:
+            yield table
+            continue
+        geometry = gpd.GeoSeries.from_wkb(
+            table.column(column).to_numpy(zero_copy_only=False), crs=source_crs
+        ).to_crs(crs or 4326)
+        wkt = pa.array(geometry.to_wkt().tolist(), type=pa.string())
+        yield table.drop_columns([column]).append_column("geometry", wkt)
 
 
-def _write_csv(source: Path, target: Path, crs: int | None, notice: str) -> None:
+def _write_csv(
+    source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
+) -> None:
     writer, schema = None, None
     options = pacsv.WriteOptions(quoting_style="needed")
-    for table in _tables(source, crs):
+    for table in _tables(source, crs, dates):
         table = neutralise_formulas(table)
         if writer is None:
             schema = table.schema
@@ -188,11 +220,13 @@ def _write_csv(source: Path, target: Path, crs: int | None, notice: str) -> None
         writer.close()
 
 
-def _write_json(source: Path, target: Path, crs: int | None, notice: str) -> None:
+def _write_json(
+    source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
+) -> None:
     with target.open("w", encoding="utf-8") as out:
         out.write("[")
         first = True
-        for table in _tables(source, crs):
+        for table in _tables(source, crs, dates):
             for row in table.to_pylist():
                 out.write(
                     ("" if first else ",\n") + json.dumps(row, ensure_ascii=False, default=str)
@@ -201,41 +235,58 @@ def _write_json(source: Path, target: Path, crs: int | None, notice: str) -> Non
         out.write("]\n")
 
 
-def _write_xlsx(source: Path, target: Path, crs: int | None, notice: str) -> None:
+def _write_xlsx(
+    source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
+) -> None:
     book = Workbook(write_only=True)
     sheet = book.create_sheet("donnees")
     header_written = False
-    for table in _tables(source, crs):
+    for table in _tables(source, crs, dates):
         table = neutralise_formulas(table)
         if not header_written:
             sheet.append(table.column_names)
             header_written = True
         for row in table.to_pylist():
-            sheet.append(list(row.values()))
+            sheet.append([_xlsx_cell(v) for v in row.values()])
     book.create_sheet("licence").append([notice])
     book.save(target)
 
 
-def _write_geoparquet(source: Path, target: Path, crs: int | None, notice: str) -> None:
+def _xlsx_cell(value: object) -> object:
+    """Control characters are not allowed in XLSX cells: they are dropped."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
+def _write_geoparquet(
+    source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
+) -> None:
     _geo_frame(source, crs).to_parquet(target, compression="zstd")
 
 
-def _write_geojson(source: Path, target: Path, crs: int | None, notice: str) -> None:
+def _write_geojson(
+    source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
+) -> None:
     frame = _geo_frame(source, crs or 4326)
     options = {"RFC7946": "YES"} if frame.crs.to_epsg() == 4326 else {}
     pyogrio.write_dataframe(frame, target, driver="GeoJSON", layer_options=options)
 
 
-def _write_gpkg(source: Path, target: Path, crs: int | None, notice: str) -> None:
+def _write_gpkg(
+    source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
+) -> None:
     for number, frame in enumerate(_frames(source, crs)):
         pyogrio.write_dataframe(frame, target, driver="GPKG", layer=source.stem, append=number > 0)
 
 
-def _write_kml(source: Path, target: Path, crs: int | None, notice: str) -> None:
+def _write_kml(
+    source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
+) -> None:
     pyogrio.write_dataframe(_geo_frame(source, 4326), target, driver="KML")
 
 
-def _write_shapefile(source: Path, target: Path, crs: int | None, notice: str) -> None:
+def _write_shapefile(
+    source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
+) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as folder:
         shapefile = Path(folder) / f"{source.stem}.shp"
         for number, frame in enumerate(_frames(source, crs)):
@@ -252,8 +303,8 @@ _WRITERS = {
     "csv": _write_csv,
     "json": _write_json,
     "xlsx": _write_xlsx,
-    "parquet": lambda source, target, crs, notice: (
-        _write_geoparquet(source, target, crs, notice) if crs else None
+    "parquet": lambda source, target, crs, notice, dates: (
+        _write_geoparquet(source, target, crs, notice, dates) if crs else None
     ),
     "geoparquet": _write_geoparquet,
     "geojson": _write_geojson,

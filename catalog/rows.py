@@ -23,10 +23,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from catalog.formats import exclusive
 from pipelines.vocabularies import normalise_label
 
 OPERATORS = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 TEXT_OPERATORS = ("in", "contains")
+OPERATOR_NAMES = {*OPERATORS, *TEXT_OPERATORS}
+SQLITE_INTEGER = 2**63 - 1
+TRUE_WORDS, FALSE_WORDS = {"true", "1", "oui", "vrai"}, {"false", "0", "non", "faux"}
 MAX_PAGE = 1000
 GEOMETRY = "__geojson"
 
@@ -37,7 +41,7 @@ class QueryError(ValueError):
 
 @dataclass
 class RowQuery:
-    filters: list[tuple[str, str, str]] = field(default_factory=list)  # column, op, value
+    filters: list[tuple[str, str]] = field(default_factory=list)  # "colonne__op", value
     columns: list[str] | None = None
     sort: str | None = None  # column, "-column" for descending
     size: int = 100
@@ -60,16 +64,18 @@ def rows_database(parquet: Path, schema: dict[str, Any]) -> Path:
     target = parquet.parent / "derived" / f"{parquet.stem}-lignes.sqlite"
     if target.is_file():
         return target
-    target.parent.mkdir(exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".sqlite")
-    os.close(handle)
-    try:
-        dates = {f["name"] for f in schema.get("fields", []) if f.get("type") == "date"}
-        _load(parquet, Path(temporary), dates)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    with exclusive(target):
+        if target.is_file():  # built by another request meanwhile
+            return target
+        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".sqlite")
+        os.close(handle)
+        try:
+            dates = {f["name"] for f in schema.get("fields", []) if f.get("type") == "date"}
+            _load(parquet, Path(temporary), dates)
+            os.replace(temporary, target)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
     return target
 
 
@@ -121,7 +127,8 @@ def _quote(name: str) -> str:
 def run(database: Path, schema: dict[str, Any], query: RowQuery) -> Page:
     types = {f["name"]: f.get("type", "string") for f in schema.get("fields", [])}
     chosen = query.columns or list(types)
-    unknown = [c for c in chosen + [c for c, _, _ in query.filters] if c not in types]
+    filters = [_filter(name, value, types) for name, value in query.filters]
+    unknown = [c for c in chosen + [c for c, _, _ in filters] if c not in types]
     sort_column = (query.sort or "").lstrip("-") or None
     if sort_column and sort_column not in types:
         unknown.append(sort_column)
@@ -132,13 +139,13 @@ def run(database: Path, schema: dict[str, Any], query: RowQuery) -> Page:
         )
     if not 1 <= query.size <= MAX_PAGE:
         raise QueryError(f"« _taille » va de 1 à {MAX_PAGE}.")
-    where, parameters = _where(query.filters, types)
+    where, parameters = _where(filters, types)
     descending = bool(query.sort and query.sort.startswith("-"))
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+    if sort_column:
+        _ensure_index(database, sort_column)  # before reading, from a connection that writes
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as conn:
         conn.create_function("sans_accents", 1, _plain_text, deterministic=True)
         geographic = GEOMETRY in {r[1] for r in conn.execute("PRAGMA table_info(lignes)")}
-        if sort_column:
-            _ensure_index(database, sort_column)
         total = None
         if query.total:
             total = conn.execute(
@@ -173,6 +180,15 @@ def run(database: Path, schema: dict[str, Any], query: RowQuery) -> Page:
     return Page(chosen, rows, geometries, next_cursor, total)
 
 
+def _filter(name: str, value: str, types: dict[str, str]) -> tuple[str, str, str]:
+    """`colonne=valeur` or `colonne__op=valeur`; a column whose own name holds "__" keeps
+    it."""
+    if name in types:
+        return name, "eq", value
+    column, _, operator = name.rpartition("__")
+    return (column, operator, value) if column else (name, "eq", value)
+
+
 def _where(filters: list[tuple[str, str, str]], types: dict[str, str]) -> tuple[list, list]:
     clauses, parameters = [], []
     for column, operator, raw in filters:
@@ -194,16 +210,29 @@ def _where(filters: list[tuple[str, str, str]], types: dict[str, str]) -> tuple[
     return clauses, parameters
 
 
+def bounded_int(raw: str) -> int:
+    """An integer SQLite can hold, or a QueryError."""
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise QueryError(f"« {raw} » n'est pas un nombre entier.") from error
+    if abs(value) > SQLITE_INTEGER:
+        raise QueryError(f"« {raw} » est un nombre trop grand.")
+    return value
+
+
 def _typed(raw: str, kind: str) -> Any:
     try:
         if kind in {"integer", "year"}:
-            return int(raw)
+            return bounded_int(raw)
         if kind == "number":
             return float(raw.replace(",", "."))
-        if kind == "boolean":
-            return 1 if raw.lower() in {"true", "1", "oui", "vrai"} else 0
-    except ValueError as error:
+    except (ValueError, QueryError) as error:
         raise QueryError(f"« {raw} » n'est pas une valeur de type {kind}.") from error
+    if kind == "boolean":
+        if raw.lower() in TRUE_WORDS | FALSE_WORDS:
+            return 1 if raw.lower() in TRUE_WORDS else 0
+        raise QueryError(f"« {raw} » n'est pas une valeur de type boolean (true ou false).")
     return raw
 
 
@@ -229,8 +258,22 @@ def _after(cursor: str | None, column: str | None, descending: bool) -> tuple[li
         return [], []
     try:
         value, rowid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        valid = (
+            isinstance(rowid, int)
+            and 0 <= rowid <= SQLITE_INTEGER
+            and (
+                value is None
+                or isinstance(value, str | float)
+                or (isinstance(value, int) and abs(value) <= SQLITE_INTEGER)
+            )
+        )
     except (ValueError, TypeError) as error:
-        raise QueryError("Curseur « _apres » invalide : reprenez le lien « suivant ».") from error
+        valid = False
+        cause: Exception | None = error
+    else:
+        cause = None
+    if not valid:
+        raise QueryError("Curseur « _apres » invalide : reprenez le lien « suivant ».") from cause
     if not column:
         return ["rowid > ?"], [rowid]
     sign = "<" if descending else ">"
@@ -252,5 +295,5 @@ def _encode(key: list[Any]) -> str:
 
 def _ensure_index(database: Path, column: str) -> None:
     name = _quote(f"tri_{column}")
-    with sqlite3.connect(database) as conn:
+    with exclusive(database), sqlite3.connect(database, timeout=30) as conn:
         conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON lignes ({_quote(column)})")

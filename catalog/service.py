@@ -28,9 +28,11 @@ from catalog import dcat, formats, rows, search, usage
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore, open_store
 from pipelines.config import load_settings
+from pipelines.licence import fill_notice
 from pipelines.producers import Producer, load_producers
 from pipelines.vocabularies import THEMES, find_frequency
 
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # kept as they are when a URL goes into a header
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 CONSTRAINT_LABELS = {
     "required": lambda v: "obligatoire" if v else "",
@@ -112,7 +114,8 @@ def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None
         return [_summary(d, r) for d, r in public_entries() if d.producer == slug]
 
     def release_or_404(slug: str, version: int | None) -> Release:
-        release = store.current_release(slug, version)
+        too_large = version is not None and not 0 < version < 2**31
+        release = None if too_large else store.current_release(slug, version)
         if release is None:
             raise HTTPException(404, detail=f"Version v{version} de « {slug} » introuvable.")
         return release
@@ -302,7 +305,9 @@ def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None
         published = public_datasets()
         chosen = published[(page - 1) * taille : page * taille]
         entries = [(d, store.current_release(d.slug)) for d in chosen]
-        graph = dcat.catalog_graph(_base(request), entries, page, len(published), taille)
+        graph = dcat.catalog_graph(
+            _base(request), entries, page, len(published), taille, serialisation
+        )
         return _rdf_response(graph, serialisation)
 
     @app.get("/api/datasets/{slug}/dcat.{extension}", summary="Jeu de données en DCAT-AP 3")
@@ -357,22 +362,24 @@ def _download(
     except formats.FormatError as error:
         raise HTTPException(error.status, detail=str(error)) from error
     source = release.metadata.get("publisher_name", dataset.producer)
-    notice = release.licence["notice"].format(
-        source=source, date_mise_a_jour=release.metadata["modified"]
-    )
+    notice = fill_notice(release.licence["notice"], source, release.metadata["modified"])
     stored_format = "parquet" if fmt == "geoparquet" else fmt
     stored = release.distribution(stored_format)
     if stored is not None and crs in (None, stored.crs):
         path = store.release_path(release, stored_format)
     else:
         parquet = store.release_path(release, "parquet")
-        path = formats.derived_file(parquet, fmt, crs or (4326 if fmt == "csv" else None), notice)
+        dates = frozenset(
+            f["name"] for f in published_schema(store, release)["fields"] if f.get("type") == "date"
+        )
+        crs_or_default = crs or (4326 if fmt == "csv" else None)
+        path = formats.derived_file(parquet, fmt, crs_or_default, notice, dates)
     etag = f'"{release.id}-{fmt}-{crs or "natif"}"'
     headers = {
         "etag": etag,
         "last-modified": format_datetime(release.published_at.replace(tzinfo=UTC), usegmt=True),
         "cache-control": "public, max-age=300",
-        "Link": f'<{release.licence["url"]}>; rel="license"',
+        "Link": f'<{quote(release.licence["url"], safe=URL_SAFE)}>; rel="license"',
         "X-Licence": release.licence["id"],
         "X-Licence-Mention": quote(notice),
         "X-Source": quote(source),
@@ -398,23 +405,16 @@ def _rows(request: Request, store: CatalogStore, release: Release, dataset: Data
     try:
         query = rows.RowQuery(
             filters=[
-                _row_filter(name, value)
-                for name, value in params.multi_items()
-                if name not in ROW_PARAMETERS
+                (name, value) for name, value in params.multi_items() if name not in ROW_PARAMETERS
             ],
             columns=params["_colonnes"].split(",") if params.get("_colonnes") else None,
             sort=params.get("_tri"),
             size=int(params.get("_taille", 100)),
             cursor=params.get("_apres"),
-            offset=int(params["_decalage"]) if params.get("_decalage") else None,
+            offset=rows.bounded_int(params["_decalage"]) if params.get("_decalage") else None,
             total=params.get("_total") in {"1", "true", "oui"},
         )
-        structure = next(
-            v
-            for v in store.structure_versions(release.dataset)
-            if v.version == release.structure_version
-        ).structure
-        schema = structure.get("published_schema") or structure["schema"]
+        schema = published_schema(store, release)
         database = rows.rows_database(store.release_path(release, "parquet"), schema)
         page = rows.run(database, schema, query)
     except ValueError as error:  # QueryError, or a non-numeric _taille/_decalage
@@ -453,9 +453,14 @@ def _rows(request: Request, store: CatalogStore, release: Release, dataset: Data
     )
 
 
-def _row_filter(name: str, value: str) -> tuple[str, str, str]:
-    column, _, operator = name.partition("__")
-    return column, operator or "eq", value
+def published_schema(store: CatalogStore, release: Release) -> dict[str, Any]:
+    """The Table Schema of what the release publishes (after anonymisation)."""
+    structure = next(
+        v
+        for v in store.structure_versions(release.dataset)
+        if v.version == release.structure_version
+    ).structure
+    return structure.get("published_schema") or structure["schema"]
 
 
 def _rows_csv(page: rows.Page) -> str:
@@ -477,6 +482,8 @@ def _not_modified(request: Request, etag: str, published_at: datetime) -> bool:
             since = parsedate_to_datetime(if_modified_since)
         except (TypeError, ValueError):
             return False
+        if since.tzinfo is None:  # "-0000": UTC, without saying so
+            since = since.replace(tzinfo=UTC)
         return published_at.replace(tzinfo=UTC) <= since
     return False
 
@@ -525,9 +532,10 @@ def _detail(dataset: Dataset, release: Release, store: CatalogStore) -> dict[str
             "homologuee": licence["homologated"],
             "sectorielle": licence["sector"],
             "obligations": licence["obligations"],
-            "mention": licence["notice"].format(
-                source=metadata.get("publisher_name", dataset.producer),
-                date_mise_a_jour=metadata["modified"],
+            "mention": fill_notice(
+                licence["notice"],
+                metadata.get("publisher_name", dataset.producer),
+                metadata["modified"],
             ),
         },
         "premiere_publication": dataset.first_published_at.isoformat(),

@@ -132,8 +132,15 @@ class CatalogStore(ABC):
         """Switch in a release whose files are in `staged`; all or nothing."""
 
     @abstractmethod
-    def confirm(self, slug: str, submission: SubmissionRecord) -> None:
-        """Record that a submission brought the same content: the dataset is current."""
+    def confirm(
+        self,
+        slug: str,
+        submission: SubmissionRecord,
+        metadata: dict[str, Any],
+        licence: dict[str, Any],
+    ) -> None:
+        """Record that a submission brought the same content: the dataset is current, and
+        its metadata (access level, licence, description…) is the submitted one."""
 
     @abstractmethod
     def record_rejection(self, submission: SubmissionRecord) -> None: ...
@@ -327,12 +334,18 @@ class SqlCatalogStore(CatalogStore):
             )
         self._insert_submission(conn, submission, "publiee", release_id)
 
-    def confirm(self, slug: str, submission: SubmissionRecord) -> None:
+    def confirm(
+        self,
+        slug: str,
+        submission: SubmissionRecord,
+        metadata: dict[str, Any],
+        licence: dict[str, Any],
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 datasets_table.update()
                 .where(datasets_table.c.slug == slug)
-                .values(last_confirmed_at=now())
+                .values(last_confirmed_at=now(), metadata=metadata, licence=licence)
             )
             self._insert_submission(conn, submission, "confirmee", submission.release)
 

@@ -16,6 +16,8 @@ from pipelines.vocabularies import normalise_label
 STAGE = "licence"
 
 # Terms that make a licence incompatible with open data (annex §3.2: no restriction of reuse).
+# An http(s) URL without the characters that break HTTP headers, RDF or HTML.
+LICENCE_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 RESTRICTIVE_TERMS = re.compile(
     r"\b(nc|nd|non commercial|noncommercial|pas d.utilisation commerciale|"
     r"pas de modification|no derivatives|proprietaire|proprietary|tous droits reserves|"
@@ -43,7 +45,13 @@ class Licence:
         return cls(**record)
 
     def notice_for(self, source: str, modified: str) -> str:
-        return self.notice.format(source=source, date_mise_a_jour=modified)
+        return fill_notice(self.notice, source, modified)
+
+
+def fill_notice(notice: str, source: str, modified: str) -> str:
+    """The licence's notice for a dataset. Not str.format: a declared licence's name and
+    URL come from the producer and may hold braces."""
+    return notice.replace("{source}", source).replace("{date_mise_a_jour}", modified)
 
 
 @cache
@@ -103,7 +111,7 @@ def _sector_licence(declared: dict[str, Any], licences: dict[str, Licence]) -> L
             f"Licences acceptées : {accepted_list(licences)}.",
             column="licence",
         )
-    if not name or not re.match(r"^https?://\S+$", url):
+    if not name or not LICENCE_URL.fullmatch(url):
         raise reject(
             STAGE,
             "licence-sectorielle-incomplete",

@@ -52,7 +52,9 @@ def publish(
         content_hash = file_sha256(csv_path)
         current = store.current_release(draft.dataset, draft.structure_version)
         if current is not None and current.content_hash == content_hash:
-            store.confirm(draft.dataset, _with_release(submission, current.id))
+            store.confirm(
+                draft.dataset, _with_release(submission, current.id), draft.metadata, draft.licence
+            )
             shutil.rmtree(staged, ignore_errors=True)
             return PublishOutcome(status="confirmee", release=current)
         distributions = [_describe(csv_path, "csv", None)]
