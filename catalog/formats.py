@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,15 +139,21 @@ def derived_file(
     spec = FORMATS[fmt]
     suffix = f"-{crs}" if crs else ""
     target = source.parent / "derived" / f"{source.stem}{suffix}-{fmt}.{spec.extension}"
+    return build_once(target, lambda path: _WRITERS[fmt](source, path, crs, notice, dates))
+
+
+def build_once(target: Path, build: Callable[[Path], None]) -> Path:
+    """`target`, built by `build` into a temporary file then renamed, by one request only:
+    concurrent requests wait for it and never see a half-written file."""
     if target.is_file():
         return target
     with exclusive(target):
         if target.is_file():  # built by another request meanwhile
             return target
-        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=f".{spec.extension}")
+        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=target.suffix)
         os.close(handle)
         try:
-            _WRITERS[fmt](source, Path(temporary), crs, notice, dates)
+            build(Path(temporary))
             os.replace(temporary, target)
         finally:
             if os.path.exists(temporary):

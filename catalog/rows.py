@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import sqlite3
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from catalog.formats import exclusive
+from catalog.formats import build_once, exclusive
 from pipelines.vocabularies import normalise_label
 
 OPERATORS = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
@@ -62,21 +60,8 @@ class Page:
 def rows_database(parquet: Path, schema: dict[str, Any]) -> Path:
     """The SQLite copy of a release's rows, made once."""
     target = parquet.parent / "derived" / f"{parquet.stem}-lignes.sqlite"
-    if target.is_file():
-        return target
-    with exclusive(target):
-        if target.is_file():  # built by another request meanwhile
-            return target
-        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".sqlite")
-        os.close(handle)
-        try:
-            dates = {f["name"] for f in schema.get("fields", []) if f.get("type") == "date"}
-            _load(parquet, Path(temporary), dates)
-            os.replace(temporary, target)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-    return target
+    dates = {f["name"] for f in schema.get("fields", []) if f.get("type") == "date"}
+    return build_once(target, lambda path: _load(parquet, path, dates))
 
 
 def _load(parquet: Path, database: Path, dates: set[str]) -> None:
