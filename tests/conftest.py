@@ -109,7 +109,13 @@ def running_catalog(store: CatalogStore) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(store),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -120,7 +126,8 @@ def running_catalog(store: CatalogStore) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(5)
+        thread.join(30)  # let the app's shutdown (statistics flush) finish before moving on
+        assert not thread.is_alive(), "the catalog server did not stop"
 
 
 class Deployment:
