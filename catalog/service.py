@@ -255,24 +255,17 @@ def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None
         counter.count(slug, "api")
         return detail
 
-    @app.api_route(
-        "/api/datasets/{slug}/download/{fmt}",
-        methods=["GET", "HEAD"],
-        summary="Télécharger la version courante",
-    )
-    def download_current(request: Request, slug: str, fmt: str, crs: int | None = None) -> Response:
-        dataset = dataset_or_404(slug)
-        response = _download(request, store, dataset, release_or_404(slug, None), fmt, crs)
-        counter.count(slug, "telechargement")
-        return response
-
-    @app.api_route(
+    # The alias (current structure) and the stable versioned URL share one handler each;
+    # without {version} in the path, `version` stays None: the current structure.
+    @app.get("/api/datasets/{slug}/download/{fmt}", summary="Télécharger la version courante")
+    @app.get(
         "/api/datasets/{slug}/v{version}/download/{fmt}",
-        methods=["GET", "HEAD"],
         summary="Télécharger une version de structure précise",
     )
-    def download_version(
-        request: Request, slug: str, version: int, fmt: str, crs: int | None = None
+    @app.head("/api/datasets/{slug}/download/{fmt}", include_in_schema=False)
+    @app.head("/api/datasets/{slug}/v{version}/download/{fmt}", include_in_schema=False)
+    def download(
+        request: Request, slug: str, fmt: str, version: int | None = None, crs: int | None = None
     ) -> Response:
         dataset = dataset_or_404(slug)
         response = _download(request, store, dataset, release_or_404(slug, version), fmt, crs)
@@ -282,14 +275,8 @@ def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None
     @app.get(
         "/api/datasets/{slug}/rows", summary="Lignes de la version courante (filtres, tri, pages)"
     )
-    def rows_current(request: Request, slug: str) -> Response:
-        dataset = dataset_or_404(slug)
-        response = _rows(request, store, release_or_404(slug, None), dataset)
-        counter.count(slug, "api")
-        return response
-
     @app.get("/api/datasets/{slug}/v{version}/rows", summary="Lignes d'une version de structure")
-    def rows_version(request: Request, slug: str, version: int) -> Response:
+    def rows_of(request: Request, slug: str, version: int | None = None) -> Response:
         dataset = dataset_or_404(slug)
         response = _rows(request, store, release_or_404(slug, version), dataset)
         counter.count(slug, "api")

@@ -20,9 +20,9 @@ def run(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([OPENDATA, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_submit_publishes_then_reports_errors_in_french(settings, dataset_folder):
-    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n", encoding="cp1252")
-    done = run(
+def submit_cli(settings: Settings, data: Path, *options: str) -> subprocess.CompletedProcess:
+    """`opendata submit --producer ecully DATA --metadata METADATA [options]`."""
+    return run(
         settings,
         "submit",
         "--producer",
@@ -30,20 +30,18 @@ def test_submit_publishes_then_reports_errors_in_french(settings, dataset_folder
         str(data),
         "--metadata",
         str(data.parent / "metadata.yaml"),
+        *options,
     )
+
+
+def test_submit_publishes_then_reports_errors_in_french(settings, dataset_folder):
+    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n", encoding="cp1252")
+    done = submit_cli(settings, data)
     assert done.returncode == 0, done.stderr
     assert "« ecully-arbres » publié (structure v1" in done.stdout
 
     bad = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\ndeux;Tilleul\r\n")
-    refused = run(
-        settings,
-        "submit",
-        "--producer",
-        "ecully",
-        str(bad),
-        "--metadata",
-        str(bad.parent / "metadata.yaml"),
-    )
+    refused = submit_cli(settings, bad)
     assert refused.returncode == 1
     assert "ligne 3, colonne « id » : « deux » n'est pas un nombre entier." in refused.stdout
     assert "Rien n'a été publié ; la version précédente reste diffusée." in refused.stdout
@@ -112,15 +110,7 @@ def test_data_team_reads_the_anonymisation_report(settings, dataset_folder):
             "justification: Standard de la mairie}\n"
         ),
     )
-    run(
-        settings,
-        "submit",
-        "--producer",
-        "ecully",
-        str(data),
-        "--metadata",
-        str(data.parent / "metadata.yaml"),
-    )
+    submit_cli(settings, data)
     shown = run(settings, "anonymisation", "ecully-services")
     assert shown.returncode == 0
     record = json.loads(shown.stdout)["colonnes"][0]
