@@ -173,8 +173,11 @@ def _geo_frame(source: Path, crs: int | None) -> gpd.GeoDataFrame:
     return frame.to_crs(crs) if crs and frame.crs.to_epsg() != crs else frame
 
 
-def _frames(source: Path, crs: int | None) -> Iterator[gpd.GeoDataFrame]:
-    """A GeoParquet release, chunk by chunk, in `crs`: memory does not grow with the file."""
+def _frames(
+    source: Path, crs: int | None, dates: frozenset[str] = frozenset()
+) -> Iterator[gpd.GeoDataFrame]:
+    """A GeoParquet release, chunk by chunk, in `crs`, with `dates` as dates (map releases
+    store them as timestamps): memory does not grow with the file."""
     metadata = json.loads(pq.read_schema(source).metadata[b"geo"])
     column = metadata["primary_column"]
     source_crs = pyproj.CRS.from_user_input(metadata["columns"][column].get("crs") or 4326)
@@ -183,6 +186,8 @@ def _frames(source: Path, crs: int | None) -> Iterator[gpd.GeoDataFrame]:
             batch.column(column).to_numpy(zero_copy_only=False), crs=source_crs
         )
         attributes = batch.drop_columns([column]).to_pandas()
+        for name in dates & set(attributes.columns):
+            attributes[name] = attributes[name].dt.date
         frame = gpd.GeoDataFrame(attributes, geometry=geometry)
         yield frame.to_crs(crs) if crs else frame
 
@@ -280,7 +285,7 @@ def _write_geojson(
 def _write_gpkg(
     source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
 ) -> None:
-    for number, frame in enumerate(_frames(source, crs)):
+    for number, frame in enumerate(_frames(source, crs, dates)):
         pyogrio.write_dataframe(frame, target, driver="GPKG", layer=source.stem, append=number > 0)
 
 
@@ -295,7 +300,7 @@ def _write_shapefile(
 ) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as folder:
         shapefile = Path(folder) / f"{source.stem}.shp"
-        for number, frame in enumerate(_frames(source, crs)):
+        for number, frame in enumerate(_frames(source, crs, dates)):
             pyogrio.write_dataframe(
                 frame, shapefile, driver="ESRI Shapefile", encoding="UTF-8", append=number > 0
             )

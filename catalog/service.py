@@ -20,11 +20,13 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from catalog import dcat, formats, rows, search, usage
+from catalog.ogc.services import OgcService, ServicesRefresher, default_services
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore, open_store
 from pipelines.config import load_settings
@@ -70,13 +72,24 @@ FORMAT_LABELS = {
 }
 
 
-def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None) -> FastAPI:
+def create_app(
+    store: CatalogStore,
+    producers: dict[str, Producer] | None = None,
+    services: list[OgcService] | None = None,
+) -> FastAPI:
+    """The catalog application; `services` are the OGC services kept in step with the
+    store (by default all of them, with their files under the settings' services folder)."""
     counter = usage.UsageCounter(store)
+    if services is None:
+        services = default_services(load_settings().services_dir)
+    refresher = ServicesRefresher(store, services)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         counter.start()
+        await run_in_threadpool(refresher.start)
         yield
+        refresher.stop()
         counter.stop()
 
     app = FastAPI(
@@ -88,7 +101,10 @@ def create_app(store: CatalogStore, producers: dict[str, Producer] | None = None
     )
     if producers is None:
         producers = load_producers(load_settings().producers_file)
+    app.state.refresher = refresher
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    for service in services:
+        service.mount(app)
 
     def dataset_or_404(slug: str) -> Dataset:
         dataset = store.get_dataset(slug)

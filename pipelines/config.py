@@ -24,6 +24,11 @@ class Settings:
         return self.data_dir / "files"
 
     @property
+    def services_dir(self) -> Path:
+        """Files the OGC services read: map files, the CSW repository, their configs."""
+        return self.data_dir / "services"
+
+    @property
     def work_dir(self) -> Path:
         """Scratch space where DAG tasks hand a submission to the next stage."""
         return self.data_dir / "work"

@@ -17,10 +17,16 @@ if [ -z "$PYTHON" ]; then
   exit 1
 fi
 
-# Debian's Chromium, for the portal's browser tests (root installs it; CI runs as root).
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "Installation de Chromium (paquet Debian) pour les tests du portail…"
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# Debian packages: Chromium for the portal's browser tests, MapServer (CGI) for WMS/WFS,
+# GDAL's command-line tools for the OGC client tests. Root installs them; CI runs as root.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v mapserv >/dev/null 2>&1 || missing+=(cgi-mapserver mapserver-bin)
+command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installation des paquets Debian : ${missing[*]}…"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 stamp=.venv/.installed

@@ -15,7 +15,14 @@ from catalog.service import create_app
 from conftest import running_catalog
 
 SECRET_TITLE = "Registre confidentiel des interventions"
-ROUTE_VALUES = {"version": "1", "fmt": "csv", "extension": "ttl", "commune": "ecully"}
+ROUTE_VALUES = {
+    "version": "1",
+    "fmt": "csv",
+    "extension": "ttl",
+    "commune": "ecully",
+    "collection": "catalogue",  # OGC API Records: the dataset's record is an item
+    "item": "{slug}",
+}
 
 
 @pytest.fixture
@@ -46,7 +53,7 @@ def urls_for(slug: str, store) -> list[str]:
     for route in create_app(store).routes:
         if not isinstance(route, APIRoute) or "GET" not in route.methods:
             continue
-        values = {**ROUTE_VALUES, "slug": slug}
+        values = {**ROUTE_VALUES, "slug": slug, "item": slug}
         missing = set(re.findall(r"{(\w+)}", route.path)) - set(values)
         assert not missing, f"{route.path}: no test value for {missing}"
         urls.append(re.sub(r"{(\w+)}", lambda m, known=values: known[m.group(1)], route.path))

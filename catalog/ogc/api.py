@@ -1,0 +1,434 @@
+"""OGC API – Features (Core, GeoJSON, HTML, OpenAPI 3.0, Part 2 CRS) and OGC API – Records,
+served by pygeoapi under `/ogc`.
+
+pygeoapi builds every response; this module only writes its configuration from the
+catalog's layers and routes requests to it. pygeoapi reads its configuration once per
+`API` object, so a new one is built whenever the catalog changes (and per public base
+URL, since its links are absolute): no restart, and the previous one keeps answering
+until the new one is ready.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pygeoapi.api import (
+    API,
+    APIRequest,
+    conformance,
+    describe_collections,
+    get_collection_schema,
+    landing_page,
+)
+from pygeoapi.api import openapi_ as openapi_document
+from pygeoapi.api.itemtypes import (
+    get_collection_item,
+    get_collection_items,
+    get_collection_queryables,
+)
+from pygeoapi.openapi import get_oas
+
+from catalog.ogc.layers import Entry, Layer
+
+FEATURE_FUNCTIONS = (get_collection_items, get_collection_item)
+
+PREFIX = "/ogc"
+CATALOGUE = "catalogue"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+SERVED_CRS = [CRS84] + [
+    f"http://www.opengis.net/def/crs/EPSG/0/{code}" for code in (4326, 2154, 3946, 3857)
+]
+THEME_SCHEME = "http://publications.europa.eu/resource/authority/data-theme"
+COMMON_PARAMETERS = {"f", "lang"}
+ITEMS_PARAMETERS = COMMON_PARAMETERS | {
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "datetime",
+    "limit",
+    "offset",
+    "properties",
+    "skipGeometry",
+    "sortby",
+}
+TITLE = "Données ouvertes des communes de la Métropole de Lyon"
+# pygeoapi announces every API it knows; these are not offered here (read-only features,
+# no processes, no tiles), so they are taken out of the conformance list and landing page.
+NOT_OFFERED = (
+    "ogcapi-features-4",
+    "ogcapi-processes",
+    "ogcapi-tiles",
+    "/processes",
+    "/jobs",
+    "TileMatrixSets",
+)
+
+
+class OgcApi:
+    """The OGC API service (pygeoapi), kept in step by `update`."""
+
+    def __init__(self, services_dir: Path) -> None:
+        self.folder = services_dir / "ogcapi"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._layers: list[Layer] = []
+        self._entries: list[Entry] = []
+        self._generation = ""
+        self._apis: dict[str, API] = {}
+        self._lock = threading.Lock()
+
+    # --- OgcService -------------------------------------------------------------------------
+
+    def update(self, layers: list[Layer], entries: list[Entry]) -> None:
+        state = json.dumps(
+            [[vars(layer) for layer in layers], [vars(e) for e in entries]], default=str
+        )
+        with self._lock:
+            self._layers, self._entries = layers, entries
+            self._generation = hashlib.sha256(state.encode()).hexdigest()[:16]
+            self._apis = {}
+
+    def mount(self, app: FastAPI) -> None:
+        for path, function, allowed in (
+            ("", landing_page, COMMON_PARAMETERS),
+            ("/", landing_page, COMMON_PARAMETERS),
+            ("/openapi", openapi_document, COMMON_PARAMETERS | {"ui"}),
+            ("/conformance", conformance, COMMON_PARAMETERS),
+            ("/collections", describe_collections, COMMON_PARAMETERS),
+        ):
+            app.add_api_route(
+                PREFIX + path, self._endpoint(function, allowed), include_in_schema=False
+            )
+        app.add_api_route(
+            PREFIX + "/collections/{collection}/schema",
+            self._endpoint(get_collection_schema, COMMON_PARAMETERS),
+            include_in_schema=False,
+        )
+        app.add_api_route(
+            PREFIX + "/collections/{collection}",
+            self._endpoint(describe_collections, COMMON_PARAMETERS),
+            include_in_schema=False,
+        )
+        app.add_api_route(
+            PREFIX + "/collections/{collection}/queryables",
+            self._endpoint(get_collection_queryables, COMMON_PARAMETERS | {"profile"}),
+            include_in_schema=False,
+        )
+        app.add_api_route(
+            PREFIX + "/collections/{collection}/items",
+            self._endpoint(get_collection_items, None),
+            include_in_schema=False,
+        )
+        app.add_api_route(
+            PREFIX + "/collections/{collection}/items/{item}",
+            self._endpoint(get_collection_item, COMMON_PARAMETERS | {"crs"}),
+            include_in_schema=False,
+        )
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def _endpoint(self, function: Any, allowed: set[str] | None) -> Any:
+        async def endpoint(request: Request) -> Response:
+            api = await run_in_threadpool(self.api_for, str(request.base_url).rstrip("/"))
+            arguments = list(request.path_params.values())
+            permitted = allowed if allowed is not None else self._items_parameters(arguments[0])
+            unknown = sorted(set(request.query_params) - permitted)
+            if unknown:
+                return _invalid(f"Paramètre(s) inconnu(s) : {', '.join(unknown)}.")
+            if not _valid_interval(request.query_params.get("datetime")):
+                return _invalid(
+                    "Paramètre datetime invalide : une date ou un instant RFC 3339, ou un "
+                    "intervalle début/fin (« .. » pour une borne ouverte)."
+                )
+            api_request = await APIRequest.from_starlette(request, api.locales)
+            if not api_request.is_valid():
+                headers, status, content = api.get_format_exception(api_request)
+            else:
+                headers, status, content = await run_in_threadpool(
+                    function, api, api_request, *arguments
+                )
+            if function in (landing_page, conformance) and status == 200:
+                content = _without_unoffered(content, headers)
+            if function in FEATURE_FUNCTIONS and headers.get("Content-Type") == "application/json":
+                headers["Content-Type"] = "application/geo+json"
+            return Response(content, status_code=status, headers=headers)
+
+        return endpoint
+
+    def _items_parameters(self, collection: str) -> set[str]:
+        if collection == CATALOGUE:
+            return ITEMS_PARAMETERS | {"q", "type", "title", "description", "publisher"}
+        layer = next((lay for lay in self._layers if lay.name == collection), None)
+        fields = {f["name"] for f in layer.fields} if layer else set()
+        return ITEMS_PARAMETERS | fields
+
+    def api_for(self, site: str) -> API:
+        """pygeoapi for callers who reach the catalog at `site`, built once per change."""
+        with self._lock:
+            api = self._apis.get(site)
+            if api is None:
+                config = self._config(site)
+                api = API(config, get_oas(copy.deepcopy(config), fail_on_invalid_collection=False))
+                self._apis[site] = api
+            return api
+
+    # --- configuration ----------------------------------------------------------------------
+
+    def _config(self, site: str) -> dict[str, Any]:
+        records = self._write_records(site)
+        resources = {layer.name: _layer_resource(layer, site) for layer in self._layers}
+        resources[CATALOGUE] = _catalogue_resource(records)
+        return {
+            "server": {
+                "bind": {"host": "127.0.0.1", "port": 0},
+                "url": site + PREFIX,
+                "mimetype": "application/json; charset=UTF-8",
+                "encoding": "utf-8",
+                "languages": ["fr-FR", "en-US"],
+                "limits": {"default_items": 10, "max_items": 10_000, "on_exceed": "throttle"},
+                "map": {
+                    "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                    "attribution": "&copy; contributeurs OpenStreetMap",
+                },
+                "pretty_print": False,
+            },
+            "logging": {"level": "ERROR"},
+            "metadata": _service_metadata(site),
+            "resources": resources,
+        }
+
+    def _write_records(self, site: str) -> Path:
+        """The Records file for this change and base URL, written atomically once."""
+        key = hashlib.sha256(f"{self._generation}{site}".encode()).hexdigest()[:16]
+        target = self.folder / f"fiches-{key}.json"
+        if not target.exists():
+            records = [_record(entry, site) for entry in self._entries]
+            handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".json")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(records, out, ensure_ascii=False)
+            os.replace(temporary, target)
+            self._remove_old_records(keep=target)
+        return target
+
+    def _remove_old_records(self, keep: Path) -> None:
+        live = {keep.name} | {
+            Path(api.config["resources"][CATALOGUE]["providers"][0]["data"]).name
+            for api in self._apis.values()
+        }
+        for old in self.folder.glob("fiches-*.json"):
+            if old.name not in live:
+                old.unlink(missing_ok=True)
+
+
+def _valid_interval(value: str | None) -> bool:
+    if value is None:
+        return True
+    for bound in value.split("/") if value.count("/") == 1 else [value]:
+        if bound in ("", ".."):
+            continue
+        try:
+            datetime.fromisoformat(bound.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+    return value not in ("/", "../..")
+
+
+def _without_unoffered(content: str | bytes, headers: dict[str, str]) -> str | bytes:
+    if "json" not in headers.get("Content-Type", ""):
+        return content
+    document = json.loads(content)
+    if "conformsTo" in document:
+        document["conformsTo"] = [
+            c for c in document["conformsTo"] if not any(n in c for n in NOT_OFFERED)
+        ]
+    if "links" in document:
+        document["links"] = [
+            link
+            for link in document["links"]
+            if not any(n in link["href"] or n in link["rel"] for n in NOT_OFFERED)
+        ]
+    return json.dumps(document, ensure_ascii=False)
+
+
+def _invalid(message: str) -> JSONResponse:
+    return JSONResponse(
+        {"code": "InvalidParameterValue", "type": "InvalidParameterValue", "description": message},
+        status_code=400,
+    )
+
+
+def _service_metadata(site: str) -> dict[str, Any]:
+    return {
+        "identification": {
+            "title": {"fr": TITLE, "en": "Open data of the communes of the Lyon metropolis"},
+            "description": {
+                "fr": "Les jeux de données géographiques publiés par les communes partenaires, "
+                "en OGC API – Features, et le catalogue en OGC API – Records.",
+                "en": "Geographic datasets published by the partner communes.",
+            },
+            "keywords": {"fr": ["données ouvertes", "Métropole de Lyon", "communes"]},
+            "keywords_type": "theme",
+            "terms_of_service": f"{site}/",
+            "url": f"{site}/",
+        },
+        "license": {
+            "name": "Licence de chaque jeu de données (Licence Ouverte 2.0, ODbL…)",
+            "url": f"{site}/",
+        },
+        "provider": {"name": "Plateforme de données ouvertes des communes", "url": f"{site}/"},
+        "contact": {
+            "name": "Équipe data",
+            "position": "Plateforme de données ouvertes",
+            "address": "Métropole de Lyon",
+            "city": "Lyon",
+            "stateorprovince": "Auvergne-Rhône-Alpes",
+            "postalcode": "69003",
+            "country": "France",
+            "email": "donnees-ouvertes@example.org",
+            "url": f"{site}/",
+            "role": "pointOfContact",
+        },
+    }
+
+
+def _layer_resource(layer: Layer, site: str) -> dict[str, Any]:
+    provider: dict[str, Any] = {
+        "type": "feature",
+        "name": "catalog.ogc.providers.GeoPackageProvider",
+        "data": str(layer.gpkg),
+        "table": layer.table,
+        "id_field": "fid",
+        "geometry_type": layer.geometry_type,
+        "field_types": {f["name"]: f.get("type", "string") for f in layer.fields},
+        "crs": SERVED_CRS,
+        "storage_crs": CRS84,
+    }
+    if layer.time_field:
+        provider["time_field"] = layer.time_field
+    return {
+        "type": "collection",
+        "title": layer.title,
+        "description": layer.description,
+        "keywords": layer.keywords or [layer.dataset],
+        "links": [
+            {
+                "type": "text/html",
+                "rel": "canonical",
+                "title": "Fiche du jeu de données",
+                "href": f"{site}/jeux-de-donnees/{layer.dataset}",
+                "hreflang": "fr",
+            },
+            {
+                "type": "text/html",
+                "rel": "license",
+                "title": layer.licence_name,
+                "href": layer.licence_url,
+            },
+        ],
+        "extents": {"spatial": {"bbox": list(layer.bbox), "crs": CRS84}},
+        "providers": [provider],
+    }
+
+
+def _catalogue_resource(records: Path) -> dict[str, Any]:
+    return {
+        "type": "collection",
+        "title": "Catalogue des jeux de données",
+        "description": "Une fiche OGC API – Records par jeu de données publié.",
+        "keywords": ["catalogue", "données ouvertes"],
+        "links": [],
+        "extents": {"spatial": {"bbox": [-180, -90, 180, 90], "crs": CRS84}},
+        "providers": [
+            {
+                "type": "record",
+                "name": "catalog.ogc.providers.CatalogueProvider",
+                "data": str(records),
+                "id_field": "id",
+                "time_field": "updated",
+                "title_field": "title",
+            }
+        ],
+    }
+
+
+def _record(entry: Entry, site: str) -> dict[str, Any]:
+    """One OGC API – Records record (GeoJSON encoding) for a dataset."""
+    geometry = None
+    if entry.bbox:
+        west, south, east, north = entry.bbox
+        ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+        geometry = {"type": "Polygon", "coordinates": [ring]}
+    return {
+        "id": entry.slug,
+        "type": "Feature",
+        "conformsTo": ["http://www.opengis.net/spec/ogcapi-records-1/1.0/req/record-core"],
+        "time": {"date": entry.modified[:10]},
+        "geometry": geometry,
+        "properties": {
+            "type": "dataset",
+            "title": entry.title,
+            "description": entry.description,
+            "keywords": entry.keywords,
+            "themes": [
+                {"concepts": [{"id": theme} for theme in entry.themes], "scheme": THEME_SCHEME}
+            ]
+            if entry.themes
+            else [],
+            "language": {"code": "fr"},
+            "created": entry.published_at.isoformat(),
+            "updated": entry.modified[:10],
+            "publisher": entry.publisher_name,
+            "license": entry.licence_name,
+            "contacts": [{"organization": entry.publisher_name, "roles": ["publisher"]}],
+        },
+        "links": _record_links(entry, site),
+    }
+
+
+def _record_links(entry: Entry, site: str) -> list[dict[str, Any]]:
+    links = [
+        {
+            "rel": "alternate",
+            "type": "text/html",
+            "title": "Fiche du jeu de données",
+            "href": f"{site}/jeux-de-donnees/{entry.slug}",
+        },
+        {
+            "rel": "describedby",
+            "type": "application/json",
+            "title": "Métadonnées (API du catalogue)",
+            "href": f"{site}/api/datasets/{entry.slug}",
+        },
+        {
+            "rel": "license",
+            "type": "text/html",
+            "title": entry.licence_name,
+            "href": entry.licence_url,
+        },
+        {
+            "rel": "enclosure",
+            "type": "text/csv",
+            "title": "Téléchargement CSV",
+            "href": f"{site}/api/datasets/{entry.slug}/download/csv",
+        },
+    ]
+    for layer in entry.layers:
+        links.append(
+            {
+                "rel": "item",
+                "type": "application/geo+json",
+                "title": f"Couche {layer} (OGC API – Features)",
+                "href": f"{site}{PREFIX}/collections/{layer}/items",
+            }
+        )
+    return links

@@ -1,0 +1,213 @@
+"""What the OGC services serve, read from the catalog store.
+
+Every service (OGC API Features and Records, WMS/WFS, CSW) is fed from the same list, so
+a dataset appears in, or disappears from, all of them at once:
+
+- one `Layer` per served structure version of a public geographic dataset: the current
+  structure under the dataset's slug, an older one still diffused in parallel under
+  `<slug>-v<N>`;
+- one `Entry` per public dataset (geographic or not) for the catalogue services.
+
+A layer's features are read from a GeoPackage in WGS84 (longitude, latitude) derived once
+from the release's GeoParquet, with its R-tree spatial index.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from catalog import formats
+from catalog.records import Dataset, Release
+from catalog.store import CatalogStore
+from pipelines.licence import fill_notice
+
+LAYER_CRS = 4326
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A public dataset as the catalogue services (Records, CSW) describe it."""
+
+    slug: str
+    title: str
+    description: str
+    keywords: list[str]
+    themes: list[str]
+    producer: str
+    publisher_name: str
+    modified: str
+    published_at: datetime
+    licence_name: str
+    licence_url: str
+    bbox: tuple[float, float, float, float] | None  # WGS84 lon/lat, for map data
+    layers: list[str] = field(default_factory=list)  # its layer names, current first
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One served structure version of a public geographic dataset."""
+
+    name: str  # identifier in every service
+    dataset: str
+    structure_version: int
+    current: bool
+    title: str
+    description: str
+    keywords: list[str]
+    geometry_type: str  # Point, LineString, Polygon, Multi…, or Geometry when mixed
+    release_id: str
+    published_at: datetime
+    gpkg: Path  # EPSG:4326, x = longitude
+    table: str
+    bbox: tuple[float, float, float, float]  # WGS84 lon/lat
+    fields: list[dict[str, Any]]  # the published Table Schema fields, geometry excepted
+    time_field: str | None  # the first date or datetime field, for `datetime` queries
+    licence_name: str
+    licence_url: str
+    notice: str
+
+    @property
+    def geometry_kind(self) -> str:
+        """POINT, LINE or POLYGON: what a default style draws."""
+        base = self.geometry_type.removeprefix("Multi").lower()
+        return {"point": "POINT", "linestring": "LINE", "polygon": "POLYGON"}.get(base, "POINT")
+
+
+def layer_name(slug: str, version: int, current: bool) -> str:
+    return slug if current else f"{slug}-v{version}"
+
+
+def public_datasets(store: CatalogStore) -> list[Dataset]:
+    """Published and open to anonymous callers; restricted data is never in a service."""
+    return [
+        d
+        for d in store.list_datasets()
+        if d.status == "publie" and d.metadata.get("access", "public") == "public"
+    ]
+
+
+def served_layers(store: CatalogStore) -> list[Layer]:
+    """Every layer to serve, current structures first; their GeoPackages are made once."""
+    layers: list[Layer] = []
+    for dataset in public_datasets(store):
+        for version in sorted(store.structure_versions(dataset.slug), key=_newest_first(dataset)):
+            structure = version.structure
+            if not structure.get("geometry_type"):
+                continue
+            release = store.current_release(dataset.slug, version.version)
+            if release is None:
+                continue
+            current = version.version == dataset.current_version
+            layers.append(_layer(store, dataset, release, structure, current))
+    return layers
+
+
+def catalogue_entries(store: CatalogStore, layers: list[Layer]) -> list[Entry]:
+    by_dataset: dict[str, list[Layer]] = {}
+    for layer in layers:
+        by_dataset.setdefault(layer.dataset, []).append(layer)
+    entries = []
+    for dataset in public_datasets(store):
+        release = store.current_release(dataset.slug)
+        if release is None:
+            continue
+        metadata = dataset.metadata
+        own_layers = by_dataset.get(dataset.slug, [])
+        entries.append(
+            Entry(
+                slug=dataset.slug,
+                title=metadata["title"],
+                description=metadata["description"],
+                keywords=list(metadata.get("keywords", [])),
+                themes=list(metadata.get("themes", [])),
+                producer=dataset.producer,
+                publisher_name=metadata.get("publisher_name", dataset.producer),
+                modified=str(metadata["modified"]),
+                published_at=release.published_at,
+                licence_name=dataset.licence["name"],
+                licence_url=dataset.licence["url"],
+                bbox=own_layers[0].bbox if own_layers else None,
+                layers=[layer.name for layer in own_layers],
+            )
+        )
+    return entries
+
+
+def _newest_first(dataset: Dataset) -> Any:
+    return lambda version: (version.version != dataset.current_version, -version.version)
+
+
+def _layer(
+    store: CatalogStore,
+    dataset: Dataset,
+    release: Release,
+    structure: dict[str, Any],
+    current: bool,
+) -> Layer:
+    schema = structure.get("published_schema") or structure["schema"]
+    fields = [f for f in schema["fields"] if f.get("type") != "geojson" and f["name"] != "geometry"]
+    metadata = release.metadata
+    notice = fill_notice(
+        release.licence["notice"],
+        metadata.get("publisher_name", dataset.producer),
+        str(metadata["modified"]),
+    )
+    gpkg = layer_file(store, release, notice, fields)
+    table, bbox = _table_and_extent(gpkg)
+    version = release.structure_version
+    title = metadata["title"] if current else f"{metadata['title']} (structure v{version})"
+    return Layer(
+        name=layer_name(dataset.slug, version, current),
+        dataset=dataset.slug,
+        structure_version=version,
+        current=current,
+        title=title,
+        description=metadata["description"],
+        keywords=list(metadata.get("keywords", [])),
+        geometry_type=structure["geometry_type"],
+        release_id=release.id,
+        published_at=release.published_at,
+        gpkg=gpkg,
+        table=table,
+        bbox=bbox,
+        fields=fields,
+        time_field=next((f["name"] for f in fields if f["type"] in ("date", "datetime")), None),
+        licence_name=release.licence["name"],
+        licence_url=release.licence["url"],
+        notice=notice,
+    )
+
+
+def layer_file(
+    store: CatalogStore, release: Release, notice: str, fields: list[dict[str, Any]]
+) -> Path:
+    """The release's GeoPackage in WGS84, made once (releases are immutable)."""
+    parquet = store.release_path(release, "parquet")
+    if parquet is None:
+        raise ValueError(f"La version {release.id} n'a pas de fichier Parquet.")
+    dates = frozenset(f["name"] for f in fields if f.get("type") == "date")
+    return formats.derived_file(parquet, "gpkg", LAYER_CRS, notice, dates)
+
+
+def _table_and_extent(gpkg: Path) -> tuple[str, tuple[float, float, float, float]]:
+    with sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True) as conn:
+        table, *extent = conn.execute(
+            "SELECT table_name, min_x, min_y, max_x, max_y FROM gpkg_contents "
+            "WHERE data_type = 'features'"
+        ).fetchone()
+    if any(value is None for value in extent):
+        extent = [-180.0, -90.0, 180.0, 90.0]
+    return table, (extent[0], extent[1], extent[2], extent[3])
+
+
+def fingerprint(layers: list[Layer], entries: list[Entry]) -> str:
+    """Changes whenever something a service shows changes: a release, a title, a licence."""
+    state = [[layer.name, layer.release_id, layer.title, layer.licence_url] for layer in layers] + [
+        [entry.slug, entry.title, entry.modified, entry.licence_url] for entry in entries
+    ]
+    return json.dumps(state, sort_keys=True, default=str)

@@ -1,0 +1,352 @@
+"""pygeoapi providers over what the catalog publishes.
+
+- `GeoPackageProvider`: a layer's features, read from its GeoPackage with the standard
+  library's sqlite3 and the GeoPackage's R-tree index. pygeoapi's own SQLite/GeoPackage
+  provider needs the SpatiaLite extension, which this Python cannot load.
+- `CatalogueProvider`: one OGC API Records record per public dataset, from a JSON file
+  the OGC API writes atomically. pygeoapi's TinyDB catalogue provider is not used: it
+  builds its queries with `eval` over request values.
+
+Both filter, count and page in the data source, so `numberMatched` is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import shapely
+from pygeoapi.provider.base import (
+    BaseProvider,
+    ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
+)
+from pygeoapi.util import crs_transform
+
+JSON_TYPES = {  # Table Schema type -> JSON Schema
+    "integer": {"type": "integer"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+}
+ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class GeoPackageProvider(BaseProvider):
+    """Features of one GeoPackage table (`table` in the provider definition); `field_types`
+    gives the Table Schema type of each published field."""
+
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)
+        self.table = provider_def["table"]
+        self.id_field = "fid"
+        with self._connect() as conn:
+            self.geometry_column = conn.execute(
+                "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
+                (self.table,),
+            ).fetchone()[0]
+            declared = provider_def.get("field_types", {})
+            self._columns = [
+                (row[1], declared.get(row[1], "string"))
+                for row in conn.execute(f"PRAGMA table_info({quote(self.table)})")
+                if row[1] not in ("fid", self.geometry_column)
+            ]
+            self.rtree = f"rtree_{self.table}_{self.geometry_column}"
+            self.has_index = bool(
+                conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (self.rtree,)).fetchone()
+            )
+        self.points_only = provider_def.get("geometry_type", "").endswith("Point")
+        self._fields = self.get_fields()
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.data}?mode=ro&immutable=1", uri=True)
+
+    def get_fields(self) -> dict[str, dict[str, str]]:
+        return {name: JSON_TYPES.get(kind, {"type": "string"}) for name, kind in self._columns}
+
+    @crs_transform
+    def query(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: list[float] | None = None,
+        datetime_: str | None = None,
+        properties: list[tuple[str, str]] | None = None,
+        sortby: list[dict[str, str]] | None = None,
+        select_properties: list[str] | None = None,
+        skip_geometry: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        conditions, parameters = self._conditions(datetime_, properties or [])
+        with self._connect() as conn:
+            if bbox and not self.points_only:
+                fids = self._intersecting(conn, bbox, conditions, parameters)
+                matched = len(fids)
+                page = fids[offset : offset + limit] if resulttype != "hits" else []
+                rows = self._rows_by_fid(conn, page)
+            else:
+                source, source_parameters = self._source(bbox)
+                where = " AND ".join(conditions) or "1"
+                matched = conn.execute(
+                    f"SELECT COUNT(*) FROM {source} WHERE {where}",
+                    source_parameters + parameters,
+                ).fetchone()[0]
+                rows = []
+                if resulttype != "hits":
+                    rows = conn.execute(
+                        f"SELECT {self._select()} FROM {source} WHERE {where} "
+                        f"ORDER BY {self._order(sortby or [])} LIMIT ? OFFSET ?",
+                        source_parameters + parameters + [limit, offset],
+                    ).fetchall()
+        features = [self._feature(row, select_properties, skip_geometry) for row in rows]
+        return {
+            "type": "FeatureCollection",
+            "features": features,
+            "numberMatched": matched,
+            "numberReturned": len(features),
+        }
+
+    @crs_transform
+    def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            fid = int(identifier)
+        except ValueError:
+            raise ProviderItemNotFoundError(f"Objet « {identifier} » introuvable.") from None
+        with self._connect() as conn:
+            rows = self._rows_by_fid(conn, [fid])
+        if not rows:
+            raise ProviderItemNotFoundError(f"Objet « {identifier} » introuvable.")
+        return self._feature(rows[0], None, False)
+
+    # --- SQL ----------------------------------------------------------------------------
+
+    def _select(self) -> str:
+        names = ", ".join(f"t.{quote(name)}" for name, _ in self._columns)
+        return f"t.fid, t.{quote(self.geometry_column)}" + (f", {names}" if names else "")
+
+    def _source(self, bbox: list[float] | None) -> tuple[str, list[Any]]:
+        table = f"{quote(self.table)} AS t"
+        if not bbox:
+            return table, []
+        if not self.has_index:
+            raise ProviderInvalidQueryError("Index spatial absent : bbox indisponible.")
+        return (
+            f"{table} JOIN {quote(self.rtree)} AS r ON r.id = t.fid "
+            "AND r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?",
+            [bbox[0], bbox[2], bbox[1], bbox[3]],
+        )
+
+    def _conditions(
+        self, datetime_: str | None, properties: list[tuple[str, str]]
+    ) -> tuple[list[str], list[Any]]:
+        conditions: list[str] = []
+        parameters: list[Any] = []
+        kinds = dict(self._columns)
+        for name, value in properties:
+            if name not in kinds:
+                raise ProviderInvalidQueryError(f"Propriété inconnue : {name}")
+            conditions.append(f"t.{quote(name)} = ?")
+            parameters.append(_typed(value, kinds[name]))
+        if datetime_ and self.time_field:
+            conditions_, parameters_ = self._time_conditions(datetime_, kinds[self.time_field])
+            conditions += conditions_
+            parameters += parameters_
+        return conditions, parameters
+
+    def _time_conditions(self, datetime_: str, kind: str) -> tuple[list[str], list[Any]]:
+        column = f"t.{quote(self.time_field)}"
+        width = 10 if kind == "date" else 19  # compare dates as dates, instants to the second
+
+        def bound(value: str) -> str:
+            return value.replace(" ", "T").removesuffix("Z")[:width]
+
+        expression = f"substr(replace({column}, ' ', 'T'), 1, {width})"
+        if "/" not in datetime_:
+            return [f"{expression} = ?"], [bound(datetime_)]
+        start, end = datetime_.split("/", 1)
+        conditions, parameters = [], []
+        if start not in ("", ".."):
+            conditions.append(f"{expression} >= ?")
+            parameters.append(bound(start))
+        if end not in ("", ".."):
+            conditions.append(f"{expression} <= ?")
+            parameters.append(bound(end))
+        return conditions, parameters
+
+    def _order(self, sortby: list[dict[str, str]]) -> str:
+        kinds = dict(self._columns)
+        terms = []
+        for sort in sortby:
+            if sort["property"] not in kinds:
+                raise ProviderInvalidQueryError(f"Tri impossible sur : {sort['property']}")
+            direction = "DESC" if sort["order"] == "-" else "ASC"
+            terms.append(f"t.{quote(sort['property'])} {direction}")
+        return ", ".join([*terms, "t.fid"])
+
+    def _intersecting(
+        self,
+        conn: sqlite3.Connection,
+        bbox: list[float],
+        conditions: list[str],
+        parameters: list[Any],
+    ) -> list[int]:
+        """Fids whose geometry, not only its envelope, meets the box (lines, polygons)."""
+        source, source_parameters = self._source(bbox)
+        where = " AND ".join(conditions) or "1"
+        candidates = conn.execute(
+            f"SELECT t.fid, t.{quote(self.geometry_column)} FROM {source} "
+            f"WHERE {where} ORDER BY t.fid",
+            source_parameters + parameters,
+        ).fetchall()
+        if not candidates:
+            return []
+        geometries = shapely.from_wkb([_wkb(blob) for _, blob in candidates])
+        hits = shapely.intersects(geometries, shapely.box(*bbox))
+        return [fid for (fid, _), hit in zip(candidates, hits, strict=True) if hit]
+
+    def _rows_by_fid(self, conn: sqlite3.Connection, fids: list[int]) -> list[tuple]:
+        if not fids:
+            return []
+        marks = ", ".join("?" for _ in fids)
+        return conn.execute(
+            f"SELECT {self._select()} FROM {quote(self.table)} AS t "
+            f"WHERE t.fid IN ({marks}) ORDER BY t.fid",
+            fids,
+        ).fetchall()
+
+    def _feature(
+        self, row: tuple, select_properties: list[str] | None, skip_geometry: bool
+    ) -> dict[str, Any]:
+        fid, blob, *values = row
+        properties = {
+            name: _json_value(value, kind)
+            for (name, kind), value in zip(self._columns, values, strict=True)
+            if not select_properties or name in select_properties
+        }
+        geometry = None
+        if blob is not None and not skip_geometry:
+            geometry = json.loads(shapely.to_geojson(shapely.from_wkb(_wkb(blob))))
+        return {"type": "Feature", "id": fid, "geometry": geometry, "properties": properties}
+
+
+def _wkb(blob: bytes) -> bytes:
+    """The WKB inside a GeoPackage geometry blob (after its header and envelope)."""
+    envelope = ENVELOPE_BYTES.get((blob[3] >> 1) & 0b111, 0)
+    return blob[8 + envelope :]
+
+
+def _typed(value: str, kind: str) -> Any:
+    if kind == "boolean":
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ProviderInvalidQueryError(f"Valeur booléenne attendue : {value}")
+        return value.lower() in ("true", "1")
+    return value  # SQLite's column affinity compares "12" with an INTEGER column as 12
+
+
+def _json_value(value: Any, kind: str) -> Any:
+    if kind == "boolean" and value is not None:
+        return bool(value)
+    return value
+
+
+class CatalogueProvider(BaseProvider):
+    """OGC API Records: the catalogue's records, from a JSON list written atomically."""
+
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)
+        self.records: list[dict[str, Any]] = json.loads(Path(self.data).read_text("utf-8"))
+        self.texts = {r["id"]: _searchable_text(r) for r in self.records}
+        self._fields = self.get_fields()
+
+    def get_fields(self) -> dict[str, dict[str, str]]:
+        return {
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "type": {"type": "string"},
+            "publisher": {"type": "string"},
+            "license": {"type": "string"},
+            "updated": {"type": "string", "format": "date"},
+            "q": {"type": "string"},
+        }
+
+    def query(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: list[float] | None = None,
+        datetime_: str | None = None,
+        properties: list[tuple[str, str]] | None = None,
+        sortby: list[dict[str, str]] | None = None,
+        q: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        found = [
+            r
+            for r in self.records
+            if _matches_text(self.texts[r["id"]], q)
+            and _matches_box(r, bbox)
+            and _matches_time(r, datetime_)
+            and all(str(r["properties"].get(k)) == v for k, v in properties or [] if k != "q")
+        ]
+        for sort in reversed(sortby or []):
+            found.sort(
+                key=lambda r, name=sort["property"]: str(r["properties"].get(name, "")),
+                reverse=sort["order"] == "-",
+            )
+        page = [] if resulttype == "hits" else found[offset : offset + limit]
+        return {
+            "type": "FeatureCollection",
+            "features": page,
+            "numberMatched": len(found),
+            "numberReturned": len(page),
+        }
+
+    def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
+        for record in self.records:
+            if record["id"] == identifier:
+                return record
+        raise ProviderItemNotFoundError(f"Fiche « {identifier} » introuvable.")
+
+
+def _searchable_text(record: dict[str, Any]) -> str:
+    properties = record["properties"]
+    themes = [c["id"] for t in properties.get("themes", []) for c in t.get("concepts", [])]
+    words = [properties["title"], properties.get("description", "")]
+    return " ".join(words + properties.get("keywords", []) + themes).casefold()
+
+
+def _matches_text(text: str, q: str | None) -> bool:
+    """OGC API Records `q`: comma-separated alternatives, each a set of words to find."""
+    if not q:
+        return True
+    alternatives = [a.split() for a in q.casefold().split(",") if a.strip()]
+    return any(all(word in text for word in words) for words in alternatives)
+
+
+def _matches_box(record: dict[str, Any], bbox: list[float] | None) -> bool:
+    if not bbox:
+        return True
+    if record.get("geometry") is None:
+        return False
+    return bool(shapely.intersects(shapely.geometry.shape(record["geometry"]), shapely.box(*bbox)))
+
+
+def _matches_time(record: dict[str, Any], datetime_: str | None) -> bool:
+    if not datetime_:
+        return True
+    updated = str(record["properties"].get("updated", ""))[:10]
+    if "/" not in datetime_:
+        return updated == datetime_[:10]
+    start, end = datetime_.split("/", 1)
+    return (start in ("", "..") or updated >= start[:10]) and (
+        end in ("", "..") or updated <= end[:10]
+    )
