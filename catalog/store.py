@@ -252,7 +252,8 @@ class SqlCatalogStore(CatalogStore):
         return path
 
     def publish(self, new: NewRelease, staged: Path, submission: SubmissionRecord) -> Release:
-        release_id = f"{now():%Y%m%dT%H%M%S}-{new.content_hash[:12]}"
+        # Unique across datasets: two communes may publish identical files in one second.
+        release_id = f"{now():%Y%m%dT%H%M%S}-{new.content_hash[:12]}-{uuid.uuid4().hex[:6]}"
         target = self._release_dir(new.dataset, release_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         staged.rename(target)

@@ -29,6 +29,20 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# pycsw (CSW 2.0.2) in an environment of its own: pycsw 2.6 pins an OWSLib older than the
+# catalog's. Rebuilt from scratch when requirements-pycsw.lock changes, a no-op otherwise.
+pycsw_venv=var/pycsw-venv
+pycsw_wanted=$(cat requirements-pycsw.lock | sha256sum | cut -d' ' -f1)
+if [ ! -x "$pycsw_venv/bin/python" ] || [ "$(cat "$pycsw_venv/.installed" 2>/dev/null)" != "$pycsw_wanted" ]; then
+  echo "Installation de pycsw dans $pycsw_venv…"
+  rm -rf "$pycsw_venv"
+  mkdir -p var
+  "$PYTHON" -m venv "$pycsw_venv"
+  "$pycsw_venv/bin/python" -m pip install --quiet --upgrade pip
+  "$pycsw_venv/bin/python" -m pip install --quiet -r requirements-pycsw.lock
+  echo "$pycsw_wanted" > "$pycsw_venv/.installed"
+fi
+
 stamp=.venv/.installed
 wanted=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then

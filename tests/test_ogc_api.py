@@ -21,8 +21,9 @@ import shapely
 from owslib.ogcapi.features import Features
 from owslib.ogcapi.records import Records
 
-from conftest import SAMPLES, Deployment, deployment, running_catalog
 from pipelines.config import PROJECT_ROOT
+
+from conftest import SAMPLES, Deployment, deployment, running_catalog
 
 ETS_REQUIREMENTS = (
     PROJECT_ROOT.parent / "shared" / "standards" / ("ogcapi-features-ets-requirements.txt")

@@ -12,6 +12,7 @@ Both filter, count and page in the data source, so `numberMatched` is exact.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from pathlib import Path
@@ -47,21 +48,11 @@ class GeoPackageProvider(BaseProvider):
         super().__init__(provider_def)
         self.table = provider_def["table"]
         self.id_field = "fid"
-        with self._connect() as conn:
-            self.geometry_column = conn.execute(
-                "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
-                (self.table,),
-            ).fetchone()[0]
-            declared = provider_def.get("field_types", {})
-            self._columns = [
-                (row[1], declared.get(row[1], "string"))
-                for row in conn.execute(f"PRAGMA table_info({quote(self.table)})")
-                if row[1] not in ("fid", self.geometry_column)
-            ]
-            self.rtree = f"rtree_{self.table}_{self.geometry_column}"
-            self.has_index = bool(
-                conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (self.rtree,)).fetchone()
-            )
+        facts = _table_facts(str(self.data), self.table)
+        self.geometry_column, self.has_index, self.count, self.dense = facts[:4]
+        declared = provider_def.get("field_types", {})
+        self._columns = [(name, declared.get(name, "string")) for name in facts[4]]
+        self.rtree = f"rtree_{self.table}_{self.geometry_column}"
         self.points_only = provider_def.get("geometry_type", "").endswith("Point")
         self._fields = self.get_fields()
 
@@ -92,6 +83,16 @@ class GeoPackageProvider(BaseProvider):
                 matched = len(fids)
                 page = fids[offset : offset + limit] if resulttype != "hits" else []
                 rows = self._rows_by_fid(conn, page)
+            elif not (bbox or conditions or sortby) and self.dense:
+                # Whole table in fid order, fids 1..n: a page is a range of fids.
+                matched = self.count
+                rows = []
+                if resulttype != "hits":
+                    rows = conn.execute(
+                        f"SELECT {self._select()} FROM {quote(self.table)} AS t "
+                        "WHERE t.fid > ? ORDER BY t.fid LIMIT ?",
+                        [offset, limit],
+                    ).fetchall()
             else:
                 source, source_parameters = self._source(bbox)
                 where = " AND ".join(conditions) or "1"
@@ -235,6 +236,31 @@ class GeoPackageProvider(BaseProvider):
         if blob is not None and not skip_geometry:
             geometry = json.loads(shapely.to_geojson(shapely.from_wkb(_wkb(blob))))
         return {"type": "Feature", "id": fid, "geometry": geometry, "properties": properties}
+
+
+@functools.lru_cache(maxsize=256)
+def _table_facts(path: str, table: str) -> tuple[str, bool, int, bool, tuple[str, ...]]:
+    """Geometry column, spatial index, row count, whether fids are exactly 1..count, and
+    attribute columns. Read once per file: layer GeoPackages are written once and never
+    edited (releases are immutable), and pygeoapi makes a provider per request."""
+    with sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True) as conn:
+        geometry = conn.execute(
+            "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (table,)
+        ).fetchone()[0]
+        index = f"rtree_{table}_{geometry}"
+        has_index = bool(
+            conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (index,)).fetchone()
+        )
+        count, highest, lowest = conn.execute(
+            f"SELECT COUNT(*), MAX(fid), MIN(fid) FROM {quote(table)}"
+        ).fetchone()
+        columns = tuple(
+            row[1]
+            for row in conn.execute(f"PRAGMA table_info({quote(table)})")
+            if row[1] not in ("fid", geometry)
+        )
+    dense = count == 0 or (lowest == 1 and highest == count)
+    return geometry, has_index, count, dense, columns
 
 
 def _wkb(blob: bytes) -> bytes:

@@ -33,9 +33,11 @@ class OgcService(Protocol):
 
 def default_services(services_dir: Path) -> list[OgcService]:
     from catalog.ogc.api import OgcApi
+    from catalog.ogc.csw import CswService
+    from catalog.ogc.mapserver import MapServerService
 
     services_dir.mkdir(parents=True, exist_ok=True)
-    return [OgcApi(services_dir)]
+    return [OgcApi(services_dir), CswService(services_dir), MapServerService(services_dir)]
 
 
 class ServicesRefresher:

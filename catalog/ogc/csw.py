@@ -1,0 +1,393 @@
+"""CSW 2.0.2, served by pycsw from the catalogue entries.
+
+pycsw pins an old OWSLib, so it lives in a virtual environment of its own
+(`var/pycsw-venv`, made by `scripts/bootstrap.sh` from `requirements-pycsw.lock`) and the
+catalog talks to it through subprocesses running `pycsw_app.py`:
+
+- `update` writes one Dublin Core `csw:Record` per public dataset and has pycsw build a new
+  SQLite repository from them, then swaps it in with `os.replace`: a request sees the old
+  repository or the new one, never half of one, and a dataset that left the catalogue
+  (depublished, restricted) leaves the repository with it;
+- `/csw` (GET and POST) runs pycsw as a CGI program for each request.
+
+The configuration (`pycsw.cfg`) and the repository (`csw.db`) sit side by side under the
+services folder, so a WSGI server running `pycsw_app:application` in pycsw's own container
+can serve the same files (with `OPENDATA_CSW_CONFIG` naming the configuration).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from catalog import formats
+from catalog.ogc.layers import Entry, Layer
+from catalog.ogc.pycsw_app import BASE_PLACEHOLDER, CONFIG_VARIABLE, PUBLIC_URL_VARIABLE
+from pipelines.config import PROJECT_ROOT
+from pipelines.vocabularies import THEME_BASE_URI, THEMES
+
+LOGGER = logging.getLogger(__name__)
+RUNNER = Path(__file__).with_name("pycsw_app.py")
+VENV_VARIABLE = "OPENDATA_PYCSW_VENV"
+REQUEST_TIMEOUT = 30.0
+BUILD_TIMEOUT = 300.0
+MAX_BODY = 1_000_000  # bytes of a POST request
+MAX_CONCURRENT = 4  # pycsw processes at once
+NAMESPACES = {
+    "csw": "http://www.opengis.net/cat/csw/2.0.2",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "dct": "http://purl.org/dc/terms/",
+    "ows": "http://www.opengis.net/ows",
+}
+WGS84_LAT_LON = "urn:ogc:def:crs:EPSG::4326"  # CSW 2.0.2 corners are latitude first
+PAGE, DOWNLOAD = "WWW:LINK", "WWW:DOWNLOAD-1.0-http--download"
+OGC_API, WMS, WFS = "OGC:API-Features", "OGC:WMS", "OGC:WFS"
+CONFIG = """\
+[server]
+url=http://localhost/csw
+encoding=UTF-8
+language=fr-FR
+maxrecords=100
+pretty_print=false
+domainquerytype=list
+profiles=apiso
+
+[manager]
+transactions=false
+allowed_ips=127.0.0.1
+
+[metadata:main]
+identification_title=Catalogue des données ouvertes des communes de la Métropole de Lyon
+identification_abstract=Les jeux de données ouverts des communes partenaires de la Métropole de Lyon
+identification_keywords=données ouvertes,open data,Métropole de Lyon,communes,catalogue
+identification_keywords_type=theme
+identification_fees=Aucun
+identification_accessconstraints=Aucune : licences ouvertes (Licence Ouverte 2.0, ODbL)
+provider_name=Métropole de Lyon et communes partenaires
+provider_url=http://localhost/
+contact_name=Administration du catalogue des données ouvertes
+contact_position=Administrateur du catalogue
+contact_address=
+contact_city=Lyon
+contact_stateorprovince=Auvergne-Rhône-Alpes
+contact_postalcode=
+contact_country=France
+contact_phone=
+contact_fax=
+contact_email=
+contact_url=http://localhost/
+contact_hours=
+contact_instructions=
+contact_role=pointOfContact
+
+[repository]
+database=sqlite:///csw.db
+table=records
+
+[metadata:inspire]
+enabled=false
+"""
+
+for _prefix, _uri in NAMESPACES.items():
+    ET.register_namespace(_prefix, _uri)
+
+
+def pycsw_venv() -> Path:
+    return Path(os.environ.get(VENV_VARIABLE, PROJECT_ROOT / "var" / "pycsw-venv"))
+
+
+@dataclass(frozen=True)
+class Link:
+    protocol: str
+    url: str
+    name: str  # the layer name for OGC services, as harvesters expect
+    description: str
+
+
+class CswError(RuntimeError):
+    """pycsw could not build the repository or answer (message for the logs)."""
+
+
+class CswService:
+    """pycsw's CSW 2.0.2 at `/csw`, over a repository rebuilt whenever the catalogue changes."""
+
+    def __init__(
+        self, services_dir: Path, venv: Path | None = None, timeout: float = REQUEST_TIMEOUT
+    ) -> None:
+        self.folder = services_dir / "csw"
+        self.config = self.folder / "pycsw.cfg"
+        self.repository = self.folder / "csw.db"
+        self.python = (venv or pycsw_venv()) / "bin" / "python"
+        self.timeout = timeout
+        self._slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _write_if_changed(self.config, CONFIG)
+
+    # --- OgcService --------------------------------------------------------------------------
+
+    def update(self, layers: list[Layer], entries: list[Entry]) -> None:
+        """Rebuild the repository with one record per entry, then swap it in."""
+        if not self.python.exists():
+            LOGGER.warning("CSW non mis à jour : environnement pycsw absent (%s)", self.python)
+            return
+        try:
+            count = self.build([record_document(entry) for entry in entries])
+        except (CswError, OSError, subprocess.TimeoutExpired):
+            # The previous repository stays in service; the next change tries again.
+            LOGGER.exception("Échec de la reconstruction du catalogue CSW")
+            return
+        LOGGER.info("Catalogue CSW reconstruit : %d fiches", count)
+
+    def mount(self, app: FastAPI) -> None:
+        for method in ("GET", "POST"):
+            app.add_api_route(
+                "/csw",
+                self.handle,
+                methods=[method],
+                operation_id=f"csw_{method.lower()}",
+                summary="Catalogue CSW 2.0.2 (pycsw)",
+                description="Le catalogue en CSW 2.0.2 (OGC) pour les moissonneurs : "
+                "GetCapabilities, GetRecords, GetRecordById, DescribeRecord, GetDomain "
+                "(GET : paires clé-valeur ; POST : requête XML).",
+                response_class=Response,
+                tags=["OGC"],
+            )
+
+    # --- repository --------------------------------------------------------------------------
+
+    def build(self, documents: list[dict[str, object]]) -> int:
+        """Have pycsw build a repository from these records in a new file, then swap it in."""
+        _remove_abandoned(self.folder.glob(".csw-*.db"))
+        staging = self.folder / f".csw-{uuid.uuid4().hex}.db"
+        try:
+            done = subprocess.run(
+                [str(self.python), "-I", str(RUNNER), "build", str(staging)],
+                input=json.dumps(documents).encode("utf-8"),
+                capture_output=True,
+                timeout=BUILD_TIMEOUT,
+                env=_base_environment(),
+                check=False,
+            )
+            if done.returncode != 0:
+                raise CswError(done.stderr.decode("utf-8", "replace")[-4000:])
+            os.replace(staging, self.repository)
+        finally:
+            staging.unlink(missing_ok=True)
+        return int(json.loads(done.stdout)["records"])
+
+    # --- requests ----------------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        """Run pycsw on this request (GET key-value pairs or POST XML)."""
+        body = await _read_body(request)
+        if not self.python.exists():
+            raise HTTPException(
+                503,
+                detail="Le service CSW est indisponible : l'environnement de pycsw "
+                f"({self.python.parent.parent}) est absent ; lancez scripts/bootstrap.sh.",
+            )
+        if not self.repository.exists():
+            raise HTTPException(
+                503, detail="Le catalogue CSW est en cours de préparation ; réessayez plus tard."
+            )
+        environ = self.cgi_environment(request, len(body))
+        try:
+            output = await run_in_threadpool(self.run_cgi, environ, body)
+        except subprocess.TimeoutExpired:
+            raise HTTPException(
+                504, detail=f"Le service CSW n'a pas répondu en {self.timeout:g} secondes."
+            ) from None
+        except CswError:
+            LOGGER.exception("Échec de pycsw")
+            raise HTTPException(
+                502, detail="Le service CSW a échoué ; réessayez plus tard."
+            ) from None
+        return cgi_response(output)
+
+    def cgi_environment(self, request: Request, length: int) -> dict[str, str]:
+        """The CGI variables of the request; the catalog's own environment is not passed on."""
+        https = request.url.scheme == "https"
+        return {
+            **_base_environment(),
+            "REQUEST_METHOD": request.method,
+            "QUERY_STRING": request.url.query,
+            "CONTENT_TYPE": request.headers.get("content-type", ""),
+            "CONTENT_LENGTH": str(length),
+            "SCRIPT_NAME": "/csw",
+            "PATH_INFO": "",
+            "SERVER_NAME": request.url.hostname or "localhost",
+            "SERVER_PORT": str(request.url.port or (443 if https else 80)),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": request.headers.get("host", ""),
+            "HTTPS": "on" if https else "off",
+            PUBLIC_URL_VARIABLE: str(request.base_url).rstrip("/"),
+            CONFIG_VARIABLE: str(self.config),
+        }
+
+    def run_cgi(self, environ: dict[str, str], body: bytes) -> bytes:
+        with self._slots:
+            done = subprocess.run(
+                [str(self.python), "-I", str(RUNNER), "cgi"],
+                input=body,
+                capture_output=True,
+                timeout=self.timeout,
+                env=environ,
+                cwd=self.folder,
+                check=False,
+            )
+        if done.returncode != 0 or b"\r\n\r\n" not in done.stdout:
+            raise CswError(done.stderr.decode("utf-8", "replace")[-4000:])
+        return done.stdout
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request's body, refused beyond MAX_BODY without reading it all."""
+    too_large = HTTPException(413, detail="Requête CSW trop volumineuse (1 Mo au plus).")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise too_large
+    return bytes(body)
+
+
+def cgi_response(output: bytes) -> Response:
+    """A Response from a CGI program's output (a Status header, other headers, the body)."""
+    head, _, body = output.partition(b"\r\n\r\n")
+    status, content_type = 200, "application/xml"
+    for line in head.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "status":
+            status = int(value.split()[0])
+        elif name.strip().lower() == "content-type":
+            content_type = value.strip()
+    return Response(content=body, status_code=status, media_type=content_type)
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+def record_document(entry: Entry) -> dict[str, object]:
+    """What the builder needs for one entry: its csw:Record and its named links (pycsw keeps
+    a link's name and description in its repository, where Dublin Core has no room)."""
+    links = entry_links(entry)
+    return {
+        "xml": record_xml(entry, links),
+        "links": [[link.name, link.description, link.protocol, link.url] for link in links],
+    }
+
+
+def record_xml(entry: Entry, links: list[Link]) -> str:
+    """The entry as a Dublin Core csw:Record; links start with the base URL placeholder."""
+    record = ET.Element(_name("csw:Record"))
+    _add(record, "dc:identifier", entry.slug)
+    _add(record, "dc:title", entry.title)
+    _add(record, "dc:type", "dataset")
+    for keyword in entry.keywords:
+        _add(record, "dc:subject", keyword)
+    for theme in entry.themes:
+        _add(record, "dc:subject", THEMES.get(theme, theme), scheme=THEME_BASE_URI.rstrip("/"))
+    for media_type in media_types(entry):
+        _add(record, "dc:format", media_type)
+    _add(record, "dct:abstract", entry.description)
+    _add(record, "dct:modified", entry.modified)
+    _add(record, "dc:date", entry.modified)
+    _add(record, "dc:creator", entry.publisher_name)
+    _add(record, "dc:publisher", entry.publisher_name)
+    _add(record, "dc:language", "fre")
+    _add(record, "dc:rights", entry.licence_name)
+    _add(record, "dct:license", entry.licence_url)
+    for protocol, url in dict.fromkeys((link.protocol, link.url) for link in links):
+        _add(record, "dct:references", url, scheme=protocol)
+    if entry.bbox is not None:
+        record.append(bounding_box(entry.bbox))
+    return ET.tostring(record, encoding="unicode")
+
+
+def media_types(entry: Entry) -> list[str]:
+    offered = formats.offered(entry.bbox is not None)
+    return list(dict.fromkeys(formats.FORMATS[fmt].media_type for fmt in offered))
+
+
+def entry_links(entry: Entry) -> list[Link]:
+    """The dataset's page, downloads and, for map data, its layers in every OGC service."""
+    base = BASE_PLACEHOLDER
+    links = [Link(PAGE, f"{base}/jeux-de-donnees/{entry.slug}", entry.slug, "Fiche sur le portail")]
+    links += [
+        Link(
+            DOWNLOAD,
+            f"{base}/api/datasets/{entry.slug}/download/{fmt}",
+            fmt,
+            f"Téléchargement au format {fmt}",
+        )
+        for fmt in formats.offered(entry.bbox is not None)
+    ]
+    for layer in entry.layers:
+        links += [
+            Link(OGC_API, f"{base}/ogc/collections/{layer}", layer, "Collection OGC API Features"),
+            Link(WMS, f"{base}/wms", layer, "Couche WMS"),
+            Link(WFS, f"{base}/wfs", layer, "Type d'objets WFS"),
+        ]
+    return links
+
+
+def bounding_box(bbox: tuple[float, float, float, float]) -> ET.Element:
+    """ows:BoundingBox in WGS84, latitude first; a point's box is widened by a hair."""
+    west, south, east, north = bbox
+    pad = 1e-6
+    if east - west < pad:
+        west, east = west - pad, east + pad
+    if north - south < pad:
+        south, north = south - pad, north + pad
+    box = ET.Element(_name("ows:BoundingBox"), crs=WGS84_LAT_LON, dimensions="2")
+    _add(box, "ows:LowerCorner", f"{south:.7f} {west:.7f}")
+    _add(box, "ows:UpperCorner", f"{north:.7f} {east:.7f}")
+    return box
+
+
+def _add(parent: ET.Element, name: str, text: str, **attributes: str) -> ET.Element:
+    element = ET.SubElement(parent, _name(name), attributes)
+    element.text = text
+    return element
+
+
+def _name(prefixed: str) -> str:
+    prefix, local = prefixed.split(":")
+    return f"{{{NAMESPACES[prefix]}}}{local}"
+
+
+def _base_environment() -> dict[str, str]:
+    return {"PATH": os.defpath, "LANG": "C.UTF-8"}
+
+
+def _remove_abandoned(stagings: Iterable[Path]) -> None:
+    """Repositories left half-built by a build that was killed (older than any build)."""
+    for staging in stagings:
+        with contextlib.suppress(OSError):
+            if time.time() - staging.stat().st_mtime > 2 * BUILD_TIMEOUT:
+                staging.unlink()
+
+
+def _write_if_changed(path: Path, content: str) -> None:
+    if path.exists() and path.read_text(encoding="utf-8") == content:
+        return
+    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    staging.write_text(content, encoding="utf-8")
+    os.replace(staging, path)

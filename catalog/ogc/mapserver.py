@@ -1,0 +1,514 @@
+"""WMS 1.3.0 and WFS 2.0 served by MapServer, from a map file generated from the catalog.
+
+`MapServerService.update` writes one map file for every served layer (and MapServer's
+config file beside it), each time atomically: MapServer reads the map file on every
+request, so a new release, a new structure version or a withdrawn dataset is served from
+the next request on, without a restart. The map file and the config hold nothing specific
+to how MapServer is run: the catalog application runs Debian's `mapserv` as a CGI program
+on `/wms` and `/wfs` (the embedded deployment), and a production web server can run the
+same binary as FastCGI with `MAPSERVER_CONFIG_FILE` pointing at the same config.
+
+MapServer does the protocols (capabilities, GetMap, GetFeatureInfo, GetLegendGraphic,
+DescribeFeatureType, GetFeature with paging, filters and reprojection); this module only
+describes the layers and bridges HTTP requests to the CGI program.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import os
+import re
+import sqlite3
+import tempfile
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+
+from catalog.ogc.layers import Entry, Layer
+
+LOGGER = logging.getLogger(__name__)
+
+MAPSERV = "/usr/bin/mapserv"
+TIMEOUT_SECONDS = 30.0
+MAX_POST_BYTES = 1024 * 1024
+MAP_FILE = "catalogue.map"
+CONFIG_FILE = "mapserver.conf"
+SERVICE_CRS = ("EPSG:4326", "EPSG:2154", "EPSG:3946", "EPSG:3857")
+WMS_EXTRA_CRS = ("CRS:84",)
+MAX_FEATURES = 5000  # WFS page size when the caller asks for no COUNT (paging is advertised)
+EXTENT_MARGIN = 1e-5  # degrees, about a metre
+FID_ITEM = "ms_fid"  # the GeoPackage's feature id, exposed for gml:id and hidden as an item
+LAYER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # an XML NCName: a WFS type name
+
+SERVICE_TITLE = "Données ouvertes des communes de la Métropole de Lyon"
+SERVICE_ABSTRACT = (
+    "Cartes (WMS) et objets géographiques (WFS) des jeux de données ouverts publiés par les "
+    "communes partenaires de la Métropole de Lyon. Chaque couche est diffusée sous sa propre "
+    "licence, indiquée dans sa description."
+)
+SERVICE_KEYWORDS = ("données ouvertes", "Métropole de Lyon", "communes")
+ORGANISATION = "Métropole de Lyon et communes partenaires"
+ROUTES = {"/wms": "WMS", "/wfs": "WFS"}
+
+# Default style: one colour for every layer, drawn according to its geometry kind.
+STYLE_RGB = (0, 102, 204)
+OUTLINE_RGB = (255, 255, 255)
+POINT_SIZE = 10
+LINE_WIDTH = 3
+# Table Schema types as MapServer's GML types (DescribeFeatureType, GeoJSON field types).
+# Dates, times and years are served as text: MapServer wraps GML 3.2 dates in
+# gml:timePosition elements that GDAL's GML reader does not take as a field's value.
+GML_TYPES = {"integer": "Long", "number": "Real", "boolean": "Boolean"}
+# Geometry types declared by DescribeFeatureType. Lines and polygons stay
+# gml:GeometryPropertyType: GML 3.2's CurvePropertyType and SurfacePropertyType make GDAL
+# (ogr2ogr, QGIS) read plain lines and polygons as curves.
+GML_GEOMETRIES = {"Point": "point", "MultiPoint": "multipoint"}
+
+
+# --- map file syntax -------------------------------------------------------------------------
+
+
+def quoted(value: object) -> str:
+    """A map file string on one line, with its backslashes and double quotes escaped."""
+    text = " ".join(str(value).split())
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def metadata_block(items: dict[str, str], indent: str) -> list[str]:
+    lines = [f"{indent}METADATA"]
+    lines += [f"{indent}  {quoted(key)} {quoted(value)}" for key, value in items.items()]
+    return lines + [f"{indent}END"]
+
+
+def rgb(colour: tuple[int, int, int]) -> str:
+    return " ".join(str(c) for c in colour)
+
+
+def extent(bbox: tuple[float, float, float, float]) -> str:
+    """A lon/lat box, a little larger than the features' own: MapServer leaves features
+    lying on the edge of an exact extent out of WFS's numberMatched."""
+    west, south, east, north = (float(v) for v in bbox)
+    m = EXTENT_MARGIN
+    return f"{west - m!r} {south - m!r} {east + m!r} {north + m!r}"
+
+
+def sql_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --- the map file ----------------------------------------------------------------------------
+
+
+def render_mapfile(layers: Iterable[Layer]) -> str:
+    """The map file serving these layers by WMS and WFS (valid layer names only)."""
+    served = [layer for layer in layers if _valid_name(layer)]
+    lines = [
+        "# Generated from the catalog by catalog/ogc/mapserver.py: do not edit.",
+        "MAP",
+        '  NAME "catalogue"',
+        "  STATUS ON",
+        f"  EXTENT {extent(_union(served))}",
+        "  SIZE 800 600",
+        "  MAXSIZE 4096",
+        "  UNITS DD",
+        "  IMAGECOLOR 255 255 255",
+        "  IMAGETYPE png",
+        '  PROJECTION "init=epsg:4326" END',
+        '  SYMBOL NAME "cercle" TYPE ELLIPSE FILLED TRUE POINTS 1 1 END END',
+        *_output_formats(),
+        *_legend(),
+        "  WEB",
+        *metadata_block(_service_metadata(served), "    "),
+        "  END",
+    ]
+    for layer in served:
+        lines += _layer_block(layer)
+    return "\n".join([*lines, "END", ""])
+
+
+def _valid_name(layer: Layer) -> bool:
+    if LAYER_NAME.match(layer.name):
+        return True
+    LOGGER.warning("Couche « %s » ignorée par WMS/WFS : nom invalide", layer.name)
+    return False
+
+
+def _union(layers: list[Layer]) -> tuple[float, float, float, float]:
+    if not layers:
+        return (-180.0, -90.0, 180.0, 90.0)
+    boxes = [layer.bbox for layer in layers]
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def _output_formats() -> list[str]:
+    return [
+        "  OUTPUTFORMAT",
+        '    NAME "png"',
+        '    DRIVER "AGG/PNG"',
+        '    MIMETYPE "image/png"',
+        '    EXTENSION "png"',
+        "    IMAGEMODE RGBA",
+        "    TRANSPARENT ON",
+        "  END",
+        "  OUTPUTFORMAT",
+        '    NAME "geojson"',
+        '    DRIVER "OGR/GEOJSON"',
+        '    MIMETYPE "application/json; subtype=geojson"',
+        '    FORMATOPTION "STORAGE=stream"',
+        '    FORMATOPTION "FORM=SIMPLE"',
+        "  END",
+    ]
+
+
+def _legend() -> list[str]:
+    return [
+        "  LEGEND",
+        "    KEYSIZE 20 12",
+        "    IMAGECOLOR 255 255 255",
+        "    LABEL SIZE 9 COLOR 0 0 0 END",
+        "  END",
+    ]
+
+
+def _service_metadata(layers: list[Layer]) -> dict[str, str]:
+    return {
+        "ows_title": SERVICE_TITLE,
+        "ows_abstract": SERVICE_ABSTRACT,
+        "ows_keywordlist": ",".join(SERVICE_KEYWORDS),
+        "ows_contactorganization": ORGANISATION,
+        "ows_fees": "Aucun : service gratuit.",
+        "ows_accessconstraints": _licences_text(layers),
+        "ows_srs": " ".join(SERVICE_CRS),
+        "wms_srs": " ".join(SERVICE_CRS + WMS_EXTRA_CRS),
+        "ows_enable_request": "*",
+        "ms_enable_modes": "!*",  # only the OGC protocols, none of mapserv's own CGI modes
+        "ows_encoding": "UTF-8",
+        "wms_rootlayer_name": "",  # the root layer groups the layers: not requestable itself
+        "wms_getmap_formatlist": "png,jpeg",
+        "wms_getlegendgraphic_formatlist": "png",
+        "wms_getfeatureinfo_formatlist": "application/json; subtype=geojson",
+        "wfs_getfeature_formatlist": "geojson",
+        "wfs_maxfeatures": str(MAX_FEATURES),
+        "wfs_compute_number_matched": "true",
+        "wms_bbox_extended": "true",
+        "wms_sld_enabled": "false",  # no SLD fetched from a URL the caller gives
+    }
+
+
+def _licences_text(layers: list[Layer]) -> str:
+    licences = sorted({(layer.licence_name, layer.licence_url) for layer in layers})
+    if not licences:
+        return "Aucune couche publiée."
+    names = " ; ".join(f"{name} ({url})" for name, url in licences)
+    return f"Chaque couche est diffusée sous sa licence, indiquée dans sa description : {names}."
+
+
+def _layer_block(layer: Layer) -> list[str]:
+    kind = layer.geometry_kind
+    return [
+        "  LAYER",
+        f"    NAME {quoted(layer.name)}",
+        f"    TYPE {kind}",
+        "    STATUS ON",
+        "    CONNECTIONTYPE OGR",
+        f"    CONNECTION {quoted(layer.gpkg)}",
+        f"    DATA {quoted(layer_sql(layer))}",
+        '    PROJECTION "init=epsg:4326" END',
+        f"    EXTENT {extent(layer.bbox)}",
+        # A layer answers GetFeatureInfo only with a template; GML and GeoJSON need no file.
+        '    TEMPLATE "interrogeable"',
+        f"    TOLERANCE {0 if kind == 'POLYGON' else 6}",
+        "    TOLERANCEUNITS PIXELS",
+        *metadata_block(_layer_metadata(layer), "    "),
+        *_class_block(layer),
+        "  END",
+    ]
+
+
+def layer_sql(layer: Layer) -> str:
+    """The layer's features as MapServer reads them: the feature id (also as an item, for
+    gml:id), the geometry, the published fields, dates as YYYY-MM-DD (GeoPackages derived
+    before map exports kept dates hold a time of day)."""
+    fid, geometry = key_columns(layer.gpkg, layer.table)
+    columns = [
+        sql_identifier(fid),
+        f"{sql_identifier(fid)} AS {FID_ITEM}",
+        sql_identifier(geometry),
+    ]
+    for field in layer.fields:
+        name = sql_identifier(field["name"])
+        columns.append(f"substr({name}, 1, 10) AS {name}" if field["type"] == "date" else name)
+    return f"SELECT {', '.join(columns)} FROM {sql_identifier(layer.table)}"
+
+
+def key_columns(gpkg: Path, table: str) -> tuple[str, str]:
+    """The GeoPackage table's feature id and geometry columns."""
+    with sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True) as conn:
+        geometry = conn.execute(
+            "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (table,)
+        ).fetchone()
+        fid = conn.execute(
+            "SELECT name FROM pragma_table_info(?) WHERE pk = 1", (table,)
+        ).fetchone()
+    if geometry is None or fid is None:
+        raise ValueError(f"{gpkg} : table {table} sans identifiant ou sans géométrie.")
+    return str(fid[0]), str(geometry[0])
+
+
+def _layer_metadata(layer: Layer) -> dict[str, str]:
+    licence = f"Licence : {layer.licence_name} ({layer.licence_url}). {layer.notice}"
+    items = {
+        "ows_title": layer.title,
+        "ows_abstract": f"{layer.description} {licence}",
+        "ows_keywordlist": ",".join(layer.keywords),
+        "ows_srs": " ".join(SERVICE_CRS),
+        "wms_srs": " ".join(SERVICE_CRS + WMS_EXTRA_CRS),
+        "ows_extent": extent(layer.bbox),
+        "wms_attribution_title": layer.notice,
+        "wms_attribution_onlineresource": layer.licence_url,
+        "gml_include_items": "all",
+        "gml_exclude_items": FID_ITEM,
+        "wms_include_items": "all",
+        "wms_exclude_items": FID_ITEM,
+        "gml_featureid": FID_ITEM,
+        "gml_geometries": "geometrie",
+        "wfs_geometry_precision": "9",  # decimals: 0.1 mm in degrees
+    }
+    geometry = GML_GEOMETRIES.get(layer.geometry_type)
+    if geometry:
+        items["gml_geometrie_type"] = geometry
+    for field in layer.fields:
+        gml_type = GML_TYPES.get(field.get("type", "string"), "Character")
+        items[f"gml_{field['name']}_type"] = gml_type
+    return items
+
+
+def _class_block(layer: Layer) -> list[str]:
+    return [
+        "    CLASS",
+        f"      NAME {quoted(layer.title)}",
+        *_styles(layer.geometry_kind),
+        "    END",
+    ]
+
+
+def _styles(kind: str) -> list[str]:
+    if kind == "POINT":
+        return [
+            "      STYLE",
+            f'        SYMBOL "cercle" SIZE {POINT_SIZE} COLOR {rgb(STYLE_RGB)}',
+            f"        OUTLINECOLOR {rgb(OUTLINE_RGB)} WIDTH 1",
+            "      END",
+        ]
+    if kind == "LINE":
+        return [f"      STYLE COLOR {rgb(STYLE_RGB)} WIDTH {LINE_WIDTH} END"]
+    return [
+        f"      STYLE COLOR {rgb(STYLE_RGB)} OPACITY 40 END",
+        f"      STYLE OUTLINECOLOR {rgb(STYLE_RGB)} WIDTH 2 END",
+    ]
+
+
+def render_config(map_path: Path) -> str:
+    """MapServer's config: only the generated map file may be served, by default."""
+    pattern = "^" + re.escape(str(map_path)) + "$"
+    return "\n".join(
+        [
+            "# Generated by catalog/ogc/mapserver.py: do not edit.",
+            "CONFIG",
+            "  ENV",
+            f"    MS_MAP_PATTERN {quoted(pattern)}",
+            f"    MS_MAPFILE {quoted(map_path)}",
+            '    MS_MAP_NO_PATH "1"',
+            '    MS_ERRORFILE "stderr"',
+            "  END",
+            "  MAPS",
+            f"    CATALOGUE {quoted(map_path)}",
+            "  END",
+            "END",
+            "",
+        ]
+    )
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` at once: a reader sees the old file or the new one, never a part."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- the service -----------------------------------------------------------------------------
+
+
+class MapServerService:
+    """WMS and WFS of every served layer, by MapServer, on `/wms` and `/wfs`."""
+
+    def __init__(
+        self, services_dir: Path, mapserv: str = MAPSERV, timeout: float = TIMEOUT_SECONDS
+    ) -> None:
+        self.folder = services_dir / "mapserver"
+        self.map_path = self.folder / MAP_FILE
+        self.config_path = self.folder / CONFIG_FILE
+        self.mapserv = mapserv
+        self.timeout = timeout
+        self.layer_names: tuple[str, ...] | None = None  # None until the first update
+
+    def update(self, layers: list[Layer], entries: list[Entry]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.config_path, render_config(self.map_path.resolve()))
+        write_atomically(self.map_path, render_mapfile(layers))
+        self.layer_names = tuple(layer.name for layer in layers)
+
+    def mount(self, app: FastAPI) -> None:
+        for path, service in ROUTES.items():
+            endpoint = self._endpoint(service)
+            for method in ("GET", "POST"):
+                app.add_api_route(
+                    path,
+                    endpoint,
+                    methods=[method],
+                    name=f"{service.lower()}_{method.lower()}",
+                    summary=f"Service {service} (MapServer)",
+                    description=f"Requêtes OGC {service} : paramètres du protocole, ou corps "
+                    "XML en POST. Sans paramètre : présentation du service.",
+                    response_class=Response,
+                )
+
+    def _endpoint(self, service: str) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return await self.answer(request, service)
+
+        return endpoint
+
+    async def answer(self, request: Request, service: str) -> Response:
+        """Run `mapserv` on the request; French answers for what MapServer cannot say."""
+        if request.method == "GET" and not request.url.query:
+            return service_page(request, service)
+        if not self.layer_names:
+            return ogc_exception(503, "Le service n'a encore aucune couche publiée.")
+        body = await request.body() if request.method == "POST" else b""
+        if len(body) > MAX_POST_BYTES:
+            return ogc_exception(413, "Requête trop volumineuse (1 Mio au plus).")
+        environ = self.cgi_environ(request, service, body)
+        try:
+            output = await run_cgi(self.mapserv, environ, body, self.timeout)
+        except TimeoutError:
+            return ogc_exception(504, f"MapServer n'a pas répondu en {self.timeout:.0f} s.")
+        except OSError:
+            LOGGER.exception("MapServer introuvable ou non exécutable : %s", self.mapserv)
+            return ogc_exception(503, "MapServer n'est pas disponible sur ce serveur.")
+        return cgi_response(output)
+
+    def cgi_environ(self, request: Request, service: str, body: bytes) -> dict[str, str]:
+        url = request.url
+        https = url.scheme == "https"
+        environ = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "MAPSERVER_CONFIG_FILE": str(self.config_path.resolve()),
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REQUEST_METHOD": request.method,
+            "QUERY_STRING": cgi_query(url.query, service, add_defaults=request.method == "GET"),
+            "SERVER_NAME": url.hostname or "localhost",
+            "SERVER_PORT": str(url.port or (443 if https else 80)),
+            "SCRIPT_NAME": url.path,
+        }
+        if https:
+            environ["HTTPS"] = "on"
+        if request.method == "POST":
+            environ["CONTENT_TYPE"] = request.headers.get("content-type", "text/xml")
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return environ
+
+
+def cgi_query(query: str, service: str, add_defaults: bool) -> str:
+    """The caller's parameters less `map` (the map file is the config's); a GET names its
+    service by its route, and asks for the capabilities when it names no request."""
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() != "map"]
+    names = {k.lower() for k, _ in pairs}
+    if add_defaults and "service" not in names:
+        pairs.append(("SERVICE", service))
+    if add_defaults and "request" not in names:
+        pairs.append(("REQUEST", "GetCapabilities"))
+    return urlencode(pairs)
+
+
+async def run_cgi(program: str, environ: dict[str, str], body: bytes, timeout: float) -> bytes:
+    """The CGI program's whole output; TimeoutError (the process killed) past `timeout`."""
+    process = await asyncio.create_subprocess_exec(
+        program,
+        stdin=asyncio.subprocess.PIPE if body else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environ,
+    )
+    try:
+        output, errors = await asyncio.wait_for(process.communicate(body or None), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    if errors.strip():
+        LOGGER.info("MapServer : %s", errors.decode("utf-8", "replace").strip()[:2000])
+    return output
+
+
+def cgi_response(output: bytes) -> Response:
+    """An HTTP response from a CGI output: headers (with `Status:`), a blank line, the body."""
+    ends = [(output.find(sep), sep) for sep in (b"\r\n\r\n", b"\n\n") if sep in output]
+    if not ends:
+        return ogc_exception(502, "Réponse invalide de MapServer.")
+    position, separator = min(ends)
+    status, headers = 200, {}
+    for line in output[:position].decode("latin-1").splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "status":
+            status = int(value.split()[0])
+        elif name.strip():
+            headers[name.strip()] = value.strip()
+    return Response(output[position + len(separator) :], status_code=status, headers=headers)
+
+
+def ogc_exception(status: int, message: str) -> Response:
+    """An OWS exception report in French, for answers that MapServer does not give."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" version="2.0.0" '
+        'xml:lang="fr">\n'
+        '  <ows:Exception exceptionCode="NoApplicableCode">\n'
+        f"    <ows:ExceptionText>{html.escape(message)}</ows:ExceptionText>\n"
+        "  </ows:Exception>\n"
+        "</ows:ExceptionReport>\n"
+    )
+    return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
+
+
+def service_page(request: Request, service: str) -> HTMLResponse:
+    """What a browser opening the bare service URL gets: how to use it, in French."""
+    version = "1.3.0" if service == "WMS" else "2.0.0"
+    link = html.escape(f"{request.url.path}?SERVICE={service}&VERSION={version}")
+    return HTMLResponse(
+        '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
+        f"<title>Service {service} — {html.escape(SERVICE_TITLE)}</title></head><body>"
+        f"<h1>Service {service} {version}</h1>"
+        f"<p>{html.escape(SERVICE_ABSTRACT)}</p>"
+        f'<p>Document de capacités : <a href="{link}&amp;REQUEST=GetCapabilities">'
+        "GetCapabilities</a>. Systèmes de coordonnées : "
+        f"{', '.join(SERVICE_CRS)}.</p></body></html>"
+    )

@@ -1,0 +1,154 @@
+"""pycsw over the catalog's records: CSW 2.0.2 for the harvesters that still use it.
+
+This module runs in pycsw's own virtual environment (`var/pycsw-venv`), never in the
+catalog's: it imports nothing but the standard library and pycsw. Three entry points:
+
+- ``python -I pycsw_app.py build TARGET`` reads a JSON list of records on stdin (each a
+  Dublin Core ``csw:Record`` document and its links as [name, description, protocol, url])
+  and writes a new pycsw repository (SQLite) at TARGET with pycsw's own schema and parser
+  (`setup_db`, `parse_record`, `Repository.insert`);
+- ``python -I pycsw_app.py cgi`` answers one HTTP request as a CGI program (the catalog
+  runs it for each request to `/csw`);
+- ``application`` is a WSGI application for a WSGI server in pycsw's own container.
+
+The configuration file is named by ``OPENDATA_CSW_CONFIG``; its repository path is relative
+to the file's folder. Links in the records start with ``BASE_PLACEHOLDER``, replaced in
+every response by the public base URL (``OPENDATA_PUBLIC_URL``, else the request's
+scheme and host), so one repository serves every host name the catalog is reached by.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from wsgiref.handlers import BaseCGIHandler
+
+BASE_PLACEHOLDER = "http://catalogue.invalid"
+CONFIG_VARIABLE = "OPENDATA_CSW_CONFIG"
+PUBLIC_URL_VARIABLE = "OPENDATA_PUBLIC_URL"
+TABLE = "records"
+SAFE_BASE_URL = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?")
+SERVED_TYPES = ("application/xml", "application/json", "text/xml")
+StartResponse = Callable[..., Any]
+
+# pycsw 2.6 imports a name Shapely 2 deprecates; the warning would fill every log.
+warnings.filterwarnings("ignore", "ReadingError is deprecated", FutureWarning)
+
+
+def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """Answer one CSW request with pycsw, links and service URL on the public base URL."""
+    from pycsw import server
+
+    config_path = Path(environ.get(CONFIG_VARIABLE) or os.environ[CONFIG_VARIABLE])
+    base = public_base_url(environ)
+    env = dict(environ)
+    env["local.app_root"] = str(config_path.parent)  # resolves the relative sqlite path
+    csw = server.Csw(load_config(config_path, base), env, version="2.0.2")
+    status, contents = csw.dispatch_wsgi()
+    contents = contents.replace(BASE_PLACEHOLDER.encode(), base.encode())
+    # pycsw echoes the caller's outputFormat as the type: only known types pass
+    media_type = str(getattr(csw, "contenttype", "")).split(";")[0].strip()
+    if media_type not in SERVED_TYPES:
+        media_type = "application/xml"
+    content_type = f"{media_type}; charset=UTF-8"
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(contents)))]
+    start_response(status, headers)
+    return [contents]
+
+
+def public_base_url(environ: dict[str, Any]) -> str:
+    """The base URL of the catalog as its users reach it, without a trailing slash."""
+    configured = environ.get(PUBLIC_URL_VARIABLE) or os.environ.get(PUBLIC_URL_VARIABLE)
+    if configured:
+        candidate = configured
+    else:
+        host = environ.get("HTTP_HOST") or (
+            f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+        )
+        candidate = f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+    candidate = candidate.rstrip("/")
+    return candidate if SAFE_BASE_URL.fullmatch(candidate) else "http://localhost"
+
+
+def load_config(path: Path, base: str) -> configparser.ConfigParser:
+    config = configparser.ConfigParser(interpolation=None)
+    with path.open(encoding="utf-8") as stream:
+        config.read_file(stream)
+    config.set("server", "url", f"{base}/csw")
+    config.set("metadata:main", "provider_url", f"{base}/")
+    config.set("metadata:main", "contact_url", f"{base}/")
+    return config
+
+
+def build(target: Path, documents: list[dict[str, Any]]) -> int:
+    """A new repository at `target` holding these records; their number."""
+    from pycsw.core import admin, config, metadata, repository, util
+    from pycsw.core.etree import etree
+
+    if target.exists():
+        target.unlink()
+    database = f"sqlite:///{target}"
+    admin.setup_db(database, TABLE, str(Path(admin.__file__).parent))
+    context = config.StaticContext()
+    repo = repository.Repository(database, context, table=TABLE)
+    mappings = context.md_core_model["mappings"]
+    inserted = 0
+    for document in documents:
+        parsed = etree.fromstring(document["xml"].encode("utf-8"), context.parser)
+        for record in metadata.parse_record(context, parsed, repo):
+            words = searchable_text(parsed, context.namespaces)
+            setattr(record, mappings["pycsw:AnyText"], util.get_anytext(words))
+            setattr(record, mappings["pycsw:Links"], links_column(document["links"]))
+            repo.insert(record, "local", util.get_today_and_now())
+            inserted += 1
+    repo.session.close()
+    repo.engine.dispose()
+    return inserted
+
+
+def links_column(links: list[list[str]]) -> str:
+    """pycsw's links column: name,description,protocol,url joined by ^ (so neither inside)."""
+    return "^".join(",".join(re.sub(r"[,^]", " ", value) for value in link) for link in links)
+
+
+def searchable_text(record: Any, namespaces: dict[str, str]) -> list[str]:
+    """Every text of the record but its links: a word search must not match every URL."""
+    references = f"{{{namespaces['dct']}}}references"
+    return [
+        element.text.strip()
+        for element in record.iter()
+        if isinstance(element.tag, str) and element.tag != references and element.text
+    ]
+
+
+def run_cgi() -> None:
+    """One request, CGI style: environment and body in, status, headers and body out."""
+    stdout = sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt the response
+    handler = BaseCGIHandler(
+        sys.stdin.buffer, stdout, sys.stderr, dict(os.environ), multithread=False
+    )
+    handler.run(application)
+
+
+def main(arguments: list[str]) -> int:
+    if arguments[:1] == ["build"] and len(arguments) == 2:
+        documents = json.load(sys.stdin)
+        print(json.dumps({"records": build(Path(arguments[1]), documents)}))
+        return 0
+    if arguments == ["cgi"]:
+        run_cgi()
+        return 0
+    print("usage: pycsw_app.py build TARGET < records.json | pycsw_app.py cgi", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

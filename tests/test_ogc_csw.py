@@ -1,0 +1,323 @@
+"""CSW 2.0.2: the real pycsw, behind the real catalog application on loopback, read with
+OWSLib as a harvester would.
+
+The deployment publishes map and non-map samples, a restricted dataset and one that is
+later depublished; pycsw runs in its own environment (var/pycsw-venv, made by
+scripts/bootstrap.sh).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+import uvicorn
+from fastapi import FastAPI
+from lxml import etree
+from owslib import fes
+from owslib.csw import CatalogueServiceWeb
+from owslib.ows import ExceptionReport
+
+from catalog.ogc.csw import CswService, pycsw_venv
+from catalog.service import create_app, is_public
+from catalog.store import datasets_table
+
+from conftest import SAMPLES, Deployment, deployment, write_submission
+
+BANCS = "ecully-bancs-publics"  # points in Écully
+PISTES = "vaulx-en-velin-pistes-cyclables"  # lines in Vaulx-en-Velin
+SUBVENTIONS = "vaulx-en-velin-subventions-associations"  # a table, no geometry
+RESTRICTED = "ecully-registre-interventions"
+WITHDRAWN = "ecully-kiosques"
+LATE = "ecully-composteurs"
+SECRET_WORD = "Zanzibar"  # only in the restricted dataset's title and description
+ECULLY_BOX = (4.74, 45.76, 4.79, 45.79)  # west, south, east, north: west of Lyon
+VAULX_BOX = (4.90, 45.76, 4.95, 45.80)  # east of Lyon
+TITLE = "Catalogue des données ouvertes des communes de la Métropole de Lyon"
+OWS = "{http://www.opengis.net/ows}"
+
+
+@dataclass
+class Catalog:
+    base: str
+    app: FastAPI
+    published: Deployment
+
+    @property
+    def csw_url(self) -> str:
+        return f"{self.base}/csw"
+
+    def csw(self) -> CatalogueServiceWeb:
+        return CatalogueServiceWeb(self.csw_url, version="2.0.2", skip_caps=True, timeout=30)
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """The application run by uvicorn on a free loopback port; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the catalog server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def small_dataset(root: Path, name: str, title: str, extra: str = "") -> Path:
+    data = write_submission(
+        root / "depots" / name, f"{name}.csv", f"id;lieu\r\n1;{name}\r\n", extra_metadata=extra
+    )
+    metadata = data.parent / "metadata.yaml"
+    text = metadata.read_text(encoding="utf-8")
+    text = text.replace("titre: Arbres d'alignement", f"titre: {title}")
+    metadata.write_text(text.replace("Arbres plantés", f"{title}, posés"), encoding="utf-8")
+    return data
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
+    assert (pycsw_venv() / "bin" / "python").exists(), "no pycsw: run scripts/bootstrap.sh"
+    with deployment(tmp_path_factory, "csw") as published:
+        for sample in ("ecully/bancs-publics", "vaulx-en-velin/pistes-cyclables"):
+            published.publish_sample(SAMPLES / "inbox" / sample)
+        published.publish_sample(SAMPLES / "inbox" / "vaulx-en-velin" / "subventions-associations")
+        secret = f"Registre {SECRET_WORD} des interventions"
+        restricted = small_dataset(
+            published.root, "registre-interventions", secret, "acces: restreint\n"
+        )
+        published.publish(restricted)
+        published.publish(small_dataset(published.root, "kiosques", "Kiosques à journaux"))
+        app = create_app(published.store, services=[CswService(published.settings.services_dir)])
+        with serve(app) as base:
+            yield Catalog(base, app, published)
+
+
+def public_slugs(published: Deployment) -> set[str]:
+    return {d.slug for d in published.store.list_datasets() if is_public(d)}
+
+
+def all_identifiers(csw: CatalogueServiceWeb, **options) -> set[str]:
+    csw.getrecords2(esn="brief", maxrecords=100, **options)
+    assert csw.results["returned"] == csw.results["matches"]
+    return set(csw.records)
+
+
+def like(text: str) -> list[fes.PropertyIsLike]:
+    return [fes.PropertyIsLike("csw:AnyText", f"%{text}%")]
+
+
+def get(catalog: Catalog, **params: str) -> requests.Response:
+    """A CSW 2.0.2 request in key-value pairs, without OWSLib."""
+    everything = {"service": "CSW", "version": "2.0.2", **params}
+    return requests.get(catalog.csw_url, params=everything, timeout=30)
+
+
+def box(west: float, south: float, east: float, north: float) -> fes.BBox:
+    """A bbox filter in WGS84 as CSW 2.0.2 writes it: latitude first for this CRS URN."""
+    return fes.BBox([south, west, north, east], crs="urn:ogc:def:crs:EPSG::4326")
+
+
+def record(csw: CatalogueServiceWeb, identifier: str):
+    csw.getrecordbyid(id=[identifier], esn="full")
+    return csw.records.get(identifier)
+
+
+# --- capabilities ---------------------------------------------------------------------------
+
+
+def test_capabilities_are_french_and_list_the_operations(catalog: Catalog) -> None:
+    csw = CatalogueServiceWeb(catalog.csw_url, version="2.0.2", timeout=30)
+    assert csw.identification.type == "CSW"
+    assert "2.0.2" in csw.identification.version
+    assert csw.identification.title == TITLE
+    assert csw.provider.name == "Métropole de Lyon et communes partenaires"
+    operations = {operation.name for operation in csw.operations}
+    assert {"GetCapabilities", "DescribeRecord", "GetRecords", "GetRecordById"} <= operations
+    assert "Transaction" not in operations  # read-only: the catalog is fed from the store
+    get_records = csw.get_operation_by_name("GetRecords")
+    assert get_records.methods[0]["url"] == catalog.csw_url  # the URL the caller used
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+def test_get_records_lists_exactly_the_public_datasets(catalog: Catalog) -> None:
+    csw = catalog.csw()
+    expected = public_slugs(catalog.published)
+    assert {BANCS, PISTES, SUBVENTIONS, WITHDRAWN} <= expected
+    assert all_identifiers(csw) == expected
+    assert csw.results["matches"] == len(expected)
+
+
+def test_full_text_search_finds_a_dataset_by_a_word_of_its_description(catalog: Catalog) -> None:
+    csw = catalog.csw()
+    # "inspection" is in the benches' description only (their title does not say it)
+    assert all_identifiers(csw, constraints=like("inspection")) == {BANCS}
+    assert all_identifiers(csw, constraints=like("délibération")) == {SUBVENTIONS}
+    # links are not searchable text: every record has one, no word search matches them all
+    assert all_identifiers(csw, constraints=like("download")) == set()
+
+
+def test_bbox_query_finds_map_datasets_in_their_area_only(catalog: Catalog) -> None:
+    csw = catalog.csw()
+    assert all_identifiers(csw, constraints=[box(*ECULLY_BOX)]) == {BANCS}
+    assert all_identifiers(csw, constraints=[box(*VAULX_BOX)]) == {PISTES}
+    both = [fes.And([*like("vélo"), box(*VAULX_BOX)])]
+    assert all_identifiers(csw, constraints=both) == {PISTES}
+    assert all_identifiers(csw, constraints=[fes.And([*like("bancs"), box(*VAULX_BOX)])]) == set()
+
+
+# --- one record -----------------------------------------------------------------------------
+
+
+def test_get_record_by_id_describes_the_dataset_with_its_links(catalog: Catalog) -> None:
+    entry = catalog.published.store.get_dataset(BANCS)
+    found = record(catalog.csw(), BANCS)
+    assert found is not None
+    assert found.title == "Bancs publics"
+    assert found.abstract == entry.metadata["description"]
+    assert found.modified == str(entry.metadata["modified"])
+    assert found.publisher == "Écully"
+    assert found.rights == ["Licence Ouverte / Open Licence version 2.0"]
+    assert found.license == "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
+    assert {"bancs", "mobilier urbain"} <= set(found.subjects)
+    assert float(found.bbox.minx) == pytest.approx(4.7667, abs=1e-3)  # longitude, latitude order
+    assert float(found.bbox.miny) == pytest.approx(45.7690, abs=1e-3)
+    links = {(ref["scheme"], ref["url"]) for ref in found.references}
+    base = catalog.base
+    assert ("WWW:LINK", f"{base}/jeux-de-donnees/{BANCS}") in links
+    download = f"{base}/api/datasets/{BANCS}/download/geojson"
+    assert ("WWW:DOWNLOAD-1.0-http--download", download) in links
+    assert ("OGC:API-Features", f"{base}/ogc/collections/{BANCS}") in links
+    assert {("OGC:WMS", f"{base}/wms"), ("OGC:WFS", f"{base}/wfs")} <= links
+    assert requests.get(download, timeout=30).status_code == 200  # the links work
+
+
+def test_a_table_has_downloads_but_no_map_links_or_extent(catalog: Catalog) -> None:
+    found = record(catalog.csw(), SUBVENTIONS)
+    assert found.bbox is None
+    schemes = {ref["scheme"] for ref in found.references}
+    assert schemes == {"WWW:LINK", "WWW:DOWNLOAD-1.0-http--download"}
+    assert found.rights == ["Licence Ouverte / Open Licence version 2.0"]
+
+
+def test_records_are_also_served_as_iso_19139(catalog: Catalog) -> None:
+    csw = catalog.csw()
+    csw.getrecordbyid(id=[PISTES], outputschema="http://www.isotc211.org/2005/gmd")
+    iso = csw.records[PISTES]
+    assert iso.identification[0].title == "Aménagements cyclables"
+    extent = iso.identification[0].bbox
+    assert float(extent.minx) == pytest.approx(4.904, abs=1e-2)
+    online = {(link.protocol, link.name, link.url) for link in iso.distribution.online}
+    assert ("OGC:WMS", PISTES, f"{catalog.base}/wms") in online  # the layer a client adds
+    assert ("OGC:WFS", PISTES, f"{catalog.base}/wfs") in online
+
+
+# --- what is never served -------------------------------------------------------------------
+
+
+def test_a_restricted_dataset_is_never_returned(catalog: Catalog) -> None:
+    csw = catalog.csw()
+    assert catalog.published.store.get_dataset(RESTRICTED).metadata["access"] == "restreint"
+    assert record(csw, RESTRICTED) is None
+    assert all_identifiers(csw, constraints=like(SECRET_WORD)) == set()
+    response = get(
+        catalog,
+        request="GetRecords",
+        typenames="csw:Record",
+        resulttype="results",
+        elementsetname="full",
+    )
+    assert response.status_code == 200 and BANCS in response.text
+    assert SECRET_WORD not in response.text and RESTRICTED not in response.text
+    assert "catalogue.invalid" not in response.text  # every link is on the public base URL
+
+
+def test_a_bad_request_gets_an_ogc_exception_report(catalog: Catalog) -> None:
+    response = get(catalog, request="GetEverything")
+    report = etree.fromstring(response.content)
+    assert report.tag == f"{OWS}ExceptionReport"
+    exception = report.find(f"{OWS}Exception")
+    assert exception.get("exceptionCode") == "InvalidParameterValue"
+    assert exception.get("locator") == "request"
+    html = get(catalog, request="GetRecordById", id=BANCS, outputFormat="text/html")
+    assert html.headers["content-type"].startswith("application/xml")  # never the caller's
+    assert etree.fromstring(html.content).tag == f"{OWS}ExceptionReport"
+    malformed = requests.post(
+        catalog.csw_url,
+        data=b"<csw:GetRecords xmlns:csw='http://www.opengis.net/cat/csw/2.0.2'>",
+        headers={"Content-Type": "application/xml"},
+        timeout=30,
+    )
+    assert etree.fromstring(malformed.content).tag == f"{OWS}ExceptionReport"
+    with pytest.raises(ExceptionReport):
+        catalog.csw().getrecords2(outputschema="http://example.org/pas-un-schema")
+    huge = requests.post(catalog.csw_url, data=b"<a/>" * 300_000, timeout=30)
+    assert huge.status_code == 413 and "trop volumineuse" in huge.json()["detail"]
+
+
+def test_a_pycsw_that_does_not_answer_in_time_gives_504(catalog: Catalog) -> None:
+    services = catalog.published.settings.services_dir
+    app = FastAPI()
+    CswService(services, timeout=0.01).mount(app)
+    with serve(app) as base:
+        response = requests.get(f"{base}/csw", params={"request": "GetCapabilities"}, timeout=30)
+    assert response.status_code == 504
+    assert "n'a pas répondu" in response.json()["detail"]
+
+
+# --- lifecycle (runs last: it changes the deployment) ---------------------------------------
+
+
+def test_new_and_depublished_datasets_follow_without_restart(catalog: Catalog) -> None:
+    csw = catalog.csw()
+    published, refresher = catalog.published, catalog.app.state.refresher
+    assert record(csw, WITHDRAWN) is not None
+    published.publish(small_dataset(published.root, "composteurs", "Composteurs de quartier"))
+    with published.store.engine.begin() as conn:  # depublication sets the dataset's status
+        conn.execute(
+            sa.update(datasets_table)
+            .where(datasets_table.c.slug == WITHDRAWN)
+            .values(status="depublie")
+        )
+    assert record(csw, LATE) is None  # not before the refresher runs
+    started = time.monotonic()
+    assert refresher.refresh()
+    refreshed_in = time.monotonic() - started
+    assert refreshed_in < 60
+    assert record(csw, LATE).title == "Composteurs de quartier"
+    assert record(csw, WITHDRAWN) is None
+    assert all_identifiers(csw) == public_slugs(published)
+    assert WITHDRAWN not in all_identifiers(csw, constraints=like("Kiosques"))
+
+
+# --- without pycsw --------------------------------------------------------------------------
+
+
+def test_without_pycsw_the_service_says_so_in_french(tmp_path: Path) -> None:
+    service = CswService(tmp_path / "services", venv=tmp_path / "absent")
+    service.update([], [])  # nothing to run: the catalog keeps working
+    app = FastAPI()
+    service.mount(app)
+    with serve(app) as base:
+        response = requests.get(f"{base}/csw", params={"request": "GetCapabilities"}, timeout=30)
+    assert response.status_code == 503
+    assert "environnement de pycsw" in response.json()["detail"]
+    assert "scripts/bootstrap.sh" in response.json()["detail"]
