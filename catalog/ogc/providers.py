@@ -83,6 +83,11 @@ class GeoPackageProvider(BaseProvider):
                 matched = len(fids)
                 page = fids[offset : offset + limit] if resulttype != "hits" else []
                 rows = self._rows_by_fid(conn, page)
+            elif bbox and not (conditions or sortby):
+                # Points only (the others took the branch above): the R-tree alone counts
+                # and pages them; only the page's rows are read from the table.
+                matched, page = self._boxed_page(conn, bbox, offset, limit, resulttype)
+                rows = self._rows_by_fid(conn, page)
             elif not (bbox or conditions or sortby) and self.dense:
                 # Whole table in fid order, fids 1..n: a page is a range of fids.
                 matched = self.count
@@ -140,7 +145,9 @@ class GeoPackageProvider(BaseProvider):
         if not self.has_index:
             raise ProviderInvalidQueryError("Index spatial absent : bbox indisponible.")
         return (
-            f"{table} JOIN {quote(self.rtree)} AS r ON r.id = t.fid "
+            # CROSS JOIN fixes the order: the R-tree finds the box's few features first,
+            # instead of a scan of the table probing the R-tree row by row.
+            f"{quote(self.rtree)} AS r CROSS JOIN {table} ON t.fid = r.id "
             "AND r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?",
             [bbox[0], bbox[2], bbox[1], bbox[3]],
         )
@@ -212,6 +219,21 @@ class GeoPackageProvider(BaseProvider):
         geometries = shapely.from_wkb([_wkb(blob) for _, blob in candidates])
         hits = shapely.intersects(geometries, shapely.box(*bbox))
         return [fid for (fid, _), hit in zip(candidates, hits, strict=True) if hit]
+
+    def _boxed_page(
+        self, conn: sqlite3.Connection, bbox: list[float], offset: int, limit: int, kind: str
+    ) -> tuple[int, list[int]]:
+        box = "r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?"
+        values = [bbox[0], bbox[2], bbox[1], bbox[3]]
+        rtree = f"{quote(self.rtree)} AS r"
+        matched = conn.execute(f"SELECT COUNT(*) FROM {rtree} WHERE {box}", values).fetchone()[0]
+        if kind == "hits":
+            return matched, []
+        page = conn.execute(
+            f"SELECT r.id FROM {rtree} WHERE {box} ORDER BY r.id LIMIT ? OFFSET ?",
+            [*values, limit, offset],
+        ).fetchall()
+        return matched, [fid for (fid,) in page]
 
     def _rows_by_fid(self, conn: sqlite3.Connection, fids: list[int]) -> list[tuple]:
         if not fids:
