@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 MEDIA_TYPES = {
@@ -93,3 +93,63 @@ class NewRelease:
     structure: dict[str, Any]
     structure_version: int
     anonymisation: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ChangeNotice:
+    """A producer's notice of a breaking structure change (annex §3.2).
+
+    `schema` is the new Table Schema (with `geometry_type`/`crs` for map data, and the
+    source file format when it changes); `mapping` derives the old structure's columns
+    from the new data, so the old structure keeps receiving fresh data in parallel."""
+
+    id: str
+    dataset: str
+    from_version: int
+    structure: dict[str, Any]
+    effective_date: date
+    description: str
+    mapping: dict[str, Any] | None
+    announced_at: datetime
+    switched_at: datetime | None = None  # first release in the new structure
+    retired_at: datetime | None = None  # old structure no longer served (410)
+
+    @property
+    def to_version(self) -> int:
+        return self.from_version + 1
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something reusers and producers are told about: the change feeds, webhooks, e-mails."""
+
+    id: int
+    dataset: str
+    kind: str  # see EVENT_KINDS
+    at: datetime
+    title: str  # French, one line
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+EVENT_KINDS = {
+    "publication": "Nouvelle version publiée",
+    "changement-compatible": "Changement de structure compatible",
+    "avis-changement": "Changement de structure annoncé",
+    "bascule": "Nouvelle structure en vigueur",
+    "retrait-structure": "Ancienne structure retirée",
+    "retard": "Mise à jour en retard",
+    "avertissement-depublication": "Dépublication prochaine",
+    "depublication": "Jeu de données dépublié",
+    "republication": "Jeu de données republié",
+}
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A reuser's webhook: events of one dataset (or all), signed with `secret` (HMAC)."""
+
+    id: str
+    url: str
+    dataset: str | None
+    secret: str
+    created_at: datetime

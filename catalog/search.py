@@ -15,6 +15,7 @@ from typing import Any
 
 from catalog.formats import offered
 from catalog.records import Dataset, Release
+from pipelines import clock
 from pipelines.vocabularies import find_frequency, normalise_label
 
 FACETS = ("commune", "theme", "licence", "format", "geographique", "statut")
@@ -40,7 +41,7 @@ class Hit:
 
 def freshness(dataset: Dataset, today: date | None = None) -> dict[str, Any]:
     """Last update, next expected one from the committed frequency, and whether it is late."""
-    today = today or date.today()
+    today = today or clock.today()
     modified = date.fromisoformat(dataset.metadata["modified"])
     last = max(modified, dataset.last_confirmed_at.date())
     frequency = find_frequency(dataset.metadata["accrual_periodicity"])

@@ -21,14 +21,15 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from catalog import dcat, formats, rows, search, usage
+from catalog import dcat, feeds, formats, lifecycle, rows, search, usage
 from catalog.ogc.services import OgcService, ServicesRefresher, default_services
-from catalog.records import Dataset, Release
+from catalog.records import ChangeNotice, Dataset, Release
 from catalog.store import CatalogStore, open_store
+from pipelines import clock
 from pipelines.config import load_settings
 from pipelines.licence import fill_notice
 from pipelines.producers import Producer, load_producers
@@ -103,11 +104,26 @@ def create_app(
         producers = load_producers(load_settings().producers_file)
     app.state.refresher = refresher
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(feeds.router(store))
     for service in services:
         service.mount(app)
 
+    @app.exception_handler(Gone)
+    async def gone(request: Request, error: Gone) -> Response:
+        if request.url.path.startswith("/jeux-de-donnees/"):
+            return TEMPLATES.TemplateResponse(
+                request,
+                "retire.html",
+                {"message": error.detail},
+                status_code=410,
+                headers=error.headers,
+            )
+        return JSONResponse({"detail": error.detail}, status_code=410, headers=error.headers)
+
     def dataset_or_404(slug: str) -> Dataset:
         dataset = store.get_dataset(slug)
+        if dataset is not None and is_open(dataset) and dataset.status == "depublie":
+            raise _gone_dataset(store, dataset)
         if dataset is None or not is_public(dataset):
             # A restricted dataset gets the same answer as a missing one: not even its
             # existence is told to an anonymous caller.
@@ -131,6 +147,11 @@ def create_app(
 
     def release_or_404(slug: str, version: int | None) -> Release:
         too_large = version is not None and not 0 < version < 2**31
+        retired_by = (
+            None if too_large or version is None else lifecycle.retired(store, slug, version)
+        )
+        if retired_by is not None:
+            raise _gone_structure(slug, retired_by)
         release = None if too_large else store.current_release(slug, version)
         if release is None:
             raise HTTPException(404, detail=f"Version v{version} de « {slug} » introuvable.")
@@ -191,7 +212,7 @@ def create_app(
         """Counts of the commune's public datasets (restricted ones once authenticated)."""
         counter.flush()
         cards = {c["slug"]: c for c in commune_cards(commune)}
-        since = date.today() - timedelta(days=days - 1)
+        since = clock.today() - timedelta(days=days - 1)
         names = {"telechargement": "telechargements", "api": "appels_api", "page": "consultations"}
         per_dataset: dict[str, dict[str, Any]] = {
             slug: {
@@ -284,7 +305,11 @@ def create_app(
         request: Request, slug: str, fmt: str, version: int | None = None, crs: int | None = None
     ) -> Response:
         dataset = dataset_or_404(slug)
-        response = _download(request, store, dataset, release_or_404(slug, version), fmt, crs)
+        release = release_or_404(slug, version)
+        response = _download(request, store, dataset, release, fmt, crs)
+        response.headers.update(
+            lifecycle.version_headers(store, dataset, release.structure_version, f"download/{fmt}")
+        )
         counter.count(slug, "telechargement")
         return response
 
@@ -294,7 +319,11 @@ def create_app(
     @app.get("/api/datasets/{slug}/v{version}/rows", summary="Lignes d'une version de structure")
     def rows_of(request: Request, slug: str, version: int | None = None) -> Response:
         dataset = dataset_or_404(slug)
-        response = _rows(request, store, release_or_404(slug, version), dataset)
+        release = release_or_404(slug, version)
+        response = _rows(request, store, release, dataset)
+        response.headers.update(
+            lifecycle.version_headers(store, dataset, release.structure_version, "rows")
+        )
         counter.count(slug, "api")
         return response
 
@@ -305,11 +334,11 @@ def create_app(
         serialisation = _serialisation_or_404(extension)
         if page < 1 or not 1 <= taille <= 500:
             raise HTTPException(400, detail="« page » commence à 1 ; « taille » va de 1 à 500.")
-        published = public_datasets()
+        published = dcat.harvested_datasets(store)  # depublished ones say WITHDRAWN
         chosen = published[(page - 1) * taille : page * taille]
         entries = [(d, store.current_release(d.slug)) for d in chosen]
         graph = dcat.catalog_graph(
-            _base(request), entries, page, len(published), taille, serialisation
+            _base(request), entries, page, len(published), taille, serialisation, store
         )
         return _rdf_response(graph, serialisation)
 
@@ -317,7 +346,7 @@ def create_app(
     def dcat_dataset(request: Request, slug: str, extension: str) -> Response:
         serialisation = _serialisation_or_404(extension)
         dataset = dataset_or_404(slug)
-        graph = dcat.dataset_graph(_base(request), dataset, release_or_404(slug, None))
+        graph = dcat.dataset_graph(_base(request), dataset, release_or_404(slug, None), store)
         counter.count(slug, "api")
         return _rdf_response(graph, serialisation)
 
@@ -326,7 +355,44 @@ def create_app(
 
 def is_public(dataset: Dataset) -> bool:
     """Published and open to anonymous callers (restricted data needs authentication)."""
-    return dataset.status == "publie" and dataset.metadata.get("access", "public") == "public"
+    return dataset.status == "publie" and is_open(dataset)
+
+
+def is_open(dataset: Dataset) -> bool:
+    """Not restricted: anonymous callers may know it exists (or existed)."""
+    return dataset.metadata.get("access", "public") == "public"
+
+
+class Gone(HTTPException):
+    """410 Gone, with a French explanation (an HTML page for the portal's pages)."""
+
+    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(410, detail=detail, headers=headers)
+
+
+def _gone_dataset(store: CatalogStore, dataset: Dataset) -> Gone:
+    event = lifecycle.depublication(store, dataset.slug)
+    since = date.fromisoformat(event.details["depuis"]) if event else clock.today()
+    last = dataset.last_confirmed_at.date()
+    return Gone(
+        f"Le jeu de données « {dataset.metadata['title']} » a été dépublié le "
+        f"{since:%d/%m/%Y} : il n'a pas été mis à jour depuis le {last:%d/%m/%Y}, et un jeu "
+        "de données sans mise à jour pendant 3 ans n'est plus diffusé (annexe "
+        "data.grandlyon.com, §3.2). Ses fichiers et son historique sont archivés ; une "
+        "nouvelle soumission de la commune le republiera."
+    )
+
+
+def _gone_structure(slug: str, notice: ChangeNotice) -> Gone:
+    successor = f"/api/datasets/{slug}/v{notice.to_version}"
+    retired_on = notice.retired_at.date() if notice.retired_at else clock.today()
+    return Gone(
+        f"La structure v{notice.from_version} de « {slug} » n'est plus diffusée depuis le "
+        f"{retired_on:%d/%m/%Y} (changement annoncé le {notice.announced_at:%d/%m/%Y}, "
+        f"diffusion en parallèle terminée). Utilisez la structure v{notice.to_version} : "
+        f"{successor}/…",
+        headers={"Link": f'<{successor}/download/csv>; rel="successor-version"'},
+    )
 
 
 def _base(request: Request) -> str:
@@ -557,10 +623,12 @@ def _detail(dataset: Dataset, release: Release, store: CatalogStore) -> dict[str
             {
                 "version": v.version,
                 "actuelle": v.version == dataset.current_version,
+                "retiree": lifecycle.retired(store, dataset.slug, v.version) is not None,
                 "url": f"/api/datasets/{dataset.slug}/v{v.version}/download/csv",
             }
             for v in versions
         ],
+        "cycle_de_vie": lifecycle.lifecycle_of(store, dataset),
         "historique": [
             {
                 "version": r.id,

@@ -11,23 +11,29 @@ release served.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import uuid
 from abc import ABC, abstractmethod
-from datetime import UTC, date, datetime
+from dataclasses import asdict
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from catalog.records import (
+    ChangeNotice,
     Dataset,
     Distribution,
+    Event,
     NewRelease,
     Release,
     StructureVersion,
     SubmissionRecord,
+    Subscription,
 )
+from pipelines import clock
 
 _meta = sa.MetaData()
 
@@ -84,6 +90,66 @@ submissions_table = sa.Table(
 )
 
 
+# Lifecycle (annex §3.2). New tables rather than new columns: existing stores gain them
+# with create_all, no migration needed.
+notices_table = sa.Table(
+    "change_notices",
+    _meta,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("dataset", sa.String(80), sa.ForeignKey("datasets.slug"), nullable=False, index=True),
+    sa.Column("from_version", sa.Integer, nullable=False),
+    sa.Column("structure", sa.JSON, nullable=False),
+    sa.Column("effective_date", sa.Date, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("mapping", sa.JSON),
+    sa.Column("announced_at", sa.DateTime, nullable=False),
+    sa.Column("switched_at", sa.DateTime),
+    sa.Column("retired_at", sa.DateTime),
+)
+
+events_table = sa.Table(
+    "events",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset", sa.String(80), nullable=False, index=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False, index=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    # one event per (dataset, key): the governance job may run twice and tell once
+    sa.Column("key", sa.String(200), nullable=False, unique=True),
+)
+
+subscriptions_table = sa.Table(
+    "subscriptions",
+    _meta,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("dataset", sa.String(80), index=True),
+    sa.Column("secret", sa.String(80), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+deliveries_table = sa.Table(
+    "deliveries",
+    _meta,
+    sa.Column("event", sa.Integer, sa.ForeignKey("events.id"), primary_key=True),
+    sa.Column("subscription", sa.String(40), sa.ForeignKey("subscriptions.id"), primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime),
+    sa.Column("delivered_at", sa.DateTime),
+    sa.Column("last_error", sa.Text),
+)
+
+mails_table = sa.Table(
+    "mails_sent",
+    _meta,
+    sa.Column("key", sa.String(200), primary_key=True),  # what was told, to whom, about what
+    sa.Column("sent_at", sa.DateTime, nullable=False),
+    sa.Column("recipients", sa.JSON, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+)
+
 usage_table = sa.Table(
     "usage_daily",
     _meta,
@@ -95,7 +161,7 @@ usage_table = sa.Table(
 
 
 def now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    return clock.now()
 
 
 class CatalogStore(ABC):
@@ -154,6 +220,70 @@ class CatalogStore(ABC):
 
     @abstractmethod
     def usage(self, datasets: list[str], since: date) -> list[tuple[str, date, str, int]]: ...
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def notices(self, slug: str) -> list[ChangeNotice]:
+        """The dataset's change notices, oldest first."""
+
+    @abstractmethod
+    def add_notice(self, notice: ChangeNotice) -> None: ...
+
+    @abstractmethod
+    def mark_notice(
+        self,
+        notice_id: str,
+        *,
+        switched_at: datetime | None = None,
+        retired_at: datetime | None = None,
+    ) -> None: ...
+
+    @abstractmethod
+    def set_status(self, slug: str, status: str) -> None:
+        """`publie` or `depublie`; files and history are kept either way."""
+
+    @abstractmethod
+    def record_event(
+        self, dataset: str, kind: str, title: str, details: dict[str, Any], key: str
+    ) -> Event | None:
+        """Add an event, once per `key`: None when it was already recorded."""
+
+    @abstractmethod
+    def events(self, dataset: str | None = None, limit: int = 100) -> list[Event]:
+        """Newest first; every dataset's when `dataset` is None."""
+
+    @abstractmethod
+    def add_subscription(self, url: str, dataset: str | None) -> Subscription: ...
+
+    @abstractmethod
+    def subscriptions(self) -> list[Subscription]: ...
+
+    @abstractmethod
+    def remove_subscription(self, subscription_id: str) -> bool: ...
+
+    @abstractmethod
+    def due_deliveries(
+        self, moment: datetime, max_attempts: int
+    ) -> list[tuple[Event, Subscription, int]]:
+        """Webhook deliveries to (re)try now: (event, subscription, attempts so far)."""
+
+    @abstractmethod
+    def record_delivery(
+        self,
+        event_id: int,
+        subscription_id: str,
+        *,
+        delivered: bool,
+        error: str | None,
+        next_attempt_at: datetime | None,
+    ) -> None: ...
+
+    @abstractmethod
+    def mail_sent(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def record_mail(self, key: str, recipients: list[str], subject: str) -> None: ...
 
 
 class SqlCatalogStore(CatalogStore):
@@ -289,18 +419,26 @@ class SqlCatalogStore(CatalogStore):
                 )
             )
         else:
-            conn.execute(
-                datasets_table.update()
-                .where(datasets_table.c.slug == new.dataset)
-                .values(
-                    metadata=new.metadata,
-                    licence=new.licence,
-                    current_version=new.structure_version,
-                    status="publie",
-                    last_published_at=moment,
-                    last_confirmed_at=moment,
+            current = conn.execute(
+                sa.select(datasets_table.c.current_version).where(
+                    datasets_table.c.slug == new.dataset
                 )
-            )
+            ).scalar_one()
+            # A release of an older structure (fed through a notice's mapping) leaves the
+            # dataset's current structure, metadata and dates as they are.
+            if new.structure_version >= current:
+                conn.execute(
+                    datasets_table.update()
+                    .where(datasets_table.c.slug == new.dataset)
+                    .values(
+                        metadata=new.metadata,
+                        licence=new.licence,
+                        current_version=new.structure_version,
+                        status="publie",
+                        last_published_at=moment,
+                        last_confirmed_at=moment,
+                    )
+                )
         conn.execute(
             releases_table.insert().values(
                 id=release_id,
@@ -320,8 +458,11 @@ class SqlCatalogStore(CatalogStore):
             structures_table.c.version == new.structure_version,
         )
         if conn.execute(sa.select(structures_table.c.version).where(version_key)).first():
+            # a compatible change (a column added…) updates the structure of its version
             conn.execute(
-                structures_table.update().where(version_key).values(current_release=release_id)
+                structures_table.update()
+                .where(version_key)
+                .values(current_release=release_id, structure=new.structure)
             )
         else:
             conn.execute(
@@ -346,7 +487,9 @@ class SqlCatalogStore(CatalogStore):
             conn.execute(
                 datasets_table.update()
                 .where(datasets_table.c.slug == slug)
-                .values(last_confirmed_at=now(), metadata=metadata, licence=licence)
+                .values(
+                    last_confirmed_at=now(), metadata=metadata, licence=licence, status="publie"
+                )
             )
             self._insert_submission(conn, submission, "confirmee", submission.release)
 
@@ -398,6 +541,171 @@ class SqlCatalogStore(CatalogStore):
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query)]
 
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def notices(self, slug: str) -> list[ChangeNotice]:
+        query = (
+            sa.select(notices_table)
+            .where(notices_table.c.dataset == slug)
+            .order_by(notices_table.c.announced_at, notices_table.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [ChangeNotice(**row) for row in conn.execute(query).mappings()]
+
+    def add_notice(self, notice: ChangeNotice) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(notices_table.insert().values(**asdict(notice)))
+
+    def mark_notice(
+        self,
+        notice_id: str,
+        *,
+        switched_at: datetime | None = None,
+        retired_at: datetime | None = None,
+    ) -> None:
+        values = {k: v for k, v in (("switched_at", switched_at), ("retired_at", retired_at)) if v}
+        with self.engine.begin() as conn:
+            conn.execute(
+                notices_table.update().where(notices_table.c.id == notice_id).values(**values)
+            )
+
+    def set_status(self, slug: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                datasets_table.update().where(datasets_table.c.slug == slug).values(status=status)
+            )
+
+    def record_event(
+        self, dataset: str, kind: str, title: str, details: dict[str, Any], key: str
+    ) -> Event | None:
+        moment = now()
+        row = {"dataset": dataset, "kind": kind, "at": moment, "title": title}
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(events_table.c.id).where(events_table.c.key == key)).first():
+                return None
+            details = json.loads(json.dumps(details, default=str))
+            result = conn.execute(events_table.insert().values(**row, details=details, key=key))
+            return Event(id=result.inserted_primary_key[0], details=details, **row)
+
+    def events(self, dataset: str | None = None, limit: int = 100) -> list[Event]:
+        query = sa.select(events_table).order_by(events_table.c.id.desc()).limit(limit)
+        if dataset is not None:
+            query = query.where(events_table.c.dataset == dataset)
+        with self.engine.connect() as conn:
+            return [_event(row) for row in conn.execute(query).mappings()]
+
+    def add_subscription(self, url: str, dataset: str | None) -> Subscription:
+        subscription = Subscription(
+            id=uuid.uuid4().hex,
+            url=url,
+            dataset=dataset,
+            secret=secrets.token_hex(32),
+            created_at=now(),
+        )
+        with self.engine.begin() as conn:
+            conn.execute(subscriptions_table.insert().values(**asdict(subscription)))
+        return subscription
+
+    def subscriptions(self) -> list[Subscription]:
+        query = sa.select(subscriptions_table).order_by(subscriptions_table.c.created_at)
+        with self.engine.connect() as conn:
+            return [Subscription(**row) for row in conn.execute(query).mappings()]
+
+    def remove_subscription(self, subscription_id: str) -> bool:
+        with self.engine.begin() as conn:
+            conn.execute(
+                deliveries_table.delete().where(deliveries_table.c.subscription == subscription_id)
+            )
+            deleted = conn.execute(
+                subscriptions_table.delete().where(subscriptions_table.c.id == subscription_id)
+            )
+        return deleted.rowcount > 0
+
+    def due_deliveries(
+        self, moment: datetime, max_attempts: int
+    ) -> list[tuple[Event, Subscription, int]]:
+        subscriptions = self.subscriptions()
+        if not subscriptions:
+            return []
+        oldest = min(s.created_at for s in subscriptions)
+        with self.engine.connect() as conn:
+            events = [
+                _event(row)
+                for row in conn.execute(
+                    sa.select(events_table)
+                    .where(events_table.c.at >= oldest)
+                    .order_by(events_table.c.id)
+                ).mappings()
+            ]
+            done = {
+                (row.event, row.subscription): row
+                for row in conn.execute(sa.select(deliveries_table))
+            }
+        due = []
+        for event in events:
+            for subscription in subscriptions:
+                if subscription.dataset not in (None, event.dataset):
+                    continue
+                if event.at < subscription.created_at:
+                    continue
+                past = done.get((event.id, subscription.id))
+                if past is None:
+                    due.append((event, subscription, 0))
+                elif (
+                    past.delivered_at is None
+                    and past.attempts < max_attempts
+                    and past.next_attempt_at is not None
+                    and past.next_attempt_at <= moment
+                ):
+                    due.append((event, subscription, past.attempts))
+        return due
+
+    def record_delivery(
+        self,
+        event_id: int,
+        subscription_id: str,
+        *,
+        delivered: bool,
+        error: str | None,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        key = sa.and_(
+            deliveries_table.c.event == event_id,
+            deliveries_table.c.subscription == subscription_id,
+        )
+        values = {
+            "delivered_at": now() if delivered else None,
+            "last_error": error,
+            "next_attempt_at": next_attempt_at,
+        }
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                deliveries_table.update()
+                .where(key)
+                .values(attempts=deliveries_table.c.attempts + 1, **values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(
+                    deliveries_table.insert().values(
+                        event=event_id, subscription=subscription_id, attempts=1, **values
+                    )
+                )
+
+    def mail_sent(self, key: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(sa.select(mails_table.c.key).where(mails_table.c.key == key)).first()
+                is not None
+            )
+
+    def record_mail(self, key: str, recipients: list[str], subject: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                mails_table.insert().values(
+                    key=key, sent_at=now(), recipients=recipients, subject=subject
+                )
+            )
+
     def _release_dir(self, dataset: str, release_id: str) -> Path:
         return self.files_dir / dataset / release_id
 
@@ -417,6 +725,17 @@ def _distribution_dict(distribution: Distribution) -> dict[str, Any]:
         "size": distribution.size,
         "crs": distribution.crs,
     }
+
+
+def _event(row: Any) -> Event:
+    return Event(
+        id=row["id"],
+        dataset=row["dataset"],
+        kind=row["kind"],
+        at=row["at"],
+        title=row["title"],
+        details=row["details"],
+    )
 
 
 def _dataset(row: Any) -> Dataset:

@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import date
 
 from catalog.store import CatalogStore
+from pipelines import clock
 
 KINDS = {"telechargement": "téléchargements", "api": "appels à l'API", "page": "consultations"}
 
@@ -27,7 +28,7 @@ class UsageCounter:
 
     def count(self, dataset: str, kind: str) -> None:
         with self._lock:
-            self._counts[(dataset, date.today(), kind)] += 1
+            self._counts[(dataset, clock.today(), kind)] += 1
 
     def flush(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from pipelines import clock
 from pipelines.anonymise import parse_declarations, parse_k_anonymity
 from pipelines.report import Problem, Report, SubmissionRejected
 from pipelines.vocabularies import (
@@ -336,7 +337,7 @@ def _parse_date(value: Any) -> date:
                 continue
         else:
             raise ValueError(f"Date « {text} » illisible : écrivez AAAA-MM-JJ ou JJ/MM/AAAA.")
-    if parsed > date.today():
+    if parsed > clock.today():
         raise ValueError(f"La date de mise à jour {parsed.isoformat()} est dans le futur.")
     return parsed
 

@@ -18,6 +18,7 @@ class Producer:
     centre: tuple[float, float] | None = None  # longitude, latitude of the town hall
     description: str = ""  # shown on the commune's portal page
     logo: str | None = None  # URL of the commune's logo
+    email: str | None = None  # where lifecycle notices go (else each dataset's contact)
 
 
 def load_producers(path: Path) -> dict[str, Producer]:
@@ -33,6 +34,7 @@ def load_producers(path: Path) -> dict[str, Producer]:
             centre=tuple(entry["centre"]) if entry.get("centre") else None,
             description=" ".join(str(entry.get("description", "")).split()),
             logo=entry.get("logo"),
+            email=entry.get("courriel") or None,
         )
         producers[producer.slug] = producer
     return producers

@@ -55,6 +55,7 @@ class Structure:
     geometry_type: str | None = None
     crs: int | None = None
     published_schema: dict[str, Any] | None = None  # after anonymisation, when it differs
+    source_format: str | None = None  # the submitted file's format (csv, xlsx, geojson…)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

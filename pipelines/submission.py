@@ -21,8 +21,9 @@ import geopandas as gpd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from catalog.records import NewRelease, SubmissionRecord
+from catalog.records import Dataset, NewRelease, SubmissionRecord
 from catalog.store import CatalogStore, now, open_store
+from pipelines import changes, clock, lifecycle
 from pipelines.anonymise import (
     anonymise,
     mask_personal_values,
@@ -136,7 +137,10 @@ def stage_read(submission: Submission, metadata: dict[str, Any]) -> SourceTable:
 def stage_structure(
     submission: Submission, metadata: dict[str, Any], source: SourceTable, store: CatalogStore
 ) -> tuple[CheckedData, Structure, int]:
-    """Validate against the dataset's kept structure (or the declared/inferred one at first)."""
+    """Validate against the dataset's kept structure (or the declared/inferred one at first).
+
+    A compatible change (a column added…) updates the structure in place; a breaking one
+    needs a change notice in force and makes the next structure version."""
     slug = dataset_slug(submission.producer, metadata["identifier"])
     declared = _declared_schema(submission, metadata)
     existing = store.get_dataset(slug)
@@ -150,12 +154,7 @@ def stage_structure(
                 "jeu-d-un-autre-producteur",
                 f"Le jeu de données « {slug} » appartient à une autre commune.",
             )
-        kept = next(
-            v for v in store.structure_versions(slug) if v.version == existing.current_version
-        )
-        structure = Structure.from_dict(kept.structure)
-        version = kept.version
-        _refuse_structure_change(structure, declared, source)
+        structure, version = _incoming_structure(store, existing, declared, source)
     result = validate(source, structure.schema)
     if not result.report.valid:
         raise SubmissionRejected(mask_personal_values(result.report, source.table, metadata))
@@ -169,21 +168,53 @@ def _declared_schema(submission: Submission, metadata: dict[str, Any]) -> dict[s
     return load_schema_file(Path(submission.metadata_path).parent / metadata["schema"])
 
 
-def _refuse_structure_change(
-    kept: Structure, declared: dict[str, Any] | None, source: SourceTable
-) -> None:
-    incoming = structure_of(source, declared or kept.schema)
-    if incoming.same_as(kept):
-        return
-    raise reject(
-        "structure",
-        "changement-de-structure",
-        "La structure soumise diffère de la structure diffusée (colonnes, types, contraintes "
-        "ou type de géométrie). Un changement de structure doit être annoncé au moins 30 jours "
-        "à l'avance, et l'ancienne et la nouvelle structure sont ensuite diffusées en parallèle "
-        "pendant au moins 30 jours (annexe data.grandlyon.com, §3.2). Soumettez les données "
-        "dans la structure actuelle, ou déposez un avis de changement de structure.",
-    )
+def _incoming_structure(
+    store: CatalogStore, dataset: Dataset, declared: dict[str, Any] | None, source: SourceTable
+) -> tuple[Structure, int]:
+    version = dataset.current_version
+    kept_record = next(v for v in store.structure_versions(dataset.slug) if v.version == version)
+    kept = Structure.from_dict(kept_record.structure)
+    notice = changes.active_notice(store.notices(dataset.slug), version)
+    if declared is not None:
+        incoming = structure_of(source, declared)
+    elif notice is not None and _columns(source) == _names(notice.structure["schema"]):
+        incoming = structure_of(source, notice.structure["schema"])
+    else:
+        incoming = structure_of(source, _contract_for(kept.schema, source))
+    change = changes.classify(kept, incoming)
+    if change.kind == "aucun":
+        return dataclasses.replace(kept, source_format=source.source_format), version
+    if change.kind == "compatible":
+        return incoming, version
+    if notice is None or clock.today() < notice.effective_date:
+        raise changes.refuse_breaking_change(change, notice)
+    announced = Structure.from_dict(notice.structure)
+    mismatch = changes.classify(announced, incoming)
+    if mismatch.breaking:
+        raise reject(
+            "structure",
+            "structure-differente-de-l-avis",
+            "Les données ne suivent pas la structure annoncée par l'avis de changement du "
+            f"{notice.announced_at:%d/%m/%Y} : {' ; '.join(mismatch.breaking)}.",
+        )
+    return incoming, version + 1
+
+
+def _columns(source: SourceTable) -> set[str]:
+    return set(source.table.column_names)
+
+
+def _names(schema: dict[str, Any]) -> set[str]:
+    return {f["name"] for f in schema.get("fields", [])}
+
+
+def _contract_for(kept: dict[str, Any], source: SourceTable) -> dict[str, Any]:
+    """The published contract for the columns the file keeps, inferred types for new ones:
+    a kept column's bad values are then reported cell by cell, not as a new type."""
+    kept_fields = {f["name"]: f for f in kept.get("fields", [])}
+    inferred = {f["name"]: f for f in infer_schema(source)["fields"]}
+    fields = [kept_fields.get(name) or inferred[name] for name in source.table.column_names]
+    return {**{k: v for k, v in kept.items() if k != "fields"}, "fields": fields}
 
 
 def stage_anonymise(
@@ -235,8 +266,13 @@ def stage_publish(
         structure_version=version,
         anonymisation=anonymisation["rapport"],
     )
+    before = store.get_dataset(slug)
+    kept = _kept_structure(store, slug, version)
     record = _record(submission, slug, Report(rows_checked=checked.typed.num_rows))
     result = publish(store, checked, draft, record)
+    lifecycle.after_publication(store, before, kept, structure, result, submission.id)
+    if result.status == "publiee":
+        lifecycle.feed_old_structure(store, slug, version, checked, draft, record)
     return Outcome(
         submission=submission.id,
         status=result.status,
@@ -245,6 +281,11 @@ def stage_publish(
         structure_version=version,
         report=Report(rows_checked=checked.typed.num_rows),
     )
+
+
+def _kept_structure(store: CatalogStore, slug: str, version: int) -> Structure | None:
+    kept = next((v for v in store.structure_versions(slug) if v.version == version), None)
+    return Structure.from_dict(kept.structure) if kept else None
 
 
 def _refuse_published_structure_change(
@@ -256,9 +297,9 @@ def _refuse_published_structure_change(
     if kept is None:
         return
     before = Structure.from_dict(kept.structure)
-    published_before = normalised_schema(before.published_schema or before.schema)
-    published_now = normalised_schema(structure.published_schema or structure.schema)
-    if published_before != published_now:
+    if _treatment_changed(
+        before.published_schema or before.schema, structure.published_schema or structure.schema
+    ):
         raise reject(
             "anonymisation",
             "changement-de-structure-publiee",
@@ -267,6 +308,21 @@ def _refuse_published_structure_change(
             "réutilisateurs : il doit être annoncé au moins 30 jours à l'avance (annexe "
             "data.grandlyon.com, §3.2). Gardez les traitements de la version diffusée.",
         )
+
+
+def _treatment_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """A published column that is no longer published, or published otherwise (type,
+    treatment note…); added columns and constraints are compatible changes."""
+    old = {f["name"]: f for f in json.loads(normalised_schema(before))["fields"]}
+    new = {f["name"]: f for f in json.loads(normalised_schema(after))["fields"]}
+    if old.keys() - new.keys():
+        return True
+    ignored = {"constraints", "format"}
+    return any(
+        {k: v for k, v in old[n].items() if k not in ignored}
+        != {k: v for k, v in new[n].items() if k not in ignored}
+        for n in old
+    )
 
 
 def record_rejection(

@@ -435,26 +435,24 @@ def test_rejection_reports_never_quote_personal_values(submit, dataset_folder, c
 
 
 def test_a_change_of_treatment_is_a_change_of_structure(submit, dataset_folder, store):
+    """A treatment that stops publishing a column removes it: a breaking change, refused
+    without notice. One that publishes a column it dropped adds it: compatible (issue #6)."""
     csv = "arbre;courriel\r\n1;jean.dupont@exemple.fr\r\n"
     data = dataset_folder(
         "t.csv",
         csv,
         name="t",
-        extra_metadata=("donnees_personnelles:\n  courriel: {traitement: supprimer}\n"),
+        extra_metadata=("donnees_personnelles:\n  courriel: {traitement: pseudonymiser}\n"),
     )
     assert submit(data, data.parent / "metadata.yaml").status == "publiee"
     data = dataset_folder(
         "t.csv",
         csv.replace("1;", "2;"),
         name="t",
-        extra_metadata=("donnees_personnelles:\n  courriel: {traitement: pseudonymiser}\n"),
+        extra_metadata=("donnees_personnelles:\n  courriel: {traitement: supprimer}\n"),
     )
     outcome = submit(data, data.parent / "metadata.yaml")
     assert outcome.status == "refusee"
     assert "changent les colonnes publiées" in outcome.summary()
-    assert (
-        "courriel"
-        not in store.release_path(store.current_release("ecully-t"), "csv")
-        .read_text()
-        .splitlines()[0]
-    )
+    header = store.release_path(store.current_release("ecully-t"), "csv").read_text()
+    assert "courriel" in header.splitlines()[0]  # the published version is untouched

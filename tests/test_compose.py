@@ -14,8 +14,8 @@ COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text(encodin
 
 def test_every_opendata_variable_is_one_the_code_reads() -> None:
     sources = [
-        PROJECT_ROOT / "pipelines" / "config.py",
-        *(PROJECT_ROOT / "catalog" / "ogc").glob("*.py"),
+        *(PROJECT_ROOT / "pipelines").rglob("*.py"),
+        *(PROJECT_ROOT / "catalog").rglob("*.py"),
     ]
     read = {v for f in sources for v in re.findall(r'"(OPENDATA_[A-Z_]+)"', f.read_text("utf-8"))}
     for name, service in COMPOSE["services"].items():

@@ -95,9 +95,10 @@ def served_layers(store: CatalogStore) -> list[Layer]:
     """Every layer to serve, current structures first; their GeoPackages are made once."""
     layers: list[Layer] = []
     for dataset in public_datasets(store):
+        retired = {n.from_version for n in store.notices(dataset.slug) if n.retired_at}
         for version in sorted(store.structure_versions(dataset.slug), key=_newest_first(dataset)):
             structure = version.structure
-            if not structure.get("geometry_type"):
+            if not structure.get("geometry_type") or version.version in retired:
                 continue
             release = store.current_release(dataset.slug, version.version)
             if release is None:

@@ -1,0 +1,131 @@
+"""The daily governance job: the lifecycle rules that depend on time alone.
+
+- An old structure diffused in parallel is retired once its notice is 30 days old and
+  the parallel diffusion has lasted 30 days: its URLs then answer 410 Gone.
+- A dataset not updated for 3 years is depublished (410 Gone, DCAT "withdrawn"); its
+  producer is warned at the first missed update, 90 and 30 days before. Files and
+  history are kept. A new submission (or a confirmation) republishes it.
+
+What counts as an update: a new release, or a re-submission of identical content, which
+confirms the data are current (`last_confirmed_at`). Editing the metadata's date alone
+does not count.
+
+Every step is idempotent (events are keyed): running the job twice in a day, or after a
+failure, tells each thing once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from catalog.records import Dataset
+from catalog.search import freshness
+from catalog.store import CatalogStore
+from pipelines import changes, clock
+
+STALE_YEARS = 3
+WARNING_DAYS = (90, 30)
+
+
+@dataclass
+class GovernanceReport:
+    retired: list[str] = field(default_factory=list)  # "slug v1"
+    late: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)  # "slug (90 j)"
+    depublished: list[str] = field(default_factory=list)
+
+    def to_text(self) -> str:
+        lines = [
+            f"Structures retirées : {', '.join(self.retired) or 'aucune'}",
+            f"Jeux en retard signalés : {', '.join(self.late) or 'aucun'}",
+            f"Avertissements de dépublication : {', '.join(self.warned) or 'aucun'}",
+            f"Jeux dépubliés : {', '.join(self.depublished) or 'aucun'}",
+        ]
+        return "\n".join(lines)
+
+
+def run(store: CatalogStore, moment: datetime | None = None) -> GovernanceReport:
+    moment = moment or clock.now()
+    report = GovernanceReport()
+    for dataset in store.list_datasets():
+        report.retired += retire_structures(store, dataset, moment)
+        if dataset.status == "publie":
+            _apply_staleness(store, dataset, moment.date(), report)
+    return report
+
+
+def retire_structures(store: CatalogStore, dataset: Dataset, moment: datetime) -> list[str]:
+    retired = []
+    for notice in store.notices(dataset.slug):
+        if not changes.due_for_retirement(notice, moment):
+            continue
+        store.mark_notice(notice.id, retired_at=moment)
+        store.record_event(
+            dataset.slug,
+            "retrait-structure",
+            f"La structure v{notice.from_version} n'est plus diffusée : utilisez la "
+            f"v{notice.to_version}",
+            {
+                "ancienne_structure": notice.from_version,
+                "nouvelle_structure": notice.to_version,
+                "successeur": f"/api/datasets/{dataset.slug}/v{notice.to_version}/download/csv",
+            },
+            f"retrait:{notice.id}",
+        )
+        retired.append(f"{dataset.slug} v{notice.from_version}")
+    return retired
+
+
+def depublication_date(dataset: Dataset) -> date:
+    """Three years after the last update (a 29 February falls back to the 28th)."""
+    last = dataset.last_confirmed_at.date()
+    try:
+        return last.replace(year=last.year + STALE_YEARS)
+    except ValueError:
+        return last.replace(year=last.year + STALE_YEARS, day=28)
+
+
+def _apply_staleness(
+    store: CatalogStore, dataset: Dataset, today: date, report: GovernanceReport
+) -> None:
+    slug = dataset.slug
+    deadline = depublication_date(dataset)
+    last = dataset.last_confirmed_at.date()
+    fresh = freshness(dataset, today)
+    if fresh["statut"] == "en-retard":
+        event = store.record_event(
+            slug,
+            "retard",
+            f"Mise à jour attendue le {date.fromisoformat(fresh['prochaine']):%d/%m/%Y} "
+            "non reçue",
+            {"attendue_le": fresh["prochaine"], "depublication_le": deadline.isoformat()},
+            f"retard:{slug}:{fresh['prochaine']}",
+        )
+        if event:
+            report.late.append(slug)
+    for days in WARNING_DAYS:
+        if deadline - timedelta(days=days) <= today < deadline:
+            event = store.record_event(
+                slug,
+                "avertissement-depublication",
+                f"Sans mise à jour, dépublication le {deadline:%d/%m/%Y}",
+                {
+                    "jours_restants": days,
+                    "depublication_le": deadline.isoformat(),
+                    "derniere_mise_a_jour": last.isoformat(),
+                },
+                f"avertissement:{slug}:{deadline}:{days}",
+            )
+            if event:
+                report.warned.append(f"{slug} ({days} j)")
+    if today >= deadline:
+        store.set_status(slug, "depublie")
+        store.record_event(
+            slug,
+            "depublication",
+            f"Jeu de données dépublié : aucune mise à jour depuis le {last:%d/%m/%Y}",
+            {"depuis": today.isoformat(), "derniere_mise_a_jour": last.isoformat()},
+            f"depublication:{slug}:{deadline}",
+        )
+        report.depublished.append(slug)

@@ -1,0 +1,225 @@
+"""What a publication means for the dataset's lifecycle: events for reusers and producers,
+the switch to an announced structure, and the old structure fed in parallel.
+
+Called by the publish stage after the new release is switched in; the governance job
+(`pipelines/governance.py`) applies the rules that depend on time alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from catalog.records import ChangeNotice, Dataset, NewRelease, SubmissionRecord
+from catalog.store import CatalogStore
+from pipelines import changes, clock
+from pipelines.publish import CheckedData, PublishOutcome, publish
+from pipelines.report import reject
+from pipelines.schema import Structure
+
+LOGGER = logging.getLogger(__name__)
+
+
+def after_publication(
+    store: CatalogStore,
+    before: Dataset | None,
+    kept: Structure | None,
+    structure: Structure,
+    result: PublishOutcome,
+    submission_id: str,
+) -> None:
+    release = result.release
+    slug = release.dataset
+    if before is not None and before.status == "depublie":
+        store.record_event(
+            slug,
+            "republication",
+            "Jeu de données republié après une nouvelle soumission",
+            {"version": release.id},
+            f"republication:{submission_id}",
+        )
+    if result.status != "publiee":
+        return
+    if before is None:
+        store.record_event(
+            slug, "publication", "Première publication", _release_details(release), _key(release)
+        )
+    elif kept is None:
+        _record_switch(store, slug, release.structure_version)
+    else:
+        change = changes.classify(kept, structure)
+        if change.compatible and not change.breaking:
+            store.record_event(
+                slug,
+                "changement-compatible",
+                "Changement de structure compatible : " + " ; ".join(change.compatible),
+                {**_release_details(release), "changements": change.compatible},
+                _key(release),
+            )
+        else:
+            store.record_event(
+                slug,
+                "publication",
+                "Nouvelle version publiée",
+                _release_details(release),
+                _key(release),
+            )
+
+
+def _key(release: Any) -> str:
+    return f"publication:{release.id}"
+
+
+def _release_details(release: Any) -> dict[str, Any]:
+    return {
+        "version": release.id,
+        "structure": release.structure_version,
+        "lignes": release.row_count,
+    }
+
+
+def _record_switch(store: CatalogStore, slug: str, new_version: int) -> None:
+    notice = changes.active_notice(store.notices(slug), new_version - 1)
+    if notice is None:
+        return
+    moment = clock.now()
+    store.mark_notice(notice.id, switched_at=moment)
+    switched = replace(notice, switched_at=moment)
+    retirement = changes.retirement_date(switched)
+    fed = bool(notice.mapping)
+    store.record_event(
+        slug,
+        "bascule",
+        f"La structure v{new_version} est en vigueur ; la v{notice.from_version} reste diffusée "
+        f"en parallèle au moins jusqu'au {retirement:%d/%m/%Y}",
+        {
+            "avis": notice.id,
+            "ancienne_structure": notice.from_version,
+            "nouvelle_structure": new_version,
+            "retrait_au_plus_tot": retirement.isoformat() if retirement else None,
+            "ancienne_structure_alimentee": fed,
+            "description": notice.description,
+            "successeur": f"/api/datasets/{slug}/v{new_version}/download/csv",
+        },
+        f"bascule:{notice.id}",
+    )
+
+
+def feed_old_structure(
+    store: CatalogStore,
+    slug: str,
+    version: int,
+    checked: CheckedData,
+    draft: NewRelease,
+    record: SubmissionRecord,
+) -> None:
+    """Publish the old structure's release derived through the notice's mapping, while the
+    old structure is served in parallel. Never blocks the new structure's publication."""
+    notice = changes.parallel_notice(store.notices(slug), version - 1)
+    if notice is None or not notice.mapping:
+        return
+    old_record = next(v for v in store.structure_versions(slug) if v.version == version - 1)
+    old = Structure.from_dict(old_record.structure)
+    try:
+        table, geometry = changes.derive_old(checked.typed, checked.geometry, notice.mapping, old)
+        table = _cast_like_previous(store, slug, version - 1, table)
+        derived_draft = replace(
+            draft,
+            structure=old.to_dict(),
+            structure_version=version - 1,
+            anonymisation=None,
+            metadata={**draft.metadata, "crs": old.crs if old.geometry_type else None},
+        )
+        derived_record = replace(record, id=f"{record.id}-v{version - 1}")
+        publish(store, CheckedData(table, geometry, old.crs), derived_draft, derived_record)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError, ValueError) as error:
+        LOGGER.warning("Structure v%s de %s non alimentée : %s", version - 1, slug, error)
+
+
+def _cast_like_previous(store: CatalogStore, slug: str, version: int, table: pa.Table) -> pa.Table:
+    """The derived columns in the Arrow types of the old structure's last release."""
+    previous = store.current_release(slug, version)
+    path = store.release_path(previous, "parquet") if previous else None
+    if path is None:
+        return table
+    schema = pq.read_schema(path)
+    geometry = (
+        json.loads(schema.metadata[b"geo"])["primary_column"]
+        if b"geo" in (schema.metadata or {})
+        else None
+    )
+    columns = []
+    for name in table.column_names:
+        kind = schema.field(name).type if name != geometry and name in schema.names else None
+        column = table.column(name)
+        if kind is not None and pa.types.is_timestamp(kind) and pa.types.is_date(column.type):
+            kind = pa.date32()  # map releases store dates as timestamps; the writer does it
+        columns.append(pc.cast(column, kind) if kind is not None else column)
+    return pa.table(dict(zip(table.column_names, columns, strict=True)))
+
+
+def announce_change(
+    store: CatalogStore,
+    slug: str,
+    schema: dict[str, Any],
+    effective_date: date,
+    description: str,
+    mapping: dict[str, Any] | None = None,
+    geometry_type: str | None = None,
+    crs: int | None = None,
+    source_format: str | None = None,
+) -> ChangeNotice:
+    """Record a producer's notice of a breaking change; refused (French) when it cannot
+    apply: unknown dataset, a notice already pending, a date less than 30 days away…"""
+    dataset = store.get_dataset(slug)
+    if dataset is None or dataset.status != "publie":
+        raise reject("avis", "jeu-inconnu", f"Jeu de données « {slug} » introuvable ou dépublié.")
+    notices = store.notices(slug)
+    pending = changes.active_notice(notices, dataset.current_version)
+    if pending is not None:
+        raise reject(
+            "avis",
+            "avis-deja-en-cours",
+            f"Un avis de changement est déjà en cours pour ce jeu de données (effet le "
+            f"{pending.effective_date:%d/%m/%Y}).",
+        )
+    kept_record = next(
+        v for v in store.structure_versions(slug) if v.version == dataset.current_version
+    )
+    notice = changes.new_notice(
+        slug,
+        Structure.from_dict(kept_record.structure),
+        dataset.current_version,
+        schema,
+        effective_date,
+        description,
+        mapping,
+        geometry_type=geometry_type,
+        crs=crs,
+        source_format=source_format,
+    )
+    store.add_notice(notice)
+    kept = Structure.from_dict(kept_record.structure)
+    store.record_event(
+        slug,
+        "avis-changement",
+        f"Changement de structure annoncé : la structure v{notice.to_version} s'appliquera "
+        f"à partir du {effective_date:%d/%m/%Y}",
+        {
+            "avis": notice.id,
+            "date_effet": effective_date.isoformat(),
+            "description": notice.description,
+            "changements": changes.classify(kept, Structure.from_dict(notice.structure)).breaking,
+            "ancienne_structure_alimentee": bool(mapping),
+            "successeur": f"/api/datasets/{slug}/v{notice.to_version}/download/csv",
+        },
+        f"avis:{notice.id}",
+    )
+    return notice

@@ -1,0 +1,468 @@
+"""Telling people what the lifecycle rules decided (annex data.grandlyon.com, §3.2).
+
+Producers and the data team by e-mail (SMTP), reusers by signed webhooks (and by the Atom
+feeds of `catalog.feeds`). The daily governance job calls `notify_pending`, which is
+idempotent: a mail is sent once per event (the store keeps its key), a webhook delivery is
+retried with exponential backoff until it succeeds or `max_attempts` is reached.
+
+Configuration, from the environment (read at each call):
+- `OPENDATA_SMTP_HOST`, `OPENDATA_SMTP_PORT` (default localhost:25): the SMTP relay;
+- `OPENDATA_SMTP_FROM` (default donnees-ouvertes@example.org): the sender;
+- `OPENDATA_DATA_TEAM_EMAIL` (default equipe-data@example.org): copied on every notice, and
+  the address replies go to;
+- `OPENDATA_PUBLIC_URL` (default http://127.0.0.1:8000): the catalog's address, for links.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import smtplib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+import requests
+
+from catalog.feeds import (
+    dataset_feed,
+    dataset_page,
+    dataset_title,
+    describe_details,
+    french_date,
+    is_told,
+    public_details,
+    rfc3339,
+)
+from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
+from catalog.store import CatalogStore
+from pipelines import clock
+from pipelines.config import Settings, load_settings
+from pipelines.producers import Producer, load_producers
+
+log = logging.getLogger(__name__)
+
+BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=12),
+)
+PENDING_WINDOW = 500  # the recent events notify_pending looks at
+USER_AGENT = "donnees-ouvertes-communes-lyon-webhooks/1.0"
+ERROR_LENGTH = 500
+STALENESS_RULE = (
+    "un jeu de données qui n'est pas mis à jour pendant 3 ans est dépublié ; son producteur "
+    "est averti dès la première mise à jour manquée, puis 90 jours et 30 jours avant la "
+    "dépublication (annexe data.grandlyon.com, §3.2)."
+)
+STRUCTURE_RULE = (
+    "un changement de structure cassant est annoncé au moins 30 jours avant sa date d'effet ; "
+    "l'ancienne et la nouvelle structure sont ensuite diffusées en parallèle pendant au moins "
+    "30 jours (annexe data.grandlyon.com, §3.2)."
+)
+SIGNATURE = "Plateforme de données ouvertes des communes de la Métropole de Lyon"
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    host: str
+    port: int
+    sender: str
+    data_team: str
+    public_url: str
+    timeout: float = 10
+
+    @classmethod
+    def from_env(cls) -> MailConfig:
+        return cls(
+            host=os.environ.get("OPENDATA_SMTP_HOST", "localhost"),
+            port=int(os.environ.get("OPENDATA_SMTP_PORT", "25")),
+            sender=os.environ.get("OPENDATA_SMTP_FROM", "donnees-ouvertes@example.org"),
+            data_team=os.environ.get("OPENDATA_DATA_TEAM_EMAIL", "equipe-data@example.org"),
+            public_url=public_url(),
+        )
+
+
+def public_url() -> str:
+    return os.environ.get("OPENDATA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+def webhook_body(event: Event, base: str) -> bytes:
+    """The JSON sent to subscribers, as the exact bytes that are signed."""
+    payload = {
+        "id": event.id,
+        "type": event.kind,
+        "jeu_de_donnees": event.dataset,
+        "date": rfc3339(event.at),
+        "titre": event.title,
+        "details": public_details(event.details),
+        "lien": dataset_page(base, event.dataset),
+    }
+    return json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def sign(secret: str, body: bytes) -> str:
+    """`sha256=<hex>`: HMAC-SHA256 of the raw body, keyed with the subscription's secret."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def next_attempt(moment: datetime, attempts: int, max_attempts: int) -> datetime | None:
+    """When to retry after `attempts` failed attempts; None once they are used up."""
+    if attempts >= max_attempts:
+        return None
+    return moment + BACKOFF[min(attempts, len(BACKOFF)) - 1]
+
+
+def _post(
+    session: requests.Session, event: Event, subscription: Subscription, base: str, timeout: float
+) -> str | None:
+    """POST one event to one subscriber; the error in a few words, None when delivered."""
+    body = webhook_body(event, base)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Opendata-Evenement": event.kind,
+        "X-Opendata-Signature": sign(subscription.secret, body),
+        "X-Opendata-Livraison": str(event.id),
+    }
+    try:
+        response = session.post(
+            subscription.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+        )
+    except requests.RequestException as error:
+        return f"{type(error).__name__} : {error}"[:ERROR_LENGTH]
+    if 200 <= response.status_code < 300:
+        return None
+    return f"HTTP {response.status_code}"
+
+
+def deliver_webhooks(
+    store: CatalogStore,
+    moment: datetime | None = None,
+    max_attempts: int = 6,
+    timeout: float = 10,
+) -> dict[str, int]:
+    """Deliver the due webhooks; counts of delivered, failed (given up), retry_scheduled and
+    skipped (events reusers may not learn of: restricted or removed datasets)."""
+    moment = moment or clock.now()
+    base = public_url()
+    datasets = {d.slug: d for d in store.list_datasets()}
+    report = dict.fromkeys(("delivered", "failed", "retry_scheduled", "skipped"), 0)
+    with requests.Session() as session:
+        for event, subscription, attempts in store.due_deliveries(moment, max_attempts):
+            if not is_told(datasets.get(event.dataset), event):
+                store.record_delivery(
+                    event.id,
+                    subscription.id,
+                    delivered=False,
+                    error="non diffusé : jeu de données restreint, dépublié ou supprimé",
+                    next_attempt_at=None,
+                )
+                report["skipped"] += 1
+                continue
+            error = _post(session, event, subscription, base, timeout)
+            retry = None if error is None else next_attempt(moment, attempts + 1, max_attempts)
+            store.record_delivery(
+                event.id,
+                subscription.id,
+                delivered=error is None,
+                error=error,
+                next_attempt_at=retry,
+            )
+            if error is None:
+                report["delivered"] += 1
+            else:
+                report["retry_scheduled" if retry else "failed"] += 1
+                log.warning("Webhook %s, événement %s : %s", subscription.url, event.id, error)
+    return report
+
+
+# --- e-mail -------------------------------------------------------------------------------------
+
+
+def send_mail(
+    store: CatalogStore,
+    key: str,
+    recipients: list[str],
+    subject: str,
+    body: str,
+    config: MailConfig | None = None,
+    copy: list[str] | None = None,
+) -> bool:
+    """Send a French plain-text mail once per `key`; True when it went out now.
+
+    False when it was already sent, or when the SMTP relay could not take it (logged, not
+    recorded: the next run tries again)."""
+    config = config or MailConfig.from_env()
+    everyone = [*recipients, *(copy or [])]
+    if store.mail_sent(key) or not everyone:
+        return False
+    message = _message(config, recipients, copy or [], subject, body)
+    try:
+        with smtplib.SMTP(config.host, config.port, timeout=config.timeout) as smtp:
+            refused = smtp.send_message(message)
+    except OSError as error:  # unreachable relay, and every smtplib.SMTPException
+        log.warning(
+            "Courriel « %s » non envoyé (%s:%s) : %s", subject, config.host, config.port, error
+        )
+        return False
+    if refused:
+        log.warning("Courriel « %s » : destinataires refusés %s", subject, sorted(refused))
+    store.record_mail(key, everyone, subject)
+    return True
+
+
+def _message(
+    config: MailConfig, to: list[str], copy: list[str], subject: str, body: str
+) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = config.sender
+    message["To"] = ", ".join(to or copy)
+    if to and copy:
+        message["Cc"] = ", ".join(copy)
+    message["Reply-To"] = config.data_team
+    message["Date"] = format_datetime(clock.now().replace(tzinfo=UTC))
+    message["Message-ID"] = make_msgid(domain=config.sender.rpartition("@")[2] or "localhost")
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
+    message["Content-Language"] = "fr"
+    message.set_content(body, charset="utf-8", cte="quoted-printable")
+    return message
+
+
+# --- which event mails whom, saying what --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    subject: str
+    what: str
+    why: str
+    todo: str
+
+
+def _detail_date(event: Event, *keys: str) -> date | None:
+    """The first of `keys` present in the event's details, as a date."""
+    value = next((event.details[k] for k in keys if event.details.get(k)), None)
+    return date.fromisoformat(str(value)[:10]) if value else None
+
+
+def depublication_date(event: Event) -> date | None:
+    """The announced depublication date: `depublication_le`, else from `jours_restants`."""
+    announced = _detail_date(event, "depublication_le", "date_depublication")
+    if announced:
+        return announced
+    days = event.details.get("jours_restants")
+    return (event.at + timedelta(days=int(days))).date() if days is not None else None
+
+
+def _retard(event: Event, title: str) -> Notice:
+    deadline = depublication_date(event)
+    expected = _detail_date(event, "attendue_le", "date_attendue")
+    before = f" avant le {french_date(deadline)}" if deadline else ""
+    return Notice(
+        subject=f"Mise à jour en retard : {title}",
+        what=f"Le jeu de données « {title} » n'a pas été mis à jour à la date prévue par sa "
+        "fréquence de mise à jour"
+        + (f" (mise à jour attendue le {french_date(expected)})" if expected else "")
+        + ".",
+        why=STALENESS_RULE,
+        todo=f"déposez une mise à jour des données{before} ; si elles n'ont pas changé, "
+        "déposez-les à nouveau : le dépôt confirme qu'elles sont toujours exactes.",
+    )
+
+
+def _avertissement(event: Event, title: str) -> Notice:
+    deadline = depublication_date(event)
+    days = event.details.get("jours_restants")
+    when = f"le {french_date(deadline)}" if deadline else "prochainement"
+    by = f"avant le {french_date(deadline)}" if deadline else "au plus vite"
+    return Notice(
+        subject=f"Dépublication dans {days} jours : {title}"
+        if days is not None
+        else f"Dépublication prochaine : {title}",
+        what=f"Faute de mise à jour, le jeu de données « {title} » sera dépublié {when}"
+        + (f", dans {days} jours" if days is not None else "")
+        + ".",
+        why=STALENESS_RULE,
+        todo=f"déposez une mise à jour des données {by} (ou déposez-les à nouveau si elles "
+        "n'ont pas changé) : il restera publié.",
+    )
+
+
+def _depublication(event: Event, title: str) -> Notice:
+    return Notice(
+        subject=f"Jeu de données dépublié : {title}",
+        what=f"Le jeu de données « {title} » a été dépublié le {french_date(event.at.date())} : "
+        "il n'est plus listé dans le catalogue ni téléchargeable ; ses fichiers et son "
+        "historique sont conservés. Les réutilisateurs en sont informés (fils des changements, "
+        "webhooks).",
+        why=STALENESS_RULE,
+        todo="pour le republier, déposez une version à jour des données ; pour toute question, "
+        "répondez à ce courriel.",
+    )
+
+
+def _republication(event: Event, title: str) -> Notice:
+    return Notice(
+        subject=f"Jeu de données republié : {title}",
+        what=f"Le jeu de données « {title} » est de nouveau publié depuis le "
+        f"{french_date(event.at.date())}.",
+        why=STALENESS_RULE,
+        todo="rien à faire ; pensez à le mettre à jour selon sa fréquence.",
+    )
+
+
+def _avis(event: Event, title: str) -> Notice:
+    effective = _detail_date(event, "date_effet")
+    until = (
+        f"jusqu'au {french_date(effective - timedelta(days=1))}, continuez à déposer les données "
+        f"dans la structure actuelle ; à partir du {french_date(effective)}, déposez-les dans "
+        "la nouvelle"
+        if effective
+        else "à la date d'effet de l'avis, déposez les données dans la nouvelle structure"
+    )
+    return Notice(
+        subject=f"Avis de changement de structure enregistré : {title}",
+        what=f"Votre avis de changement de structure pour « {title} » est enregistré"
+        + (f" ; il prend effet le {french_date(effective)}" if effective else "")
+        + ". Les réutilisateurs en sont informés dès maintenant (bandeau sur la page du jeu de "
+        "données, fils des changements, webhooks).",
+        why=STRUCTURE_RULE,
+        todo=f"{until}. L'ancienne structure restera diffusée en parallèle pendant au moins "
+        "30 jours.",
+    )
+
+
+def _bascule(event: Event, title: str) -> Notice:
+    until = _detail_date(event, "retrait_au_plus_tot")
+    return Notice(
+        subject=f"Nouvelle structure en vigueur : {title}",
+        what=f"La nouvelle structure du jeu de données « {title} » est en vigueur depuis le "
+        f"{french_date(event.at.date())}. L'ancienne structure reste diffusée en parallèle "
+        + (f"au moins jusqu'au {french_date(until)}." if until else "pendant au moins 30 jours."),
+        why=STRUCTURE_RULE,
+        todo="déposez désormais les données dans la nouvelle structure.",
+    )
+
+
+def _retrait(event: Event, title: str) -> Notice:
+    return Notice(
+        subject=f"Ancienne structure retirée : {title}",
+        what=f"L'ancienne structure du jeu de données « {title} » n'est plus diffusée depuis le "
+        f"{french_date(event.at.date())} : ses liens stables répondent désormais qu'elle a été "
+        "retirée.",
+        why=STRUCTURE_RULE,
+        todo="rien à faire.",
+    )
+
+
+NOTICES: dict[str, Callable[[Event, str], Notice]] = {
+    "retard": _retard,
+    "avertissement-depublication": _avertissement,
+    "depublication": _depublication,
+    "republication": _republication,
+    "avis-changement": _avis,
+    "bascule": _bascule,
+    "retrait-structure": _retrait,
+}
+MAILED_KINDS = frozenset(NOTICES)
+
+
+def mail_key(event: Event) -> str:
+    return f"{event.id}:{event.kind}"
+
+
+def producer_email(dataset: Dataset | None, producers: dict[str, Producer]) -> str | None:
+    """The producer's notice address, else the dataset's metadata contact."""
+    if dataset is None:
+        return None
+    producer = producers.get(dataset.producer)
+    if producer is not None and producer.email:
+        return producer.email
+    contact = dataset.metadata.get("contact") or {}
+    return contact.get("email") if isinstance(contact, dict) else None
+
+
+def compose(event: Event, dataset: Dataset | None, base: str) -> tuple[str, str]:
+    """The French subject and plain-text body telling the producer about `event`."""
+    title = dataset_title(dataset, event.dataset)
+    notice = NOTICES[event.kind](event, title)
+    details = describe_details(event.details, base)
+    lines = [
+        "Bonjour,",
+        "",
+        notice.what,
+        "",
+        f"Pourquoi : {notice.why}",
+        "",
+        f"Ce qu'il faut faire : {notice.todo}",
+        "",
+        f"Jeu de données : {event.dataset} ({EVENT_KINDS.get(event.kind, event.kind)})",
+        *(f"- {line}" for line in details),
+        "",
+        "Liens :",
+        f"- page du jeu de données : {dataset_page(base, event.dataset)}",
+        f"- fil des changements (Atom) : {dataset_feed(base, event.dataset)}",
+        "",
+        "-- ",
+        SIGNATURE,
+        "Message automatique ; pour toute question, répondez à ce courriel (équipe data).",
+    ]
+    return f"[Données ouvertes] {notice.subject}", "\n".join(lines) + "\n"
+
+
+def notify_event(
+    store: CatalogStore,
+    event: Event,
+    settings: Settings | None = None,
+    producers: dict[str, Producer] | None = None,
+    config: MailConfig | None = None,
+) -> list[str]:
+    """Mail the producer and the data team about `event`, once; the addresses mailed now.
+
+    `producers` defaults to the settings' producers file."""
+    if event.kind not in MAILED_KINDS or store.mail_sent(mail_key(event)):
+        return []
+    config = config or MailConfig.from_env()
+    if producers is None:
+        producers = load_producers((settings or load_settings()).producers_file)
+    dataset = store.get_dataset(event.dataset)
+    producer = producer_email(dataset, producers)
+    to = [producer] if producer else []
+    copy = [config.data_team] if config.data_team.lower() != (producer or "").lower() else []
+    subject, body = compose(event, dataset, config.public_url)
+    sent = send_mail(store, mail_key(event), to, subject, body, config, copy=copy)
+    return [*to, *copy] if sent else []
+
+
+def notify_pending(
+    store: CatalogStore,
+    settings: Settings | None = None,
+    producers: dict[str, Producer] | None = None,
+    config: MailConfig | None = None,
+) -> dict[str, Any]:
+    """Mail every recent event not mailed yet, then deliver the due webhooks."""
+    config = config or MailConfig.from_env()
+    if producers is None:
+        producers = load_producers((settings or load_settings()).producers_file)
+    sent = pending = 0
+    for event in reversed(store.events(limit=PENDING_WINDOW)):  # oldest first
+        if event.kind not in MAILED_KINDS or store.mail_sent(mail_key(event)):
+            continue
+        if notify_event(store, event, settings, producers, config):
+            sent += 1
+        else:
+            pending += 1
+    return {"mails_sent": sent, "mails_pending": pending, "webhooks": deliver_webhooks(store)}
