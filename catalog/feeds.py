@@ -15,8 +15,11 @@ The French wording of an event's details (`describe_details`) is shared with the
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import os
 import re
+import socket
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -256,6 +259,19 @@ def _atom_response(request: Request, body: bytes) -> Response:
 # --- subscriptions ----------------------------------------------------------------------------
 
 
+def reaches_internal_network(url: str) -> bool:
+    """Whether the URL's host resolves to a loopback, private, link-local or reserved
+    address: the platform must not be made to send requests inside its own network
+    (SSRF). `OPENDATA_WEBHOOKS_INTERNAL=1` lifts the guard (tests, internal deployments)."""
+    if os.environ.get("OPENDATA_WEBHOOKS_INTERNAL") == "1":
+        return False
+    try:
+        addresses = socket.getaddrinfo(urlsplit(url).hostname, None)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return False  # unresolvable now: the delivery fails and is retried
+    return any(not ipaddress.ip_address(info[4][0].split("%")[0]).is_global for info in addresses)
+
+
 def check_webhook_url(url: Any) -> str:
     """The subscription's URL, or a French 400 saying what is wrong with it."""
     if not isinstance(url, str) or not url.strip():
@@ -273,6 +289,10 @@ def check_webhook_url(url: Any) -> str:
     if parts.scheme not in ("http", "https") or not hostname:
         raise HTTPException(
             400, detail="« url » doit être une adresse http:// ou https:// avec un nom d'hôte."
+        )
+    if reaches_internal_network(url):
+        raise HTTPException(
+            400, detail="« url » désigne une adresse du réseau interne : les envois sont refusés."
         )
     if parts.username is not None or parts.password is not None:
         raise HTTPException(

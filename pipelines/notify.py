@@ -38,6 +38,7 @@ from catalog.feeds import (
     french_date,
     is_told,
     public_details,
+    reaches_internal_network,
     rfc3339,
 )
 from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
@@ -128,6 +129,8 @@ def _post(
     session: requests.Session, event: Event, subscription: Subscription, base: str, timeout: float
 ) -> str | None:
     """POST one event to one subscriber; the error in a few words, None when delivered."""
+    if reaches_internal_network(subscription.url):
+        return "adresse du réseau interne refusée"
     body = webhook_body(event, base)
     headers = {
         "Content-Type": "application/json",

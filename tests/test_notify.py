@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +45,8 @@ def catalog(submit, dataset_folder, store, monkeypatch) -> CatalogStore:
     """A public and a restricted dataset of Écully, published on START."""
     monkeypatch.setenv("OPENDATA_NOW", START)
     monkeypatch.setenv("OPENDATA_PUBLIC_URL", "https://donnees.example.org")
+    # the receivers of these tests listen on loopback, which the SSRF guard refuses
+    monkeypatch.setenv("OPENDATA_WEBHOOKS_INTERNAL", "1")
     public = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
     assert submit(public, public.parent / "metadata.yaml").status == "publiee"
     restricted = dataset_folder(
@@ -273,6 +276,31 @@ def subscribe(base: str, url: str, dataset: str | None = None) -> dict[str, Any]
     )
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def test_subscriptions_and_deliveries_to_the_internal_network_are_refused(catalog, monkeypatch):
+    monkeypatch.delenv("OPENDATA_WEBHOOKS_INTERNAL")
+    with running_catalog(catalog) as base:
+        for url in (
+            "http://127.0.0.1:9/x",
+            "http://localhost/x",
+            "http://10.1.2.3/x",
+            "http://169.254.169.254/latest/meta-data",
+        ):
+            response = requests.post(
+                f"{base}/api/abonnements", json={"url": url, "jeu_de_donnees": None}, timeout=10
+            )
+            assert response.status_code == 400, url
+            assert "réseau interne" in response.json()["detail"]
+    # a subscription made while the guard was lifted is not delivered once it is back
+    subscription = catalog.add_subscription("http://127.0.0.1:9/x", None)
+    record(catalog, PUBLIC, "publication", "Nouvelle version publiée")
+    report = notify.deliver_webhooks(catalog)
+    assert report["delivered"] == 0 and report["retry_scheduled"] >= 1
+    assert all(s.id == subscription.id for _, s, _ in catalog.due_deliveries(FAR_FUTURE, 10))
+
+
+FAR_FUTURE = datetime(2100, 1, 1)
 
 
 def test_webhooks_are_signed_retried_and_never_tell_restricted_events(catalog, monkeypatch):
