@@ -68,12 +68,6 @@ class Structure:
     def field_names(self) -> list[str]:
         return [f["name"] for f in self.schema.get("fields", [])]
 
-    def same_as(self, other: Structure) -> bool:
-        return (
-            normalised_schema(self.schema) == normalised_schema(other.schema)
-            and self.geometry_type == other.geometry_type
-        )
-
 
 def normalised_schema(schema: dict[str, Any]) -> str:
     """Canonical text of a schema, ignoring titles and descriptions."""
