@@ -3,6 +3,11 @@
 Metadata was mapped onto DCAT terms when it was submitted (pipelines/metadata.py), so
 this module only writes triples; every node carries its rdf:type and every controlled
 value is the EU vocabulary URI with its skos:inScheme, as the DCAT-AP 3.0.1 shapes ask.
+
+Lifecycle (annex data.grandlyon.com, §3.2): `adms:versionNotes` tells harvesters, in
+French, of announced, applied and retired structure changes; a dataset depublished after
+3 years without update stays in the catalogue with `adms:status` WITHDRAWN (EU
+dataset-status vocabulary) and no distribution, while its URLs answer 410 Gone.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
 from catalog.records import Dataset, Release
+from catalog.store import CatalogStore
 from pipelines.licence import fill_notice
 from pipelines.vocabularies import THEMES, find_frequency
 
@@ -30,6 +36,16 @@ SERIALISATIONS = {
     "rdf": ("xml", "application/rdf+xml"),
 }
 PAGE_SIZE = 50
+# The events whose titles make a dataset's version notes, newest first.
+VERSION_NOTE_KINDS = (
+    "avis-changement",
+    "bascule",
+    "changement-compatible",
+    "retrait-structure",
+    "depublication",
+    "republication",
+)
+MAX_VERSION_NOTES = 20
 
 
 def _concept(graph: Graph, scheme: str, code: str, label: str) -> URIRef:
@@ -72,8 +88,33 @@ def dataset_uri(base: str, slug: str) -> URIRef:
     return URIRef(f"{base}/jeux-de-donnees/{slug}#jeu")
 
 
-def add_dataset(graph: Graph, base: str, dataset: Dataset, release: Release) -> URIRef:
-    """The dataset, its publisher, contact point and distributions."""
+def harvested_datasets(store: CatalogStore) -> list[Dataset]:
+    """What the catalogue lists: every dataset open to anonymous callers, published or
+    depublished (harvesters must learn of a withdrawal); never a restricted one."""
+    return [d for d in store.list_datasets() if d.metadata.get("access", "public") == "public"]
+
+
+def version_notes(store: CatalogStore, dataset: Dataset) -> str | None:
+    """The dataset's lifecycle in French, one line per change, newest first."""
+    lines = []
+    for event in store.events(dataset.slug, limit=200):
+        if event.kind not in VERSION_NOTE_KINDS:
+            continue
+        line = f"{event.at:%d/%m/%Y} : {event.title}"
+        description = event.details.get("description") if event.kind == "avis-changement" else None
+        lines.append(f"{line}. {description}" if description else line)
+    return "\n".join(lines[:MAX_VERSION_NOTES]) or None
+
+
+def add_dataset(
+    graph: Graph,
+    base: str,
+    dataset: Dataset,
+    release: Release,
+    store: CatalogStore | None = None,
+) -> URIRef:
+    """The dataset, its publisher, contact point and distributions; with `store`, its
+    version notes, and its withdrawal when it was depublished."""
     metadata = dataset.metadata
     node = dataset_uri(base, dataset.slug)
     add = graph.add
@@ -119,6 +160,12 @@ def add_dataset(graph: Graph, base: str, dataset: Dataset, release: Release) -> 
                 ),
             )
         )
+    notes = version_notes(store, dataset) if store is not None else None
+    if notes:
+        add((node, ADMS.versionNotes, Literal(notes, lang="fr")))
+    if dataset.status == "depublie":
+        add((node, ADMS.status, _concept(graph, "dataset-status", "WITHDRAWN", "retiré")))
+        return node  # its files are archived, no longer served: no distribution
     for distribution in release.distributions:
         add(
             (
@@ -239,8 +286,10 @@ def catalog_graph(
     total: int,
     page_size: int = PAGE_SIZE,
     extension: str = "ttl",
+    store: CatalogStore | None = None,
 ) -> Graph:
-    """One page of the catalog, with Hydra paging links for harvesters."""
+    """One page of the catalog, with Hydra paging links for harvesters (with `store`, the
+    datasets' version notes)."""
     graph = new_graph()
     catalog = URIRef(f"{base}/dcat/catalogue")
     graph.add((catalog, RDF.type, DCAT.Catalog))
@@ -283,7 +332,7 @@ def catalog_graph(
         )
     graph.add((catalog, FOAF.homepage, _typed(graph, f"{base}/", FOAF.Document)))
     for dataset, release in entries:
-        graph.add((catalog, DCAT.dataset, add_dataset(graph, base, dataset, release)))
+        graph.add((catalog, DCAT.dataset, add_dataset(graph, base, dataset, release, store)))
     last = max(1, -(-total // page_size))
 
     def page_uri(number: int) -> URIRef:
@@ -302,9 +351,11 @@ def catalog_graph(
     return graph
 
 
-def dataset_graph(base: str, dataset: Dataset, release: Release) -> Graph:
+def dataset_graph(
+    base: str, dataset: Dataset, release: Release, store: CatalogStore | None = None
+) -> Graph:
     graph = new_graph()
-    add_dataset(graph, base, dataset, release)
+    add_dataset(graph, base, dataset, release, store)
     return graph
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from catalog.records import EVENT_KINDS, ChangeNotice, Dataset, Event
 from catalog.store import CatalogStore
-from pipelines import changes
+from pipelines import changes, clock
 from pipelines.governance import depublication_date
 from pipelines.schema import Structure
 
@@ -84,6 +84,20 @@ def retired(store: CatalogStore, slug: str, version: int) -> ChangeNotice | None
 
 def depublication(store: CatalogStore, slug: str) -> Event | None:
     return next((e for e in store.events(slug) if e.kind == "depublication"), None)
+
+
+def depublication_message(store: CatalogStore, dataset: Dataset) -> str:
+    """Why and since when a dataset is no longer served (French), for every 410."""
+    event = depublication(store, dataset.slug)
+    since = date.fromisoformat(event.details["depuis"]) if event else clock.today()
+    last = dataset.last_confirmed_at.date()
+    return (
+        f"Le jeu de données « {dataset.metadata['title']} » a été dépublié le "
+        f"{since:%d/%m/%Y} : il n'a pas été mis à jour depuis le {last:%d/%m/%Y}, et un jeu "
+        "de données sans mise à jour pendant 3 ans n'est plus diffusé (annexe "
+        "data.grandlyon.com, §3.2). Ses fichiers et son historique sont archivés ; une "
+        "nouvelle soumission de la commune le republiera."
+    )
 
 
 def version_headers(

@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from catalog import dcat, feeds, formats, lifecycle, rows, search, usage
+from catalog import dcat, feeds, formats, health, lifecycle, notices_api, rows, search, usage
 from catalog.ogc.services import OgcService, ServicesRefresher, default_services
 from catalog.records import ChangeNotice, Dataset, Release
 from catalog.store import CatalogStore, open_store
@@ -105,6 +105,8 @@ def create_app(
     app.state.refresher = refresher
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(feeds.router(store))
+    app.include_router(notices_api.router(store))
+    app.include_router(health.router(store))
     for service in services:
         service.mount(app)
 
@@ -307,8 +309,9 @@ def create_app(
         dataset = dataset_or_404(slug)
         release = release_or_404(slug, version)
         response = _download(request, store, dataset, release, fmt, crs)
-        response.headers.update(
-            lifecycle.version_headers(store, dataset, release.structure_version, f"download/{fmt}")
+        _add_headers(
+            response,
+            lifecycle.version_headers(store, dataset, release.structure_version, f"download/{fmt}"),
         )
         counter.count(slug, "telechargement")
         return response
@@ -321,8 +324,8 @@ def create_app(
         dataset = dataset_or_404(slug)
         release = release_or_404(slug, version)
         response = _rows(request, store, release, dataset)
-        response.headers.update(
-            lifecycle.version_headers(store, dataset, release.structure_version, "rows")
+        _add_headers(
+            response, lifecycle.version_headers(store, dataset, release.structure_version, "rows")
         )
         counter.count(slug, "api")
         return response
@@ -371,16 +374,16 @@ class Gone(HTTPException):
 
 
 def _gone_dataset(store: CatalogStore, dataset: Dataset) -> Gone:
-    event = lifecycle.depublication(store, dataset.slug)
-    since = date.fromisoformat(event.details["depuis"]) if event else clock.today()
-    last = dataset.last_confirmed_at.date()
-    return Gone(
-        f"Le jeu de données « {dataset.metadata['title']} » a été dépublié le "
-        f"{since:%d/%m/%Y} : il n'a pas été mis à jour depuis le {last:%d/%m/%Y}, et un jeu "
-        "de données sans mise à jour pendant 3 ans n'est plus diffusé (annexe "
-        "data.grandlyon.com, §3.2). Ses fichiers et son historique sont archivés ; une "
-        "nouvelle soumission de la commune le republiera."
-    )
+    return Gone(lifecycle.depublication_message(store, dataset))
+
+
+def _add_headers(response: Response, headers: dict[str, str]) -> None:
+    """Add headers; a `Link` joins the ones already set (licence, next page…)."""
+    for name, value in headers.items():
+        if name.lower() == "link" and "link" in response.headers:
+            response.headers["link"] = f"{response.headers['link']}, {value}"
+        else:
+            response.headers[name] = value
 
 
 def _gone_structure(slug: str, notice: ChangeNotice) -> Gone:

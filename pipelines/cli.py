@@ -9,7 +9,11 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from pipelines.config import PROJECT_ROOT, Settings, load_settings
 
@@ -36,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     anonymisation.add_argument("dataset", help="identifiant du jeu (ex. lyon-signalements)")
 
+    _add_notice_parser(commands)
+    commands.add_parser(
+        "gouvernance",
+        help="appliquer une fois les règles de cycle de vie et envoyer les notifications",
+    )
+
     serve = commands.add_parser("serve", help="servir le catalogue en HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -52,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         "process-inbox": _process_inbox,
         "datasets": _datasets,
         "anonymisation": _anonymisation,
+        "annoncer-changement": _announce_change,
+        "gouvernance": _governance,
         "serve": _serve,
         "demo": _demo,
     }
@@ -117,6 +129,122 @@ def _anonymisation(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     report = release.anonymisation or {"colonnes": [], "k_anonymat": None}
     print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _add_notice_parser(commands: Any) -> None:
+    notice = commands.add_parser(
+        "annoncer-changement",
+        help="annoncer un changement de structure cassant (au moins 30 jours avant)",
+    )
+    notice.add_argument("--producteur", required=True, help="commune productrice (ex. ecully)")
+    notice.add_argument("--jeu", required=True, help="identifiant du jeu (ex. bancs-publics)")
+    notice.add_argument(
+        "--schema", required=True, type=Path, help="nouvelle structure (Table Schema JSON/YAML)"
+    )
+    notice.add_argument("--date", required=True, help="date d'effet, AAAA-MM-JJ")
+    notice.add_argument("--description", required=True, help="le changement, en français")
+    notice.add_argument(
+        "--correspondance",
+        type=Path,
+        help="YAML : comment obtenir chaque colonne de l'ancienne structure",
+    )
+    notice.add_argument("--type-geometrie", help="nouveau type de géométrie (ex. Point)")
+    notice.add_argument("--crs", type=int, help="nouveau système de coordonnées (code EPSG)")
+    notice.add_argument("--format", help="nouveau format de fichier (ex. xlsx)")
+
+
+def _announce_change(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.lifecycle import announce_change
+    from pipelines.report import SubmissionRejected
+    from pipelines.schema import load_schema_file
+    from pipelines.submission import dataset_slug, open_settings_store
+
+    store = open_settings_store(settings)
+    slug = dataset_slug(args.producteur, args.jeu)
+    try:
+        _check_producer(store, slug, args.producteur)
+        notice = announce_change(
+            store,
+            slug,
+            load_schema_file(args.schema),
+            _effective_date(args.date),
+            args.description,
+            _load_mapping(args.correspondance),
+            geometry_type=args.type_geometrie,
+            crs=args.crs,
+            source_format=args.format,
+        )
+    except SubmissionRejected as error:
+        print("Avis de changement refusé : " + _messages(error), file=sys.stderr)
+        return 1
+    print(
+        f"Avis de changement enregistré pour « {slug} » : la structure v{notice.to_version} "
+        f"s'appliquera à partir du {notice.effective_date:%d/%m/%Y}. D'ici là, soumettez les "
+        f"données dans la structure actuelle (v{notice.from_version}) ; à partir de cette date, "
+        "soumettez-les dans la nouvelle structure."
+    )
+    return 0
+
+
+def _check_producer(store: Any, slug: str, producer: str) -> None:
+    from pipelines.report import reject
+
+    dataset = store.get_dataset(slug)
+    if dataset is not None and dataset.producer != producer:
+        raise reject(
+            "avis", "jeu-d-un-autre-producteur", f"« {slug} » appartient à une autre commune."
+        )
+
+
+def _effective_date(text: str) -> date:
+    from pipelines.report import reject
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise reject(
+            "avis", "date-invalide", f"Date d'effet « {text} » illisible : attendu AAAA-MM-JJ."
+        ) from error
+
+
+def _load_mapping(path: Path | None) -> dict[str, Any] | None:
+    from pipelines.report import reject
+
+    if path is None:
+        return None
+    try:
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
+        raise reject(
+            "avis", "correspondance-illisible", f"Correspondance {path.name} illisible : {error}"
+        ) from error
+    if mapping is not None and not isinstance(mapping, dict):
+        raise reject(
+            "avis",
+            "correspondance-invalide",
+            "La correspondance associe à chaque colonne de l'ancienne structure une règle "
+            "(colonne, formule ou valeur).",
+        )
+    return mapping or None
+
+
+def _messages(error: Any) -> str:
+    return " ".join(problem.message for problem in error.report.problems)
+
+
+def _governance(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines import tasks
+
+    print(tasks.apply_lifecycle_rules())
+    sent = tasks.notify()
+    webhooks = sent.get("webhooks", {})
+    print(
+        f"Courriels envoyés : {sent.get('mails_sent', 0)} (en attente : "
+        f"{sent.get('mails_pending', 0)}) ; webhooks livrés : {webhooks.get('delivered', 0)}, "
+        f"à réessayer : {webhooks.get('retry_scheduled', 0)}, abandonnés : "
+        f"{webhooks.get('failed', 0)}"
+    )
     return 0
 
 

@@ -97,8 +97,7 @@ def _apply_staleness(
         event = store.record_event(
             slug,
             "retard",
-            f"Mise à jour attendue le {date.fromisoformat(fresh['prochaine']):%d/%m/%Y} "
-            "non reçue",
+            f"Mise à jour attendue le {date.fromisoformat(fresh['prochaine']):%d/%m/%Y} non reçue",
             {"attendue_le": fresh["prochaine"], "depublication_le": deadline.isoformat()},
             f"retard:{slug}:{fresh['prochaine']}",
         )
@@ -120,12 +119,49 @@ def _apply_staleness(
             if event:
                 report.warned.append(f"{slug} ({days} j)")
     if today >= deadline:
-        store.set_status(slug, "depublie")
-        store.record_event(
+        _depublish_once_warned(store, dataset, deadline, last, today, report)
+
+
+def _depublish_once_warned(
+    store: CatalogStore,
+    dataset: Dataset,
+    deadline: date,
+    last: date,
+    today: date,
+    report: GovernanceReport,
+) -> None:
+    """Depublish, unless the producer was not warned at least 30 days ago (the job was
+    down, or the rule arrived late): then warn now and depublish 30 days later."""
+    slug = dataset.slug
+    warned = [
+        e.at.date()
+        for e in store.events(slug, limit=500)
+        if e.kind == "avertissement-depublication"
+        and e.details.get("depublication_le") == deadline.isoformat()
+    ]
+    if not warned or today < min(warned) + timedelta(days=min(WARNING_DAYS)):
+        postponed = (min(warned) if warned else today) + timedelta(days=min(WARNING_DAYS))
+        event = store.record_event(
             slug,
-            "depublication",
-            f"Jeu de données dépublié : aucune mise à jour depuis le {last:%d/%m/%Y}",
-            {"depuis": today.isoformat(), "derniere_mise_a_jour": last.isoformat()},
-            f"depublication:{slug}:{deadline}",
+            "avertissement-depublication",
+            f"Sans mise à jour, dépublication le {postponed:%d/%m/%Y}",
+            {
+                "jours_restants": (postponed - today).days,
+                "depublication_le": deadline.isoformat(),
+                "depublication_effective_le": postponed.isoformat(),
+                "derniere_mise_a_jour": last.isoformat(),
+            },
+            f"avertissement:{slug}:{deadline}:{min(WARNING_DAYS)}",
         )
-        report.depublished.append(slug)
+        if event:
+            report.warned.append(f"{slug} ({(postponed - today).days} j)")
+        return
+    store.set_status(slug, "depublie")
+    store.record_event(
+        slug,
+        "depublication",
+        f"Jeu de données dépublié : aucune mise à jour depuis le {last:%d/%m/%Y}",
+        {"depuis": today.isoformat(), "derniere_mise_a_jour": last.isoformat()},
+        f"depublication:{slug}:{deadline}",
+    )
+    report.depublished.append(slug)

@@ -3,7 +3,8 @@
 Each function is one Airflow task of a commune's DAG (see dags/communes.py). A
 rejected submission is recorded in the catalog, its report left in the drop
 folder, and `SubmissionRejected` is raised for the orchestrator to fail the task
-without retrying.
+without retrying. `apply_lifecycle_rules` and `notify` are the tasks of the daily
+governance DAG (dags/governance.py).
 """
 
 from __future__ import annotations
@@ -105,6 +106,22 @@ def publish(
         "version": outcome.release,
         "resume": outcome.summary(),
     }
+
+
+def apply_lifecycle_rules() -> str:
+    """The lifecycle rules that depend on time alone (pipelines.governance); French report."""
+    from pipelines import governance
+
+    settings = load_settings()
+    return governance.run(open_settings_store(settings)).to_text()
+
+
+def notify() -> dict[str, Any]:
+    """Mail producers and the data team about new events, deliver the due webhooks."""
+    from pipelines.notify import notify_pending
+
+    settings = load_settings()
+    return notify_pending(open_settings_store(settings), settings)
 
 
 def _guarded(sub: Submission, metadata: dict[str, Any] | None, stage: Callable[[], T]) -> T:

@@ -77,7 +77,12 @@ def _python(script: str, env: dict[str, str], *args: str) -> dict:
 def test_dag_folder_imports_and_has_one_dag_per_commune(airflow_home: Path) -> None:
     listing = _python(LIST_DAGS, _airflow_env(airflow_home), str(PROJECT_ROOT / "dags"))
     assert listing["errors"] == {}
-    assert listing["dags"] == ["commune_ecully", "commune_lyon", "commune_vaulx_en_velin"]
+    assert listing["dags"] == [
+        "commune_ecully",
+        "commune_lyon",
+        "commune_vaulx_en_velin",
+        "gouvernance",
+    ]
 
 
 def test_adding_a_commune_to_the_configuration_adds_its_dag(airflow_home, tmp_path) -> None:
