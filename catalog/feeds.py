@@ -15,11 +15,8 @@ The French wording of an event's details (`describe_details`) is shared with the
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
-import os
 import re
-import socket
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +29,7 @@ from feedgen.feed import FeedGenerator
 from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
 from catalog.store import CatalogStore
 from pipelines import clock
+from pipelines.netguard import webhook_blocked
 
 ATOM_MEDIA_TYPE = "application/atom+xml"
 FEED_SIZE = 100
@@ -98,9 +96,12 @@ def is_open(dataset: Dataset | None) -> bool:
     return dataset is not None and dataset.metadata.get("access", "public") == "public"
 
 
+INTERNAL_KINDS = frozenset({"source-en-echec"})  # for the commune and the data team only
+
+
 def is_told(dataset: Dataset | None, event: Event) -> bool:
     """Whether reusers (feeds, webhooks) learn of `event` about `dataset`."""
-    if dataset is None or not is_open(dataset):
+    if dataset is None or not is_open(dataset) or event.kind in INTERNAL_KINDS:
         return False
     if dataset.status == "publie":
         return True
@@ -259,19 +260,6 @@ def _atom_response(request: Request, body: bytes) -> Response:
 # --- subscriptions ----------------------------------------------------------------------------
 
 
-def reaches_internal_network(url: str) -> bool:
-    """Whether the URL's host resolves to a loopback, private, link-local or reserved
-    address: the platform must not be made to send requests inside its own network
-    (SSRF). `OPENDATA_WEBHOOKS_INTERNAL=1` lifts the guard (tests, internal deployments)."""
-    if os.environ.get("OPENDATA_WEBHOOKS_INTERNAL") == "1":
-        return False
-    try:
-        addresses = socket.getaddrinfo(urlsplit(url).hostname, None)
-    except (socket.gaierror, UnicodeError, ValueError):
-        return False  # unresolvable now: the delivery fails and is retried
-    return any(not ipaddress.ip_address(info[4][0].split("%")[0]).is_global for info in addresses)
-
-
 def check_webhook_url(url: Any) -> str:
     """The subscription's URL, or a French 400 saying what is wrong with it."""
     if not isinstance(url, str) or not url.strip():
@@ -290,7 +278,7 @@ def check_webhook_url(url: Any) -> str:
         raise HTTPException(
             400, detail="« url » doit être une adresse http:// ou https:// avec un nom d'hôte."
         )
-    if reaches_internal_network(url):
+    if webhook_blocked(url):
         raise HTTPException(
             400, detail="« url » désigne une adresse du réseau interne : les envois sont refusés."
         )

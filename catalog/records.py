@@ -141,7 +141,29 @@ EVENT_KINDS = {
     "avertissement-depublication": "Dépublication prochaine",
     "depublication": "Jeu de données dépublié",
     "republication": "Jeu de données republié",
+    "source-en-echec": "Source de la commune injoignable",
 }
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """The last check of a dataset's declared source (pull delivery, issue #7).
+
+    `etag`, `last_modified`, `length` and `sha256` describe the content last taken into the
+    catalog (published or confirmed); `failing_since` is the start of the current failure
+    streak (None when the last check succeeded)."""
+
+    dataset: str
+    endpoint: str
+    etag: str | None = None
+    last_modified: str | None = None
+    length: int | None = None
+    sha256: str | None = None
+    last_checked_at: datetime | None = None
+    last_success_at: datetime | None = None
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    failing_since: datetime | None = None
 
 
 @dataclass(frozen=True)

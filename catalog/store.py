@@ -29,6 +29,7 @@ from catalog.records import (
     Event,
     NewRelease,
     Release,
+    SourceState,
     StructureVersion,
     SubmissionRecord,
     Subscription,
@@ -160,6 +161,24 @@ usage_table = sa.Table(
 )
 
 
+# Pull delivery (issue #7): the last check of each dataset's declared source.
+source_checks_table = sa.Table(
+    "source_checks",
+    _meta,
+    sa.Column("dataset", sa.String(80), primary_key=True),
+    sa.Column("endpoint", sa.Text, nullable=False),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.String(64)),
+    sa.Column("length", sa.BigInteger),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("last_checked_at", sa.DateTime),
+    sa.Column("last_success_at", sa.DateTime),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("failing_since", sa.DateTime),
+)
+
+
 def now() -> datetime:
     return clock.now()
 
@@ -284,6 +303,16 @@ class CatalogStore(ABC):
 
     @abstractmethod
     def record_mail(self, key: str, recipients: list[str], subject: str) -> None: ...
+
+    # --- pull delivery -----------------------------------------------------------------------
+
+    @abstractmethod
+    def source_state(self, slug: str) -> SourceState | None:
+        """The last check of the dataset's declared source; None before the first one."""
+
+    @abstractmethod
+    def record_source_check(self, slug: str, state: SourceState) -> None:
+        """Keep `state` as the dataset's last source check (replacing the previous one)."""
 
 
 class SqlCatalogStore(CatalogStore):
@@ -705,6 +734,20 @@ class SqlCatalogStore(CatalogStore):
                     key=key, sent_at=now(), recipients=recipients, subject=subject
                 )
             )
+
+    # --- pull delivery -----------------------------------------------------------------------
+
+    def source_state(self, slug: str) -> SourceState | None:
+        query = sa.select(source_checks_table).where(source_checks_table.c.dataset == slug)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return SourceState(**row) if row else None
+
+    def record_source_check(self, slug: str, state: SourceState) -> None:
+        values = {**asdict(state), "dataset": slug}
+        with self.engine.begin() as conn:
+            conn.execute(source_checks_table.delete().where(source_checks_table.c.dataset == slug))
+            conn.execute(source_checks_table.insert().values(**values))
 
     def _release_dir(self, dataset: str, release_id: str) -> Path:
         return self.files_dir / dataset / release_id

@@ -1,8 +1,9 @@
 """One DAG per partner commune, generated from config/producers.yaml.
 
 Each run looks at the commune's drop folder (inbox/<commune>/<dataset>/) and
-sends every ready submission through the stages, one task per stage. The
-stages live in `pipelines`; this file only wires them.
+sends every ready submission through the stages, one task per stage, and fetches
+the sources declared in metadata (a file URL, WFS, OGC API, CKAN, DCAT) whose
+periodicity has come. The stages live in `pipelines`; this file only wires them.
 """
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ def build_commune_dag(producer: Producer):
             publish(submission, metadata, licence, anonymisation)
 
         process.expand(submission=find_submissions())
+
+        # Pull delivery: the sources declared in the commune's metadata, fetched on their
+        # periodicity, two at a time at most (they are on the commune's own servers).
+        @task
+        def find_sources() -> list[str]:
+            return tasks.find_sources(producer.slug)
+
+        @task(max_active_tis_per_dagrun=2)
+        def pull_source(folder: str) -> dict[str, Any]:
+            return _fail_clearly(tasks.pull_source, producer.slug, folder)
+
+        pull_source.expand(folder=find_sources())
 
     return commune_dag()
 

@@ -86,6 +86,10 @@ def classify(kept: Structure, incoming: Structure) -> StructureChange:
         change.breaking.append(
             f"format de fichier {kept.source_format} devenu {incoming.source_format}"
         )
+    if kept.endpoint and incoming.endpoint and kept.endpoint != incoming.endpoint:
+        change.breaking.append(
+            f"point de livraison « {kept.endpoint} » devenu « {incoming.endpoint} »"
+        )
     return change
 
 
@@ -130,6 +134,7 @@ def new_notice(
     geometry_type: str | None = None,
     crs: int | None = None,
     source_format: str | None = None,
+    endpoint: str | None = None,
 ) -> ChangeNotice:
     """A checked notice; refused (SubmissionRejected, French) when it cannot apply."""
     check_schema_descriptor(schema, "de l'avis")
@@ -148,6 +153,7 @@ def new_notice(
         geometry_type=geometry_type if geometry_type is not None else kept.geometry_type,
         crs=crs if crs is not None else kept.crs,
         source_format=source_format or kept.source_format,
+        endpoint=endpoint or kept.endpoint,
     )
     change = classify(kept, incoming)
     if not change.breaking:

@@ -175,6 +175,7 @@ def announce_change(
     geometry_type: str | None = None,
     crs: int | None = None,
     source_format: str | None = None,
+    endpoint: str | None = None,
 ) -> ChangeNotice:
     """Record a producer's notice of a breaking change; refused (French) when it cannot
     apply: unknown dataset, a notice already pending, a date less than 30 days away…"""
@@ -204,6 +205,7 @@ def announce_change(
         geometry_type=geometry_type,
         crs=crs,
         source_format=source_format,
+        endpoint=endpoint,
     )
     store.add_notice(notice)
     kept = Structure.from_dict(kept_record.structure)

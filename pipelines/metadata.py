@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
@@ -114,6 +115,46 @@ ACCEPTED_CRS = {
     4171: ("RGF93 v1 (géographique)", ("rgf93", "rgf93 geographique")),
 }
 
+# Pull delivery (issue #7): `source: {type: …, url: …, …}` instead of a file. The key
+# `source` written as plain text keeps meaning the producer, as before.
+SOURCE_KEYS = {
+    "fichier": {"required": ("url",), "optional": ("format",)},
+    "wfs": {"required": ("url", "couche"), "optional": ("version",)},
+    "ogcapi": {"required": ("url", "collection"), "optional": ()},
+    "ckan": {"required": ("url", "jeu", "ressource"), "optional": ()},
+    "dcat": {"required": ("url", "jeu", "format"), "optional": ()},
+}
+SOURCE_TYPE_ALIASES = {"fichier": "fichier", "file": "fichier", "http": "fichier", "url": "fichier"}
+# Formats of a fetched file, as pipelines.read.FORMATS names them, with their usual names.
+SOURCE_FORMATS = {
+    "csv": "csv",
+    "txt": "csv",
+    "xlsx": "xlsx",
+    "excel": "xlsx",
+    "geojson": "geojson",
+    "json": "geojson",
+    "shapefile": "shapefile",
+    "shp": "shapefile",
+    "zip": "shapefile",
+    "gpkg": "gpkg",
+    "geopackage": "gpkg",
+}
+WFS_VERSIONS = {"2.0.0": "2.0.0", "2.0": "2.0.0", "2": "2.0.0", "1.1.0": "1.1.0", "1.1": "1.1.0"}
+# Query parameters that carry a secret: a declared URL is public, it must hold none.
+SECRET_PARAMETERS = {
+    "token",
+    "access_token",
+    "apikey",
+    "api_key",
+    "key",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "auth",
+    "signature",
+}
+
 
 @dataclass(frozen=True)
 class Contact:
@@ -141,6 +182,7 @@ class Metadata:
     access: str = "public"  # public | restreint (served only to authenticated users)
     personal: dict[str, dict[str, Any]] = field(default_factory=dict)  # column -> treatment
     k_anonymity: dict[str, Any] | None = None
+    source: dict[str, str] | None = None  # declared source for pull delivery (issue #7)
 
     @property
     def frequency(self) -> Frequency:
@@ -151,6 +193,8 @@ class Metadata:
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
         record["modified"] = self.modified.isoformat()
+        if record["source"] is None:
+            del record["source"]  # records of uploaded datasets stay as they were
         return record
 
     @classmethod
@@ -208,6 +252,8 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
     values: dict[str, Any] = {}
     for key, value in document.items():
         name = KEY_ALIASES.get(str(key).strip().lower())
+        if name == "publisher" and isinstance(value, dict):
+            name = "source"  # `source: {type: …, url: …}`: a source to pull from
         if name is None:
             report.add(
                 _problem(
@@ -240,6 +286,12 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
                         "valeur-invalide", str(error), column=name, value=str(values[name])[:200]
                     )
                 )
+
+    source = None
+    if "source" in values:
+        source, problems = check_source(values["source"])
+        for message in problems:
+            report.add(_problem("source-invalide", message, column="source"))
 
     declared = values.get("publisher")
     if declared is not None and str(declared).strip().lower() != producer:
@@ -278,7 +330,84 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
         access=record.get("access", "public"),
         personal=record.get("personal", {}),
         k_anonymity=record.get("k_anonymity"),
+        source=source,
     )
+
+
+def check_source(value: dict[str, Any]) -> tuple[dict[str, str] | None, list[str]]:
+    """A declared source, normalised, and the French problems found in it."""
+    raw = {str(k).strip().lower(): v for k, v in value.items() if v not in (None, "")}
+    kind = str(raw.pop("type", "")).strip().lower()
+    kind = SOURCE_TYPE_ALIASES.get(kind, kind)
+    if kind not in SOURCE_KEYS:
+        written = f"« {kind} »" if kind else "absent"
+        return None, [
+            f"Type de source {written} : écrivez « type: » suivi de l'un de "
+            f"{', '.join(SOURCE_KEYS)}."
+        ]
+    problems: list[str] = []
+    keys = SOURCE_KEYS[kind]
+    accepted = ("type", *keys["required"], *keys["optional"])
+    for key in raw:
+        if key not in accepted:
+            problems.append(
+                f"Clé « {key} » inconnue pour une source « {kind} ». Clés acceptées : "
+                f"{', '.join(accepted)}."
+            )
+    for key in keys["required"]:
+        if key not in raw:
+            problems.append(f"La source « {kind} » demande la clé « {key} ».")
+    source = {"type": kind}
+    for key in (*keys["required"], *keys["optional"]):
+        if key not in raw:
+            continue
+        try:
+            source[key] = _SOURCE_PARSERS.get(key, _parse_text)(raw[key])
+        except ValueError as error:
+            problems.append(str(error))
+    if kind == "wfs":
+        source.setdefault("version", "2.0.0")
+    return (None if problems else source), problems
+
+
+def check_source_url(value: Any) -> str:
+    """An http(s) URL with a host and without credentials; ValueError (French) otherwise."""
+    text = str(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+        raise ValueError(
+            f"Adresse de source « {text[:200]} » invalide : seules les adresses http:// ou "
+            "https:// complètes sont acceptées."
+        )
+    if parts.username or parts.password:
+        raise ValueError(
+            f"L'adresse de source sur {parts.hostname} contient un identifiant ou un mot de "
+            "passe : une source déclarée doit être publique, sans identifiants dans l'adresse."
+        )
+    secrets = [k for k, _ in parse_qsl(parts.query) if k.strip().lower() in SECRET_PARAMETERS]
+    if secrets:
+        raise ValueError(
+            f"L'adresse de source sur {parts.hostname} contient un paramètre secret "
+            f"(« {secrets[0]} ») : une source déclarée doit être publique, sans jeton ni clé."
+        )
+    return text
+
+
+def _parse_source_format(value: Any) -> str:
+    text = str(value).strip().lower().lstrip(".")
+    if text not in SOURCE_FORMATS:
+        raise ValueError(
+            f"Format de source « {value} » non accepté. Formats acceptés : CSV, XLSX, GeoJSON, "
+            "Shapefile zippé (shapefile), GeoPackage (gpkg)."
+        )
+    return SOURCE_FORMATS[text]
+
+
+def _parse_wfs_version(value: Any) -> str:
+    text = str(value).strip()
+    if text not in WFS_VERSIONS:
+        raise ValueError(f"Version WFS « {text} » non prise en charge : « 2.0.0 » ou « 1.1.0 ».")
+    return WFS_VERSIONS[text]
 
 
 def _accepted_keys() -> str:
@@ -392,6 +521,12 @@ def _parse_access(value: Any) -> str:
         return "restreint"
     raise ValueError(f"Accès « {value} » inconnu : « public » ou « restreint ».")
 
+
+_SOURCE_PARSERS = {
+    "url": check_source_url,
+    "format": _parse_source_format,
+    "version": _parse_wfs_version,
+}
 
 _PARSERS = {
     "identifier": _parse_identifier,

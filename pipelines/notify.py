@@ -38,13 +38,13 @@ from catalog.feeds import (
     french_date,
     is_told,
     public_details,
-    reaches_internal_network,
     rfc3339,
 )
 from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
 from catalog.store import CatalogStore
 from pipelines import clock
 from pipelines.config import Settings, load_settings
+from pipelines.netguard import webhook_blocked
 from pipelines.producers import Producer, load_producers
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def _post(
     session: requests.Session, event: Event, subscription: Subscription, base: str, timeout: float
 ) -> str | None:
     """POST one event to one subscriber; the error in a few words, None when delivered."""
-    if reaches_internal_network(subscription.url):
+    if webhook_blocked(subscription.url):
         return "adresse du réseau interne refusée"
     body = webhook_body(event, base)
     headers = {
@@ -263,7 +263,9 @@ def _detail_date(event: Event, *keys: str) -> date | None:
 
 def depublication_date(event: Event) -> date | None:
     """The announced depublication date: `depublication_le`, else from `jours_restants`."""
-    announced = _detail_date(event, "depublication_le", "date_depublication")
+    announced = _detail_date(
+        event, "depublication_effective_le", "depublication_le", "date_depublication"
+    )
     if announced:
         return announced
     days = event.details.get("jours_restants")
@@ -371,7 +373,22 @@ def _retrait(event: Event, title: str) -> Notice:
     )
 
 
+def _source_failure(event: Event, title: str) -> Notice:
+    since = _detail_date(event, "depuis")
+    return Notice(
+        subject=f"Source injoignable : {title}",
+        what=f"La plateforme n'arrive pas à récupérer « {title} » à sa source "
+        f"({event.details.get('source', 'source déclarée')}) depuis le "
+        f"{french_date(since) if since else 'dernier essai'} : {event.details.get('erreur', '')}",
+        why="Les données sont récupérées sur le serveur de la commune selon la périodicité "
+        "déclarée ; la version publiée reste diffusée, intacte, tant que la source échoue.",
+        todo="vérifiez que l'adresse déclarée répond (ou déclarez la nouvelle adresse par un "
+        "avis de changement : un changement de point de livraison suit la règle des 30 jours).",
+    )
+
+
 NOTICES: dict[str, Callable[[Event, str], Notice]] = {
+    "source-en-echec": _source_failure,
     "retard": _retard,
     "avertissement-depublication": _avertissement,
     "depublication": _depublication,

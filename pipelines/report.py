@@ -24,6 +24,8 @@ STAGE_LABELS = {
     "structure": "Structure (Table Schema)",
     "anonymisation": "Données personnelles",
     "publication": "Publication",
+    "source": "Source de la commune",
+    "avis": "Avis de changement",
 }
 
 

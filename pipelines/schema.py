@@ -56,6 +56,7 @@ class Structure:
     crs: int | None = None
     published_schema: dict[str, Any] | None = None  # after anonymisation, when it differs
     source_format: str | None = None  # the submitted file's format (csv, xlsx, geojson…)
+    endpoint: str | None = None  # where the platform pulls it from (issue #7), if it does
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

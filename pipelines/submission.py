@@ -146,6 +146,7 @@ def stage_structure(
     existing = store.get_dataset(slug)
     if existing is None:
         structure = structure_of(source, declared or infer_schema(source))
+        structure = dataclasses.replace(structure, endpoint=_endpoint(metadata))
         version = 1
     else:
         if existing.producer != submission.producer:
@@ -154,12 +155,23 @@ def stage_structure(
                 "jeu-d-un-autre-producteur",
                 f"Le jeu de données « {slug} » appartient à une autre commune.",
             )
-        structure, version = _incoming_structure(store, existing, declared, source)
+        structure, version = _incoming_structure(
+            store, existing, declared, source, _endpoint(metadata)
+        )
     result = validate(source, structure.schema)
     if not result.report.valid:
         raise SubmissionRejected(mask_personal_values(result.report, source.table, metadata))
     checked = CheckedData(typed=result.typed, geometry=source.geometry, crs=source.crs)
     return checked, structure, version
+
+
+def _endpoint(metadata: dict[str, Any]) -> str | None:
+    """Where a pulled dataset comes from (a change of it follows the 30-day rule)."""
+    if not metadata.get("source"):
+        return None
+    from pipelines.sources import Source, source_endpoint  # sources builds on this module
+
+    return source_endpoint(Source.from_dict(metadata["source"]))
 
 
 def _declared_schema(submission: Submission, metadata: dict[str, Any]) -> dict[str, Any] | None:
@@ -169,7 +181,11 @@ def _declared_schema(submission: Submission, metadata: dict[str, Any]) -> dict[s
 
 
 def _incoming_structure(
-    store: CatalogStore, dataset: Dataset, declared: dict[str, Any] | None, source: SourceTable
+    store: CatalogStore,
+    dataset: Dataset,
+    declared: dict[str, Any] | None,
+    source: SourceTable,
+    endpoint: str | None,
 ) -> tuple[Structure, int]:
     version = dataset.current_version
     kept_record = next(v for v in store.structure_versions(dataset.slug) if v.version == version)
@@ -181,9 +197,12 @@ def _incoming_structure(
         incoming = structure_of(source, notice.structure["schema"])
     else:
         incoming = structure_of(source, _contract_for(kept.schema, source))
+    incoming = dataclasses.replace(incoming, endpoint=endpoint)
     change = changes.classify(kept, incoming)
     if change.kind == "aucun":
-        return dataclasses.replace(kept, source_format=source.source_format), version
+        return dataclasses.replace(
+            kept, source_format=source.source_format, endpoint=endpoint
+        ), version
     if change.kind == "compatible":
         return incoming, version
     if notice is None or clock.today() < notice.effective_date:

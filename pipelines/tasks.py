@@ -108,6 +108,35 @@ def publish(
     }
 
 
+def find_sources(producer: str) -> list[str]:
+    """The commune's declared sources due for a fetch (issue #7)."""
+    from pipelines import sources
+
+    settings = load_settings()
+    store = open_settings_store(settings)
+    return [str(folder) for folder in sources.due_folders(store, settings, producer)]
+
+
+def pull_source(producer: str, folder: str) -> dict[str, Any]:
+    """Fetch one declared source through the pipeline; its report is left in the folder."""
+    from pathlib import Path
+
+    from pipelines import sources
+    from pipelines.submission import write_report_files
+
+    settings = load_settings()
+    outcome = sources.pull(open_settings_store(settings), settings, producer, Path(folder))
+    write_report_files(Path(folder), outcome)
+    if outcome.status == "refusee":
+        raise SubmissionRejected(outcome.report)
+    return {
+        "statut": outcome.status,
+        "jeu_de_donnees": outcome.dataset,
+        "version": outcome.release,
+        "resume": outcome.summary(),
+    }
+
+
 def apply_lifecycle_rules() -> str:
     """The lifecycle rules that depend on time alone (pipelines.governance); French report."""
     from pipelines import governance
