@@ -792,5 +792,10 @@ def _release(row: Any) -> Release:
 
 
 def open_store(url: str, files_dir: Path) -> CatalogStore:
-    """The store for a URL: sqlite:///… for the embedded default."""
+    """The store for a URL: sqlite:///… for the embedded default, postgresql+psycopg://…
+    for PostGIS (`catalog.postgis`: schema migrated with Alembic, data tables and views)."""
+    if sa.engine.make_url(url).get_backend_name() == "postgresql":
+        from catalog.postgis import PostgisCatalogStore  # imports this module
+
+        return PostgisCatalogStore(url, files_dir)
     return SqlCatalogStore(url, files_dir)

@@ -46,6 +46,18 @@ def main(argv: list[str] | None = None) -> int:
         help="appliquer une fois les règles de cycle de vie et envoyer les notifications",
     )
 
+    backup = commands.add_parser(
+        "backup", help="sauvegarder le catalogue, les fichiers publiés, les archives, les clés"
+    )
+    backup.add_argument(
+        "destination", type=Path, help="fichier .tar à créer, ou dossier où le créer"
+    )
+    restore = commands.add_parser("restore", help="restaurer une sauvegarde dans une instance vide")
+    restore.add_argument("archive", type=Path, help="fichier de sauvegarde (.tar)")
+    restore.add_argument(
+        "--force", action="store_true", help="remplacer le contenu d'une instance non vide"
+    )
+
     serve = commands.add_parser("serve", help="servir le catalogue en HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -64,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         "anonymisation": _anonymisation,
         "annoncer-changement": _announce_change,
         "gouvernance": _governance,
+        "backup": _backup,
+        "restore": _restore,
         "serve": _serve,
         "demo": _demo,
     }
@@ -244,6 +258,42 @@ def _governance(args: argparse.Namespace, settings: Settings) -> int:
         f"{sent.get('mails_pending', 0)}) ; webhooks livrés : {webhooks.get('delivered', 0)}, "
         f"à réessayer : {webhooks.get('retry_scheduled', 0)}, abandonnés : "
         f"{webhooks.get('failed', 0)}"
+    )
+    return 0
+
+
+def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.backup import BackupError, backup
+
+    started = time.monotonic()
+    try:
+        result = backup(settings, args.destination)
+    except BackupError as error:
+        print(f"Sauvegarde impossible : {error}", file=sys.stderr)
+        return 1
+    print(
+        f"Sauvegarde écrite : {result.path} ({result.files} fichiers, "
+        f"{result.size / 1e6:.1f} Mo, catalogue {result.backend}, "
+        f"{time.monotonic() - started:.1f} s). Elle contient les clés de pseudonymisation : "
+        "conservez-la en lieu sûr."
+    )
+    return 0
+
+
+def _restore(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines.backup import BackupError, restore
+
+    started = time.monotonic()
+    try:
+        result = restore(settings, args.archive, force=args.force)
+    except BackupError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    print(
+        f"Sauvegarde du {result.created_at} restaurée dans {settings.data_dir} "
+        f"({result.files} fichiers, catalogue {result.backend}, "
+        f"{time.monotonic() - started:.1f} s). Les formats dérivés et les services OGC "
+        "seront reconstruits à la demande."
     )
     return 0
 

@@ -18,11 +18,14 @@ if [ -z "$PYTHON" ]; then
 fi
 
 # Debian packages: Chromium for the portal's browser tests, MapServer (CGI) for WMS/WFS,
-# GDAL's command-line tools for the OGC client tests. Root installs them; CI runs as root.
+# GDAL's command-line tools for the OGC client tests, PostGIS beside the machine's PostgreSQL.
+# Root installs them; CI runs as root.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v mapserv >/dev/null 2>&1 || missing+=(cgi-mapserver mapserver-bin)
 command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
+# PostGIS 3 for PostgreSQL 15 (the server of 127.0.0.1:5432), for the PostGIS backend's tests
+[ -f /usr/share/postgresql/15/extension/postgis.control ] || missing+=(postgresql-15-postgis-3)
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "Installation des paquets Debian : ${missing[*]}…"
   apt-get update -qq >/dev/null

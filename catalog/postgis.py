@@ -1,0 +1,267 @@
+"""The catalog store on PostgreSQL/PostGIS (`OPENDATA_STORE_URL=postgresql+psycopg://…`).
+
+The catalog's tables are those of `catalog.store`, created and upgraded by Alembic
+(`catalog/migrations/`) when the store opens, under an advisory lock so that the catalog
+service and the Airflow workers opening the store together migrate it once. SQLite keeps
+`create_all` (see `SqlCatalogStore`).
+
+The published data live in schema `donnees`, for the OGC services and SQL reusers:
+
+- one table per structure version, `donnees."<slug>__v<N>"`, holding the rows of that
+  version's current release (`ogc_fid` primary key, PostGIS geometry in the release's CRS
+  with a GIST index for geographic data);
+- one view per dataset, `donnees."<slug>"`, selecting the dataset's current version.
+
+A release's Parquet (GeoParquet for maps) is loaded with COPY into a fresh table, inside
+the transaction that switches the catalog to the release; the old table is then dropped,
+the new one renamed and the view recreated, still in that transaction. A failure at any
+step rolls everything back: the previous release stays served, in the catalog and in
+PostGIS alike. Names longer than PostgreSQL's 63 bytes are shortened with a hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import shapely
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from psycopg import sql
+
+from catalog.records import NewRelease, SubmissionRecord
+from catalog.store import SqlCatalogStore, datasets_table
+
+DATA_SCHEMA = "donnees"
+MIGRATIONS = Path(__file__).parent / "migrations"
+FID = "ogc_fid"
+MAX_IDENTIFIER = 63
+BATCH_ROWS = 50_000
+_INDEXES = ("_pk", "_geom")  # suffixes of the primary key's and the GIST index's names
+MIGRATION_LOCK = 0x0DA7A_C0DE  # pg_advisory_lock key: one migration at a time
+
+_SIMPLE_TYPES: list[tuple[Any, str]] = [
+    (pa.types.is_boolean, "boolean"),
+    (pa.types.is_integer, "bigint"),
+    (pa.types.is_floating, "double precision"),
+    (pa.types.is_decimal, "numeric"),
+    (pa.types.is_date, "date"),
+    (pa.types.is_time, "time"),
+    (pa.types.is_string, "text"),
+    (pa.types.is_large_string, "text"),
+]
+
+
+class PostgisCatalogStore(SqlCatalogStore):
+    """`SqlCatalogStore` on PostgreSQL, with each structure version's rows in PostGIS."""
+
+    def __init__(self, url: str, files_dir: Path) -> None:
+        # not SqlCatalogStore.__init__: Alembic, not create_all, owns the schema here
+        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        self.files_dir = files_dir
+        files_dir.mkdir(parents=True, exist_ok=True)
+        upgrade_schema(self.engine)
+
+    def _switch(
+        self, conn: sa.Connection, new: NewRelease, release_id: str, submission: SubmissionRecord
+    ) -> None:
+        """The catalog's switch, then the load of the release's rows: one transaction."""
+        super()._switch(conn, new, release_id, submission)
+        parquet = next(d for d in new.distributions if d.format == "parquet")
+        path = self._release_dir(new.dataset, release_id) / parquet.filename
+        load_version_table(conn, new.dataset, new.structure_version, path, parquet.crs)
+        current = conn.execute(
+            sa.select(datasets_table.c.current_version).where(datasets_table.c.slug == new.dataset)
+        ).scalar_one()
+        replace_alias_view(conn, new.dataset, current)
+
+
+# --- schema migrations -------------------------------------------------------------------------
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade_schema(engine: sa.Engine) -> None:
+    """Bring the catalog's tables to Alembic's head revision (a no-op when they are)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        command.upgrade(alembic_config(conn), "head")
+
+
+# --- data tables ---------------------------------------------------------------------------------
+
+
+def table_name(slug: str, version: int) -> str:
+    return _identifier(slug, f"__v{version}")
+
+
+def view_name(slug: str) -> str:
+    return _identifier(slug, "")
+
+
+def _identifier(slug: str, suffix: str) -> str:
+    name = slug + suffix
+    if len(name.encode()) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha256(slug.encode()).hexdigest()[:8]
+    keep = MAX_IDENTIFIER - len(suffix) - len(digest) - 1
+    return f"{slug.encode()[:keep].decode(errors='ignore')}_{digest}{suffix}"
+
+
+def load_version_table(
+    conn: sa.Connection, slug: str, version: int, parquet: Path, crs: int | None
+) -> int:
+    """Load `parquet` into a new table, then put it in place of the version's table.
+
+    The rows go through COPY (CSV, built by Arrow in batches); the caller's transaction
+    makes the replacement atomic. Returns the number of rows loaded."""
+    final = table_name(slug, version)
+    token = uuid.uuid4().hex[:8]  # the loading table's names never meet the served one's
+    loading = _identifier(slug, f"__v{version}__{token}")
+    loading_pk, loading_geom = (_identifier(slug, f"__v{version}__{token}{s}") for s in _INDEXES)
+    source = pq.ParquetFile(parquet)
+    geometry = _geometry_column(source.schema_arrow)
+    columns = [f for f in source.schema_arrow if not f.name.startswith("__index_level_")]
+    cursor = conn.connection.driver_connection.cursor()
+    target = sql.Identifier(DATA_SCHEMA, loading)
+    cursor.execute(_create_table(target, loading_pk, columns, geometry, crs))
+    loaded = _copy_rows(cursor, target, source, [f.name for f in columns], geometry, crs)
+    if geometry is not None:
+        cursor.execute(
+            sql.SQL("CREATE INDEX {} ON {} USING GIST ({})").format(
+                sql.Identifier(loading_geom), target, sql.Identifier(geometry)
+            )
+        )
+    cursor.execute(sql.SQL("ANALYZE {}").format(target))
+    cursor.execute(
+        sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(DATA_SCHEMA, final))
+    )
+    cursor.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(target, sql.Identifier(final)))
+    for index, suffix in zip((loading_pk, loading_geom), _INDEXES, strict=True):
+        if suffix == "_geom" and geometry is None:
+            continue
+        cursor.execute(
+            sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(DATA_SCHEMA, index),
+                sql.Identifier(_identifier(slug, f"__v{version}{suffix}")),
+            )
+        )
+    return loaded
+
+
+def replace_alias_view(conn: sa.Connection, slug: str, version: int) -> None:
+    """`donnees."<slug>"`: the rows of the dataset's current structure version."""
+    cursor = conn.connection.driver_connection.cursor()
+    view = sql.Identifier(DATA_SCHEMA, view_name(slug))
+    cursor.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(view))
+    cursor.execute(
+        sql.SQL("CREATE VIEW {} AS SELECT * FROM {}").format(
+            view, sql.Identifier(DATA_SCHEMA, table_name(slug, version))
+        )
+    )
+
+
+def _geometry_column(schema: pa.Schema) -> str | None:
+    geo = (schema.metadata or {}).get(b"geo")
+    if geo is None:
+        return None
+    return json.loads(geo)["primary_column"]
+
+
+def _create_table(
+    target: sql.Composed,
+    primary_key: str,
+    columns: list[pa.Field],
+    geometry: str | None,
+    crs: int | None,
+) -> sql.Composed:
+    definitions = [
+        sql.SQL("{} bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT {} PRIMARY KEY").format(
+            sql.Identifier(FID), sql.Identifier(primary_key)
+        )
+    ]
+    for field in columns:
+        if field.name == geometry:
+            kind = sql.SQL(f"geometry(Geometry, {int(crs or 0)})")
+        else:
+            kind = sql.SQL(_pg_type(field.type))
+        definitions.append(sql.SQL("{} {}").format(sql.Identifier(field.name), kind))
+    return sql.SQL("CREATE TABLE {} ({})").format(target, sql.SQL(", ").join(definitions))
+
+
+def _pg_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    return next((name for test, name in _SIMPLE_TYPES if test(arrow_type)), "text")
+
+
+def _copy_rows(
+    cursor: Any,
+    target: sql.Composed,
+    source: pq.ParquetFile,
+    names: list[str],
+    geometry: str | None,
+    crs: int | None,
+) -> int:
+    """COPY the rows in CSV, one Arrow batch at a time (bounded memory)."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        target, sql.SQL(", ").join(map(sql.Identifier, names))
+    )
+    loaded = 0
+    with cursor.copy(statement) as copy:
+        for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=names):
+            copy.write(_csv_chunk(batch, geometry, crs))
+            loaded += batch.num_rows
+    return loaded
+
+
+def _csv_chunk(batch: pa.RecordBatch, geometry: str | None, crs: int | None) -> bytes:
+    table = pa.Table.from_batches([batch])
+    for index, field in enumerate(table.schema):
+        if field.name == geometry:
+            table = table.set_column(index, field.name, _hex_ewkb(table[field.name], crs))
+        elif pa.types.is_dictionary(field.type):
+            table = table.set_column(
+                index, field.name, pc.cast(table[field.name], field.type.value_type)
+            )
+        elif pa.types.is_nested(field.type):
+            table = table.set_column(index, field.name, _as_json(table[field.name]))
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer, write_options=pacsv.WriteOptions(include_header=False))
+    return buffer.getvalue()
+
+
+def _hex_ewkb(column: pa.ChunkedArray, crs: int | None) -> pa.Array:
+    geometries = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
+    if crs:
+        geometries = shapely.set_srid(geometries, crs)
+    return pa.array(shapely.to_wkb(geometries, hex=True, include_srid=bool(crs)), pa.string())
+
+
+def _as_json(column: pa.ChunkedArray) -> pa.Array:
+    values = [None if v is None else json.dumps(v, default=str) for v in column.to_pylist()]
+    return pa.array(values, pa.string())
+
+
+def data_tables(engine: sa.Engine) -> Iterator[str]:
+    """The names of the tables of schema `donnees` (for tests and the data team)."""
+    with engine.connect() as conn:
+        yield from conn.execute(
+            sa.text("SELECT tablename FROM pg_tables WHERE schemaname = :s ORDER BY tablename"),
+            {"s": DATA_SCHEMA},
+        ).scalars()
