@@ -26,6 +26,10 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
 }
+# A run still unfinished this long is late: it is failed, and a French alert is logged for
+# the data team (pipelines.tasks.late_run_alert). Airflow 3.3's DeadlineAlert would only
+# warn, but it breaks `dag.test()` (the embedded runs); the timeout works everywhere.
+DEADLINE = timedelta(minutes=int(os.environ.get("OPENDATA_DAGRUN_DEADLINE_MINUTES", "120")))
 
 
 def _fail_clearly(stage, *args: Any) -> Any:
@@ -37,8 +41,13 @@ def _fail_clearly(stage, *args: Any) -> Any:
 
 
 def build_commune_dag(producer: Producer):
+    # Heavy tasks (read, check, anonymise, publish, pull) share the commune's own pool:
+    # one commune's huge file cannot take every worker slot (pools created at setup).
+    heavy = {"pool": tasks.commune_pool(producer.slug)}
+    dag_id = f"commune_{producer.slug.replace('-', '_')}"
+
     @dag(
-        dag_id=f"commune_{producer.slug.replace('-', '_')}",
+        dag_id=dag_id,
         description=f"Publication des données de {producer.name}",
         schedule=producer.schedule,
         start_date=datetime(2026, 1, 1),
@@ -46,6 +55,8 @@ def build_commune_dag(producer: Producer):
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=["commune", producer.slug],
+        dagrun_timeout=DEADLINE,
+        on_failure_callback=tasks.late_run_alert,
     )
     def commune_dag():
         @task
@@ -60,17 +71,17 @@ def build_commune_dag(producer: Producer):
         def check_licence(submission: dict[str, str], metadata: dict[str, Any]) -> dict[str, Any]:
             return _fail_clearly(tasks.check_licence, submission, metadata)
 
-        @task
+        @task(**heavy)
         def check_structure(submission: dict[str, str], metadata: dict[str, Any]) -> dict:
             return _fail_clearly(tasks.check_structure, submission, metadata)
 
-        @task
+        @task(**heavy)
         def anonymise(
             submission: dict[str, str], metadata: dict[str, Any], checked: dict[str, Any]
         ) -> dict[str, Any]:
             return _fail_clearly(tasks.anonymise, submission, metadata)
 
-        @task
+        @task(**heavy)
         def publish(
             submission: dict[str, str],
             metadata: dict[str, Any],
@@ -96,7 +107,7 @@ def build_commune_dag(producer: Producer):
         def find_sources() -> list[str]:
             return tasks.find_sources(producer.slug)
 
-        @task(max_active_tis_per_dagrun=2)
+        @task(max_active_tis_per_dagrun=2, **heavy)
         def pull_source(folder: str) -> dict[str, Any]:
             return _fail_clearly(tasks.pull_source, producer.slug, folder)
 

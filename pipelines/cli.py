@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="servir le catalogue en HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processus servant le catalogue (production)"
+    )
 
     demo = commands.add_parser("demo", help="publier les exemples via Airflow puis servir")
     demo.add_argument("--host", default="127.0.0.1")
@@ -304,6 +307,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from catalog.service import create_app_from_env
 
     print(f"Catalogue servi sur http://{args.host}:{args.port}/  (Ctrl+C pour arrêter)", flush=True)
+    workers = getattr(args, "workers", 1)
+    if workers > 1:  # each worker process builds the app from the same environment
+        uvicorn.run(
+            "catalog.service:create_app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=workers,
+            log_level="warning",
+        )
+        return 0
     uvicorn.run(create_app_from_env(), host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -314,6 +328,10 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
     env.setdefault("AIRFLOW_HOME", str(settings.data_dir.parent / "airflow"))
     env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    # task logs where the data team reads them: var/logs/airflow/dag_id=…/run_id=…/task_id=…
+    env.setdefault(
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(settings.data_dir.parent / "logs" / "airflow")
+    )
     env.setdefault("OPENDATA_DATA_DIR", str(settings.data_dir))
     env.setdefault("OPENDATA_INBOX_DIR", str(settings.inbox_dir))
     return env
@@ -334,6 +352,10 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
     step("Initialisation de la base de métadonnées d'Airflow (SQLite)…")
     _run_logged([airflow, "db", "migrate"], env, logs / "airflow-db-migrate.log")
+    from pipelines.tasks import write_pools_file
+
+    pools = write_pools_file(Path(env["AIRFLOW_HOME"]) / "pools.json")
+    _run_logged([airflow, "pools", "import", str(pools)], env, logs / "airflow-pools.log")
     copied = copy_samples(SAMPLES_INBOX, settings.inbox_dir)
     step(f"{copied} soumission(s) d'exemple déposée(s) dans {settings.inbox_dir}")
     producers = list(load_producers(settings.producers_file).values())

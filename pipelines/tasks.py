@@ -167,3 +167,60 @@ def _clean(folder: Any) -> None:
     import shutil
 
     shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- Airflow at scale (issue #8) --------------------------------------------------------
+
+
+def commune_pool(producer: str) -> str:
+    """The Airflow pool of a commune's heavy tasks: one huge file cannot starve the others."""
+    return f"commune_{producer.replace('-', '_')}"
+
+
+def commune_pools(slots: int | None = None) -> dict[str, dict[str, Any]]:
+    """Every commune's pool, in the format of `airflow pools import`."""
+    import os
+
+    from pipelines.producers import load_producers
+
+    if slots is None:
+        slots = int(os.environ.get("OPENDATA_POOL_SLOTS", "2"))
+    return {
+        commune_pool(slug): {
+            "slots": slots,
+            "description": f"Tâches lourdes de {producer.name} (lecture, contrôle, publication)",
+            "include_deferred": False,
+        }
+        for slug, producer in load_producers(load_settings().producers_file).items()
+    }
+
+
+def write_pools_file(path: Any, slots: int | None = None) -> Any:
+    """Write the pools for `airflow pools import <path>` (run by every setup); returns path."""
+    import json
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(commune_pools(slots), ensure_ascii=False, indent=2), "utf-8")
+    return target
+
+
+def late_run_alert(context: dict[str, Any]) -> None:
+    """`on_failure_callback` of a commune DAG: a French message in the scheduler's log."""
+    import logging
+
+    dag_run = context.get("dag_run")
+    dag_id = getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
+    reason = str(context.get("reason") or "")
+    if "timed_out" in reason or "timeout" in reason:
+        message = (
+            "Exécution en retard : le DAG %s n'a pas fini dans le délai prévu ; elle est arrêtée. "
+            "L'équipe data doit vérifier les journaux des tâches et la file d'attente."
+        )
+    else:
+        message = (
+            "Exécution en échec : le DAG %s a une tâche en échec ; le rapport est dans le "
+            "dossier de dépôt et les journaux des tâches."
+        )
+    logging.getLogger("opendata.alertes").warning(message, dag_id)

@@ -69,6 +69,93 @@ def test_the_web_front_routes_each_ogc_path_to_its_server() -> None:
     assert set(mapserver_module.ROUTES) == {"/wms", "/wfs"}  # the embedded paths, the same
     web = COMPOSE["services"]["web"]
     assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in web["volumes"]
-    for upstream in ("catalog", "mapserver", "pycsw"):
-        assert re.search(rf"server {upstream}:\d+;", nginx)
-        assert upstream in COMPOSE["services"]
+    servers = dict(re.findall(r"upstream (\w+) \{ server ([\w-]+):\d+; \}", nginx))
+    # the production catalog (PostGIS store, several workers) behind the front
+    assert servers == {"catalog": "catalog-production", "mapserver": "mapserver", "pycsw": "pycsw"}
+    for service in servers.values():
+        assert service in COMPOSE["services"] and service in web["depends_on"]
+
+
+def _airflow_celery() -> object:
+    spec = importlib.util.spec_from_file_location(
+        "airflow_celery", PROJECT_ROOT / "scripts" / "airflow_celery.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_production_airflow_runs_what_the_celery_test_starts() -> None:
+    """Each Airflow service: the command and the variables tests/test_celery.py starts."""
+    deployment = _airflow_celery()
+    services = COMPOSE["services"]
+    celery_test = (PROJECT_ROOT / "tests" / "test_celery.py").read_text(encoding="utf-8")
+    assert "deployment.SERVICES.items()" in celery_test  # the test starts every one of them
+    assert "deployment.environment(" in celery_test
+    reference = deployment.environment(
+        home="/h", database_url="postgresql+psycopg://u@h:5432/airflow", broker_url="redis://r/0"
+    )
+    for name, command in deployment.SERVICES.items():
+        service = services[name]
+        assert service["profiles"] == ["production"] and "healthcheck" in service
+        assert service["command"].endswith(f'exec .venv/bin/airflow {" ".join(command)}"'), name
+        env = service["environment"]
+        assert set(deployment.VARIABLES) - {"AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER"} <= set(
+            env
+        ), name
+        assert {"OPENDATA_DATA_DIR", "OPENDATA_INBOX_DIR", "OPENDATA_STORE_URL"} <= set(env)
+        assert env["AIRFLOW_HOME"] == "/srv/opendata/var/airflow"
+        assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/srv/opendata/dags"
+        for fixed in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__LOAD_EXAMPLES"):
+            assert env[fixed] == reference[fixed], (name, fixed)
+        conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert conn.startswith("postgresql+psycopg://") and "@postgis:5432/" in conn
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == conn
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + conn
+        assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
+        api = f"http://airflow-api-server:{env['AIRFLOW__API__PORT']}/execution/"
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == api
+        assert env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"].startswith("/srv/opendata/var/")
+        assert services[name]["depends_on"]["airflow-init"] == {
+            "condition": "service_completed_successfully"
+        }
+    init = services["airflow-init"]["command"]
+    for command in deployment.SETUP_COMMANDS:
+        assert ".venv/bin/airflow " + " ".join(command) in init
+    assert "write_pools_file" in init and "airflow pools import" in init
+    assert services["airflow-worker"]["deploy"]["replicas"] >= 2
+    assert services["postgis"]["image"].startswith("postgis/postgis:")
+    assert services["redis"]["image"].startswith("redis:")
+    # the catalog on PostGIS, several workers; data, archives and logs on named volumes
+    catalog = services["catalog-production"]
+    assert re.search(r"opendata serve .*--workers [2-9]", catalog["command"])
+    assert catalog["environment"]["OPENDATA_STORE_URL"].startswith("postgresql+psycopg://")
+    for name in (*deployment.SERVICES, "catalog-production"):
+        assert any(
+            v.startswith("opendata-var:/srv/opendata/var") for v in services[name]["volumes"]
+        )
+    assert {"opendata-var", "postgis-data", "redis-data"} <= set(COMPOSE["volumes"])
+
+
+def test_every_service_and_reference_is_well_formed() -> None:
+    """Yaml-level structure checks (no Docker engine here for `docker compose config`)."""
+    services = COMPOSE["services"]
+    for name, service in services.items():
+        assert ("image" in service) != ("build" in service), name
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, (name, dependency)
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            assert source.startswith(".") or source in COMPOSE["volumes"], (name, volume)
+        assert set(service) <= {
+            "image",
+            "working_dir",
+            "volumes",
+            "environment",
+            "command",
+            "ports",
+            "healthcheck",
+            "profiles",
+            "depends_on",
+            "deploy",
+        }, name
