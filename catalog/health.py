@@ -6,7 +6,10 @@
 Every dataset is listed, restricted and depublished ones too: its commune, status, last
 update, next expected update and whether it is late, a pending structure change with its
 dates, old structures still diffused in parallel with their earliest retirement, and the
-date it would be depublished without update (« bientôt » within 90 days).
+date it would be depublished without update (« bientôt » within 90 days). For a dataset
+pulled from the commune's own server (issue #7): its delivery endpoint, last check, last
+success, consecutive failures and last error, flagged « source en échec » while failing;
+and, on top, every failing source, those never published yet included.
 
 Protected by a bearer token from the environment, `OPENDATA_DATA_TEAM_TOKEN` (401 without
 it; 503 when the variable is unset). Data-team accounts come with issue #9.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +28,20 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from catalog.lifecycle import depublication, lifecycle_of
-from catalog.records import Dataset
+from catalog.records import Dataset, SourceState
 from catalog.search import freshness
 from catalog.store import CatalogStore
 from pipelines import clock
+from pipelines.config import load_settings
 from pipelines.governance import WARNING_DAYS, depublication_date
+from pipelines.producers import load_producers
 
 TOKEN_VARIABLE = "OPENDATA_DATA_TEAM_TOKEN"
 SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 STATUS_LABELS = {"publie": "publié", "depublie": "dépublié"}
+SOURCE_FAILURE_KIND = "source-en-echec"  # pipelines.sources.EVENT_KIND
+FAILURE_EVENTS_SCANNED = 1000  # recent events searched for sources never published
 
 
 def french_date(value: str | date | None) -> str:
@@ -45,7 +52,16 @@ def french_date(value: str | date | None) -> str:
     return f"{day:%d/%m/%Y}"
 
 
+def french_datetime(value: str | datetime | None) -> str:
+    """An ISO instant (UTC, as the store keeps it) as « JJ/MM/AAAA à HH:MM (UTC) »."""
+    if not value:
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return f"{moment:%d/%m/%Y à %H:%M} (UTC)"
+
+
 TEMPLATES.env.filters["date_fr"] = french_date
+TEMPLATES.env.filters["date_heure_fr"] = french_datetime
 
 
 def check_data_team(request: Request) -> None:
@@ -87,13 +103,73 @@ def dataset_health(store: CatalogStore, dataset: Dataset, today: date) -> dict[s
         "depublication_prevue_le": deadline.isoformat() if published else None,
         "depublication_bientot": published and (deadline - today).days <= SOON_DAYS,
         "depublie_le": gone.at.date().isoformat() if gone else None,
+        "source": source_health(store.source_state(dataset.slug)),
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def source_health(state: SourceState | None) -> dict[str, Any] | None:
+    """The last checks of a pulled dataset's source; None for a dataset uploaded by hand."""
+    if state is None:
+        return None
+    failing = state.consecutive_failures > 0
+    return {
+        "point_de_livraison": state.endpoint,
+        "derniere_verification": _iso(state.last_checked_at),
+        "dernier_succes": _iso(state.last_success_at),
+        "echecs_consecutifs": state.consecutive_failures,
+        "derniere_erreur": state.last_error,
+        "en_echec_depuis": _iso(state.failing_since),
+        "en_echec": failing,
+        "etat": "source en échec" if failing else "source joignable",
+    }
+
+
+def failing_sources(store: CatalogStore, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every failing source: those of the listed datasets, then those whose dataset was never
+    published (their first fetches failed), found through their recent failure events."""
+    failing = [_failing_row(r["slug"], r["titre"], r["commune"], r["source"]) for r in rows]
+    listed = {r["slug"] for r in rows}
+    unpublished = {
+        event.dataset
+        for event in store.events(limit=FAILURE_EVENTS_SCANNED)
+        if event.kind == SOURCE_FAILURE_KIND and event.dataset not in listed
+    }
+    for slug in sorted(unpublished):
+        source = source_health(store.source_state(slug))
+        failing.append(_failing_row(slug, None, _commune_of(slug), source))
+    return [row for row in failing if row is not None]
+
+
+def _failing_row(
+    slug: str, title: str | None, commune: str | None, source: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    if source is None or not source["en_echec"]:
+        return None
+    return {
+        "slug": slug,
+        "titre": title,
+        "commune": commune,
+        "au_catalogue": title is not None,
+        **source,
+    }
+
+
+def _commune_of(slug: str) -> str | None:
+    """The commune of a dataset never published (slug `<commune>-<identifiant>`)."""
+    producers = load_producers(load_settings().producers_file)
+    matches = [p for p in producers if slug.startswith(f"{p}-")]
+    return max(matches, key=len) if matches else None
 
 
 def health_report(store: CatalogStore, today: date | None = None) -> dict[str, Any]:
     today = today or clock.today()
     rows = [dataset_health(store, d, today) for d in store.list_datasets()]
     rows.sort(key=lambda r: (r["commune"], r["slug"]))
+    failing = failing_sources(store, rows)
     return {
         "date": today.isoformat(),
         "resume": {
@@ -103,7 +179,9 @@ def health_report(store: CatalogStore, today: date | None = None) -> dict[str, A
             "diffusion_parallele": sum(bool(r["diffusion_parallele"]) for r in rows),
             "depublication_bientot": sum(r["depublication_bientot"] for r in rows),
             "depublies": sum(r["statut"] == "depublie" for r in rows),
+            "sources_en_echec": len(failing),
         },
+        "sources_en_echec": failing,
         "jeux_de_donnees": rows,
     }
 
