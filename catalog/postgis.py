@@ -12,6 +12,12 @@ The published data live in schema `donnees`, for the OGC services and SQL reuser
   with a GIST index for geographic data);
 - one view per dataset, `donnees."<slug>"`, selecting the dataset's current version.
 
+These tables follow the lifecycle (`pipelines/governance.py`): a retired structure
+version's table is dropped (`drop_version_data`), a depublished dataset's tables and view
+too (`drop_dataset_data`), while its files and history stay in the file store and the
+catalog (the archive). Republishing reloads them: a new release through the switch, a
+confirmation (same content) from the current releases' Parquet (`confirm`).
+
 A release's Parquet (GeoParquet for maps) is loaded with COPY into a fresh table, inside
 the transaction that switches the catalog to the release; the old table is then dropped,
 the new one renamed and the view recreated, still in that transaction. A failure at any
@@ -21,11 +27,13 @@ PostGIS alike. Names longer than PostgreSQL's 63 bytes are shortened with a hash
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +48,7 @@ from alembic.config import Config
 from psycopg import sql
 
 from catalog.records import NewRelease, SubmissionRecord
-from catalog.store import SqlCatalogStore, datasets_table
+from catalog.store import SqlCatalogStore, datasets_table, notices_table, structures_table
 
 DATA_SCHEMA = "donnees"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -84,6 +92,139 @@ class PostgisCatalogStore(SqlCatalogStore):
             sa.select(datasets_table.c.current_version).where(datasets_table.c.slug == new.dataset)
         ).scalar_one()
         replace_alias_view(conn, new.dataset, current)
+
+    def confirm(
+        self,
+        slug: str,
+        submission: SubmissionRecord,
+        metadata: dict[str, Any],
+        licence: dict[str, Any],
+    ) -> None:
+        """A confirmation republishes a depublished dataset: its data come back too."""
+        super().confirm(slug, submission, metadata, licence)
+        with self.engine.begin() as conn:
+            if not _relation_exists(conn, view_name(slug)):
+                self._reload_dataset(conn, slug)
+
+    def _reload_dataset(self, conn: sa.Connection, slug: str) -> None:
+        """Load every served structure version's current release, then the alias view."""
+        retired = set(
+            conn.execute(
+                sa.select(notices_table.c.from_version).where(
+                    notices_table.c.dataset == slug, notices_table.c.retired_at.is_not(None)
+                )
+            ).scalars()
+        )
+        versions = conn.execute(
+            sa.select(structures_table.c.version, structures_table.c.current_release).where(
+                structures_table.c.dataset == slug
+            )
+        ).all()
+        for version, release_id in versions:
+            if version in retired or release_id is None:
+                continue
+            release = self.current_release(slug, version)
+            parquet = self.release_path(release, "parquet") if release else None
+            if release is None or parquet is None:
+                continue
+            crs = next((d.crs for d in release.distributions if d.format == "parquet"), None)
+            load_version_table(conn, slug, version, parquet, crs)
+        current = conn.execute(
+            sa.select(datasets_table.c.current_version).where(datasets_table.c.slug == slug)
+        ).scalar_one()
+        if _relation_exists(conn, table_name(slug, current)):
+            replace_alias_view(conn, slug, current)
+
+    # --- the lifecycle: what leaves the services leaves PostGIS ---------------------------------
+
+    def drop_version_data(self, slug: str, version: int) -> None:
+        """A retired structure version: its table goes (the alias view never reads it)."""
+        with self.engine.begin() as conn:
+            cursor = conn.connection.driver_connection.cursor()
+            cursor.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.Identifier(DATA_SCHEMA, table_name(slug, version))
+                )
+            )
+
+    def drop_dataset_data(self, slug: str) -> None:
+        """A depublished dataset: its view and every version's table go, in one transaction.
+        Its files and history stay in the file store and the catalog."""
+        versions = [v.version for v in self.structure_versions(slug)]
+        with self.engine.begin() as conn:
+            cursor = conn.connection.driver_connection.cursor()
+            cursor.execute(
+                sql.SQL("DROP VIEW IF EXISTS {}").format(
+                    sql.Identifier(DATA_SCHEMA, view_name(slug))
+                )
+            )
+            for version in versions:
+                cursor.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {}").format(
+                        sql.Identifier(DATA_SCHEMA, table_name(slug, version))
+                    )
+                )
+
+    # --- what the OGC services read ---------------------------------------------------------------
+
+    def layer_source(self, slug: str, version: int) -> LayerSource | None:
+        """The version's table as MapServer reads it; None when it is not loaded."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT f_geometry_column, srid FROM geometry_columns "
+                    "WHERE f_table_schema = :schema AND f_table_name = :table"
+                ),
+                {"schema": DATA_SCHEMA, "table": table_name(slug, version)},
+            ).first()
+        if row is None or not row.srid:
+            return None
+        return LayerSource(
+            table=f"{DATA_SCHEMA}.{table_name(slug, version)}",
+            geometry=str(row.f_geometry_column),
+            srid=int(row.srid),
+            dsn=libpq_dsn(self.engine.url),
+            password=self.engine.url.password,
+        )
+
+
+@dataclass(frozen=True)
+class LayerSource:
+    """Where a structure version's features are in PostGIS, for MapServer."""
+
+    table: str  # schema.table, unquoted
+    geometry: str
+    srid: int
+    dsn: str  # libpq keywords, never the password
+    password: str | None = dataclasses.field(default=None, repr=False)
+
+
+def libpq_dsn(url: sa.URL) -> str:
+    """libpq's `key=value` connection string for the store's URL, without its password
+    (given to MapServer through PGPASSWORD instead: never in a map file or a log)."""
+    parts = {
+        "host": url.host,
+        "port": url.port,
+        "dbname": url.database,
+        "user": url.username,
+    }
+    parts |= {k: v for k, v in url.query.items() if isinstance(v, str) and k != "password"}
+    return " ".join(f"{k}={_libpq_value(v)}" for k, v in parts.items() if v not in (None, ""))
+
+
+def _libpq_value(value: object) -> str:
+    text = str(value)
+    if text and not any(c in text for c in " '\\"):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _relation_exists(conn: sa.Connection, name: str) -> bool:
+    found = conn.execute(
+        sa.text("SELECT to_regclass(:name)"),
+        {"name": sql.Identifier(DATA_SCHEMA, name).as_string(conn.connection.driver_connection)},
+    ).scalar()
+    return found is not None
 
 
 # --- schema migrations -------------------------------------------------------------------------

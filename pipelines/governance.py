@@ -10,6 +10,10 @@ What counts as an update: a new release, or a re-submission of identical content
 confirms the data are current (`last_confirmed_at`). Editing the metadata's date alone
 does not count.
 
+When the store keeps the data in PostGIS (`catalog/postgis.py`), what leaves the services
+leaves the database too: a retired structure version's table, a depublished dataset's
+tables and view (files and history stay: the archive; republishing reloads them).
+
 Every step is idempotent (events are keyed): running the job twice in a day, or after a
 failure, tells each thing once.
 """
@@ -60,6 +64,8 @@ def retire_structures(store: CatalogStore, dataset: Dataset, moment: datetime) -
     for notice in store.notices(dataset.slug):
         if not changes.due_for_retirement(notice, moment):
             continue
+        # the data first: a failure in between is retried by the next run (both idempotent)
+        _drop_data(store, "drop_version_data", dataset.slug, notice.from_version)
         store.mark_notice(notice.id, retired_at=moment)
         store.record_event(
             dataset.slug,
@@ -75,6 +81,13 @@ def retire_structures(store: CatalogStore, dataset: Dataset, moment: datetime) -
         )
         retired.append(f"{dataset.slug} v{notice.from_version}")
     return retired
+
+
+def _drop_data(store: CatalogStore, method: str, *arguments: object) -> None:
+    """The store's served copy of the data goes, when it keeps one (PostGIS)."""
+    drop = getattr(store, method, None)
+    if drop is not None:
+        drop(*arguments)
 
 
 def depublication_date(dataset: Dataset) -> date:
@@ -156,6 +169,7 @@ def _depublish_once_warned(
         if event:
             report.warned.append(f"{slug} ({(postponed - today).days} j)")
         return
+    _drop_data(store, "drop_dataset_data", slug)
     store.set_status(slug, "depublie")
     store.record_event(
         slug,

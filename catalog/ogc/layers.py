@@ -9,7 +9,11 @@ a dataset appears in, or disappears from, all of them at once:
 - one `Entry` per public dataset (geographic or not) for the catalogue services.
 
 A layer's features are read from a GeoPackage in WGS84 (longitude, latitude) derived once
-from the release's GeoParquet, with its R-tree spatial index.
+from the release's GeoParquet, with its R-tree spatial index. When the store is PostGIS
+(`catalog/postgis.py`), the layer also names its structure version's table there
+(`postgis_*` fields): MapServer then reads PostGIS directly, in the data's own CRS with
+its GIST index; the OGC API keeps reading the GeoPackage (pygeoapi's PostgreSQL provider
+needs GeoAlchemy2 and psycopg2, which this environment does not ship).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog import formats
+from catalog.postgis import PostgisCatalogStore
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore
 from pipelines.licence import fill_notice
@@ -70,6 +75,12 @@ class Layer:
     licence_name: str
     licence_url: str
     notice: str
+    # The structure version's table when the store is PostGIS (None: the GeoPackage only).
+    postgis_table: str | None = None  # schema.table, unquoted: donnees.<slug>__v<N>
+    postgis_geometry: str | None = None  # its geometry column
+    postgis_srid: int | None = None  # the release's CRS, the geometry column's SRID
+    postgis_dsn: str | None = None  # libpq connection string, without the password
+    postgis_password: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def geometry_kind(self) -> str:
@@ -161,6 +172,11 @@ def _layer(
     gpkg = layer_file(store, release, notice, fields)
     table, bbox = _table_and_extent(gpkg)
     version = release.structure_version
+    source = (
+        store.layer_source(dataset.slug, version)
+        if isinstance(store, PostgisCatalogStore)
+        else None
+    )
     title = metadata["title"] if current else f"{metadata['title']} (structure v{version})"
     return Layer(
         name=layer_name(dataset.slug, version, current),
@@ -181,6 +197,11 @@ def _layer(
         licence_name=release.licence["name"],
         licence_url=release.licence["url"],
         notice=notice,
+        postgis_table=source.table if source else None,
+        postgis_geometry=source.geometry if source else None,
+        postgis_srid=source.srid if source else None,
+        postgis_dsn=source.dsn if source else None,
+        postgis_password=source.password if source else None,
     )
 
 
@@ -208,7 +229,8 @@ def _table_and_extent(gpkg: Path) -> tuple[str, tuple[float, float, float, float
 
 def fingerprint(layers: list[Layer], entries: list[Entry]) -> str:
     """Changes whenever something a service shows changes: a release, a title, a licence."""
-    state = [[layer.name, layer.release_id, layer.title, layer.licence_url] for layer in layers] + [
-        [entry.slug, entry.title, entry.modified, entry.licence_url] for entry in entries
-    ]
+    state = [
+        [layer.name, layer.release_id, layer.title, layer.licence_url, layer.postgis_table]
+        for layer in layers
+    ] + [[entry.slug, entry.title, entry.modified, entry.licence_url] for entry in entries]
     return json.dumps(state, sort_keys=True, default=str)

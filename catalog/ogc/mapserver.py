@@ -11,6 +11,12 @@ same binary as FastCGI with `MAPSERVER_CONFIG_FILE` pointing at the same config.
 MapServer does the protocols (capabilities, GetMap, GetFeatureInfo, GetLegendGraphic,
 DescribeFeatureType, GetFeature with paging, filters and reprojection); this module only
 describes the layers and bridges HTTP requests to the CGI program.
+
+A layer is read from its GeoPackage through OGR, or, when the store is PostGIS and the
+layer names its table there, from PostGIS directly (`CONNECTIONTYPE POSTGIS`, in the
+data's own CRS, with its GIST index). The map file then holds the connection string
+without the password: `mapserv` gets it from the `PGPASSWORD` environment variable (a
+FastCGI deployment sets `PGPASSWORD` or `PGPASSFILE` in its own environment).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
+from pyproj import Transformer
 
 from catalog.ogc.layers import Entry, Layer
 
@@ -44,6 +51,8 @@ MAX_FEATURES = 5000  # WFS page size when the caller asks for no COUNT (paging i
 EXTENT_MARGIN = 1e-5  # degrees, about a metre
 FID_ITEM = "ms_fid"  # the GeoPackage's feature id, exposed for gml:id and hidden as an item
 LAYER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # an XML NCName: a WFS type name
+PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")  # a PostgreSQL name needing no quotes
+PROJECTED_MARGIN = 1.0  # metres (or the CRS's unit) around a PostGIS layer's extent
 
 SERVICE_TITLE = "Données ouvertes des communes de la Métropole de Lyon"
 SERVICE_ABSTRACT = (
@@ -220,11 +229,7 @@ def _layer_block(layer: Layer) -> list[str]:
         f"    NAME {quoted(layer.name)}",
         f"    TYPE {kind}",
         "    STATUS ON",
-        "    CONNECTIONTYPE OGR",
-        f"    CONNECTION {quoted(layer.gpkg)}",
-        f"    DATA {quoted(layer_sql(layer))}",
-        '    PROJECTION "init=epsg:4326" END',
-        f"    EXTENT {extent(layer.bbox)}",
+        *_source(layer),
         # A layer answers GetFeatureInfo only with a template; GML and GeoJSON need no file.
         '    TEMPLATE "interrogeable"',
         f"    TOLERANCE {0 if kind == 'POLYGON' else 6}",
@@ -233,6 +238,61 @@ def _layer_block(layer: Layer) -> list[str]:
         *_class_block(layer),
         "  END",
     ]
+
+
+def _source(layer: Layer) -> list[str]:
+    """Where MapServer reads the features: PostGIS when the layer names its table there."""
+    if layer.postgis_table and layer.postgis_dsn and layer.postgis_srid:
+        return [
+            "    CONNECTIONTYPE POSTGIS",
+            f"    CONNECTION {quoted(layer.postgis_dsn)}",
+            f"    DATA {quoted(postgis_data(layer))}",
+            '    PROCESSING "CLOSE_CONNECTION=DEFER"',
+            f'    PROJECTION "init=epsg:{int(layer.postgis_srid)}" END',
+            f"    EXTENT {layer_extent(layer)}",
+        ]
+    return [
+        "    CONNECTIONTYPE OGR",
+        f"    CONNECTION {quoted(layer.gpkg)}",
+        f"    DATA {quoted(layer_sql(layer))}",
+        '    PROJECTION "init=epsg:4326" END',
+        f"    EXTENT {layer_extent(layer)}",
+    ]
+
+
+def layer_extent(layer: Layer) -> str:
+    """The layer's EXTENT (and `ows_extent`), in the CRS MapServer reads it in."""
+    if not (layer.postgis_table and layer.postgis_srid) or layer.postgis_srid == 4326:
+        return extent(layer.bbox)
+    west, south, east, north = (float(v) for v in extent(layer.bbox).split())
+    to_native = Transformer.from_crs(4326, int(layer.postgis_srid), always_xy=True)
+    x0, y0, x1, y1 = to_native.transform_bounds(west, south, east, north, densify_pts=21)
+    m = PROJECTED_MARGIN
+    return f"{x0 - m!r} {y0 - m!r} {x1 + m!r} {y1 + m!r}"
+
+
+def postgis_data(layer: Layer) -> str:
+    """The PostGIS layer's DATA: the version table's feature id (as `ms_fid`, the unique
+    key and gml:id), its geometry and published fields, dates as YYYY-MM-DD, in feature
+    order (WFS paging)."""
+    geometry = layer.postgis_geometry or "geometry"
+    schema, _, table = (layer.postgis_table or "").partition(".")
+    columns = [f"ogc_fid AS {FID_ITEM}", sql_identifier(geometry)]
+    for field in layer.fields:
+        name = sql_identifier(field["name"])
+        if field["type"] == "date":
+            columns.append(f"to_char({name}, 'YYYY-MM-DD') AS {name}")
+        else:
+            columns.append(name)
+    select = (
+        f"SELECT {', '.join(columns)} FROM {sql_identifier(schema)}.{sql_identifier(table)} "
+        "ORDER BY ogc_fid"
+    )
+    column = geometry if PLAIN_IDENTIFIER.match(geometry) else sql_identifier(geometry)
+    return (
+        f"{column} from ({select}) as t using unique {FID_ITEM} "
+        f"using srid={int(layer.postgis_srid or 0)}"
+    )
 
 
 def layer_sql(layer: Layer) -> str:
@@ -273,7 +333,7 @@ def _layer_metadata(layer: Layer) -> dict[str, str]:
         "ows_keywordlist": ",".join(layer.keywords),
         "ows_srs": " ".join(SERVICE_CRS),
         "wms_srs": " ".join(SERVICE_CRS + WMS_EXTRA_CRS),
-        "ows_extent": extent(layer.bbox),
+        "ows_extent": layer_extent(layer),
         "wms_attribution_title": layer.notice,
         "wms_attribution_onlineresource": layer.licence_url,
         "gml_include_items": "all",
@@ -368,12 +428,15 @@ class MapServerService:
         self.mapserv = mapserv
         self.timeout = timeout
         self.layer_names: tuple[str, ...] | None = None  # None until the first update
+        self.pg_password: str | None = None  # for PostGIS layers: mapserv's PGPASSWORD
 
     def update(self, layers: list[Layer], entries: list[Entry]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomically(self.config_path, render_config(self.map_path.resolve()))
         write_atomically(self.map_path, render_mapfile(layers))
         self.layer_names = tuple(layer.name for layer in layers)
+        passwords = {layer.postgis_password for layer in layers if layer.postgis_password}
+        self.pg_password = next(iter(passwords), None)
 
     def mount(self, app: FastAPI) -> None:
         for path, service in ROUTES.items():
@@ -431,6 +494,8 @@ class MapServerService:
         }
         if https:
             environ["HTTPS"] = "on"
+        if self.pg_password:
+            environ["PGPASSWORD"] = self.pg_password
         if request.method == "POST":
             environ["CONTENT_TYPE"] = request.headers.get("content-type", "text/xml")
             environ["CONTENT_LENGTH"] = str(len(body))
