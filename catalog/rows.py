@@ -1,7 +1,8 @@
 """Query a release's rows without downloading it: filters, columns, sort, keyset pages.
 
 Each release gets, on first use, a SQLite copy of its rows beside its files (immutable,
-like the release; built under a temporary name, then renamed). Pages are keyset pages
+like the release; built under a temporary name, then renamed); on the PostGIS store, the
+release's table there answers instead when it can (`run_postgis`). Pages are keyset pages
 (`WHERE (sort key, rowid) > cursor ... LIMIT n`), so a page deep in the table costs what
 the first one does; an index is added to a column the first time rows are sorted by it.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
+import sqlalchemy as sa
+from psycopg import sql as psql
 
 from catalog.formats import build_once, exclusive
+from catalog.postgis import DATA_SCHEMA, FID, table_name
+from catalog.records import Release
+from catalog.store import structures_table
 from pipelines.vocabularies import normalise_label
 
 OPERATORS = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
@@ -109,7 +116,19 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def run(database: Path, schema: dict[str, Any], query: RowQuery) -> Page:
+@dataclass
+class _Checked:
+    """A query once checked against the release's Table Schema."""
+
+    types: dict[str, str]
+    chosen: list[str]
+    filters: list[tuple[str, str, str]]  # column, operator, raw value
+    sort_column: str | None
+    descending: bool
+
+
+def _check(schema: dict[str, Any], query: RowQuery) -> _Checked:
+    """The query's columns, filters and sort, or the QueryError a reuser can correct."""
     types = {f["name"]: f.get("type", "string") for f in schema.get("fields", [])}
     chosen = query.columns or list(types)
     filters = [_filter(name, value, types) for name, value in query.filters]
@@ -124,8 +143,15 @@ def run(database: Path, schema: dict[str, Any], query: RowQuery) -> Page:
         )
     if not 1 <= query.size <= MAX_PAGE:
         raise QueryError(f"« _taille » va de 1 à {MAX_PAGE}.")
-    where, parameters = _where(filters, types)
     descending = bool(query.sort and query.sort.startswith("-"))
+    return _Checked(types, chosen, filters, sort_column, descending)
+
+
+def run(database: Path, schema: dict[str, Any], query: RowQuery) -> Page:
+    checked = _check(schema, query)
+    types, chosen, sort_column = checked.types, checked.chosen, checked.sort_column
+    where, parameters = _where(checked.filters, types)
+    descending = checked.descending
     if sort_column:
         _ensure_index(database, sort_column)  # before reading, from a connection that writes
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as conn:
@@ -149,20 +175,7 @@ def run(database: Path, schema: dict[str, Any], query: RowQuery) -> Page:
             sql += " OFFSET ?"
             arguments.append(query.offset)
         fetched = conn.execute(sql, arguments).fetchall()
-    more = len(fetched) > query.size
-    fetched = fetched[: query.size]
-    skip = 2 if sort_column else 1
-    rows = [dict(zip(chosen, row[skip : skip + len(chosen)], strict=True)) for row in fetched]
-    for row in rows:
-        for name in row:
-            if types[name] == "boolean" and row[name] is not None:
-                row[name] = bool(row[name])
-    geometries = [row[-1] for row in fetched] if geographic else None
-    next_cursor = None
-    if more and fetched and not query.offset:
-        last = fetched[-1]
-        next_cursor = _encode([last[1] if sort_column else None, last[0]])
-    return Page(chosen, rows, geometries, next_cursor, total)
+    return _page(fetched, checked, geographic, total, query)
 
 
 def _filter(name: str, value: str, types: dict[str, str]) -> tuple[str, str, str]:
@@ -241,6 +254,24 @@ def _order(column: str | None, descending: bool) -> str:
 def _after(cursor: str | None, column: str | None, descending: bool) -> tuple[list, list]:
     if not cursor:
         return [], []
+    value, rowid = _decode(cursor)
+    if not column:
+        return ["rowid > ?"], [rowid]
+    sign = "<" if descending else ">"
+    quoted = _quote(column)
+    if value is None:
+        if descending:  # after the NULLs, which come last in descending order: nothing
+            return [f"{quoted} IS NULL AND rowid < ?"], [rowid]
+        return [f"(({quoted} IS NULL AND rowid > ?) OR {quoted} IS NOT NULL)"], [rowid]
+    tie = f"({quoted} = ? AND rowid {sign} ?)"
+    beyond = f"{quoted} {sign} ?"
+    if descending:
+        return [f"({beyond} OR {tie} OR {quoted} IS NULL)"], [value, value, rowid]
+    return [f"({beyond} OR {tie})"], [value, value, rowid]
+
+
+def _decode(cursor: str) -> tuple[Any, int]:
+    """The sort value and rowid of a `_apres` cursor, or a QueryError."""
     try:
         value, rowid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         valid = (
@@ -259,19 +290,7 @@ def _after(cursor: str | None, column: str | None, descending: bool) -> tuple[li
         cause = None
     if not valid:
         raise QueryError("Curseur « _apres » invalide : reprenez le lien « suivant ».") from cause
-    if not column:
-        return ["rowid > ?"], [rowid]
-    sign = "<" if descending else ">"
-    quoted = _quote(column)
-    if value is None:
-        if descending:  # after the NULLs, which come last in descending order: nothing
-            return [f"{quoted} IS NULL AND rowid < ?"], [rowid]
-        return [f"(({quoted} IS NULL AND rowid > ?) OR {quoted} IS NOT NULL)"], [rowid]
-    tie = f"({quoted} = ? AND rowid {sign} ?)"
-    beyond = f"{quoted} {sign} ?"
-    if descending:
-        return [f"({beyond} OR {tie} OR {quoted} IS NULL)"], [value, value, rowid]
-    return [f"({beyond} OR {tie})"], [value, value, rowid]
+    return value, rowid
 
 
 def _encode(key: list[Any]) -> str:
@@ -282,3 +301,240 @@ def _ensure_index(database: Path, column: str) -> None:
     name = _quote(f"tri_{column}")
     with exclusive(database), sqlite3.connect(database, timeout=30) as conn:
         conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON lignes ({_quote(column)})")
+
+
+# --- PostGIS backend ---------------------------------------------------------------------
+#
+# On the PostGIS store, the current release of each structure version is already loaded in
+# `donnees."<slug>__v<N>"` (`catalog/postgis.py`), its `ogc_fid` numbering the rows as the
+# SQLite copy's rowid does. `run_postgis` answers from it when it can answer exactly as
+# `run` would: the same values (dates as ISO text, booleans as 0/1), the same order (text
+# by code point, NULLs smallest) and the same cursors. Otherwise (text search, which uses
+# Python's accent folding; a column type the mapping below does not cover; another
+# release in the table) it returns None and the SQLite copy answers.
+
+PG_NUMBER_KINDS = {"integer", "year", "number"}
+PG_NUMBER_TYPES = {"smallint", "integer", "bigint", "real", "double precision"}
+PG_TEXT_TYPES = {"text", "character varying", "character"}
+PG_TIME_TYPES = {"date", "timestamp without time zone", "timestamp with time zone"}
+
+
+def run_postgis(
+    engine: sa.Engine, release: Release, schema: dict[str, Any], query: RowQuery
+) -> Page | None:
+    """The page from the release's PostGIS table, or None when the SQLite copy must answer.
+    Query errors are raised as `run` raises them."""
+    checked = _check(schema, query)
+    _where(checked.filters, checked.types)  # the same operator and value errors
+    cursor_key = _decode(query.cursor) if query.cursor else None
+    if any(operator == "contains" for _, operator, _ in checked.filters):
+        return None
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ")  # one snapshot
+        if _served_release(conn, release) != release.id:
+            return None
+        raw = conn.connection.driver_connection
+        raw.execute("SET LOCAL TimeZone = 'UTC'")
+        raw.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+        raw.execute("SET LOCAL statement_timeout = '60s'")
+        name = table_name(release.dataset, release.structure_version)
+        table = psql.Identifier(DATA_SCHEMA, name)
+        columns, geometry = _pg_columns(raw, name)
+        expressions = _pg_expressions(checked, columns)
+        if expressions is None:
+            return None
+        keyset = _pg_after(cursor_key, checked, expressions)
+        if keyset is None:
+            return None
+        return _pg_page(raw, table, geometry, checked, expressions, keyset, query)
+
+
+def _served_release(conn: sa.Connection, release: Release) -> str | None:
+    """The release the version's table holds: its structure version's current release,
+    switched in the same transaction as the table (read in the same snapshot)."""
+    return conn.execute(
+        sa.select(structures_table.c.current_release).where(
+            structures_table.c.dataset == release.dataset,
+            structures_table.c.version == release.structure_version,
+        )
+    ).scalar()
+
+
+def _pg_columns(raw: Any, name: str) -> tuple[dict[str, str], str | None]:
+    """The table's columns and types (none when it is absent), and its geometry column."""
+    found = raw.execute(
+        "SELECT column_name, data_type, udt_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s",
+        [DATA_SCHEMA, name],
+    ).fetchall()
+    geometry = next((column for column, _, udt in found if udt == "geometry"), None)
+    return {column: kind for column, kind, _ in found if column != geometry}, geometry
+
+
+def _pg_expressions(checked: _Checked, columns: dict[str, str]) -> dict[str, _Expression] | None:
+    """Each column used, as the SQLite copy holds it; None when one cannot be matched."""
+    used = {*checked.chosen, *(c for c, _, _ in checked.filters)}
+    if checked.sort_column:
+        used.add(checked.sort_column)
+    expressions = {}
+    for name in used:
+        expression = _pg_expression(name, checked.types[name], columns.get(name))
+        if expression is None:
+            return None
+        expressions[name] = expression
+    return expressions
+
+
+@dataclass(frozen=True)
+class _Expression:
+    """A column as the SQLite copy holds it: a number (booleans as 0/1) or text."""
+
+    sql: psql.Composable
+    text: bool  # compared as text, by code point: SQLite gives integers to it as text
+
+
+def _pg_expression(name: str, kind: str, pg_type: str | None) -> _Expression | None:
+    column = psql.Identifier(name)
+    if kind == "boolean" and pg_type == "boolean":
+        return _Expression(psql.SQL("CAST({} AS integer)").format(column), text=False)
+    if kind in PG_NUMBER_KINDS and pg_type in PG_NUMBER_TYPES:
+        return _Expression(column, text=False)
+    if kind == "date" and pg_type in PG_TIME_TYPES:  # the copy casts dates to date32
+        day = psql.SQL('substr(CAST({} AS text), 1, 10) COLLATE "C"').format(column)
+        return _Expression(day, text=True)
+    # text, and integers (a generalised year…) the file holds as text
+    if kind not in {"boolean", "date", "datetime", "number"} and pg_type in PG_TEXT_TYPES:
+        return _Expression(psql.SQL('{} COLLATE "C"').format(column), text=True)
+    return None
+
+
+def _pg_value(value: Any, expression: _Expression) -> Any:
+    """A typed filter value as SQLite compares it with the column: integers as text with
+    a TEXT column (its affinity), NaN as NULL (SQLite binds it so: nothing matches)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value) if expression.text and isinstance(value, int) else value
+
+
+def _pg_where(
+    checked: _Checked, expressions: dict[str, _Expression]
+) -> tuple[list[psql.Composable], list[Any]]:
+    clauses: list[psql.Composable] = []
+    parameters: list[Any] = []
+    for column, operator, raw in checked.filters:
+        kind, expression = checked.types[column], expressions[column]
+        if operator == "in":
+            values = [_pg_value(_typed(v, kind), expression) for v in raw.split(",")]
+            marks = psql.SQL(", ").join(psql.Placeholder() * len(values))
+            clauses.append(psql.SQL("{} IN ({})").format(expression.sql, marks))
+            parameters.extend(values)
+        else:
+            operation = psql.SQL(OPERATORS[operator])
+            clauses.append(psql.SQL("{} {} %s").format(expression.sql, operation))
+            parameters.append(_pg_value(_typed(raw, kind), expression))
+    return clauses, parameters
+
+
+def _pg_after(
+    key: tuple[Any, int] | None, checked: _Checked, expressions: dict[str, _Expression]
+) -> tuple[list[psql.Composable], list[Any]] | None:
+    """`_after` in PostgreSQL; None when the cursor's value is not of the column's type
+    (SQLite would compare across types: the copy answers)."""
+    fid = psql.Identifier(FID)
+    if key is None:
+        return [], []
+    value, rowid = key
+    if not checked.sort_column:
+        return [psql.SQL("{} > %s").format(fid)], [rowid]
+    expression = expressions[checked.sort_column].sql
+    if value is not None and not _same_kind(value, expressions[checked.sort_column]):
+        return None
+    sign = psql.SQL("<" if checked.descending else ">")
+    if value is None:
+        if checked.descending:
+            return [psql.SQL("{} IS NULL AND {} < %s").format(expression, fid)], [rowid]
+        clause = psql.SQL("(({e} IS NULL AND {f} > %s) OR {e} IS NOT NULL)")
+        return [clause.format(e=expression, f=fid)], [rowid]
+    tie = psql.SQL("({e} = %s AND {f} {s} %s)").format(e=expression, f=fid, s=sign)
+    beyond = psql.SQL("{} {} %s").format(expression, sign)
+    if checked.descending:
+        null = psql.SQL("{} IS NULL").format(expression)
+        return [psql.SQL("({} OR {} OR {})").format(beyond, tie, null)], [value, value, rowid]
+    return [psql.SQL("({} OR {})").format(beyond, tie)], [value, value, rowid]
+
+
+def _same_kind(value: Any, expression: _Expression) -> bool:
+    if expression.text:
+        return isinstance(value, str)
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _pg_page(
+    raw: Any,
+    table: psql.Identifier,
+    geometry: str | None,
+    checked: _Checked,
+    expressions: dict[str, _Expression],
+    keyset: tuple[list[psql.Composable], list[Any]],
+    query: RowQuery,
+) -> Page:
+    where, parameters = _pg_where(checked, expressions)
+    total = None
+    if query.total:
+        total = raw.execute(
+            psql.SQL("SELECT count(*) FROM {}{}").format(table, _pg_clause(where)), parameters
+        ).fetchone()[0]
+    fid, sort = psql.Identifier(FID), checked.sort_column
+    selected = [fid] + ([expressions[sort].sql] if sort else [])
+    selected += [expressions[name].sql for name in checked.chosen]
+    if geometry:
+        selected.append(
+            psql.SQL("ST_AsGeoJSON(ST_Transform({}, 4326))").format(psql.Identifier(geometry))
+        )
+    statement = psql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT %s").format(
+        psql.SQL(", ").join(selected),
+        table,
+        _pg_clause(where + keyset[0]),
+        _pg_order(expressions[sort].sql if sort else None, checked.descending),
+    )
+    arguments = parameters + keyset[1] + [query.size + 1]
+    if query.offset:
+        statement += psql.SQL(" OFFSET %s")
+        arguments.append(query.offset)
+    fetched = raw.execute(statement, arguments).fetchall()
+    return _page(fetched, checked, bool(geometry), total, query)
+
+
+def _pg_clause(conditions: list[psql.Composable]) -> psql.Composable:
+    if not conditions:
+        return psql.SQL("")
+    return psql.SQL(" WHERE {}").format(psql.SQL(" AND ").join(conditions))
+
+
+def _pg_order(expression: psql.Composable | None, descending: bool) -> psql.Composable:
+    fid = psql.Identifier(FID)
+    if expression is None:
+        return fid
+    # SQLite's order: NULLs are the smallest values; the fid breaks ties, as rowid does.
+    direction = psql.SQL("DESC NULLS LAST" if descending else "ASC NULLS FIRST")
+    return psql.SQL("{e} {d}, {f} {d}").format(e=expression, d=direction, f=fid)
+
+
+def _page(
+    fetched: list[tuple], checked: _Checked, geographic: bool, total: int | None, query: RowQuery
+) -> Page:
+    """The page from rows (fid, [sort value], chosen columns…, [GeoJSON]), as `run`."""
+    more = len(fetched) > query.size
+    fetched = fetched[: query.size]
+    chosen, skip = checked.chosen, 2 if checked.sort_column else 1
+    rows = [dict(zip(chosen, row[skip : skip + len(chosen)], strict=True)) for row in fetched]
+    for row in rows:
+        for name in row:
+            if checked.types[name] == "boolean" and row[name] is not None:
+                row[name] = bool(row[name])
+    geometries = [row[-1] for row in fetched] if geographic else None
+    next_cursor = None
+    if more and fetched and not query.offset:
+        last = fetched[-1]
+        next_cursor = _encode([last[1] if checked.sort_column else None, last[0]])
+    return Page(chosen, rows, geometries, next_cursor, total)

@@ -27,6 +27,7 @@ from fastapi.templating import Jinja2Templates
 
 from catalog import dcat, feeds, formats, health, lifecycle, notices_api, rows, search, usage
 from catalog.ogc.services import OgcService, ServicesRefresher, default_services
+from catalog.postgis import PostgisCatalogStore
 from catalog.records import ChangeNotice, Dataset, Release
 from catalog.store import CatalogStore, open_store
 from pipelines import clock
@@ -487,8 +488,12 @@ def _rows(request: Request, store: CatalogStore, release: Release, dataset: Data
             total=params.get("_total") in {"1", "true", "oui"},
         )
         schema = published_schema(store, release)
-        database = rows.rows_database(store.release_path(release, "parquet"), schema)
-        page = rows.run(database, schema, query)
+        page = None
+        if isinstance(store, PostgisCatalogStore):  # the release's table, when it holds it
+            page = rows.run_postgis(store.engine, release, schema, query)
+        if page is None:
+            database = rows.rows_database(store.release_path(release, "parquet"), schema)
+            page = rows.run(database, schema, query)
     except ValueError as error:  # QueryError, or a non-numeric _taille/_decalage
         raise HTTPException(400, detail=str(error)) from error
     following = (

@@ -40,6 +40,7 @@ from pygeoapi.api.itemtypes import (
 from pygeoapi.openapi import get_oas
 
 from catalog.ogc.layers import Entry, Layer
+from catalog.ogc.providers import register_password
 
 FEATURE_FUNCTIONS = (get_collection_items, get_collection_item)
 
@@ -93,6 +94,9 @@ class OgcApi:
         state = json.dumps(
             [[vars(layer) for layer in layers], [vars(e) for e in entries]], default=str
         )
+        for layer in layers:
+            if layer.postgis_dsn:
+                register_password(layer.postgis_dsn, layer.postgis_password)
         with self._lock:
             self._layers, self._entries = layers, entries
             self._generation = hashlib.sha256(state.encode()).hexdigest()[:16]
@@ -308,6 +312,20 @@ def _layer_resource(layer: Layer, site: str) -> dict[str, Any]:
         "data": str(layer.gpkg),
         "table": layer.table,
         "id_field": "fid",
+    }
+    if layer.postgis_table and layer.postgis_dsn and layer.postgis_srid:
+        # PostGIS backend: the structure version's table, in its own CRS (GIST index)
+        provider = {
+            "type": "feature",
+            "name": "catalog.ogc.providers.PostgisProvider",
+            "data": layer.postgis_dsn,  # without the password (see `update`)
+            "table": layer.postgis_table,
+            "geometry": layer.postgis_geometry or "geometry",
+            "srid": layer.postgis_srid,
+            "release": layer.release_id,
+            "id_field": "ogc_fid",
+        }
+    provider |= {
         "geometry_type": layer.geometry_type,
         "field_types": {f["name"]: f.get("type", "string") for f in layer.fields},
         "crs": SERVED_CRS,

@@ -9,7 +9,8 @@ a dataset appears in, or disappears from, all of them at once:
 - one `Entry` per public dataset (geographic or not) for the catalogue services.
 
 A layer's features are read from a GeoPackage in WGS84 (longitude, latitude) derived once
-from the release's GeoParquet, with its R-tree spatial index. When the store is PostGIS
+from the release's GeoParquet, with its R-tree spatial index; on the PostGIS backend, from
+the structure version's PostGIS table (MapServer and the OGC API alike). When the store is PostGIS
 (`catalog/postgis.py`), the layer also names its structure version's table there
 (`postgis_*` fields): MapServer then reads PostGIS directly, in the data's own CRS with
 its GIST index; the OGC API keeps reading the GeoPackage (pygeoapi's PostgreSQL provider

@@ -3,22 +3,29 @@
 - `GeoPackageProvider`: a layer's features, read from its GeoPackage with the standard
   library's sqlite3 and the GeoPackage's R-tree index. pygeoapi's own SQLite/GeoPackage
   provider needs the SpatiaLite extension, which this Python cannot load.
+- `PostgisProvider`: a layer's features on the PostGIS backend, read from its structure
+  version's table (`donnees."<slug>__v<N>"`) with its GIST index, in psycopg 3.
 - `CatalogueProvider`: one OGC API Records record per public dataset, from a JSON file
   the OGC API writes atomically. pygeoapi's TinyDB catalogue provider is not used: it
   builds its queries with `eval` over request values.
 
-Both filter, count and page in the data source, so `numberMatched` is exact.
+All filter, count and page in the data source, so `numberMatched` is exact.
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import functools
 import json
+import math
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import shapely
+from psycopg import sql
 from pygeoapi.provider.base import (
     BaseProvider,
     ProviderInvalidQueryError,
@@ -302,6 +309,265 @@ def _typed(value: str, kind: str) -> Any:
 def _json_value(value: Any, kind: str) -> Any:
     if kind == "boolean" and value is not None:
         return bool(value)
+    return value
+
+
+# --- PostGIS ---------------------------------------------------------------------------------
+
+PG_TEXT_TYPES = {"text", "character varying", "character"}
+PG_NUMBER_TYPES = {"smallint", "integer", "bigint", "real", "double precision", "numeric"}
+# libpq options of every connection: UTC (times read as the GeoPackage holds them), read-only
+PG_OPTIONS = "-c TimeZone=UTC -c default_transaction_read_only=on -c statement_timeout=60000"
+_PASSWORDS: dict[str, str] = {}  # libpq dsn -> password: never in pygeoapi's configuration
+
+
+def register_password(dsn: str, password: str | None) -> None:
+    """The password of the PostGIS store reached at `dsn` (kept out of the provider
+    definitions, which pygeoapi may show in its errors)."""
+    if password:
+        _PASSWORDS[dsn] = password
+
+
+class PostgisProvider(BaseProvider):
+    """Features of one structure version's table in PostGIS (`table`: schema.table), in
+    the data's own CRS (`srid`) with its GIST index; geometries are returned in CRS84,
+    like the GeoPackage provider's, so pygeoapi's CRS handling is the same."""
+
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)
+        self.dsn = str(self.data)
+        self.schema_name, self.table = provider_def["table"].split(".", 1)
+        self.geometry_column = provider_def.get("geometry", "geometry")
+        self.srid = int(provider_def["srid"])
+        self.id_field = "ogc_fid"
+        columns = _postgis_columns(
+            self.dsn, self.schema_name, self.table, self.geometry_column, provider_def["release"]
+        )
+        declared = provider_def.get("field_types", {})
+        self._columns = [(name, declared.get(name, "string")) for name, _ in columns]
+        self._pg_types = dict(columns)
+        self._fields = self.get_fields()
+
+    def get_fields(self) -> dict[str, dict[str, str]]:
+        return {name: JSON_TYPES.get(kind, {"type": "string"}) for name, kind in self._columns}
+
+    @crs_transform
+    def query(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: list[float] | None = None,
+        datetime_: str | None = None,
+        properties: list[tuple[str, str]] | None = None,
+        sortby: list[dict[str, str]] | None = None,
+        select_properties: list[str] | None = None,
+        skip_geometry: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        conditions, parameters = self._conditions(bbox, datetime_, properties or [])
+        where = sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("TRUE")
+        order = self._order(sortby or [])
+        with _pg_connect(self.dsn) as conn:
+            matched = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} AS t WHERE {}").format(self._table(), where),
+                parameters,
+            ).fetchone()[0]
+            rows: list[tuple] = []
+            if resulttype != "hits":
+                rows = conn.execute(
+                    sql.SQL(
+                        "SELECT {} FROM {} AS t WHERE {} ORDER BY {} LIMIT %s OFFSET %s"
+                    ).format(self._select(), self._table(), where, order),
+                    [*parameters, limit, offset],
+                ).fetchall()
+        features = [self._feature(row, select_properties, skip_geometry) for row in rows]
+        return {
+            "type": "FeatureCollection",
+            "features": features,
+            "numberMatched": matched,
+            "numberReturned": len(features),
+        }
+
+    @crs_transform
+    def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            fid = int(identifier)
+        except ValueError:
+            raise ProviderItemNotFoundError(f"Objet « {identifier} » introuvable.") from None
+        with _pg_connect(self.dsn) as conn:
+            row = conn.execute(
+                sql.SQL("SELECT {} FROM {} AS t WHERE t.{} = %s").format(
+                    self._select(), self._table(), sql.Identifier(self.id_field)
+                ),
+                [fid],
+            ).fetchone()
+        if row is None:
+            raise ProviderItemNotFoundError(f"Objet « {identifier} » introuvable.")
+        return self._feature(row, None, False)
+
+    # --- SQL ----------------------------------------------------------------------------
+
+    def _table(self) -> sql.Identifier:
+        return sql.Identifier(self.schema_name, self.table)
+
+    def _column(self, name: str) -> sql.Composed:
+        return sql.SQL("t.{}").format(sql.Identifier(name))
+
+    def _select(self) -> sql.Composed:
+        names = [self._column(name) for name, _ in self._columns]
+        geometry = sql.SQL("ST_AsGeoJSON(ST_Transform({}, 4326))").format(
+            self._column(self.geometry_column)
+        )
+        return sql.SQL(", ").join([self._column(self.id_field), geometry, *names])
+
+    def _conditions(
+        self,
+        bbox: list[float] | None,
+        datetime_: str | None,
+        properties: list[tuple[str, str]],
+    ) -> tuple[list[sql.Composable], list[Any]]:
+        conditions: list[sql.Composable] = []
+        parameters: list[Any] = []
+        if bbox:
+            geometry = self._column(self.geometry_column)
+            envelope = sql.SQL("ST_Transform(ST_MakeEnvelope(%s, %s, %s, %s, 4326), {})").format(
+                sql.Literal(self.srid)
+            )
+            conditions.append(
+                sql.SQL("{g} && {e} AND ST_Intersects({g}, {e})").format(g=geometry, e=envelope)
+            )
+            parameters += [*bbox[:4], *bbox[:4]]
+        kinds = dict(self._columns)
+        for name, value in properties:
+            if name not in kinds:
+                raise ProviderInvalidQueryError(f"Propriété inconnue : {name}")
+            condition, values = self._equals(name, kinds[name], value)
+            conditions.append(condition)
+            parameters += values
+        if datetime_ and self.time_field:
+            for condition, value in self._time_conditions(datetime_, kinds[self.time_field]):
+                conditions.append(condition)
+                parameters.append(value)
+        return conditions, parameters
+
+    def _as_text(self, name: str, width: int | None = None) -> sql.Composed:
+        """The column as the GeoPackage holds it: ISO text, `T` between date and time."""
+        text = sql.SQL("replace(CAST({} AS text), ' ', 'T')").format(self._column(name))
+        if width is None:
+            return text
+        return sql.SQL("substr({}, 1, {})").format(text, sql.Literal(width))
+
+    def _equals(self, name: str, kind: str, value: str) -> tuple[sql.Composable, list[Any]]:
+        column, pg_type = self._column(name), self._pg_types[name]
+        if kind == "boolean":
+            return sql.SQL("{} = %s").format(column), [_typed(value, kind)]
+        if pg_type in PG_NUMBER_TYPES:
+            number = _number(value)
+            if number is None:  # SQLite finds no number equal to a word either
+                return sql.SQL("FALSE"), []
+            return sql.SQL("{} = %s").format(column), [number]
+        if pg_type in PG_TEXT_TYPES:
+            return sql.SQL("{} = %s").format(column), [value]
+        width = 10 if kind == "date" else None
+        return sql.SQL("{} = %s").format(self._as_text(name, width)), [value]
+
+    def _time_conditions(self, datetime_: str, kind: str) -> list[tuple[sql.Composable, str]]:
+        width = 10 if kind == "date" else 19  # as the GeoPackage provider compares them
+
+        def bound(value: str) -> str:
+            return value.replace(" ", "T").removesuffix("Z")[:width]
+
+        expression = self._as_text(self.time_field, width)
+        if "/" not in datetime_:
+            return [(sql.SQL("{} = %s").format(expression), bound(datetime_))]
+        start, end = datetime_.split("/", 1)
+        found = []
+        if start not in ("", ".."):
+            found.append((sql.SQL("{} >= %s").format(expression), bound(start)))
+        if end not in ("", ".."):
+            found.append((sql.SQL("{} <= %s").format(expression), bound(end)))
+        return found
+
+    def _order(self, sortby: list[dict[str, str]]) -> sql.Composed:
+        """SQLite's order: NULLs smallest, text by code point (COLLATE "C")."""
+        kinds = dict(self._columns)
+        terms = []
+        for sort in sortby:
+            name = sort["property"]
+            if name not in kinds:
+                raise ProviderInvalidQueryError(f"Tri impossible sur : {name}")
+            direction = sql.SQL("DESC NULLS LAST" if sort["order"] == "-" else "ASC NULLS FIRST")
+            terms.append(sql.SQL("{} {}").format(self._sort_key(name, kinds[name]), direction))
+        return sql.SQL(", ").join([*terms, self._column(self.id_field)])
+
+    def _sort_key(self, name: str, kind: str) -> sql.Composable:
+        pg_type = self._pg_types[name]
+        if pg_type in PG_TEXT_TYPES:
+            return sql.SQL('{} COLLATE "C"').format(self._column(name))
+        if kind == "date" and pg_type.startswith("timestamp"):  # the GeoPackage's day
+            return self._as_text(name, 10)
+        return self._column(name)
+
+    def _feature(
+        self, row: tuple, select_properties: list[str] | None, skip_geometry: bool
+    ) -> dict[str, Any]:
+        fid, geojson, *values = row
+        properties = {
+            name: _pg_json_value(value, kind)
+            for (name, kind), value in zip(self._columns, values, strict=True)
+            if not select_properties or name in select_properties
+        }
+        geometry = None
+        if geojson is not None and not skip_geometry:
+            geometry = json.loads(geojson)
+        return {"type": "Feature", "id": fid, "geometry": geometry, "properties": properties}
+
+
+def _pg_connect(dsn: str) -> psycopg.Connection:
+    return psycopg.connect(
+        dsn, password=_PASSWORDS.get(dsn), options=PG_OPTIONS, autocommit=True, connect_timeout=10
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _postgis_columns(
+    dsn: str, schema: str, table: str, geometry: str, release: str
+) -> tuple[tuple[str, str], ...]:
+    """The table's attribute columns and their PostgreSQL types, read once per release
+    (a new release replaces the table, and changes `release`)."""
+    with _pg_connect(dsn) as conn:
+        found = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            [schema, table],
+        ).fetchall()
+    return tuple((name, kind) for name, kind in found if name not in ("ogc_fid", geometry))
+
+
+def _number(value: str) -> int | float | None:
+    """The number SQLite's column affinity would read in `value` (None: a word)."""
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None  # "nan", "inf" stay words in SQLite
+
+
+def _pg_json_value(value: Any, kind: str) -> Any:
+    """A PostgreSQL value as the GeoPackage provider returns it."""
+    if isinstance(value, datetime.datetime):
+        if kind == "date":
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
     return value
 
 
