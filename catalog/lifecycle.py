@@ -112,7 +112,8 @@ def version_headers(
             return {}
         deprecated = _midnight(notice.effective_date)
         # at the earliest: the switch on the effective date, then 30 days in parallel
-        sunset_date = _midnight(notice.effective_date + timedelta(days=changes.PARALLEL_DAYS))
+        switch = max(notice.effective_date, clock.today())  # no switch before new data
+        sunset_date = _midnight(switch + timedelta(days=changes.PARALLEL_DAYS))
     else:
         notice = changes.parallel_notice(notices, served_version)
         if notice is None or notice.switched_at is None:

@@ -144,7 +144,7 @@ def new_notice(
     if effective_date < earliest:
         raise reject(
             "avis",
-            "avis-trop-tardif",
+            "avis-trop-proche",
             f"Date d'effet du {effective_date:%d/%m/%Y} trop proche : {RULE} Date d'effet la "
             f"plus proche possible : le {earliest:%d/%m/%Y}.",
         )
@@ -244,6 +244,12 @@ def _check_rule(name: str, rule: Any, new_names: set[str]) -> None:
             f"Correspondance de « {name} » : une seule clé parmi colonne, formule, valeur.",
         )
     ((kind, value),) = rule.items()
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise reject(
+            "avis",
+            "correspondance-invalide",
+            f"Correspondance de « {name} » : une valeur simple (texte ou nombre) est attendue.",
+        )
     if kind == "colonne" and value not in new_names:
         raise reject(
             "avis",
@@ -251,7 +257,14 @@ def _check_rule(name: str, rule: Any, new_names: set[str]) -> None:
             f"Correspondance de « {name} » : colonne « {value} » absente de la nouvelle structure.",
         )
     if kind == "formule":
-        for column in _formula_columns(name, str(value)):
+        columns = _formula_columns(name, str(value))
+        if not columns:
+            raise reject(
+                "avis",
+                "correspondance-invalide",
+                f"Formule de « {name} » sans colonne : utilisez « valeur » pour une constante.",
+            )
+        for column in columns:
             if column not in new_names:
                 raise reject(
                     "avis",
@@ -301,8 +314,12 @@ def _formula_columns(name: str, formula: str) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             names.append(node.id)
-        elif not isinstance(node, ast.BinOp | ast.Constant | ast.operator | ast.Load) or (
-            isinstance(node, ast.BinOp) and type(node.op) not in ALLOWED_OPERATORS
+        elif (
+            not isinstance(
+                node, ast.BinOp | ast.Constant | ast.operator | ast.Load | ast.UnaryOp | ast.USub
+            )
+            or (isinstance(node, ast.UnaryOp) and not isinstance(node.op, ast.USub))
+            or (isinstance(node, ast.BinOp) and type(node.op) not in ALLOWED_OPERATORS)
         ):
             raise reject(
                 "avis",
@@ -317,6 +334,8 @@ def _evaluate(node: ast.AST, table: pa.Table) -> Any:
         return pc.cast(table.column(node.id), pa.float64())
     if isinstance(node, ast.Constant):
         return node.value
+    if isinstance(node, ast.UnaryOp):
+        return pc.negate(_evaluate(node.operand, table))
     if isinstance(node, ast.BinOp):
         function = ALLOWED_OPERATORS[type(node.op)]
         return function(_evaluate(node.left, table), _evaluate(node.right, table))

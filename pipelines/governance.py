@@ -123,7 +123,7 @@ def _apply_staleness(
                 "avertissement-depublication",
                 f"Sans mise à jour, dépublication le {deadline:%d/%m/%Y}",
                 {
-                    "jours_restants": days,
+                    "jours_restants": (deadline - today).days,
                     "depublication_le": deadline.isoformat(),
                     "derniere_mise_a_jour": last.isoformat(),
                 },

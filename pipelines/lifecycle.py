@@ -135,11 +135,10 @@ def feed_old_structure(
             structure=old.to_dict(),
             structure_version=version - 1,
             anonymisation=None,
-            metadata={**draft.metadata, "crs": old.crs if old.geometry_type else None},
         )
         derived_record = replace(record, id=f"{record.id}-v{version - 1}")
         publish(store, CheckedData(table, geometry, old.crs), derived_draft, derived_record)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, KeyError, ValueError) as error:
+    except Exception as error:  # the new structure is published: never undo or block it
         LOGGER.warning("Structure v%s de %s non alimentée : %s", version - 1, slug, error)
 
 

@@ -150,4 +150,9 @@ def structure_of(source: SourceTable, schema: dict[str, Any]) -> Structure:
     if source.geometry is not None:
         kinds = sorted(set(source.geometry.dropna().geom_type.str.replace("Multi", "")))
         geometry_type = kinds[0] if len(kinds) == 1 else "Geometry"
-    return Structure(schema=schema, geometry_type=geometry_type, crs=source.crs)
+    return Structure(
+        schema=schema,
+        geometry_type=geometry_type,
+        crs=source.crs,
+        source_format=source.source_format,
+    )

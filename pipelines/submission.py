@@ -193,7 +193,11 @@ def _incoming_structure(
     notice = changes.active_notice(store.notices(dataset.slug), version)
     if declared is not None:
         incoming = structure_of(source, declared)
-    elif notice is not None and _columns(source) == _names(notice.structure["schema"]):
+    elif (
+        notice is not None
+        and clock.today() >= notice.effective_date
+        and _columns(source) == _names(notice.structure["schema"])
+    ):
         incoming = structure_of(source, notice.structure["schema"])
     else:
         incoming = structure_of(source, _contract_for(kept.schema, source))
@@ -248,8 +252,9 @@ def stage_anonymise(
     key = pseudonym_key(submission.producer, settings.secrets_file)
     treated, report = anonymise(checked, metadata, key, producer.centre if producer else None)
     published = with_published_schema(structure.schema, treatments_of(metadata))
-    if published != structure.schema:
-        structure = dataclasses.replace(structure, published_schema=published)
+    structure = dataclasses.replace(
+        structure, published_schema=published if published != structure.schema else None
+    )
     return treated, structure, {"rapport": report.to_dict(), "public": report.public_summary()}
 
 

@@ -7,8 +7,9 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
+from openpyxl import Workbook
 
-from pipelines import changes
+from pipelines import changes, lifecycle
 from pipelines.report import SubmissionRejected
 from pipelines.schema import Structure
 
@@ -101,6 +102,8 @@ def test_a_notice_for_a_compatible_change_is_refused() -> None:
         ({"longueur_m": {"formule": "__import__('os').getcwd()"}}, "seules + - * /"),
         ({"longueur_m": {"formule": "longueur_km.real"}}, "seules + - * /"),
         ({"longueur_m": {"calcul": "1"}}, "« calcul » inconnu"),
+        ({"longueur_m": {"formule": "1000 + 1"}}, "sans colonne"),
+        ({"longueur_m": {"colonne": ["longueur_km"]}}, "une valeur simple"),
     ],
 )
 def test_a_mapping_must_derive_every_old_column_safely(mapping: dict, message: str) -> None:
@@ -117,7 +120,7 @@ def test_the_old_structure_is_derived_from_new_data() -> None:
     )
     mapping = {
         "nom_voie": {"colonne": "voie"},
-        "longueur_m": {"formule": "longueur_km * 1000"},
+        "longueur_m": {"formule": "longueur_km * -1000 * -1"},
         "source": {"valeur": "SIG communal"},
     }
     derived, geometry = changes.derive_old(new_data, None, mapping, old)
@@ -126,3 +129,29 @@ def test_the_old_structure_is_derived_from_new_data() -> None:
         {"id": 1, "nom_voie": "Rue A", "longueur_m": 500.0, "source": "SIG communal"},
         {"id": 2, "nom_voie": "Rue B", "longueur_m": 1250.0, "source": "SIG communal"},
     ]
+
+
+def test_a_change_of_file_format_is_breaking_at_submission(submit, dataset_folder) -> None:
+    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    workbook = Workbook()
+    workbook.active.append(["id", "espece"])
+    workbook.active.append([2, "Tilleul"])
+    xlsx = data.parent / "arbres.xlsx"
+    data.unlink()
+    workbook.save(xlsx)
+    outcome = submit(xlsx, xlsx.parent / "metadata.yaml")
+    assert outcome.status == "refusee"
+    assert "format de fichier csv devenu xlsx" in outcome.summary()
+
+
+def test_old_structure_data_is_accepted_while_a_type_change_is_announced(
+    submit, dataset_folder, store
+) -> None:
+    data = dataset_folder("codes.csv", "code;libelle\r\n1;Un\r\n", name="codes")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    schema = {"fields": [{"name": "code", "type": "string"}, {"name": "libelle", "type": "string"}]}
+    lifecycle.announce_change(store, "ecully-codes", schema, date(2027, 4, 1), "code en texte")
+    data = dataset_folder("codes.csv", "code;libelle\r\n1;Un\r\n2;Deux\r\n", name="codes")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"  # still v1
+    assert store.get_dataset("ecully-codes").current_version == 1

@@ -588,7 +588,7 @@ def test_producers_announce_changes_through_the_api_with_their_commune_token(
     assert unknown.status_code == 401
     assert other.status_code == 403 and "commune productrice" in other.json()["detail"]
     assert hidden.status_code == 404  # another commune does not learn it exists
-    assert early.status_code == 400 and early.json()["regles"] == ["avis-trop-tardif"]
+    assert early.status_code == 400 and early.json()["regles"] == ["avis-trop-proche"]
     assert "plus proche possible : le 03/02/2027" in early.json()["detail"]
     assert accepted.status_code == 201, accepted.text
     notice = accepted.json()

@@ -20,6 +20,7 @@ needs GeoAlchemy2 and psycopg2, which this environment does not ship).
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,7 @@ from catalog.records import Dataset, Release
 from catalog.store import CatalogStore
 from pipelines.licence import fill_notice
 
+LOGGER = logging.getLogger(__name__)
 LAYER_CRS = 4326
 
 
@@ -116,7 +118,10 @@ def served_layers(store: CatalogStore) -> list[Layer]:
             if release is None:
                 continue
             current = version.version == dataset.current_version
-            layers.append(_layer(store, dataset, release, structure, current))
+            try:
+                layers.append(_layer(store, dataset, release, structure, current))
+            except Exception:  # one broken release must not freeze every service
+                LOGGER.exception("Couche de %s v%s non servie", dataset.slug, version.version)
     return layers
 
 
