@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -51,6 +52,8 @@ def after_publication(
         store.record_event(
             slug, "publication", "Première publication", _release_details(release), _key(release)
         )
+    elif kept is None and before.status == "depublie":
+        _retire_at_republication(store, before, structure, release.structure_version)
     elif kept is None:
         _record_switch(store, slug, release.structure_version)
     else:
@@ -83,6 +86,28 @@ def _release_details(release: Any) -> dict[str, Any]:
         "structure": release.structure_version,
         "lignes": release.row_count,
     }
+
+
+def _retire_at_republication(
+    store: CatalogStore, before: Dataset, structure: Structure, new_version: int
+) -> None:
+    """A depublished dataset republished in a new structure: its old structure, served to
+    nobody, is retired at once (410 with a link to the new one), as a notice would end."""
+    moment = clock.now()
+    store.add_notice(
+        ChangeNotice(
+            id=uuid.uuid4().hex,
+            dataset=before.slug,
+            from_version=new_version - 1,
+            structure=structure.to_dict(),
+            effective_date=moment.date(),
+            description="Republication dans une nouvelle structure après dépublication.",
+            mapping=None,
+            announced_at=moment,
+            switched_at=moment,
+            retired_at=moment,
+        )
+    )
 
 
 def _record_switch(store: CatalogStore, slug: str, new_version: int) -> None:

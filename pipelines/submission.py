@@ -209,6 +209,10 @@ def _incoming_structure(
         ), version
     if change.kind == "compatible":
         return incoming, version
+    if dataset.status == "depublie":
+        # Nobody is served a depublished dataset: it comes back in its new structure at once
+        # (the old one is retired on publication, see lifecycle.after_publication).
+        return incoming, version + 1
     if notice is None or clock.today() < notice.effective_date:
         raise changes.refuse_breaking_change(change, notice)
     announced = Structure.from_dict(notice.structure)

@@ -236,7 +236,28 @@ def _table_and_extent(gpkg: Path) -> tuple[str, tuple[float, float, float, float
 def fingerprint(layers: list[Layer], entries: list[Entry]) -> str:
     """Changes whenever something a service shows changes: a release, a title, a licence."""
     state = [
-        [layer.name, layer.release_id, layer.title, layer.licence_url, layer.postgis_table]
+        [
+            layer.name,
+            layer.release_id,
+            layer.title,
+            layer.description,
+            layer.keywords,
+            layer.licence_url,
+            layer.postgis_table,
+        ]
         for layer in layers
-    ] + [[entry.slug, entry.title, entry.modified, entry.licence_url] for entry in entries]
+    ] + [
+        [
+            entry.slug,
+            entry.title,
+            entry.description,
+            entry.keywords,
+            entry.themes,
+            entry.modified,
+            entry.licence_url,
+            entry.bbox,
+            entry.layers,
+        ]
+        for entry in entries
+    ]
     return json.dumps(state, sort_keys=True, default=str)
