@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -105,12 +106,19 @@ def dataset_folder(tmp_path: Path) -> Callable[..., Path]:
 @contextmanager
 def running_catalog(store: CatalogStore) -> Iterator[str]:
     """The catalog service run by uvicorn on a free loopback port; yields its base URL."""
+    with serving(create_app(store)) as base:
+        yield base
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """An application run by uvicorn on a free loopback port; yields its base URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(store),
+            app,
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -119,15 +127,16 @@ def running_catalog(store: CatalogStore) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert server.started, "the server did not start"
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(30)  # let the app's shutdown (statistics flush) finish before moving on
-        assert not thread.is_alive(), "the catalog server did not stop"
+        assert not thread.is_alive(), "the server did not stop"
 
 
 class Deployment:

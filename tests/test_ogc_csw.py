@@ -8,18 +8,14 @@ scripts/bootstrap.sh).
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 import sqlalchemy as sa
-import uvicorn
 from fastapi import FastAPI
 from lxml import etree
 from owslib import fes
@@ -30,7 +26,7 @@ from catalog.ogc.csw import CswService, pycsw_venv
 from catalog.service import create_app, is_public
 from catalog.store import datasets_table
 
-from conftest import SAMPLES, Deployment, deployment, write_submission
+from conftest import SAMPLES, Deployment, deployment, serving, write_submission
 
 BANCS = "ecully-bancs-publics"  # points in Écully
 PISTES = "vaulx-en-velin-pistes-cyclables"  # lines in Vaulx-en-Velin
@@ -59,27 +55,6 @@ class Catalog:
         return CatalogueServiceWeb(self.csw_url, version="2.0.2", skip_caps=True, timeout=30)
 
 
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """The application run by uvicorn on a free loopback port; yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the catalog server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
 def small_dataset(root: Path, name: str, title: str, extra: str = "") -> Path:
     data = write_submission(
         root / "depots" / name, f"{name}.csv", f"id;lieu\r\n1;{name}\r\n", extra_metadata=extra
@@ -105,7 +80,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
         published.publish(restricted)
         published.publish(small_dataset(published.root, "kiosques", "Kiosques à journaux"))
         app = create_app(published.store, services=[CswService(published.settings.services_dir)])
-        with serve(app) as base:
+        with serving(app) as base:
             yield Catalog(base, app, published)
 
 
@@ -277,7 +252,7 @@ def test_a_pycsw_that_does_not_answer_in_time_gives_504(catalog: Catalog) -> Non
     services = catalog.published.settings.services_dir
     app = FastAPI()
     CswService(services, timeout=0.01).mount(app)
-    with serve(app) as base:
+    with serving(app) as base:
         response = requests.get(f"{base}/csw", params={"request": "GetCapabilities"}, timeout=30)
     assert response.status_code == 504
     assert "n'a pas répondu" in response.json()["detail"]
@@ -316,7 +291,7 @@ def test_without_pycsw_the_service_says_so_in_french(tmp_path: Path) -> None:
     service.update([], [])  # nothing to run: the catalog keeps working
     app = FastAPI()
     service.mount(app)
-    with serve(app) as base:
+    with serving(app) as base:
         response = requests.get(f"{base}/csw", params={"request": "GetCapabilities"}, timeout=30)
     assert response.status_code == 503
     assert "environnement de pycsw" in response.json()["detail"]

@@ -11,12 +11,9 @@ from __future__ import annotations
 import io
 import json
 import math
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,6 @@ import pandas as pd
 import pytest
 import requests
 import shapely
-import uvicorn
 from fastapi import FastAPI
 from lxml import etree
 from owslib.util import ServiceException
@@ -51,7 +47,7 @@ from pipelines.submission import (
 )
 from pipelines.validate import validate
 
-from conftest import SAMPLES, Deployment, deployment, write_submission
+from conftest import SAMPLES, Deployment, deployment, serving, write_submission
 
 CRS = ("EPSG:4326", "EPSG:2154", "EPSG:3946", "EPSG:3857")
 GEOJSON = "application/json; subtype=geojson"
@@ -149,27 +145,6 @@ def retitle(metadata: Path, title: str) -> None:
     metadata.write_text(text.replace("titre: Arbres d'alignement", f"titre: {title}"), "utf-8")
 
 
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """The application run by uvicorn on a free loopback port; yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        assert not thread.is_alive(), "the catalog server did not stop"
-
-
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     with deployment(tmp_path_factory, "mapserver") as deployed:
@@ -181,7 +156,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
             deployed.store, services=[MapServerService(deployed.settings.services_dir)]
         )
         app.state.refresher.interval = 0.5  # the background refresh, without waiting 15 s
-        with serve(app) as base:
+        with serving(app) as base:
             yield Services(base, app, deployed)
 
 
@@ -555,7 +530,7 @@ def test_before_any_layer_the_service_answers_503_in_french(tmp_path: Path) -> N
     service = MapServerService(tmp_path / "services")
     app = FastAPI()
     service.mount(app)
-    with serve(app) as base:
+    with serving(app) as base:
         before = requests.get(f"{base}/wms?SERVICE=WMS&REQUEST=GetCapabilities", timeout=30)
         service.update([], [])
         empty = requests.get(f"{base}/wfs?SERVICE=WFS&REQUEST=GetCapabilities", timeout=30)
