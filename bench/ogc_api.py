@@ -28,10 +28,9 @@ sys.path.insert(0, str(HERE))
 
 from rows_api import (  # noqa: E402
     THREADS,
-    ensure_pygeoapi,
     free_port,
     load,
-    pygeoapi_config,
+    start_pygeoapi,
     wait_until_up,
 )
 
@@ -80,31 +79,6 @@ def publish(folder: Path, rows: int) -> Path:
     return folder / "data"
 
 
-def start_pygeoapi(folder: Path, parquet: Path, port: int) -> subprocess.Popen:
-    config = pygeoapi_config(folder, parquet_with_coordinates(folder, parquet), port)
-    env = {
-        **os.environ,
-        "PYGEOAPI_CONFIG": str(config),
-        "PYGEOAPI_OPENAPI": str(folder / "openapi.yml"),
-    }
-    python = ensure_pygeoapi()
-    subprocess.run(
-        [str(python.parent / "pygeoapi"), "openapi", "generate", str(config)]
-        + ["--output-file", str(folder / "openapi.yml")],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    log = (folder / "pygeoapi.log").open("w")
-    return subprocess.Popen(
-        [str(python), "-m", "uvicorn", "pygeoapi.starlette_app:APP"]
-        + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "error"],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-
-
 def parquet_with_coordinates(folder: Path, release_parquet: Path) -> Path:
     """The release's rows with longitude/latitude columns, as the reference config reads."""
     import geopandas as gpd
@@ -139,7 +113,7 @@ def main() -> None:
 
         store = open_store(f"sqlite:///{data / 'catalog.db'}", data / "files")
         parquet = store.release_path(store.current_release(COLLECTION), "parquet")
-        theirs = start_pygeoapi(folder, parquet, theirs_port)
+        theirs = start_pygeoapi(folder, parquet_with_coordinates(folder, parquet), theirs_port)
         try:
             figures = measure(ours_port, theirs_port, args.requests, args.rows)
         finally:

@@ -197,6 +197,32 @@ def ensure_pygeoapi() -> Path:
     return python
 
 
+def start_pygeoapi(folder: Path, parquet: Path, port: int) -> subprocess.Popen:
+    """pygeoapi 0.21 (its own environment) over a GeoParquet made from `parquet`."""
+    config = pygeoapi_config(folder, parquet, port)
+    env = {
+        **os.environ,
+        "PYGEOAPI_CONFIG": str(config),
+        "PYGEOAPI_OPENAPI": str(folder / "openapi.yml"),
+    }
+    python = ensure_pygeoapi()
+    subprocess.run(
+        [str(python.parent / "pygeoapi"), "openapi", "generate", str(config)]
+        + ["--output-file", str(folder / "openapi.yml")],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    log = (folder / "pygeoapi.log").open("w")
+    return subprocess.Popen(
+        [str(python), "-m", "uvicorn", "pygeoapi.starlette_app:APP"]
+        + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "error"],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -218,43 +244,7 @@ def main() -> None:
 
         store = open_store(f"sqlite:///{data / 'catalog.db'}", data / "files")
         parquet = store.release_path(store.current_release("lyon-releves"), "parquet")
-        config = pygeoapi_config(folder, parquet, theirs_port)
-        pygeoapi_env = {
-            **os.environ,
-            "PYGEOAPI_CONFIG": str(config),
-            "PYGEOAPI_OPENAPI": str(folder / "openapi.yml"),
-        }
-        subprocess.run(
-            [
-                str(ensure_pygeoapi().parent / "pygeoapi"),
-                "openapi",
-                "generate",
-                str(config),
-                "--output-file",
-                str(folder / "openapi.yml"),
-            ],
-            env=pygeoapi_env,
-            check=True,
-            capture_output=True,
-        )
-        log = (folder / "pygeoapi.log").open("w")
-        theirs = subprocess.Popen(
-            [
-                str(ensure_pygeoapi()),
-                "-m",
-                "uvicorn",
-                "pygeoapi.starlette_app:APP",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(theirs_port),
-                "--log-level",
-                "error",
-            ],
-            env=pygeoapi_env,
-            stdout=log,
-            stderr=log,
-        )
+        theirs = start_pygeoapi(folder, parquet, theirs_port)
         try:
             figures = measure(ours_port, theirs_port, args.requests, args.rows)
         finally:
