@@ -1,0 +1,103 @@
+"""Who is calling, and what they may read.
+
+Every request of the catalog (API, downloads, DCAT, OGC services, portal pages) is made by a
+`Principal`:
+
+- `anonyme`: no credentials; sees public datasets only.
+- `usager`: a person signed in through an OpenID Connect provider (ProConnect for public
+  agents, GrandLyon Connect for others), identified by a verified bearer JWT (see
+  `catalog.oidc`). Only their name, first name and e-mail are read from the token; `agent`
+  is true when the token carries the agents claim or group.
+- `producteur`: a commune agent with an API token (see `catalog.accounts`); acts on their
+  own commune's datasets only.
+- `equipe-data`: the Métropole's data team, with an API token; acts on every dataset.
+
+Invalid credentials never fall back to `anonyme` silently in the APIs that need them; but
+for reading, an invalid token gets exactly what an anonymous caller gets, so a forged or
+expired token learns nothing more, not even whether a restricted dataset exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["anonyme", "usager", "producteur", "equipe-data"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Kind = "anonyme"
+    subject: str = ""  # OIDC `sub` or API token id: who, for the audit log
+    family_name: str = ""
+    given_name: str = ""
+    email: str = ""
+    commune: str | None = None  # producers: their commune's slug
+    agent: bool = False  # OIDC users in the agents group (layers reserved to agents)
+
+    @property
+    def authenticated(self) -> bool:
+        return self.kind != "anonyme"
+
+    @property
+    def label(self) -> str:
+        """How the audit log and the portal name this caller."""
+        if self.kind == "anonyme":
+            return "anonyme"
+        person = " ".join(p for p in (self.given_name, self.family_name) if p) or self.email
+        return f"{self.kind}:{person or self.subject}"
+
+    def acts_for(self, commune: str) -> bool:
+        """May act (submit, announce, read statistics) on `commune`'s datasets."""
+        return self.kind == "equipe-data" or (
+            self.kind == "producteur" and self.commune == commune
+        )
+
+    def may_read(self, access: str, producer: str) -> bool:
+        """May read a dataset with this `access` level published by `producer`."""
+        if access == "public":
+            return True
+        if self.kind == "equipe-data" or (self.kind == "producteur" and self.commune == producer):
+            return True
+        if access == "restreint":
+            return self.kind == "usager"
+        if access == "agents":
+            return self.kind == "usager" and self.agent
+        return False
+
+
+ANONYMOUS = Principal()
+
+
+def dataset_access(metadata: dict[str, Any]) -> str:
+    """A dataset's access level from its normalised metadata: public | restreint | agents."""
+    return str(metadata.get("access", "public"))
+
+API_TOKEN_PREFIX = "odl_"  # platform API tokens (producers, data team); anything else is a JWT
+
+
+def bearer_token(headers: Any) -> str | None:
+    """The bearer token of an `Authorization` header, if any."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def identify(request: Any, store: Any) -> Principal:
+    """The caller of `request`: an API token (catalog.accounts), an OIDC bearer JWT
+    (the verifier in `request.app.state.oidc`, see catalog.oidc), or anonymous.
+
+    An unknown, revoked, expired or forged credential is anonymous here; endpoints that
+    require credentials answer 401 themselves."""
+    token = bearer_token(request.headers)
+    if token is None:
+        return ANONYMOUS
+    if token.startswith(API_TOKEN_PREFIX):
+        from catalog import accounts  # noqa: PLC0415 - accounts needs the store module
+
+        return accounts.principal_for_api_token(store, token) or ANONYMOUS
+    verifier = getattr(request.app.state, "oidc", None)
+    if verifier is None:
+        return ANONYMOUS
+    return verifier.principal(token) or ANONYMOUS
