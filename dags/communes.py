@@ -26,8 +26,8 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
 }
-# A run still unfinished this long is late: it is failed, and a French alert is logged for
-# the data team (pipelines.tasks.late_run_alert). Airflow 3.3's DeadlineAlert would only
+# A run still unfinished this long is late: it is failed, and a French alert is logged and
+# e-mailed to the data team (pipelines.tasks.late_run_alert). Airflow 3.3's DeadlineAlert would only
 # warn, but it breaks `dag.test()` (the embedded runs); the timeout works everywhere.
 DEADLINE = timedelta(minutes=int(os.environ.get("OPENDATA_DAGRUN_DEADLINE_MINUTES", "120")))
 
@@ -55,7 +55,9 @@ def build_commune_dag(producer: Producer):
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=["commune", producer.slug],
-        dagrun_timeout=DEADLINE,
+        dagrun_timeout=(
+            timedelta(minutes=producer.deadline_minutes) if producer.deadline_minutes else DEADLINE
+        ),
         on_failure_callback=tasks.late_run_alert,
     )
     def commune_dag():

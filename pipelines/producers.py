@@ -19,6 +19,7 @@ class Producer:
     description: str = ""  # shown on the commune's portal page
     logo: str | None = None  # URL of the commune's logo
     email: str | None = None  # where lifecycle notices go (else each dataset's contact)
+    deadline_minutes: float | None = None  # a run unfinished by then is late (else the default)
 
 
 def load_producers(path: Path) -> dict[str, Producer]:
@@ -35,6 +36,16 @@ def load_producers(path: Path) -> dict[str, Producer]:
             description=" ".join(str(entry.get("description", "")).split()),
             logo=entry.get("logo"),
             email=entry.get("courriel") or None,
+            deadline_minutes=_minutes(entry.get("delai_execution_minutes")),
         )
         producers[producer.slug] = producer
     return producers
+
+
+def _minutes(value: object) -> float | None:
+    if value is None:
+        return None
+    minutes = float(value)  # type: ignore[arg-type]
+    if minutes <= 0:
+        raise ValueError(f"delai_execution_minutes doit être positif (lu : {value}).")
+    return minutes

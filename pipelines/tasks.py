@@ -207,20 +207,53 @@ def write_pools_file(path: Any, slots: int | None = None) -> Any:
 
 
 def late_run_alert(context: dict[str, Any]) -> None:
-    """`on_failure_callback` of a commune DAG: a French message in the scheduler's log."""
+    """`on_failure_callback` of a commune DAG: a French alert in the log; a late run is also
+    e-mailed, once, to the data team (`OPENDATA_DATA_TEAM_EMAIL`, through `OPENDATA_SMTP_*`).
+    A failed task alone is not mailed: a refused submission is the producer's report."""
     import logging
+
+    from pipelines import notify
 
     dag_run = context.get("dag_run")
     dag_id = getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
+    run_id = str(getattr(dag_run, "run_id", "") or "")
     reason = str(context.get("reason") or "")
-    if "timed_out" in reason or "timeout" in reason:
-        message = (
-            "Exécution en retard : le DAG %s n'a pas fini dans le délai prévu ; elle est arrêtée. "
-            "L'équipe data doit vérifier les journaux des tâches et la file d'attente."
+    late = "timed_out" in reason or "timeout" in reason
+    subject, body = late_run_message(dag_id, run_id, late)
+    logging.getLogger("opendata.alertes").warning("%s", body.splitlines()[0])
+    if not late:
+        return
+    config = notify.MailConfig.from_env()
+    settings = load_settings()
+    notify.send_mail(
+        open_settings_store(settings),
+        f"alerte-dag:{dag_id}:{run_id}",
+        [config.data_team],
+        subject,
+        body,
+        config,
+    )
+
+
+def late_run_message(dag_id: str, run_id: str, late: bool) -> tuple[str, str]:
+    """The alert's subject and body, in French, with the run's page in Airflow if known."""
+    import os
+
+    if late:
+        subject = f"Exécution en retard : {dag_id}"
+        first = (
+            f"Exécution en retard : le DAG {dag_id} (exécution {run_id}) n'a pas fini dans le "
+            "délai prévu ; elle est arrêtée. L'équipe data doit vérifier les journaux des "
+            "tâches et la file d'attente."
         )
     else:
-        message = (
-            "Exécution en échec : le DAG %s a une tâche en échec ; le rapport est dans le "
-            "dossier de dépôt et les journaux des tâches."
+        subject = f"Exécution en échec : {dag_id}"
+        first = (
+            f"Exécution en échec : le DAG {dag_id} (exécution {run_id}) a une tâche en échec ; "
+            "le rapport est dans le dossier de dépôt et les journaux des tâches."
         )
-    logging.getLogger("opendata.alertes").warning(message, dag_id)
+    lines = [first]
+    airflow_url = os.environ.get("OPENDATA_AIRFLOW_URL", "").rstrip("/")
+    if airflow_url and run_id:
+        lines += ["", f"Journaux des tâches : {airflow_url}/dags/{dag_id}/runs/{run_id}"]
+    return subject, "\n".join(lines) + "\n"

@@ -31,6 +31,13 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# Compose 1.29 validates docker-compose.yml against the Compose specification with no
+# engine; without its recommended docker.io (no engine runs here).
+if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installation du paquet Debian docker-compose…"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+fi
 
 # pycsw (CSW 2.0.2) in an environment of its own: pycsw 2.6 pins an OWSLib older than the
 # catalog's. Rebuilt from scratch when requirements-pycsw.lock changes, a no-op otherwise.

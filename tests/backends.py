@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -108,3 +109,19 @@ def backend(
         store.engine.dispose()  # type: ignore[attr-defined]
         if url:
             empty_postgis(url)
+
+
+def on_both_backends() -> tuple[Any, Any]:
+    """`settings` and `store` fixtures for a test module: assign them at module level
+    (`settings, store = on_both_backends()`) and every test of the module that uses them
+    runs on SQLite and on PostGIS."""
+
+    @pytest.fixture(name="settings")
+    def settings_fixture(backend: Backend) -> Settings:
+        return backend.settings
+
+    @pytest.fixture(name="store")
+    def store_fixture(backend: Backend) -> CatalogStore:
+        return backend.store
+
+    return settings_fixture, store_fixture

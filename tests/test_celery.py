@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from test_lifecycle import TEAM_MAIL, Mailbox, mailbox  # noqa: F401 - mailbox: fixture
 
 from pipelines import tasks
 from pipelines.config import PROJECT_ROOT, Settings
@@ -33,6 +34,8 @@ PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS = ("127.0.0.1", 6379)
 DAG_ID = "commune_ecully"
 SAMPLE = PROJECT_ROOT / "samples" / "inbox" / "ecully" / "bancs-publics"
+LATE_DAG_ID = "commune_vaulx_en_velin"  # given a deadline of 3 s: its run is late
+LATE_SAMPLE = PROJECT_ROOT / "samples" / "inbox" / "vaulx-en-velin" / "pistes-cyclables"
 RUN_TIMEOUT = 150  # seconds, from the trigger to the run's end
 
 
@@ -143,7 +146,11 @@ def _stop(processes: dict[str, subprocess.Popen]) -> None:
 
 
 def test_commune_dag_runs_on_celery_workers_and_publishes(
-    metadata_db: str, broker: str, settings: Settings, tmp_path: Path
+    metadata_db: str,
+    broker: str,
+    settings: Settings,
+    tmp_path: Path,
+    mailbox: Mailbox,  # noqa: F811 - the imported fixture
 ) -> None:
     started = time.monotonic()
     home = tmp_path / "airflow"
@@ -154,6 +161,8 @@ def test_commune_dag_runs_on_celery_workers_and_publishes(
     config = yaml.safe_load((PROJECT_ROOT / "config" / "producers.yaml").read_text("utf-8"))
     for producer in config["producteurs"]:
         producer["planification"] = None
+        if producer["slug"] == "vaulx-en-velin":
+            producer["delai_execution_minutes"] = 0.05
     producers = tmp_path / "producers.yaml"
     producers.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env = {
@@ -178,6 +187,8 @@ def test_commune_dag_runs_on_celery_workers_and_publishes(
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "OPENDATA_AIRFLOW_URL": f"http://127.0.0.1:{api_port}",
+        **mailbox.env(),
     }
     for command in deployment.SETUP_COMMANDS:
         _run([AIRFLOW, *command], env)
@@ -202,18 +213,36 @@ def test_commune_dag_runs_on_celery_workers_and_publishes(
             logs,
         )
         shutil.copytree(SAMPLE, settings.inbox_dir / "ecully" / SAMPLE.name)
-        _run([AIRFLOW, "dags", "unpause", DAG_ID], env)
-        _run([AIRFLOW, "dags", "trigger", DAG_ID, "--run-id", "celery-test"], env)
+        shutil.copytree(LATE_SAMPLE, settings.inbox_dir / "vaulx-en-velin" / LATE_SAMPLE.name)
+        for dag_id in (DAG_ID, LATE_DAG_ID):
+            _run([AIRFLOW, "dags", "unpause", dag_id], env)
+            _run([AIRFLOW, "dags", "trigger", dag_id, "--run-id", "celery-test"], env)
 
-        def finished() -> str | None:
+        def finished(dag_id: str) -> str | None:
             rows = _query(
                 metadata_db,
                 "SELECT state FROM dag_run WHERE dag_id = %s AND run_id = 'celery-test'",
-                DAG_ID,
+                dag_id,
             )
             return rows[0][0] if rows and rows[0][0] in ("success", "failed") else None
 
-        state = _wait(f"fin de l'exécution de {DAG_ID}", finished, RUN_TIMEOUT, processes, logs)
+        state = _wait(
+            f"fin de l'exécution de {DAG_ID}",
+            lambda: finished(DAG_ID),
+            RUN_TIMEOUT,
+            processes,
+            logs,
+        )
+        late_state = _wait(
+            f"fin de {LATE_DAG_ID}", lambda: finished(LATE_DAG_ID), RUN_TIMEOUT, processes, logs
+        )
+        alerts = _wait(
+            "courriel d'alerte de l'exécution en retard",
+            lambda: [m for m in mailbox.messages if LATE_DAG_ID in m["Subject"]],
+            60,
+            processes,
+            logs,
+        )
         instances = _query(
             metadata_db,
             "SELECT task_id, map_index, state, pool, executor, hostname, queue FROM task_instance"
@@ -223,6 +252,14 @@ def test_commune_dag_runs_on_celery_workers_and_publishes(
         assert state == "success", instances
     finally:
         _stop(processes)
+
+    # the late run is stopped, and the data team gets one e-mail naming it, with its logs
+    assert late_state == "failed"
+    assert [m["Subject"] for m in alerts] == [f"Exécution en retard : {LATE_DAG_ID}"]
+    assert alerts[0]["To"] == TEAM_MAIL
+    body = alerts[0].get_content()
+    assert "n'a pas fini dans le délai prévu" in body
+    assert f"http://127.0.0.1:{api_port}/dags/{LATE_DAG_ID}/runs/celery-test" in body
 
     by_task = {(t, i): rest for t, i, *rest in instances}
     assert ("process.publish", 0) in by_task, instances

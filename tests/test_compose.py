@@ -2,8 +2,11 @@
 
 import importlib
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from catalog.ogc import mapserver as mapserver_module
@@ -138,7 +141,7 @@ def test_production_airflow_runs_what_the_celery_test_starts() -> None:
 
 
 def test_every_service_and_reference_is_well_formed() -> None:
-    """Yaml-level structure checks (no Docker engine here for `docker compose config`)."""
+    """Yaml-level structure checks, beside the Compose validator's (below)."""
     services = COMPOSE["services"]
     for name, service in services.items():
         assert ("image" in service) != ("build" in service), name
@@ -159,3 +162,52 @@ def test_every_service_and_reference_is_well_formed() -> None:
             "depends_on",
             "deploy",
         }, name
+
+
+def compose_config(path: Path, *profiles: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config`: Debian's Compose (1.29) validates the file against the
+    Compose specification's schema and resolves it, with no Docker engine."""
+    command = shutil.which("docker-compose")
+    if command is None:
+        pytest.skip("docker-compose absent (scripts/bootstrap.sh l'installe depuis Debian)")
+    options = [f"--profile={profile}" for profile in profiles]
+    return subprocess.run(
+        [command, "-f", str(path), *options, "config"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=path.parent,
+    )
+
+
+def with_defaults(value: object) -> str:
+    """A variable's value as Compose resolves it when nothing is set: `${X:-d}` gives d."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+
+
+@pytest.mark.parametrize("profiles", [(), ("production",)], ids=["embarque", "production"])
+def test_compose_validates_the_file_and_resolves_every_service(profiles: tuple[str, ...]) -> None:
+    done = compose_config(PROJECT_ROOT / "docker-compose.yml", *profiles)
+    assert done.returncode == 0, done.stderr
+    resolved = yaml.safe_load(done.stdout)["services"]
+    assert set(resolved) == set(COMPOSE["services"])  # Compose 1.29 lists every profile
+    for name, service in COMPOSE["services"].items():
+        declared = {k: with_defaults(v) for k, v in service.get("environment", {}).items()}
+        assert resolved[name].get("environment", {}) == declared, name
+        assert resolved[name].get("profiles", []) == service.get("profiles", []), name
+
+
+def test_compose_refuses_a_misspelt_option(tmp_path: Path) -> None:
+    broken = dict(COMPOSE)
+    broken["services"] = {
+        **COMPOSE["services"],
+        "catalog": {
+            **COMPOSE["services"]["catalog"],
+            "helthcheck": COMPOSE["services"]["catalog"].get(
+                "healthcheck", {"test": ["CMD", "true"]}
+            ),
+        },
+    }
+    (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump(broken), encoding="utf-8")
+    done = compose_config(tmp_path / "docker-compose.yml")
+    assert done.returncode != 0 and "helthcheck" in done.stderr

@@ -12,7 +12,11 @@ import pytest
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.submission import open_settings_store
 
+from backends import on_both_backends
 from conftest import personal_sample
+
+pytest_plugins = ["backends"]  # the `backend` fixture: sqlite, postgis
+settings, store = on_both_backends()  # every test here runs on both backends
 
 SAMPLES = PROJECT_ROOT / "samples"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -60,6 +64,7 @@ def _airflow_env(home: Path, settings: Settings | None = None, **extra: str) -> 
     if settings is not None:
         env["OPENDATA_DATA_DIR"] = str(settings.data_dir)
         env["OPENDATA_INBOX_DIR"] = str(settings.inbox_dir)
+        env["OPENDATA_STORE_URL"] = settings.store_url
     return env
 
 

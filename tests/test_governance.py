@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pipelines import governance
 
+from backends import on_both_backends
+
+pytest_plugins = ["backends"]  # the `backend` fixture: sqlite, postgis
+settings, store = on_both_backends()  # every test here runs on both backends
+
 
 def test_a_job_down_during_the_warnings_postpones_depublication(
     submit, dataset_folder, store, monkeypatch

@@ -33,15 +33,19 @@ from test_sources import (  # noqa: F401 - commune: fixture
     commune,
 )
 
+from catalog import accounts
 from catalog.service import create_app
 from catalog.store import CatalogStore
 from pipelines.config import Settings
 from pipelines.sources import USER_AGENT, HttpClient, RetryPolicy
 
+from backends import on_both_backends
 from conftest import METADATA_TEMPLATE, SAMPLES, Deployment, deployment, running_catalog
 
+pytest_plugins = ["backends"]  # the `backend` fixture: sqlite, postgis
+settings, store = on_both_backends()  # every test here runs on both backends
+
 SLUG = "ecully-arbres"
-TEAM_TOKEN = "jeton-equipe-data"
 RUN_ENV = {"OPENDATA_SOURCES_ALLOW": "127.0.0.1", "OPENDATA_SOURCES_RETRY_DELAY": "0.05"}
 PULL = "pull_source[0]"
 
@@ -89,8 +93,8 @@ def api_rows(store: CatalogStore) -> list[list[str]]:
 
 def health(store: CatalogStore, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], str]:
     """The data team's health view: JSON report and HTML page."""
-    monkeypatch.setenv("OPENDATA_DATA_TEAM_TOKEN", TEAM_TOKEN)
-    team = {"Authorization": f"Bearer {TEAM_TOKEN}"}
+    token = accounts.create_token(store, "equipe-data", "data@grandlyon.com").token
+    team = {"Authorization": f"Bearer {token}"}
     with catalog(store) as http:
         data = http.get("/api/equipe-data/sante", headers=team)
         page = http.get("/equipe-data/sante", headers=team)
