@@ -10,14 +10,18 @@ the first one does; an index is added to a column the first time rows are sorted
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -329,16 +333,11 @@ def run_postgis(
     cursor_key = _decode(query.cursor) if query.cursor else None
     if any(operator == "contains" for _, operator, _ in checked.filters):
         return None
-    with engine.connect() as conn:
-        conn.execution_options(isolation_level="REPEATABLE READ")  # one snapshot
-        if _served_release(conn, release) != release.id:
+    name = table_name(release.dataset, release.structure_version)
+    table = psql.Identifier(DATA_SCHEMA, name)
+    with _reading(engine, release) as raw:
+        if raw is None:
             return None
-        raw = conn.connection.driver_connection
-        raw.execute("SET LOCAL TimeZone = 'UTC'")
-        raw.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-        raw.execute("SET LOCAL statement_timeout = '60s'")
-        name = table_name(release.dataset, release.structure_version)
-        table = psql.Identifier(DATA_SCHEMA, name)
         columns, geometry = _pg_columns(raw, name)
         expressions = _pg_expressions(checked, columns)
         if expressions is None:
@@ -346,7 +345,51 @@ def run_postgis(
         keyset = _pg_after(cursor_key, checked, expressions)
         if keyset is None:
             return None
+    if checked.sort_column:  # outside the reading snapshot, as the SQLite copy does
+        _pg_ensure_index(engine, name, checked.sort_column, expressions[checked.sort_column])
+    with _reading(engine, release) as raw:
+        if raw is None:
+            return None
         return _pg_page(raw, table, geometry, checked, expressions, keyset, query)
+
+
+@contextmanager
+def _reading(engine: sa.Engine, release: Release) -> Iterator[Any | None]:
+    """A raw psycopg connection in one snapshot, set as the SQLite copy reads; None when
+    the version's table no longer holds `release`."""
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ")  # one snapshot
+        if _served_release(conn, release) != release.id:
+            yield None
+            return
+        raw = conn.connection.driver_connection
+        raw.execute("SET LOCAL TimeZone = 'UTC'")
+        raw.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+        raw.execute("SET LOCAL statement_timeout = '60s'")
+        yield raw
+
+
+def _pg_ensure_index(engine: sa.Engine, name: str, column: str, expression: _Expression) -> None:
+    """An index on (sort expression, fid), created the first time the table's rows are
+    sorted by `column`, so that a sorted page reads the index instead of sorting the table.
+    Dropped with the table when a release replaces it; an expression PostgreSQL cannot
+    index (a date cast to text depends on DateStyle) keeps sorting without one."""
+    digest = hashlib.sha1(column.encode("utf-8")).hexdigest()[:10]
+    index = psql.Identifier(f"{name[:40]}__tri_{digest}")
+    statement = psql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (({}) ASC NULLS FIRST, {})").format(
+        index, psql.Identifier(DATA_SCHEMA, name), expression.sql, psql.Identifier(FID)
+    )
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        raw.autocommit = True
+        try:
+            raw.execute("SET lock_timeout = '5s'")  # a switch holds the table: sort unindexed
+            raw.execute(statement)
+        except psycopg.Error:
+            pass  # not indexable, or another request is creating it: this page sorts
+        finally:
+            raw.execute("RESET lock_timeout")
+            raw.autocommit = False
 
 
 def _served_release(conn: sa.Connection, release: Release) -> str | None:
@@ -455,12 +498,12 @@ def _pg_after(
             return [psql.SQL("{} IS NULL AND {} < %s").format(expression, fid)], [rowid]
         clause = psql.SQL("(({e} IS NULL AND {f} > %s) OR {e} IS NOT NULL)")
         return [clause.format(e=expression, f=fid)], [rowid]
-    tie = psql.SQL("({e} = %s AND {f} {s} %s)").format(e=expression, f=fid, s=sign)
-    beyond = psql.SQL("{} {} %s").format(expression, sign)
+    # a row comparison, which an index on (expression, fid) answers as a range
+    beyond = psql.SQL("({}, {}) {} (%s, %s)").format(expression, fid, sign)
     if checked.descending:
         null = psql.SQL("{} IS NULL").format(expression)
-        return [psql.SQL("({} OR {} OR {})").format(beyond, tie, null)], [value, value, rowid]
-    return [psql.SQL("({} OR {})").format(beyond, tie)], [value, value, rowid]
+        return [psql.SQL("({} OR {})").format(beyond, null)], [value, rowid]
+    return [beyond], [value, rowid]
 
 
 def _same_kind(value: Any, expression: _Expression) -> bool:

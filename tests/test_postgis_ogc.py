@@ -12,6 +12,7 @@ leave the services; a confirmation republishes it and reloads its data.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -635,6 +636,47 @@ def test_rows_come_from_postgis_when_its_table_holds_the_release(
     assert rows.run_postgis(pg.engine, other, schema, rows.RowQuery()) is None
     with pytest.raises(rows.QueryError):
         rows.run_postgis(pg.engine, release, schema, rows.RowQuery(filters=[("id_banc", "x")]))
+
+
+def test_sorted_pages_read_an_index_created_on_the_first_sort(
+    deployments: tuple[Deployed, Deployed],
+) -> None:
+    _, pg = deployments
+    release = pg.store.current_release(BANCS)
+    schema = published_schema(pg.store, release)
+    table = postgis.table_name(BANCS, release.structure_version)
+    database = rows.rows_database(pg.store.release_path(release, "parquet"), schema)
+    # Sorting in memory forbidden: the page must come from an index that gives its order.
+    unsorted = sa.create_engine(
+        pg.settings.store_url,
+        connect_args={"options": "-c enable_sort=off -c enable_seqscan=off"},
+        poolclass=sa.pool.NullPool,
+    )
+    for sort in ("materiau", "-materiau", "id_banc"):
+        cursor, pages = None, 0
+        while True:
+            query = rows.RowQuery(sort=sort, size=8, cursor=cursor)
+            page = rows.run_postgis(unsorted, release, schema, query)
+            reference = rows.run(database, schema, query)
+            assert page is not None
+            assert (page.rows, page.next_cursor) == (reference.rows, reference.next_cursor), sort
+            cursor, pages = page.next_cursor, pages + 1
+            if cursor is None:
+                break
+        assert pages > 2
+    with pg.engine.connect() as conn:
+        used = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT indexrelname, idx_scan FROM pg_stat_user_indexes "
+                    "WHERE schemaname = :schema AND relname = :table AND indexrelname LIKE '%tri%'"
+                ),
+                {"schema": postgis.DATA_SCHEMA, "table": table},
+            ).all()
+        )
+    for column in ("materiau", "id_banc"):  # one index per sorted column, read by the pages
+        index = f"{table}__tri_{hashlib.sha1(column.encode()).hexdigest()[:10]}"
+        assert used.get(index, 0) > 0, (column, used)
 
 
 # --- PostGIS follows the lifecycle ---------------------------------------------------------
