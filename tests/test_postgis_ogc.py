@@ -464,6 +464,34 @@ def test_the_ogc_api_providers_follow_the_backend(deployments: tuple[Deployed, D
         assert provider["name"] == "catalog.ogc.providers.GeoPackageProvider"
 
 
+def test_the_postgis_provider_borrows_pooled_connections(
+    deployments: tuple[Deployed, Deployed],
+) -> None:
+    _, pg = deployments
+    layer = next(iter(served_layers(pg.store)))
+    (definition,) = _layer_resource(layer, "http://x")["providers"]
+    provider = providers.PostgisProvider(definition)
+    database = sa.engine.make_url(pg.settings.store_url).database
+
+    def backends() -> set[int]:
+        with pg.engine.connect() as conn:
+            found = conn.execute(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = :name "
+                    "AND datname = :database"
+                ),
+                {"name": providers.POOL_NAME, "database": database},
+            )
+            return {pid for (pid,) in found}
+
+    assert provider.query(limit=3)["features"]
+    before = backends()
+    for offset in range(30):
+        assert provider.query(offset=offset, limit=2)["numberReturned"] >= 1
+    after = backends()
+    assert 1 <= len(after) <= 10 and before <= after  # the same backends, not 30 new ones
+
+
 def test_the_ogc_api_keeps_the_password_out_of_pygeoapi(
     deployments: tuple[Deployed, Deployed], tmp_path: Path
 ) -> None:

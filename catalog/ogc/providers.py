@@ -19,13 +19,17 @@ import decimal
 import functools
 import json
 import math
+import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import shapely
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 from pygeoapi.provider.base import (
     BaseProvider,
     ProviderInvalidQueryError,
@@ -318,14 +322,16 @@ PG_TEXT_TYPES = {"text", "character varying", "character"}
 PG_NUMBER_TYPES = {"smallint", "integer", "bigint", "real", "double precision", "numeric"}
 # libpq options of every connection: UTC (times read as the GeoPackage holds them), read-only
 PG_OPTIONS = "-c TimeZone=UTC -c default_transaction_read_only=on -c statement_timeout=60000"
+POOL_NAME = "opendata-ogc"  # also the connections' application_name
 _PASSWORDS: dict[str, str] = {}  # libpq dsn -> password: never in pygeoapi's configuration
 
 
 def register_password(dsn: str, password: str | None) -> None:
     """The password of the PostGIS store reached at `dsn` (kept out of the provider
     definitions, which pygeoapi may show in its errors)."""
-    if password:
+    if password and _PASSWORDS.get(dsn) != password:
         _PASSWORDS[dsn] = password
+        _pool.cache_clear()  # pools opened with the former password are left to close
 
 
 class PostgisProvider(BaseProvider):
@@ -524,9 +530,34 @@ class PostgisProvider(BaseProvider):
         return {"type": "Feature", "id": fid, "geometry": geometry, "properties": properties}
 
 
-def _pg_connect(dsn: str) -> psycopg.Connection:
-    return psycopg.connect(
-        dsn, password=_PASSWORDS.get(dsn), options=PG_OPTIONS, autocommit=True, connect_timeout=10
+@contextmanager
+def _pg_connect(dsn: str) -> Iterator[psycopg.Connection]:
+    """A connection of the store's pool: each request borrows one instead of opening its
+    own (a PostgreSQL connection costs a process and a few milliseconds)."""
+    with _pool(dsn).connection(timeout=30) as conn:
+        yield conn
+
+
+@functools.cache
+def _pool(dsn: str) -> ConnectionPool:
+    """One pool per store and worker process, sized by `OPENDATA_PG_POOL_SIZE` (10): the
+    worker's threads share it. Connections are checked before they are lent."""
+    size = int(os.environ.get("OPENDATA_PG_POOL_SIZE", "10"))
+    kwargs = {
+        "password": _PASSWORDS.get(dsn),
+        "options": PG_OPTIONS,
+        "autocommit": True,
+        "connect_timeout": 10,
+        "application_name": POOL_NAME,
+    }
+    return ConnectionPool(
+        dsn,
+        kwargs=kwargs,
+        min_size=1,
+        max_size=size,
+        open=True,
+        check=ConnectionPool.check_connection,
+        name=POOL_NAME,
     )
 
 
