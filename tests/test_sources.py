@@ -573,6 +573,20 @@ def test_faults_end_in_a_french_error_and_no_file(
     assert list(tmp_path.iterdir()) == []  # never a partial file
 
 
+def test_a_source_bigger_than_the_bound_is_cut_off_and_leaves_no_file(
+    commune: CommuneServer, tmp_path: Path
+) -> None:
+    big = TREES.encode() + b"".join(b"%d;Platane;12\r\n" % i for i in range(100, 20_000))
+    commune.routes["/arbres.csv"] = Route(big)
+    bounded = HttpClient(replace(FAST, max_bytes=64 * 1024))
+    with pytest.raises(SourceError) as failed:
+        fetch(
+            {"type": "fichier", "url": commune.url("/arbres.csv")}, None, tmp_path, client=bounded
+        )
+    assert failed.value.rule == "trop-volumineux" and str(64 * 1024) in str(failed.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_refused_connection_is_retried_then_reported(client: HttpClient, tmp_path: Path) -> None:
     url = closed_port_url()
     with pytest.raises(SourceError) as failed:
