@@ -8,18 +8,25 @@ Lifecycle (annex data.grandlyon.com, §3.2): `adms:versionNotes` tells harvester
 French, of announced, applied and retired structure changes; a dataset depublished after
 3 years without update stays in the catalogue with `adms:status` WITHDRAWN (EU
 dataset-status vocabulary) and no distribution, while its URLs answer 410 Gone.
+
+Access: `dct:accessRights` says PUBLIC or RESTRICTED (EU access-right vocabulary). A
+restricted dataset is only in the graphs of a caller who may read it
+(`catalog.visibility.may_see`); anonymous harvesters never learn it exists.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
+from catalog.principal import ANONYMOUS, Principal, dataset_access
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore
+from catalog.visibility import may_see
 from pipelines.licence import fill_notice
 from pipelines.vocabularies import THEMES, find_frequency
 
@@ -46,6 +53,11 @@ VERSION_NOTE_KINDS = (
     "republication",
 )
 MAX_VERSION_NOTES = 20
+ACCESS_RIGHTS = {  # access level -> EU access-right concept and its French label
+    "public": ("PUBLIC", "public"),
+    "restreint": ("RESTRICTED", "restreint"),
+    "agents": ("RESTRICTED", "restreint aux agents publics"),
+}
 
 
 def _concept(graph: Graph, scheme: str, code: str, label: str) -> URIRef:
@@ -88,10 +100,10 @@ def dataset_uri(base: str, slug: str) -> URIRef:
     return URIRef(f"{base}/jeux-de-donnees/{slug}#jeu")
 
 
-def harvested_datasets(store: CatalogStore) -> list[Dataset]:
-    """What the catalogue lists: every dataset open to anonymous callers, published or
-    depublished (harvesters must learn of a withdrawal); never a restricted one."""
-    return [d for d in store.list_datasets() if d.metadata.get("access", "public") == "public"]
+def harvested_datasets(store: CatalogStore, principal: Principal = ANONYMOUS) -> list[Dataset]:
+    """What the catalogue lists: every dataset the caller may read (anonymous harvesters:
+    the public ones), published or depublished (harvesters must learn of a withdrawal)."""
+    return [d for d in store.list_datasets() if may_see(principal, d)]
 
 
 def version_notes(store: CatalogStore, dataset: Dataset) -> str | None:
@@ -135,6 +147,7 @@ def add_dataset(
     add((node, DCTERMS.language, _language(graph)))
     add((node, DCTERMS.spatial, _france(graph)))
     add((node, DCTERMS.modified, Literal(metadata["modified"], datatype=XSD.date)))
+    add((node, DCTERMS.accessRights, _access_rights(graph, dataset_access(metadata))))
     add((node, DCTERMS.issued, _datetime(dataset.first_published_at)))
     add((node, DCAT3.version, Literal(f"v{release.structure_version}")))
     add(
@@ -179,6 +192,13 @@ def add_dataset(
     return node
 
 
+def _access_rights(graph: Graph, access: str) -> URIRef:
+    code, label = ACCESS_RIGHTS.get(access, ACCESS_RIGHTS["restreint"])
+    node = _concept(graph, "access-right", code, label)
+    graph.add((node, RDF.type, DCTERMS.RightsStatement))
+    return node
+
+
 def _publisher(graph: Graph, base: str, dataset: Dataset) -> URIRef:
     node = _typed(graph, f"{base}/communes/{dataset.producer}", FOAF.Agent)
     name = dataset.metadata.get("publisher_name", dataset.producer)
@@ -205,7 +225,7 @@ def _contact(graph: Graph, contact: dict[str, Any]) -> BNode:
     node = BNode()
     graph.add((node, RDF.type, VCARD.Kind))
     graph.add((node, VCARD.fn, Literal(contact["name"])))
-    graph.add((node, VCARD.hasEmail, URIRef(f"mailto:{contact['email']}")))
+    graph.add((node, VCARD.hasEmail, URIRef("mailto:" + quote(contact["email"], safe="@'+"))))
     return node
 
 

@@ -5,9 +5,10 @@
 - `POST /api/abonnements`, `DELETE /api/abonnements/<id>`: webhook subscriptions, delivered
   and signed by `pipelines.notify.deliver_webhooks`.
 
-What reusers are told (`is_told`): the events of public datasets, and the depublication of
-a dataset that was public (nothing else about it once depublished). A restricted dataset's
-events are never told, not even that it exists.
+What reusers are told (`is_told`): the events of the datasets they may read (anonymous
+readers and webhooks: public datasets only), and the depublication of such a dataset
+(nothing else about it once depublished). A restricted dataset's events are never told to
+a caller who may not read it, not even that it exists.
 
 The French wording of an event's details (`describe_details`) is shared with the e-mails.
 """
@@ -26,8 +27,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from feedgen.feed import FeedGenerator
 
+from catalog.bodies import BodyTooLarge, read_bounded
+from catalog.principal import ANONYMOUS, Principal
 from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
 from catalog.store import CatalogStore
+from catalog.visibility import CALLER, may_see
 from pipelines import clock
 from pipelines.netguard import webhook_blocked
 
@@ -36,6 +40,7 @@ FEED_SIZE = 100
 TOLD_STATUSES = ("publie", "depublie")  # a depublished dataset's feed tells its depublication
 MAX_SUBSCRIPTIONS_PER_URL = 20
 MAX_URL_LENGTH = 2000
+SUBSCRIPTION_MAX_BYTES = 16_384
 # Entry ids must never change, whatever host the feed is read through (RFC 4151 tag URIs).
 TAG_AUTHORITY = "donnees-ouvertes.communes-lyon.example.org"
 TAG_DATE = "2026"
@@ -99,9 +104,9 @@ def is_open(dataset: Dataset | None) -> bool:
 INTERNAL_KINDS = frozenset({"source-en-echec"})  # for the commune and the data team only
 
 
-def is_told(dataset: Dataset | None, event: Event) -> bool:
-    """Whether reusers (feeds, webhooks) learn of `event` about `dataset`."""
-    if dataset is None or not is_open(dataset) or event.kind in INTERNAL_KINDS:
+def is_told(dataset: Dataset | None, event: Event, principal: Principal = ANONYMOUS) -> bool:
+    """Whether reusers (feeds, webhooks: anonymous) learn of `event` about `dataset`."""
+    if not may_see(principal, dataset) or dataset is None or event.kind in INTERNAL_KINDS:
         return False
     if dataset.status == "publie":
         return True
@@ -113,12 +118,13 @@ def told_events(
     datasets: dict[str, Dataset],
     slug: str | None = None,
     size: int = FEED_SIZE,
+    principal: Principal = ANONYMOUS,
 ) -> list[Event]:
-    """The newest `size` events reusers may learn of, newest first (one dataset's or all)."""
+    """The newest `size` events `principal` may learn of, newest first (one dataset's or all)."""
     fetched = size
     while True:
         events = store.events(slug, limit=fetched)
-        told = [e for e in events if is_told(datasets.get(e.dataset), e)]
+        told = [e for e in events if is_told(datasets.get(e.dataset), e, principal)]
         if len(told) >= size or len(events) < fetched:
             return told[:size]
         fetched *= 4
@@ -346,9 +352,13 @@ def router(store: CatalogStore) -> APIRouter:
     """
     api = APIRouter()
 
-    def told_dataset_or_404(slug: str) -> Dataset:
+    def told_dataset_or_404(slug: str, principal: Principal) -> Dataset:
         dataset = store.get_dataset(slug)
-        if dataset is None or not is_open(dataset) or dataset.status not in TOLD_STATUSES:
+        if (
+            dataset is None
+            or not may_see(principal, dataset)
+            or dataset.status not in TOLD_STATUSES
+        ):
             raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
         return dataset
 
@@ -358,11 +368,11 @@ def router(store: CatalogStore) -> APIRouter:
         response_class=Response,
         responses={200: {"content": {ATOM_MEDIA_TYPE: {}}}},
     )
-    def catalog_feed(request: Request) -> Response:
+    def catalog_feed(request: Request, principal: Principal = CALLER) -> Response:
         base = _base(request)
         datasets = {d.slug: d for d in store.list_datasets()}
         body = atom_feed(
-            told_events(store, datasets),
+            told_events(store, datasets, principal=principal),
             datasets,
             base=base,
             feed_id=f"tag:{TAG_AUTHORITY},{TAG_DATE}:changements",
@@ -379,11 +389,11 @@ def router(store: CatalogStore) -> APIRouter:
         response_class=Response,
         responses={200: {"content": {ATOM_MEDIA_TYPE: {}}}},
     )
-    def dataset_changes(request: Request, slug: str) -> Response:
-        dataset = told_dataset_or_404(slug)
+    def dataset_changes(request: Request, slug: str, principal: Principal = CALLER) -> Response:
+        dataset = told_dataset_or_404(slug, principal)
         base = _base(request)
         body = atom_feed(
-            told_events(store, {slug: dataset}, slug),
+            told_events(store, {slug: dataset}, slug, principal=principal),
             {slug: dataset},
             base=base,
             feed_id=f"tag:{TAG_AUTHORITY},{TAG_DATE}:changements/{slug}",
@@ -416,7 +426,11 @@ def router(store: CatalogStore) -> APIRouter:
         },
     )
     async def subscribe(request: Request) -> JSONResponse:
-        body = await request.body()
+        try:
+            body = await read_bounded(request, SUBSCRIPTION_MAX_BYTES)
+        except BodyTooLarge:
+            too_large = "Demande d'abonnement trop volumineuse (16 Kio au plus)."
+            raise HTTPException(413, detail=too_large) from None
         subscription = await run_in_threadpool(add_subscription, store, body)
         return JSONResponse(
             subscription_json(subscription, with_secret=True),

@@ -11,22 +11,21 @@ pulled from the commune's own server (issue #7): its delivery endpoint, last che
 success, consecutive failures and last error, flagged « source en échec » while failing;
 and, on top, every failing source, those never published yet included.
 
-Protected by a bearer token from the environment, `OPENDATA_DATA_TEAM_TOKEN` (401 without
-it; 503 when the variable is unset). Data-team accounts come with issue #9.
+Reserved to the data team: a data-team API token (`catalog.accounts`; 401 without a valid
+token, 403 for a producer's). Every read is written to the audit log.
 """
 
 from __future__ import annotations
 
-import hmac
-import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from catalog import accounts
 from catalog.lifecycle import depublication, lifecycle_of
 from catalog.records import Dataset, SourceState
 from catalog.search import freshness
@@ -36,7 +35,6 @@ from pipelines.config import load_settings
 from pipelines.governance import WARNING_DAYS, depublication_date
 from pipelines.producers import load_producers
 
-TOKEN_VARIABLE = "OPENDATA_DATA_TEAM_TOKEN"
 SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 STATUS_LABELS = {"publie": "publié", "depublie": "dépublié"}
@@ -64,21 +62,10 @@ TEMPLATES.env.filters["date_fr"] = french_date
 TEMPLATES.env.filters["date_heure_fr"] = french_datetime
 
 
-def check_data_team(request: Request) -> None:
-    expected = os.environ.get(TOKEN_VARIABLE)
-    if not expected:
-        raise HTTPException(
-            503,
-            detail=f"Vue santé de l'équipe data non configurée : définissez {TOKEN_VARIABLE}.",
-        )
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    given = token.strip() if scheme.lower() == "bearer" else ""
-    if not given or not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
-        raise HTTPException(
-            401,
-            detail="Réservé à l'équipe data : en-tête « Authorization: Bearer <jeton> ».",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def check_data_team(request: Request, store: CatalogStore) -> None:
+    """Data team only (401, 403); the read goes to the audit log."""
+    principal = accounts.data_team(request, store, "de consulter la vue santé")
+    accounts.audit(store, principal, "sante-consultee")
 
 
 def dataset_health(store: CatalogStore, dataset: Dataset, today: date) -> dict[str, Any]:
@@ -194,12 +181,12 @@ def router(store: CatalogStore) -> APIRouter:
         summary="Santé de tous les jeux de données (équipe data, jeton requis)",
     )
     def health_json(request: Request) -> dict[str, Any]:
-        check_data_team(request)
+        check_data_team(request, store)
         return health_report(store)
 
     @api.get("/equipe-data/sante", response_class=HTMLResponse, include_in_schema=False)
     def health_page(request: Request) -> HTMLResponse:
-        check_data_team(request)
+        check_data_team(request, store)
         return TEMPLATES.TemplateResponse(request, "sante.html", {"r": health_report(store)})
 
     return api

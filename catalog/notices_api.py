@@ -5,18 +5,15 @@
 - `GET /api/datasets/<slug>/avis-changement`: the dataset's notices, for everyone (public
   datasets only).
 
-Producers authenticate with a bearer token per commune, read from the environment at each
-request: `OPENDATA_PRODUCER_TOKEN_<COMMUNE>`, the commune's slug upper-cased with `-` as
-`_` (e.g. `OPENDATA_PRODUCER_TOKEN_VAULX_EN_VELIN`). A missing or unknown token answers
-401, another commune's token 403. This stands in for producer accounts (OIDC), which come
-with issue #9.
+Producers authenticate with their API token (`catalog.accounts`): an agent of the producing
+commune, or the data team. A missing, unknown, expired or revoked token answers 401, another
+commune's token 403 (404 for a restricted dataset of another commune: its existence is not
+told). Every notice announced is written to the audit log.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
-import os
 from datetime import date
 from typing import Any
 
@@ -24,14 +21,15 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from catalog import lifecycle
+from catalog import accounts, lifecycle
+from catalog.principal import Principal, dataset_access
 from catalog.records import ChangeNotice, Dataset
 from catalog.store import CatalogStore
+from catalog.visibility import CALLER, may_see
 from pipelines import changes
 from pipelines.lifecycle import announce_change
 from pipelines.report import SubmissionRejected
 
-TOKEN_PREFIX = "OPENDATA_PRODUCER_TOKEN_"
 CONFLICTS = {"avis-deja-en-cours", "jeu-inconnu"}  # the dataset's state forbids it: 409
 BODY_HELP = (
     'Corps JSON attendu : {"schema": {…Table Schema…}, "date_effet": "AAAA-MM-JJ", '
@@ -60,33 +58,6 @@ OPENAPI_BODY = {
         },
     }
 }
-
-
-def token_variable(commune: str) -> str:
-    """The environment variable holding a commune's token."""
-    return TOKEN_PREFIX + commune.upper().replace("-", "_")
-
-
-def token_commune(token: str) -> str | None:
-    """The commune (as its variable suffix) whose configured token this is, if any."""
-    given = token.encode("utf-8")
-    owner = None
-    for name, value in os.environ.items():
-        configured = name.startswith(TOKEN_PREFIX) and bool(value)
-        if configured and hmac.compare_digest(value.encode("utf-8"), given):
-            owner = name.removeprefix(TOKEN_PREFIX)
-    return owner
-
-
-def bearer_token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
-
-
-def unauthorised(message: str) -> HTTPException:
-    return HTTPException(401, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
 def notice_json(notice: ChangeNotice) -> dict[str, Any]:
@@ -169,28 +140,25 @@ def _refusal(error: SubmissionRejected) -> JSONResponse:
 def router(store: CatalogStore) -> APIRouter:
     api = APIRouter()
 
-    def producer_dataset_or_error(request: Request, slug: str) -> Dataset:
-        """The dataset, once the caller is proven to be its producing commune."""
-        token = bearer_token(request)
-        if token is None:
-            raise unauthorised(
-                "Authentification requise : en-tête « Authorization: Bearer <jeton de la "
-                "commune> »."
-            )
-        commune = token_commune(token)
-        if commune is None:
-            raise unauthorised("Jeton inconnu ou révoqué.")
+    def producer_dataset_or_error(request: Request, slug: str) -> tuple[Dataset, Principal]:
+        """The dataset and the caller, once proven to act for its producing commune."""
+        principal = accounts.authenticated(request, store)
         dataset = store.get_dataset(slug)
-        own = dataset is not None and token_variable(dataset.producer) == TOKEN_PREFIX + commune
-        if dataset is None or not (own or _is_open(dataset)):
-            # another commune does not learn that a restricted dataset exists
+        own = dataset is not None and principal.acts_for(dataset.producer)
+        visible = dataset is not None and principal.may_read(
+            dataset_access(dataset.metadata), dataset.producer
+        )
+        if dataset is None or not (own or visible):
+            # a caller who may not read a restricted dataset does not learn that it exists
             raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
         if not own:
+            accounts.refuse(store, principal, "d'annoncer un changement", dataset.producer)
             raise HTTPException(
                 403,
-                detail=f"Ce jeton n'est pas celui de la commune productrice de « {slug} ».",
+                detail=f"Ce jeton n'est pas celui de la commune productrice de « {slug} » "
+                f"({dataset.producer}) ni celui de l'équipe data.",
             )
-        return dataset
+        return dataset, principal
 
     @api.post(
         "/api/datasets/{slug}/avis-changement",
@@ -199,7 +167,7 @@ def router(store: CatalogStore) -> APIRouter:
         openapi_extra=OPENAPI_BODY,
     )
     async def announce(request: Request, slug: str) -> JSONResponse:
-        producer_dataset_or_error(request, slug)
+        dataset, principal = producer_dataset_or_error(request, slug)
         body = _parse_body(await request.body())
         try:
             notice = await run_in_threadpool(
@@ -216,15 +184,19 @@ def router(store: CatalogStore) -> APIRouter:
             )
         except SubmissionRejected as error:
             return _refusal(error)
+        details = {"avis": notice.id, "date_effet": notice.effective_date.isoformat()}
+        accounts.audit(
+            store, principal, "avis-annonce", commune=dataset.producer, target=slug, details=details
+        )
         return JSONResponse(notice_json(notice), status_code=201)
 
     @api.get(
         "/api/datasets/{slug}/avis-changement",
         summary="Avis de changement de structure d'un jeu de données",
     )
-    def list_notices(slug: str) -> dict[str, Any]:
+    def list_notices(slug: str, principal: Principal = CALLER) -> dict[str, Any]:
         dataset = store.get_dataset(slug)
-        if dataset is None or not _is_open(dataset):
+        if not may_see(principal, dataset):
             raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
         if dataset.status != "publie":
             raise _gone(store, dataset)
@@ -237,11 +209,6 @@ def router(store: CatalogStore) -> APIRouter:
         }
 
     return api
-
-
-def _is_open(dataset: Dataset) -> bool:
-    """Not restricted (service.is_open; not imported: the service imports this module)."""
-    return dataset.metadata.get("access", "public") == "public"
 
 
 def _gone(store: CatalogStore, dataset: Dataset) -> HTTPException:

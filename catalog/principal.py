@@ -49,9 +49,7 @@ class Principal:
 
     def acts_for(self, commune: str) -> bool:
         """May act (submit, announce, read statistics) on `commune`'s datasets."""
-        return self.kind == "equipe-data" or (
-            self.kind == "producteur" and self.commune == commune
-        )
+        return self.kind == "equipe-data" or (self.kind == "producteur" and self.commune == commune)
 
     def may_read(self, access: str, producer: str) -> bool:
         """May read a dataset with this `access` level published by `producer`."""
@@ -73,6 +71,7 @@ def dataset_access(metadata: dict[str, Any]) -> str:
     """A dataset's access level from its normalised metadata: public | restreint | agents."""
     return str(metadata.get("access", "public"))
 
+
 API_TOKEN_PREFIX = "odl_"  # platform API tokens (producers, data team); anything else is a JWT
 
 
@@ -89,7 +88,9 @@ def identify(request: Any, store: Any) -> Principal:
     (the verifier in `request.app.state.oidc`, see catalog.oidc), or anonymous.
 
     An unknown, revoked, expired or forged credential is anonymous here; endpoints that
-    require credentials answer 401 themselves."""
+    require credentials answer 401 themselves. Reading endpoints use
+    `catalog.visibility.caller`, which also knows the portal's signed session (sign-in
+    through `catalog.login`); endpoints that change something use bearer credentials only."""
     token = bearer_token(request.headers)
     if token is None:
         return ANONYMOUS

@@ -175,3 +175,46 @@ class Subscription:
     dataset: str | None
     secret: str
     created_at: datetime
+
+
+# --- accounts and audit (issue #9) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A producer's or the data team's API token. Only the SHA-256 of its secret is kept:
+    the token itself is shown once, at creation (see catalog.accounts)."""
+
+    id: str
+    secret_sha256: str
+    kind: str  # producteur | equipe-data
+    commune: str | None  # producers: their commune's slug
+    agent: str  # the agent's e-mail address
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    def active(self, moment: datetime) -> bool:
+        return self.revoked_at is None and moment < self.expires_at
+
+    def state(self, moment: datetime) -> str:
+        """actif | expire | revoque"""
+        if self.revoked_at is not None:
+            return "revoque"
+        return "actif" if moment < self.expires_at else "expire"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what, when: one line of the audit log (read by the data team)."""
+
+    at: datetime
+    actor: str  # Principal.label, or `operateur:<system user>` for the command line
+    actor_kind: str  # producteur | equipe-data | usager | anonyme | operateur | plateforme
+    actor_id: str  # token id, OIDC subject, system user; empty for the platform
+    action: str  # see catalog.accounts.AUDIT_ACTIONS
+    commune: str | None = None  # the commune the action concerns
+    target: str | None = None  # dataset slug, token id, upload id…
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None

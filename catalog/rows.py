@@ -445,6 +445,14 @@ def _pg_expression(name: str, kind: str, pg_type: str | None) -> _Expression | N
     if kind == "date" and pg_type in PG_TIME_TYPES:  # the copy casts dates to date32
         day = psql.SQL('substr(CAST({} AS text), 1, 10) COLLATE "C"').format(column)
         return _Expression(day, text=True)
+    if kind == "datetime" and pg_type == "timestamp without time zone":
+        # the copy holds Python's isoformat(): microseconds only when there are some
+        iso = psql.SQL(
+            "(CASE WHEN CAST(date_part('microseconds', {c}) AS integer) %% 1000000 = 0 "
+            "THEN to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+            'ELSE to_char({c}, \'YYYY-MM-DD"T"HH24:MI:SS.US\') END) COLLATE "C"'
+        ).format(c=column)
+        return _Expression(iso, text=True)
     # text, and integers (a generalised year…) the file holds as text
     if kind not in {"boolean", "date", "datetime", "number"} and pg_type in PG_TEXT_TYPES:
         return _Expression(psql.SQL('{} COLLATE "C"').format(column), text=True)

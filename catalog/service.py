@@ -25,11 +25,29 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from catalog import dcat, feeds, formats, health, lifecycle, notices_api, rows, search, usage
+from catalog import (
+    accounts,
+    dcat,
+    feeds,
+    formats,
+    health,
+    lifecycle,
+    notices_api,
+    rows,
+    search,
+    uploads,
+    usage,
+)
+from catalog.login import install as install_login
+from catalog.login import portal_context
 from catalog.ogc.services import OgcService, ServicesRefresher, default_services
+from catalog.oidc import OidcVerifier
 from catalog.postgis import PostgisCatalogStore
+from catalog.principal import Principal
 from catalog.records import ChangeNotice, Dataset, Release
+from catalog.security import install as install_security
 from catalog.store import CatalogStore, open_store
+from catalog.visibility import CALLER, PrivateWhenAuthenticated, may_see
 from pipelines import clock
 from pipelines.config import load_settings
 from pipelines.licence import fill_notice
@@ -37,7 +55,9 @@ from pipelines.producers import Producer, load_producers
 from pipelines.vocabularies import THEMES, find_frequency
 
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # kept as they are when a URL goes into a header
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+TEMPLATES = Jinja2Templates(
+    directory=Path(__file__).parent / "templates", context_processors=[portal_context]
+)
 CONSTRAINT_LABELS = {
     "required": lambda v: "obligatoire" if v else "",
     "unique": lambda v: "valeurs uniques" if v else "",
@@ -104,10 +124,17 @@ def create_app(
     if producers is None:
         producers = load_producers(load_settings().producers_file)
     app.state.refresher = refresher
+    app.state.store = store  # for catalog.principal.identify (API tokens)
+    app.state.oidc = OidcVerifier.from_env()  # None: no OIDC provider configured
+    install_login(app, app.state.oidc)  # the portal's sign-in, when configured
+    app.add_middleware(PrivateWhenAuthenticated)
+    install_security(app, store)  # security headers (CSP…) and per-client rate limits
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(feeds.router(store))
     app.include_router(notices_api.router(store))
     app.include_router(health.router(store))
+    app.include_router(accounts.router(store))  # the caller's account, the audit log
+    app.include_router(uploads.router(store))  # producers' uploads into the inbox
     for service in services:
         service.mount(app)
 
@@ -123,30 +150,33 @@ def create_app(
             )
         return JSONResponse({"detail": error.detail}, status_code=410, headers=error.headers)
 
-    def dataset_or_404(slug: str) -> Dataset:
+    def dataset_or_404(slug: str, principal: Principal) -> Dataset:
         dataset = store.get_dataset(slug)
-        if dataset is not None and is_open(dataset) and dataset.status == "depublie":
-            raise _gone_dataset(store, dataset)
-        if dataset is None or not is_public(dataset):
+        if dataset is None or not may_see(principal, dataset):
             # A restricted dataset gets the same answer as a missing one: not even its
-            # existence is told to an anonymous caller.
+            # existence is told to a caller who may not read it.
+            raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
+        if dataset.status == "depublie":
+            raise _gone_dataset(store, dataset)
+        if dataset.status != "publie":
             raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
         return dataset
 
-    def public_datasets() -> list[Dataset]:
-        return [d for d in store.list_datasets() if is_public(d)]
+    def readable_datasets(principal: Principal) -> list[Dataset]:
+        return [d for d in store.list_datasets() if d.status == "publie" and may_see(principal, d)]
 
-    def public_entries() -> list[tuple[Dataset, Release]]:
+    def public_entries(principal: Principal) -> list[tuple[Dataset, Release]]:
+        """The published datasets `principal` may read (public ones for anonymous callers)."""
         releases = store.current_releases()
-        return [(d, releases[d.slug]) for d in public_datasets() if d.slug in releases]
+        return [(d, releases[d.slug]) for d in readable_datasets(principal) if d.slug in releases]
 
     def commune_or_404(slug: str) -> Producer:
         if slug not in producers:
             raise HTTPException(404, detail=f"Commune « {slug} » introuvable.")
         return producers[slug]
 
-    def commune_cards(slug: str) -> list[dict[str, Any]]:
-        return [_summary(d, r) for d, r in public_entries() if d.producer == slug]
+    def commune_cards(slug: str, principal: Principal) -> list[dict[str, Any]]:
+        return [_summary(d, r) for d, r in public_entries(principal) if d.producer == slug]
 
     def release_or_404(slug: str, version: int | None) -> Release:
         too_large = version is not None and not 0 < version < 2**31
@@ -162,10 +192,14 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(
-        request: Request, q: str = "", theme: str | None = None, commune: str | None = None
+        request: Request,
+        q: str = "",
+        theme: str | None = None,
+        commune: str | None = None,
+        principal: Principal = CALLER,
     ) -> HTMLResponse:
         filters = {k: v for k, v in {"theme": theme, "commune": commune}.items() if v}
-        result = search.search(public_entries(), search.Query(q, filters, size=100))
+        result = search.search(public_entries(principal), search.Query(q, filters, size=100))
         context = {
             "q": q,
             "total": result["total"],
@@ -182,7 +216,7 @@ def create_app(
         return TEMPLATES.TemplateResponse(request, "communes.html", context)
 
     @app.get("/communes/{commune}", response_class=HTMLResponse, include_in_schema=False)
-    def commune_page(request: Request, commune: str) -> HTMLResponse:
+    def commune_page(request: Request, commune: str, principal: Principal = CALLER) -> HTMLResponse:
         producer = commune_or_404(commune)
         snippet = (
             f'<iframe src="{_base(request)}/integration/{producer.slug}" '
@@ -191,9 +225,9 @@ def create_app(
         )
         context = {
             "commune": producer,
-            "datasets": commune_cards(producer.slug),
+            "datasets": commune_cards(producer.slug, principal),
             "snippet": snippet,
-            "statistiques": commune_usage(producer.slug, 30),
+            "statistiques": commune_statistics_for(producer.slug, 30, principal),
         }
         return TEMPLATES.TemplateResponse(request, "commune.html", context)
 
@@ -201,20 +235,35 @@ def create_app(
         "/api/communes/{commune}/statistiques",
         summary="Usage des jeux de données d'une commune, par jour",
     )
-    def commune_statistics(commune: str, jours: int = 30) -> dict[str, Any]:
+    def commune_statistics(
+        request: Request, commune: str, jours: int = 30, principal: Principal = CALLER
+    ) -> dict[str, Any]:
         commune_or_404(commune)
+        accounts.require_authenticated(request, principal)  # the commune or the data team
+        accounts.require_commune(store, principal, commune, "de consulter les statistiques")
         if not 1 <= jours <= 366:
             raise HTTPException(400, detail="« jours » va de 1 à 366.")
         return {
             "commune": commune,
             "jours": jours,
-            "jeux_de_donnees": commune_usage(commune, jours),
+            "jeux_de_donnees": commune_statistics_for(commune, jours, principal),
         }
 
-    def commune_usage(commune: str, days: int) -> list[dict[str, Any]]:
+    def commune_statistics_for(
+        commune: str, days: int, principal: Principal
+    ) -> list[dict[str, Any]] | None:
+        """The usage counts, for the commune's agents and the data team only (audited)."""
+        if not principal.acts_for(commune):
+            return None
+        accounts.audit(
+            store, principal, "statistiques-consultees", commune=commune, details={"jours": days}
+        )
+        return commune_usage(commune, days, principal)
+
+    def commune_usage(commune: str, days: int, principal: Principal) -> list[dict[str, Any]]:
         """Counts of the commune's public datasets (restricted ones once authenticated)."""
         counter.flush()
-        cards = {c["slug"]: c for c in commune_cards(commune)}
+        cards = {c["slug"]: c for c in commune_cards(commune, principal)}
         since = clock.today() - timedelta(days=days - 1)
         names = {"telechargement": "telechargements", "api": "appels_api", "page": "consultations"}
         per_dataset: dict[str, dict[str, Any]] = {
@@ -233,19 +282,21 @@ def create_app(
         return list(per_dataset.values())
 
     @app.get("/integration/{commune}", response_class=HTMLResponse, include_in_schema=False)
-    def embedded_list(request: Request, commune: str) -> HTMLResponse:
+    def embedded_list(
+        request: Request, commune: str, principal: Principal = CALLER
+    ) -> HTMLResponse:
         """What a commune's own website shows in the iframe of its snippet."""
         producer = commune_or_404(commune)
         context = {
             "commune": producer,
-            "datasets": commune_cards(producer.slug),
+            "datasets": commune_cards(producer.slug, principal),
             "base": _base(request),
         }
         return TEMPLATES.TemplateResponse(request, "integration.html", context)
 
     @app.get("/jeux-de-donnees/{slug}", response_class=HTMLResponse, include_in_schema=False)
-    def dataset_page(request: Request, slug: str) -> HTMLResponse:
-        dataset = dataset_or_404(slug)
+    def dataset_page(request: Request, slug: str, principal: Principal = CALLER) -> HTMLResponse:
+        dataset = dataset_or_404(slug, principal)
         release = release_or_404(slug, None)
         context = {
             "d": _detail(dataset, release, store),
@@ -267,6 +318,7 @@ def create_app(
         tri: str = "pertinence",
         page: int = 1,
         taille: int = 20,
+        principal: Principal = CALLER,
     ) -> dict[str, Any]:
         if tri not in search.SORTS:
             raise HTTPException(400, detail=f"Tri « {tri} » inconnu : {', '.join(search.SORTS)}.")
@@ -284,13 +336,15 @@ def create_app(
             }.items()
             if value
         }
-        result = search.search(public_entries(), search.Query(q, filters, tri, page, taille))
+        result = search.search(
+            public_entries(principal), search.Query(q, filters, tri, page, taille)
+        )
         hits = result.pop("hits")
         return {**result, "jeux_de_donnees": [_summary(h.dataset, h.release) for h in hits]}
 
     @app.get("/api/datasets/{slug}", summary="Métadonnées d'un jeu de données")
-    def get_dataset(slug: str) -> dict[str, Any]:
-        dataset = dataset_or_404(slug)
+    def get_dataset(slug: str, principal: Principal = CALLER) -> dict[str, Any]:
+        dataset = dataset_or_404(slug, principal)
         detail = _detail(dataset, release_or_404(slug, None), store)
         counter.count(slug, "api")
         return detail
@@ -305,9 +359,14 @@ def create_app(
     @app.head("/api/datasets/{slug}/download/{fmt}", include_in_schema=False)
     @app.head("/api/datasets/{slug}/v{version}/download/{fmt}", include_in_schema=False)
     def download(
-        request: Request, slug: str, fmt: str, version: int | None = None, crs: int | None = None
+        request: Request,
+        slug: str,
+        fmt: str,
+        version: int | None = None,
+        crs: int | None = None,
+        principal: Principal = CALLER,
     ) -> Response:
-        dataset = dataset_or_404(slug)
+        dataset = dataset_or_404(slug, principal)
         release = release_or_404(slug, version)
         response = _download(request, store, dataset, release, fmt, crs)
         _add_headers(
@@ -321,8 +380,13 @@ def create_app(
         "/api/datasets/{slug}/rows", summary="Lignes de la version courante (filtres, tri, pages)"
     )
     @app.get("/api/datasets/{slug}/v{version}/rows", summary="Lignes d'une version de structure")
-    def rows_of(request: Request, slug: str, version: int | None = None) -> Response:
-        dataset = dataset_or_404(slug)
+    def rows_of(
+        request: Request,
+        slug: str,
+        version: int | None = None,
+        principal: Principal = CALLER,
+    ) -> Response:
+        dataset = dataset_or_404(slug, principal)
         release = release_or_404(slug, version)
         response = _rows(request, store, release, dataset)
         _add_headers(
@@ -333,12 +397,16 @@ def create_app(
 
     @app.get("/dcat/catalogue.{extension}", summary="Catalogue DCAT-AP 3 (paginé)")
     def dcat_catalogue(
-        request: Request, extension: str, page: int = 1, taille: int = dcat.PAGE_SIZE
+        request: Request,
+        extension: str,
+        page: int = 1,
+        taille: int = dcat.PAGE_SIZE,
+        principal: Principal = CALLER,
     ) -> Response:
         serialisation = _serialisation_or_404(extension)
         if page < 1 or not 1 <= taille <= 500:
             raise HTTPException(400, detail="« page » commence à 1 ; « taille » va de 1 à 500.")
-        published = dcat.harvested_datasets(store)  # depublished ones say WITHDRAWN
+        published = dcat.harvested_datasets(store, principal)  # depublished: WITHDRAWN
         chosen = published[(page - 1) * taille : page * taille]
         entries = [(d, store.current_release(d.slug)) for d in chosen]
         graph = dcat.catalog_graph(
@@ -347,9 +415,11 @@ def create_app(
         return _rdf_response(graph, serialisation)
 
     @app.get("/api/datasets/{slug}/dcat.{extension}", summary="Jeu de données en DCAT-AP 3")
-    def dcat_dataset(request: Request, slug: str, extension: str) -> Response:
+    def dcat_dataset(
+        request: Request, slug: str, extension: str, principal: Principal = CALLER
+    ) -> Response:
         serialisation = _serialisation_or_404(extension)
-        dataset = dataset_or_404(slug)
+        dataset = dataset_or_404(slug, principal)
         graph = dcat.dataset_graph(_base(request), dataset, release_or_404(slug, None), store)
         counter.count(slug, "api")
         return _rdf_response(graph, serialisation)
@@ -451,7 +521,7 @@ def _download(
     headers = {
         "etag": etag,
         "last-modified": format_datetime(release.published_at.replace(tzinfo=UTC), usegmt=True),
-        "cache-control": "public, max-age=300",
+        "cache-control": f"{'public' if is_open(dataset) else 'private'}, max-age=300",
         "Link": f'<{quote(release.licence["url"], safe=URL_SAFE)}>; rel="license"',
         "X-Licence": release.licence["id"],
         "X-Licence-Mention": quote(notice),

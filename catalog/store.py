@@ -23,6 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from catalog.records import (
+    ApiToken,
+    AuditEntry,
     ChangeNotice,
     Dataset,
     Distribution,
@@ -179,6 +181,36 @@ source_checks_table = sa.Table(
 )
 
 
+# Accounts (issue #9): API tokens, only the SHA-256 of their secret, and the audit log.
+tokens_table = sa.Table(
+    "api_tokens",
+    _meta,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # producteur | equipe-data
+    sa.Column("commune", sa.String(80), index=True),
+    sa.Column("agent", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.Column("last_used_at", sa.DateTime),
+)
+
+audit_table = sa.Table(
+    "audit_log",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False, index=True),
+    sa.Column("actor", sa.String(250), nullable=False),
+    sa.Column("actor_kind", sa.String(20), nullable=False),
+    sa.Column("actor_id", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(60), nullable=False, index=True),
+    sa.Column("commune", sa.String(80), index=True),
+    sa.Column("target", sa.String(200)),
+    sa.Column("details", sa.JSON, nullable=False),
+)
+
+
 def now() -> datetime:
     return clock.now()
 
@@ -314,6 +346,42 @@ class CatalogStore(ABC):
     def record_source_check(self, slug: str, state: SourceState) -> None:
         """Keep `state` as the dataset's last source check (replacing the previous one)."""
 
+    # --- accounts and audit log --------------------------------------------------------------
+
+    @abstractmethod
+    def add_token(self, token: ApiToken) -> None: ...
+
+    @abstractmethod
+    def token(self, token_id: str) -> ApiToken | None: ...
+
+    @abstractmethod
+    def tokens(self, commune: str | None = None) -> list[ApiToken]:
+        """Every token (of `commune` when given), oldest first."""
+
+    @abstractmethod
+    def revoke_token(self, token_id: str, moment: datetime) -> bool:
+        """Revoke a token not revoked yet; False when there is none such."""
+
+    @abstractmethod
+    def token_used(self, token_id: str, moment: datetime) -> None:
+        """Remember when a token was last used."""
+
+    @abstractmethod
+    def record_audit(self, entry: AuditEntry) -> None: ...
+
+    @abstractmethod
+    def audit_log(
+        self,
+        commune: str | None = None,
+        since: datetime | None = None,
+        action: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Newest first."""
+
+    @abstractmethod
+    def submission(self, submission_id: str) -> SubmissionRecord | None: ...
+
 
 class SqlCatalogStore(CatalogStore):
     def __init__(self, url: str, files_dir: Path) -> None:
@@ -389,6 +457,12 @@ class SqlCatalogStore(CatalogStore):
         )
         with self.engine.connect() as conn:
             return [_release(row) for row in conn.execute(query).mappings()]
+
+    def submission(self, submission_id: str) -> SubmissionRecord | None:
+        query = sa.select(submissions_table).where(submissions_table.c.id == submission_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return SubmissionRecord(**row) if row else None
 
     def submissions(self, producer: str | None = None) -> list[SubmissionRecord]:
         query = sa.select(submissions_table).order_by(submissions_table.c.received_at)
@@ -529,6 +603,7 @@ class SqlCatalogStore(CatalogStore):
     def _insert_submission(
         self, conn: sa.Connection, submission: SubmissionRecord, status: str, release: str | None
     ) -> None:
+        """The submission's outcome, and its line in the audit log (same transaction)."""
         conn.execute(
             submissions_table.insert().values(
                 id=submission.id,
@@ -541,6 +616,7 @@ class SqlCatalogStore(CatalogStore):
                 report=json.loads(json.dumps(submission.report, default=str)),
             )
         )
+        conn.execute(audit_table.insert().values(**_audit_row(_outcome_entry(submission, status))))
 
     def add_usage(self, counts: dict[tuple[str, date, str], int]) -> None:
         if not counts:
@@ -749,6 +825,63 @@ class SqlCatalogStore(CatalogStore):
             conn.execute(source_checks_table.delete().where(source_checks_table.c.dataset == slug))
             conn.execute(source_checks_table.insert().values(**values))
 
+    # --- accounts and audit log --------------------------------------------------------------
+
+    def add_token(self, token: ApiToken) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(tokens_table.insert().values(**asdict(token)))
+
+    def token(self, token_id: str) -> ApiToken | None:
+        query = sa.select(tokens_table).where(tokens_table.c.id == token_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return ApiToken(**row) if row else None
+
+    def tokens(self, commune: str | None = None) -> list[ApiToken]:
+        query = sa.select(tokens_table).order_by(tokens_table.c.created_at, tokens_table.c.id)
+        if commune is not None:
+            query = query.where(tokens_table.c.commune == commune)
+        with self.engine.connect() as conn:
+            return [ApiToken(**row) for row in conn.execute(query).mappings()]
+
+    def revoke_token(self, token_id: str, moment: datetime) -> bool:
+        with self.engine.begin() as conn:
+            revoked = conn.execute(
+                tokens_table.update()
+                .where(tokens_table.c.id == token_id, tokens_table.c.revoked_at.is_(None))
+                .values(revoked_at=moment)
+            )
+        return revoked.rowcount > 0
+
+    def token_used(self, token_id: str, moment: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                tokens_table.update()
+                .where(tokens_table.c.id == token_id)
+                .values(last_used_at=moment)
+            )
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(audit_table.insert().values(**_audit_row(entry)))
+
+    def audit_log(
+        self,
+        commune: str | None = None,
+        since: datetime | None = None,
+        action: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        query = sa.select(audit_table).order_by(audit_table.c.id.desc()).limit(limit)
+        if commune is not None:
+            query = query.where(audit_table.c.commune == commune)
+        if since is not None:
+            query = query.where(audit_table.c.at >= since)
+        if action is not None:
+            query = query.where(audit_table.c.action == action)
+        with self.engine.connect() as conn:
+            return [AuditEntry(**row) for row in conn.execute(query).mappings()]
+
     def _release_dir(self, dataset: str, release_id: str) -> Path:
         return self.files_dir / dataset / release_id
 
@@ -778,6 +911,26 @@ def _event(row: Any) -> Event:
         at=row["at"],
         title=row["title"],
         details=row["details"],
+    )
+
+
+def _audit_row(entry: AuditEntry) -> dict[str, Any]:
+    row = {k: v for k, v in asdict(entry).items() if k != "id"}
+    row["details"] = json.loads(json.dumps(entry.details, default=str))
+    return row
+
+
+def _outcome_entry(submission: SubmissionRecord, status: str) -> AuditEntry:
+    """The audit line of a submission's outcome: decided by the platform's pipeline."""
+    return AuditEntry(
+        at=now(),
+        actor="plateforme:pipeline",
+        actor_kind="plateforme",
+        actor_id="",
+        action=f"soumission-{status}",
+        commune=submission.producer,
+        target=submission.dataset,
+        details={"soumission": submission.id, "canal": submission.channel},
     )
 
 

@@ -1,4 +1,5 @@
-"""`opendata` command line: submit a dataset, process drop folders, serve the catalog, demo."""
+"""`opendata` command line: submit a dataset, process drop folders, serve the catalog, demo;
+API tokens and the audit log (operator); upload to the platform over HTTP (commune agents)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         "--force", action="store_true", help="remplacer le contenu d'une instance non vide"
     )
 
+    _add_account_parsers(commands)
+
     serve = commands.add_parser("serve", help="servir le catalogue en HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -81,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         "gouvernance": _governance,
         "backup": _backup,
         "restore": _restore,
+        "jetons": _tokens,
+        "journal": _journal,
+        "deposer": _deposit,
         "serve": _serve,
         "demo": _demo,
     }
@@ -195,6 +201,8 @@ def _announce_change(args: argparse.Namespace, settings: Settings) -> int:
     except SubmissionRejected as error:
         print("Avis de changement refusé : " + _messages(error), file=sys.stderr)
         return 1
+    details = {"avis": notice.id, "date_effet": notice.effective_date.isoformat()}
+    _audit(settings, "avis-annonce", commune=args.producteur, target=slug, details=details)
     print(
         f"Avis de changement enregistré pour « {slug} » : la structure v{notice.to_version} "
         f"s'appliquera à partir du {notice.effective_date:%d/%m/%Y}. D'ici là, soumettez les "
@@ -202,6 +210,14 @@ def _announce_change(args: argparse.Namespace, settings: Settings) -> int:
         "soumettez-les dans la nouvelle structure."
     )
     return 0
+
+
+def _audit(settings: Settings, action: str, **entry: Any) -> None:
+    """Write an action of the operator (the person running this command) to the audit log."""
+    from catalog.accounts import audit, operator
+    from pipelines.submission import open_settings_store
+
+    audit(open_settings_store(settings), operator(), action, **entry)
 
 
 def _check_producer(store: Any, slug: str, producer: str) -> None:
@@ -274,6 +290,7 @@ def _backup(args: argparse.Namespace, settings: Settings) -> int:
     except BackupError as error:
         print(f"Sauvegarde impossible : {error}", file=sys.stderr)
         return 1
+    _audit(settings, "sauvegarde", target=result.path.name, details={"fichiers": result.files})
     print(
         f"Sauvegarde écrite : {result.path} ({result.files} fichiers, "
         f"{result.size / 1e6:.1f} Mo, catalogue {result.backend}, "
@@ -292,11 +309,207 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
     except BackupError as error:
         print(str(error), file=sys.stderr)
         return 1
+    _audit(
+        settings,
+        "restauration",
+        target=args.archive.name,
+        details={"sauvegarde_du": result.created_at, "fichiers": result.files},
+    )
     print(
         f"Sauvegarde du {result.created_at} restaurée dans {settings.data_dir} "
         f"({result.files} fichiers, catalogue {result.backend}, "
         f"{time.monotonic() - started:.1f} s). Les formats dérivés et les services OGC "
         "seront reconstruits à la demande."
+    )
+    return 0
+
+
+# --- accounts, audit log, uploads (issue #9) ---------------------------------------------------
+
+
+def _add_account_parsers(commands: Any) -> None:
+    tokens = commands.add_parser(
+        "jetons",
+        help="jetons d'API des agents des communes et de l'équipe data (créer, lister, révoquer)",
+    )
+    actions = tokens.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("creer", help="créer un jeton (affiché une seule fois)")
+    owner = create.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--producteur", help="commune de l'agent (ex. ecully)")
+    owner.add_argument("--equipe-data", action="store_true", help="jeton de l'équipe data")
+    create.add_argument("--agent", required=True, help="adresse électronique de l'agent")
+    create.add_argument(
+        "--expire-dans", type=int, default=90, metavar="JOURS", help="validité (défaut : 90)"
+    )
+    listing = actions.add_parser("lister", help="lister les jetons (jamais leur secret)")
+    listing.add_argument("--producteur", help="jetons d'une commune seulement")
+    listing.add_argument("--json", action="store_true", help="liste en JSON")
+    revoke = actions.add_parser("revoquer", help="révoquer un jeton : il cesse aussitôt de servir")
+    revoke.add_argument("id", help="identifiant du jeton (12 caractères, voir « lister »)")
+
+    journal = commands.add_parser("journal", help="journal d'audit : qui a fait quoi, quand")
+    journal.add_argument("--commune", help="actions concernant une commune")
+    journal.add_argument("--action", help="une action (ex. depot-recu, jeton-cree)")
+    journal.add_argument("--depuis", help="date de début, AAAA-MM-JJ")
+    journal.add_argument("--limite", type=int, default=100, help="nombre d'entrées (défaut 100)")
+    journal.add_argument("--json", action="store_true", help="entrées en JSON")
+
+    upload = commands.add_parser(
+        "deposer", help="déposer un jeu de données sur la plateforme par l'API (reprise auto.)"
+    )
+    upload.add_argument("fichier", type=Path, help="fichier de données (CSV, XLSX, GeoJSON, …)")
+    upload.add_argument("--metadonnees", required=True, type=Path, help="fichier metadata.yaml")
+    upload.add_argument("--schema", type=Path, help="Table Schema déclaré dans metadata.yaml")
+    upload.add_argument("--jeu", help="identifiant du jeu, si metadata.yaml n'en donne pas")
+    upload.add_argument("--url", required=True, help="adresse de la plateforme (http://…)")
+    upload.add_argument(
+        "--jeton", help="jeton d'API (sinon la variable OPENDATA_JETON, préférable)"
+    )
+    upload.add_argument(
+        "--producteur", help="commune (par défaut celle du jeton ; requis pour l'équipe data)"
+    )
+    upload.add_argument(
+        "--taille-morceau",
+        type=int,
+        default=8 * 2**20,
+        metavar="OCTETS",
+        help="au-delà, envoi par morceaux avec reprise (défaut : 8 Mio)",
+    )
+    upload.add_argument(
+        "--essais", type=int, default=5, help="essais par morceau avant d'abandonner (défaut 5)"
+    )
+
+
+def _tokens(args: argparse.Namespace, settings: Settings) -> int:
+    from catalog import accounts
+    from pipelines.submission import open_settings_store
+
+    store = open_settings_store(settings)
+    actions = {"creer": _create_token, "lister": _list_tokens, "revoquer": _revoke_token}
+    try:
+        return actions[args.action](store, args)
+    except accounts.AccountError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+
+
+def _list_tokens(store: Any, args: argparse.Namespace) -> int:
+    from catalog import accounts
+
+    records = [accounts.token_json(t) for t in store.tokens(args.producteur)]
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, indent=2))
+        return 0
+    if not records:
+        print("Aucun jeton.")
+    for t in records:
+        used = _day(t["dernier_usage"]) if t["dernier_usage"] else "jamais"
+        print(
+            f"{t['id']}  {t['etat_libelle']:8}  {t['commune'] or 'équipe data':16}  "
+            f"{t['agent']:32}  créé le {_day(t['cree_le'])}, expire le {_day(t['expire_le'])}"
+            f", dernier usage : {used}"
+        )
+    return 0
+
+
+def _revoke_token(store: Any, args: argparse.Namespace) -> int:
+    from catalog import accounts
+
+    record = accounts.revoke_token(store, args.id)
+    print(f"Jeton {record.id} ({record.agent}) révoqué : il ne permet plus rien.")
+    return 0
+
+
+def _create_token(store: Any, args: argparse.Namespace) -> int:
+    from catalog import accounts
+
+    kind = "equipe-data" if args.equipe_data else "producteur"
+    issued = accounts.create_token(store, kind, args.agent, args.producteur, args.expire_dans)
+    record = issued.record
+    who = f"de la commune « {record.commune} »" if record.commune else "de l'équipe data"
+    print(
+        f"Jeton {record.id} créé pour {record.agent}, agent {who}, valable jusqu'au "
+        f"{record.expires_at:%d/%m/%Y}.\n\n{issued.token}\n\nIl n'est affiché qu'une fois : "
+        "remettez-le à l'agent par un canal sûr. La plateforme n'en garde qu'une empreinte."
+    )
+    return 0
+
+
+def _day(iso: str) -> str:
+    return f"{datetime.fromisoformat(iso):%d/%m/%Y}"
+
+
+def _journal(args: argparse.Namespace, settings: Settings) -> int:
+    from catalog import accounts
+    from pipelines.submission import open_settings_store
+
+    if args.action is not None and args.action not in accounts.AUDIT_ACTIONS:
+        print(
+            f"Action « {args.action} » inconnue : {', '.join(accounts.AUDIT_ACTIONS)}.",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        since = date.fromisoformat(args.depuis) if args.depuis else None
+    except ValueError:
+        print(f"Date « {args.depuis} » illisible : attendu AAAA-MM-JJ.", file=sys.stderr)
+        return 1
+    store = open_settings_store(settings)
+    entries = store.audit_log(
+        args.commune, accounts.start_of(since), args.action, max(1, args.limite)
+    )
+    if args.json:
+        print(json.dumps([accounts.audit_json(e) for e in entries], ensure_ascii=False, indent=2))
+        return 0
+    if not entries:
+        print("Aucune entrée.")
+    for entry in entries:
+        about = " ".join(x for x in (entry.commune or "", entry.target or "") if x)
+        print(f"{entry.at:%d/%m/%Y %H:%M:%S}  {entry.actor:40}  {entry.action:24}  {about}")
+    return 0
+
+
+def _deposit(args: argparse.Namespace, settings: Settings) -> int:
+    import requests
+
+    from pipelines import upload_client as client
+
+    token = args.jeton or os.environ.get("OPENDATA_JETON")
+    if not token:
+        print("Jeton requis : --jeton, ou la variable OPENDATA_JETON.", file=sys.stderr)
+        return 2
+    base = args.url.rstrip("/")
+    for path in (args.fichier, args.metadonnees, args.schema):
+        if path is not None and not path.is_file():
+            print(f"Fichier introuvable : {path}", file=sys.stderr)
+            return 2
+    try:
+        commune = args.producteur or client.whose_token(base, token).get("commune")
+        if not commune:
+            print("Jeton de l'équipe data : précisez la commune (--producteur).", file=sys.stderr)
+            return 2
+        upload = client.Upload(
+            base_url=base,
+            token=token,
+            commune=commune,
+            data=args.fichier,
+            metadata=args.metadonnees,
+            schema=args.schema,
+            identifier=args.jeu,
+            chunk_size=max(1024, args.taille_morceau),
+            attempts=max(1, args.essais),
+        )
+        answer = client.deposit(upload, lambda line: print(line, flush=True))
+    except client.UploadError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    except requests.RequestException as error:
+        print(f"Plateforme injoignable ({base}) : {error}", file=sys.stderr)
+        return 1
+    print(
+        f"Dépôt {answer['depot']} reçu pour « {answer['jeu_de_donnees']} » "
+        f"({answer['taille']} octets, SHA-256 {answer['sha256']}). Il sera traité par la "
+        f"chaîne de publication ; état : {base}{answer['url_statut']}"
     )
     return 0
 
@@ -307,18 +520,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from catalog.service import create_app_from_env
 
     print(f"Catalogue servi sur http://{args.host}:{args.port}/  (Ctrl+C pour arrêter)", flush=True)
+    # the client address the rate limiter keys on: uvicorn takes it from X-Forwarded-For
+    # only behind the same proxies as catalog.security does (loopback by default)
+    options = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "warning",
+        "forwarded_allow_ips": os.environ.get("OPENDATA_TRUSTED_PROXIES") or "127.0.0.1",
+    }
     workers = getattr(args, "workers", 1)
     if workers > 1:  # each worker process builds the app from the same environment
-        uvicorn.run(
-            "catalog.service:create_app_from_env",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=workers,
-            log_level="warning",
-        )
+        uvicorn.run("catalog.service:create_app_from_env", factory=True, workers=workers, **options)
         return 0
-    uvicorn.run(create_app_from_env(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app_from_env(), **options)
     return 0
 
 

@@ -16,12 +16,18 @@ tables and view (files and history stay: the archive; republishing reloads them)
 
 Every step is idempotent (events are keyed): running the job twice in a day, or after a
 failure, tells each thing once.
+
+It also sweeps what an interrupted publication leaves in the file store (a staged folder,
+a release folder whose switch never committed): never served, removed once a day old.
 """
 
 from __future__ import annotations
 
+import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from catalog.records import Dataset
 from catalog.search import freshness
@@ -30,6 +36,7 @@ from pipelines import changes, clock
 
 STALE_YEARS = 3
 WARNING_DAYS = (90, 30)
+LEFTOVER_AGE = timedelta(days=1)  # older than any publication in progress
 
 
 @dataclass
@@ -38,6 +45,7 @@ class GovernanceReport:
     late: list[str] = field(default_factory=list)
     warned: list[str] = field(default_factory=list)  # "slug (90 j)"
     depublished: list[str] = field(default_factory=list)
+    swept: list[str] = field(default_factory=list)  # leftover folders, relative to files
 
     def to_text(self) -> str:
         lines = [
@@ -45,6 +53,7 @@ class GovernanceReport:
             f"Jeux en retard signalés : {', '.join(self.late) or 'aucun'}",
             f"Avertissements de dépublication : {', '.join(self.warned) or 'aucun'}",
             f"Jeux dépubliés : {', '.join(self.depublished) or 'aucun'}",
+            f"Dossiers abandonnés supprimés : {len(self.swept)}",
         ]
         return "\n".join(lines)
 
@@ -56,7 +65,29 @@ def run(store: CatalogStore, moment: datetime | None = None) -> GovernanceReport
         report.retired += retire_structures(store, dataset, moment)
         if dataset.status == "publie":
             _apply_staleness(store, dataset, moment.date(), report)
+    report.swept = sweep_leftovers(store)
     return report
+
+
+def sweep_leftovers(store: CatalogStore) -> list[str]:
+    """Remove the folders interrupted publications left behind, a day old or more (by the
+    files' real age: the publication's own clock may be replayed)."""
+    root: Path = store.files_dir  # type: ignore[attr-defined]
+    if not root.is_dir():
+        return []
+    oldest = time.time() - LEFTOVER_AGE.total_seconds()
+    candidates = list((root / ".staging").glob("*"))
+    for folder in root.iterdir():
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        known = {release.id for release in store.releases(folder.name)}
+        candidates += [child for child in folder.iterdir() if child.name not in known]
+    swept = []
+    for path in candidates:
+        if path.is_dir() and path.stat().st_mtime < oldest:
+            shutil.rmtree(path, ignore_errors=True)
+            swept.append(str(path.relative_to(root)))
+    return sorted(swept)
 
 
 def retire_structures(store: CatalogStore, dataset: Dataset, moment: datetime) -> list[str]:

@@ -46,6 +46,9 @@ def after_publication(
             {"version": release.id},
             f"republication:{submission_id}",
         )
+    if result.status == "confirmee":
+        _complete_interrupted_publication(store, release)
+        return
     if result.status != "publiee":
         return
     if before is None:
@@ -55,7 +58,7 @@ def after_publication(
     elif kept is None and before.status == "depublie":
         _retire_at_republication(store, before, structure, release.structure_version)
     elif kept is None:
-        _record_switch(store, slug, release.structure_version)
+        _record_switch(store, slug, release.structure_version, release.id)
     else:
         change = changes.classify(kept, structure)
         if change.compatible and not change.breaking:
@@ -67,13 +70,7 @@ def after_publication(
                 _key(release),
             )
         else:
-            store.record_event(
-                slug,
-                "publication",
-                "Nouvelle version publiée",
-                _release_details(release),
-                _key(release),
-            )
+            _record_new_version(store, release)
 
 
 def _key(release: Any) -> str:
@@ -110,7 +107,29 @@ def _retire_at_republication(
     )
 
 
-def _record_switch(store: CatalogStore, slug: str, new_version: int) -> None:
+def _complete_interrupted_publication(store: CatalogStore, release: Any) -> None:
+    """A run killed between the switch and its events left this release served, but its
+    notice not applied and nobody told: the rerun, which only confirms it, does both."""
+    slug, version = release.dataset, release.structure_version
+    if version > 1 and changes.active_notice(store.notices(slug), version - 1):
+        _record_switch(store, slug, version, release.id)
+        return
+    told = any(e.details.get("version") == release.id for e in store.events(slug, limit=200))
+    if not told:
+        _record_new_version(store, release)
+
+
+def _record_new_version(store: CatalogStore, release: Any) -> None:
+    store.record_event(
+        release.dataset,
+        "publication",
+        "Nouvelle version publiée",
+        _release_details(release),
+        _key(release),
+    )
+
+
+def _record_switch(store: CatalogStore, slug: str, new_version: int, release_id: str) -> None:
     notice = changes.active_notice(store.notices(slug), new_version - 1)
     if notice is None:
         return
@@ -125,6 +144,7 @@ def _record_switch(store: CatalogStore, slug: str, new_version: int) -> None:
         f"La structure v{new_version} est en vigueur ; la v{notice.from_version} reste diffusée "
         f"en parallèle au moins jusqu'au {retirement:%d/%m/%Y}",
         {
+            "version": release_id,
             "avis": notice.id,
             "ancienne_structure": notice.from_version,
             "nouvelle_structure": new_version,

@@ -138,6 +138,8 @@ SOURCE_FORMATS = {
     "zip": "shapefile",
     "gpkg": "gpkg",
     "geopackage": "gpkg",
+    "kml": "kml",
+    "gml": "gml",
 }
 WFS_VERSIONS = {"2.0.0": "2.0.0", "2.0": "2.0.0", "2": "2.0.0", "1.1.0": "1.1.0", "1.1": "1.1.0"}
 # Query parameters that carry a secret: a declared URL is public, it must hold none.
@@ -179,7 +181,7 @@ class Metadata:
     spatial: str | None = None
     schema: str | None = None  # path of a Table Schema file, relative to the metadata file
     language: str = "fr"
-    access: str = "public"  # public | restreint (served only to authenticated users)
+    access: str = "public"  # public | restreint (signed-in users) | agents (public agents)
     personal: dict[str, dict[str, Any]] = field(default_factory=dict)  # column -> treatment
     k_anonymity: dict[str, Any] | None = None
     source: dict[str, str] | None = None  # declared source for pull delivery (issue #7)
@@ -398,7 +400,7 @@ def _parse_source_format(value: Any) -> str:
     if text not in SOURCE_FORMATS:
         raise ValueError(
             f"Format de source « {value} » non accepté. Formats acceptés : CSV, XLSX, GeoJSON, "
-            "Shapefile zippé (shapefile), GeoPackage (gpkg)."
+            "Shapefile zippé (shapefile), GeoPackage (gpkg), KML, GML."
         )
     return SOURCE_FORMATS[text]
 
@@ -519,7 +521,9 @@ def _parse_access(value: Any) -> str:
         return "public"
     if text in {"restreint", "restricted", "reserve"}:
         return "restreint"
-    raise ValueError(f"Accès « {value} » inconnu : « public » ou « restreint ».")
+    if text in {"agents", "agents publics", "public agents", "reserve aux agents"}:
+        return "agents"
+    raise ValueError(f"Accès « {value} » inconnu : « public », « restreint » ou « agents ».")
 
 
 _SOURCE_PARSERS = {

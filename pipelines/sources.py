@@ -59,6 +59,7 @@ from pipelines.metadata import SOURCE_FORMATS, check_source_url
 from pipelines.netguard import source_blocked
 from pipelines.read import FORMATS
 from pipelines.report import Problem, Report, SubmissionRejected, reject
+from pipelines.safety import UnsafeInput, check_xml_bytes
 from pipelines.submission import (
     METADATA_NAMES,
     NOT_DATA,
@@ -90,6 +91,8 @@ EXTENSIONS = {
     "geojson": ".geojson",
     "shapefile": ".zip",
     "gpkg": ".gpkg",
+    "kml": ".kml",
+    "gml": ".gml",
 }
 CONTENT_TYPES = {
     "text/csv": "csv",
@@ -971,13 +974,27 @@ def _gml_frame(content: bytes, path: Path, url: str) -> gpd.GeoDataFrame:
 
 def _wfs_explain(url: str) -> Callable[[int, bytes], SourceError | None]:
     def explain(_code: int, body: bytes) -> SourceError | None:
+        _refuse_unsafe_xml(body, url)
         text = _exception_text(body)
         return None if text is None else _exception_error(text, url)
 
     return explain
 
 
+def _refuse_unsafe_xml(content: bytes, url: str) -> None:
+    """Refuse a DTD declaring entities (billion laughs, external entities) before lxml,
+    OWSLib, rdflib or GDAL parse the document: defusedxml reads its prolog, where any
+    entity must be declared (pipelines.safety)."""
+    try:
+        check_xml_bytes(content, "reçu")
+    except UnsafeInput as error:
+        if error.rule != "xml-illisible":  # not XML at all (JSON…): for the caller to say
+            # (an encoding expat cannot read is refused: lxml might read it, entities too)
+            raise SourceError(error.rule, error.message, url) from error
+
+
 def _raise_exception_report(content: bytes, url: str) -> None:
+    _refuse_unsafe_xml(content, url)  # every WFS answer comes here before it is parsed
     text = _exception_text(content)
     if text is not None:
         raise _exception_error(text, url)
@@ -1213,6 +1230,8 @@ def _dcat_graph(client: HttpClient, url: str) -> Graph:
     accept = "text/turtle, application/ld+json;q=0.9, application/rdf+xml;q=0.8"
     response = client.get(url, "Catalogue DCAT", accept=accept)
     syntax = RDF_FORMATS.get(response.media_type) or _rdf_format_of(url)
+    if syntax == "xml":
+        _refuse_unsafe_xml(response.content, url)
     graph = Graph()
     try:
         graph.parse(data=response.content, format=syntax, publicID=url)

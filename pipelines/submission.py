@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -48,6 +49,10 @@ from pipelines.schema import (
 from pipelines.validate import validate
 
 METADATA_NAMES = ("metadata.yaml", "metadata.yml", "metadonnees.yaml", "metadonnees.yml")
+# Written by the upload API (catalog.uploads) beside the files of a drop folder it fills:
+# the submission keeps the upload's id, so its status URL finds the outcome.
+UPLOAD_MARKER = ".depot"
+SUBMISSION_ID = re.compile(r"^\d{14}-[0-9a-f]{8}$")
 REPORT_TEXT = "rapport.txt"
 REPORT_JSON = "rapport.json"
 NOT_DATA = {REPORT_TEXT, REPORT_JSON, "schema.json"}
@@ -65,7 +70,7 @@ class Submission:
     @classmethod
     def new(cls, producer: str, data: Path, metadata: Path, channel: str) -> Submission:
         return cls(
-            id=f"{now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}",
+            id=new_submission_id(),
             producer=producer,
             data_path=str(data.resolve()),
             metadata_path=str(metadata.resolve()),
@@ -75,6 +80,10 @@ class Submission:
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+def new_submission_id() -> str:
+    return f"{now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -443,8 +452,30 @@ def ready_submissions(inbox: Path, producer: str) -> list[Submission]:
             if p.suffix.lower() in FORMATS and p.name not in NOT_DATA and p.is_file()
         ]
         if metadata is not None and len(data) == 1:
-            submissions.append(Submission.new(producer, data[0], metadata, "depot"))
+            submissions.append(_dropped(producer, data[0], metadata))
     return submissions
+
+
+def _dropped(producer: str, data: Path, metadata: Path) -> Submission:
+    """A drop folder's submission; one filled by the upload API keeps the upload's id."""
+    submission = Submission.new(producer, data, metadata, "depot")
+    upload = upload_marker(metadata.parent)
+    if upload is None:
+        return submission
+    return dataclasses.replace(
+        submission, id=upload["id"], channel="api", received_at=upload["recu_le"]
+    )
+
+
+def upload_marker(folder: Path) -> dict[str, Any] | None:
+    """The upload API's marker of a drop folder, when there is a valid one."""
+    try:
+        marker = json.loads((folder / UPLOAD_MARKER).read_text(encoding="utf-8"))
+        datetime.fromisoformat(marker["recu_le"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    valid = isinstance(marker, dict) and SUBMISSION_ID.fullmatch(str(marker.get("id", "")))
+    return marker if valid else None
 
 
 def archive_submission(submission: Submission, outcome: Outcome, settings: Settings) -> Path:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 from pipelines import governance
 
 from backends import on_both_backends
@@ -48,3 +51,34 @@ def test_a_depublished_dataset_comes_back_in_a_new_structure_without_notice(
     assert [n.from_version for n in retired] == [1]  # v1 answers 410 with a link to v2
     kinds = [e.kind for e in store.events("ecully-arbres")]
     assert "republication" in kinds
+
+
+def test_the_job_sweeps_what_interrupted_publications_left_and_nothing_served(
+    submit, dataset_folder, store, monkeypatch
+) -> None:
+    monkeypatch.setenv("OPENDATA_NOW", "2027-01-10T09:00:00")
+    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    served = store.current_release("ecully-arbres")
+    served_csv = store.release_path(served, "csv").read_bytes()
+    root = store.files_dir
+    day_old = time.time() - 2 * 86400
+    staged, orphan, unknown = (
+        root / ".staging" / "abandonne",
+        root / "ecully-arbres" / "version-jamais-basculee",
+        root / "ecully-inconnu" / "premiere-version",
+    )
+    fresh = root / ".staging" / "en-cours"
+    for folder in (staged, orphan, unknown, fresh):
+        folder.mkdir(parents=True)
+        (folder / "donnees.csv").write_text("id\n1\n")
+    for folder in (staged, orphan, unknown):
+        os.utime(folder, (day_old, day_old))
+    os.utime(store.release_path(served, "csv").parent, (day_old, day_old))  # old but served
+
+    report = governance.run(store)
+    assert report.swept == sorted(str(f.relative_to(root)) for f in (staged, orphan, unknown))
+    assert "Dossiers abandonnés supprimés : 3" in report.to_text()
+    assert fresh.is_dir()  # a publication may be writing it
+    assert store.release_path(served, "csv").read_bytes() == served_csv
+    assert governance.run(store).swept == []

@@ -36,6 +36,7 @@ from rdflib.namespace import DCAT, RDF
 from test_access import ROUTE_VALUES
 from test_dags import _airflow_env, _drop, airflow_home  # noqa: F401 - airflow_home: fixture
 
+from catalog import accounts
 from catalog.ogc.api import OgcApi
 from catalog.service import create_app
 from catalog.store import CatalogStore
@@ -44,14 +45,17 @@ from pipelines.cli import main as cli
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.submission import Submission, run_submission
 
+from backends import on_both_backends
 from conftest import SAMPLES
+
+pytest_plugins = ["backends"]  # the `backend` fixture: sqlite, postgis
+settings, store = on_both_backends()  # every test here runs on both backends
 
 BANCS = "ecully-bancs-publics"
 SUCCESSOR = f'</api/datasets/{BANCS}/v2/download/csv>; rel="successor-version"'
 BANCS_SAMPLE = SAMPLES / "inbox" / "ecully" / "bancs-publics"
 PRODUCER_MAIL = "donnees-ouvertes@ecully.example.org"  # config/producers.yaml
 TEAM_MAIL = "equipe-data@test.example.org"
-TEAM_TOKEN = "jeton-equipe-data"
 ADMS_STATUS = URIRef("http://www.w3.org/ns/adms#status")
 ADMS_NOTES = URIRef("http://www.w3.org/ns/adms#versionNotes")
 WITHDRAWN = URIRef("http://publications.europa.eu/resource/authority/dataset-status/WITHDRAWN")
@@ -119,6 +123,7 @@ class DagDriver:
             "env": {
                 "OPENDATA_DATA_DIR": str(settings.data_dir),
                 "OPENDATA_INBOX_DIR": str(settings.inbox_dir),
+                "OPENDATA_STORE_URL": settings.store_url,
                 "OPENDATA_NOW": now,
                 "OPENDATA_SMTP_HOST": "127.0.0.1",
                 "OPENDATA_SMTP_PORT": str(free_port()),  # nobody listens, unless given
@@ -248,8 +253,14 @@ def collections(http: TestClient) -> set[str]:
     return {c["id"] for c in response.json()["collections"]}
 
 
+def team_headers(store: CatalogStore) -> dict[str, str]:
+    """A data-team member's API token, valid from the (replayed) present on."""
+    token = accounts.create_token(store, "equipe-data", "data@grandlyon.com").token
+    return {"Authorization": f"Bearer {token}"}
+
+
 def health_row(http: TestClient, slug: str) -> dict[str, Any]:
-    response = http.get("/api/equipe-data/sante", headers={"Authorization": f"Bearer {TEAM_TOKEN}"})
+    response = http.get("/api/equipe-data/sante", headers=team_headers(http.app.state.store))
     assert response.status_code == 200, response.text
     return next(r for r in response.json()["jeux_de_donnees"] if r["slug"] == slug)
 
@@ -260,7 +271,6 @@ def health_row(http: TestClient, slug: str) -> dict[str, Any]:
 def test_breaking_change_is_announced_switched_diffused_in_parallel_then_retired(
     dags, settings, store, mailbox, monkeypatch, tmp_path, capsys
 ) -> None:
-    monkeypatch.setenv("OPENDATA_DATA_TEAM_TOKEN", TEAM_TOKEN)
     at(monkeypatch, "2027-01-04T09:00:00Z")
     publish_bancs(settings, store)
     first = store.current_release(BANCS)
@@ -431,7 +441,6 @@ def test_without_a_mapping_the_old_structure_is_served_frozen(
 def test_three_years_without_update_warns_depublishes_keeps_files_and_a_submission_republishes(
     dags, settings, store, mailbox, monkeypatch
 ) -> None:
-    monkeypatch.setenv("OPENDATA_DATA_TEAM_TOKEN", TEAM_TOKEN)
     at(monkeypatch, "2027-01-04T09:00:00Z")  # half-yearly: next update expected 2027-07-06
     publish_bancs(settings, store)
     files = released_files(store, BANCS)
@@ -549,8 +558,8 @@ def test_producers_announce_changes_through_the_api_with_their_commune_token(
     submit, dataset_folder, store, settings, monkeypatch
 ) -> None:
     at(monkeypatch, "2027-01-04T09:00:00Z")
-    monkeypatch.setenv("OPENDATA_PRODUCER_TOKEN_ECULLY", "jeton-ecully")
-    monkeypatch.setenv("OPENDATA_PRODUCER_TOKEN_VAULX_EN_VELIN", "jeton-vaulx")
+    ecully = accounts.create_token(store, "producteur", "marie@ecully.fr", "ecully").token
+    vaulx = accounts.create_token(store, "producteur", "paul@vaulx.fr", "vaulx-en-velin").token
     data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
     assert submit(data, data.parent / "metadata.yaml").status == "publiee"
     restricted = dataset_folder(
@@ -575,12 +584,12 @@ def test_producers_announce_changes_through_the_api_with_their_commune_token(
     with client(store, settings) as http:
         anonymous = post(None, body)
         unknown = post("jeton-inconnu", body)
-        other = post("jeton-vaulx", body)
-        hidden = post("jeton-vaulx", body, "/api/datasets/ecully-releves/avis-changement")
-        early = post("jeton-ecully", body)
-        accepted = post("jeton-ecully", {**body, "date_effet": "2027-02-03"})
-        twice = post("jeton-ecully", {**body, "date_effet": "2027-03-01"})
-        wrong = post("jeton-ecully", {**body, "date_effet": "03/02/2027"})
+        other = post(vaulx, body)
+        hidden = post(vaulx, body, "/api/datasets/ecully-releves/avis-changement")
+        early = post(ecully, body)
+        accepted = post(ecully, {**body, "date_effet": "2027-02-03"})
+        twice = post(ecully, {**body, "date_effet": "2027-03-01"})
+        wrong = post(ecully, {**body, "date_effet": "03/02/2027"})
         listed = http.get(url)
         not_listed = http.get("/api/datasets/ecully-releves/avis-changement")
         page = http.get("/jeux-de-donnees/ecully-arbres").text
@@ -616,18 +625,17 @@ def test_the_data_team_sees_every_dataset_health_with_its_token_only(
     )
     assert submit(restricted, restricted.parent / "metadata.yaml").status == "publiee"
     at(monkeypatch, "2028-01-10T09:00:00Z")  # yearly: both are late
-    monkeypatch.delenv("OPENDATA_DATA_TEAM_TOKEN", raising=False)
-    team = {"Authorization": f"Bearer {TEAM_TOKEN}"}
+    team = team_headers(store)
+    ecully = accounts.create_token(store, "producteur", "marie@ecully.fr", "ecully").token
     with client(store, settings) as http:
-        unset = http.get("/api/equipe-data/sante", headers=team)
-        monkeypatch.setenv("OPENDATA_DATA_TEAM_TOKEN", TEAM_TOKEN)
+        producer = http.get("/api/equipe-data/sante", headers={"Authorization": f"Bearer {ecully}"})
         anonymous = http.get("/api/equipe-data/sante")
         wrong = http.get("/equipe-data/sante", headers={"Authorization": "Bearer non"})
         report = http.get("/api/equipe-data/sante", headers=team).json()
         page = http.get("/equipe-data/sante", headers=team)
-    assert unset.status_code == 503 and "non configurée" in unset.json()["detail"]
+    assert producer.status_code == 403 and "équipe data" in producer.json()["detail"]
     assert anonymous.status_code == 401 and wrong.status_code == 401
-    assert "ecully-releves" not in anonymous.text + wrong.text
+    assert "ecully-releves" not in anonymous.text + wrong.text + producer.text
     rows = {r["slug"]: r for r in report["jeux_de_donnees"]}
     assert set(rows) == {"ecully-arbres", "ecully-releves"}
     assert rows["ecully-releves"]["acces"] == "restreint"

@@ -22,7 +22,7 @@ from owslib import fes
 from owslib.csw import CatalogueServiceWeb
 from owslib.ows import ExceptionReport
 
-from catalog.ogc.csw import CswService, pycsw_venv
+from catalog.ogc.csw import CswError, CswService, pycsw_venv
 from catalog.service import create_app, is_public
 from catalog.store import datasets_table
 
@@ -296,3 +296,31 @@ def test_without_pycsw_the_service_says_so_in_french(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert "environnement de pycsw" in response.json()["detail"]
     assert "scripts/bootstrap.sh" in response.json()["detail"]
+
+
+def test_a_failed_rebuild_closes_the_catalogue_until_the_next_one_succeeds(
+    tmp_path: Path,
+) -> None:
+    """A repository that could not be rebuilt may still list a dataset since restricted:
+    the service stops answering from it, and the refresher tries again."""
+    broken = tmp_path / "pycsw-casse" / "bin"
+    broken.mkdir(parents=True)
+    (broken / "python").write_text("#!/bin/sh\necho 'pycsw en panne' >&2\nexit 1\n")
+    (broken / "python").chmod(0o755)
+    service = CswService(tmp_path / "services")
+    service.update([], [])
+    assert service.repository.exists()
+    working = service.python
+    service.python = broken / "python"
+    with pytest.raises(CswError, match="pycsw en panne"):
+        service.update([], [])
+    assert not service.repository.exists()
+    app = FastAPI()
+    service.mount(app)
+    with serving(app) as base:
+        closed = requests.get(f"{base}/csw", params={"request": "GetCapabilities"}, timeout=30)
+        service.python = working
+        service.update([], [])
+        reopened = requests.get(f"{base}/csw", params={"request": "GetCapabilities"}, timeout=30)
+    assert closed.status_code == 503 and "en cours de préparation" in closed.json()["detail"]
+    assert reopened.status_code == 200

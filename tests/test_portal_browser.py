@@ -1,11 +1,13 @@
 """The portal in a real headless Chromium (Debian's), driven by Playwright."""
 
 import http.server
+import re
 import shutil
 import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from pipelines.config import PROJECT_ROOT
 
@@ -70,16 +72,14 @@ def test_search_then_open_a_dataset_and_read_its_table(catalog, page):
     assert rows.count() == 50
     page.get_by_role("button", name="arrondissement", exact=True).click()
     page.get_by_role("button", name="arrondissement", exact=True).click()  # descending
-    page.wait_for_function(
-        "document.querySelector('#table-donnees tbody td:nth-child(3)').textContent === '9'"
-    )
+    # locator assertions wait in the page without evaluating strings (the CSP forbids eval)
+    expect(rows.first.locator("td:nth-child(3)")).to_have_text("9")
     page.get_by_label("Filtrer la colonne").select_option("nom")
     page.get_by_label("contenant").fill("wallace")
     page.get_by_role("button", name="Filtrer").click()
-    page.wait_for_function(
-        "Array.from(document.querySelectorAll('#table-donnees tbody tr'))"
-        ".every(r => r.cells[1].textContent.toLowerCase().includes('wallace'))"
-    )
+    wallace = re.compile("wallace", re.IGNORECASE)
+    expect(rows.locator("td:nth-child(2)", has_not_text=wallace)).to_have_count(0)
+    expect(rows.locator("td:nth-child(2)", has_text=wallace).first).to_be_visible()
     assert 0 < rows.count() < 50
 
 

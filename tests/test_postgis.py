@@ -19,12 +19,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
-from catalog import postgis
+from catalog import postgis, rows
 from catalog.records import ChangeNotice, NewRelease, Release, SourceState, SubmissionRecord
-from catalog.service import create_app
+from catalog.service import create_app, published_schema
 from catalog.store import SqlCatalogStore, datasets_table, now, open_store
 from pipelines.config import PROJECT_ROOT
 from pipelines.submission import Outcome, Submission, run_submission
+
+from conftest import write_submission
 
 if TYPE_CHECKING:
     from backends import Backend
@@ -297,7 +299,7 @@ def test_failed_load_leaves_the_previous_data(
 def test_migrations_create_the_store_tables(on_postgis: Backend) -> None:
     with on_postgis.engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == "0002"  # accounts and audit log
         diff = compare_metadata(context, datasets_table.metadata)
     assert [d for d in diff if d[0] != "remove_table"] == []
     # opening again is a no-op (the revision is already the head)
@@ -325,3 +327,55 @@ def test_gdal_reads_the_alias_view(on_postgis: Backend, tmp_path: Path) -> None:
         timeout=60,
     )
     assert len(json.loads(exported.read_text())["features"]) == SAMPLE_ROWS
+
+
+@postgis_only
+def test_datetime_columns_are_paged_from_postgis_as_the_copy_pages_them(
+    on_postgis: Backend, tmp_path: Path
+) -> None:
+    folder = tmp_path / "depot" / "releves"
+    lines = ["id;horodatage;valeur"]
+    moments = ["2026-03-01T08:00:00", "2026-03-01T08:00:01", "2025-12-31T23:59:59", ""]
+    lines += [f"{i};{moments[i % 4]};{i * 1.5}" for i in range(1, 41)]
+    write_submission(
+        folder,
+        "releves.csv",
+        "\r\n".join(lines) + "\r\n",
+        schema=json.dumps(
+            {
+                "fields": [
+                    {"name": "id", "type": "integer"},
+                    {"name": "horodatage", "type": "datetime"},
+                    {"name": "valeur", "type": "number"},
+                ]
+            }
+        ),
+    )
+    submission = Submission.new("ecully", folder / "releves.csv", folder / "metadata.yaml", "test")
+    outcome = run_submission(submission, on_postgis.settings, on_postgis.store)
+    assert outcome.status == "publiee", outcome.summary()
+    slug = "ecully-releves"
+    release = on_postgis.store.current_release(slug)
+    schema = published_schema(on_postgis.store, release)
+    copy = rows.rows_database(on_postgis.store.release_path(release, "parquet"), schema)
+    for query in (
+        rows.RowQuery(sort="horodatage", size=7),
+        rows.RowQuery(sort="-horodatage", size=6),
+        rows.RowQuery(filters=[("horodatage__gte", "2026-03-01T08:00:01")], total=True),
+    ):
+        cursor, pages = None, 0
+        while True:
+            page = rows.run_postgis(
+                on_postgis.engine, release, schema, replace(query, cursor=cursor)
+            )
+            reference = rows.run(copy, schema, replace(query, cursor=cursor))
+            assert page is not None, query  # answered by PostGIS, not the copy
+            assert (page.rows, page.next_cursor, page.total) == (
+                reference.rows,
+                reference.next_cursor,
+                reference.total,
+            ), query
+            cursor, pages = page.next_cursor, pages + 1
+            if cursor is None:
+                break
+        assert pages >= 1

@@ -4,6 +4,8 @@ import sqlite3
 
 import requests
 
+from catalog import accounts
+
 from conftest import running_catalog
 
 
@@ -12,6 +14,8 @@ def test_downloads_and_api_calls_are_counted_per_dataset_and_day(
 ):
     data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
     assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    token = accounts.create_token(store, "producteur", "marie@ecully.fr", "ecully").token
+    commune = {"Authorization": f"Bearer {token}"}  # statistics: the commune's agents only
     with running_catalog(store) as base:
         dataset = f"{base}/api/datasets/ecully-arbres"
         for _ in range(3):
@@ -24,8 +28,10 @@ def test_downloads_and_api_calls_are_counted_per_dataset_and_day(
         requests.get(dataset, timeout=5)
         requests.get(f"{base}/jeux-de-donnees/ecully-arbres", timeout=5)
         requests.get(f"{dataset}/download/inconnu", timeout=5)  # a 404 counts nothing
-        stats = requests.get(f"{base}/api/communes/ecully/statistiques", timeout=5).json()
-        page = requests.get(f"{base}/communes/ecully", timeout=5).text
+        stats = requests.get(
+            f"{base}/api/communes/ecully/statistiques", headers=commune, timeout=5
+        ).json()
+        page = requests.get(f"{base}/communes/ecully", headers=commune, timeout=5).text
     entry = stats["jeux_de_donnees"][0]
     assert (entry["telechargements"], entry["appels_api"], entry["consultations"]) == (3, 2, 1)
     assert list(entry["par_jour"].values()) == [

@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ class OgcApi:
         self._generation = ""
         self._apis: dict[str, API] = {}
         self._lock = threading.Lock()
+        self._select: Callable[[Request], OgcApi] = lambda _request: self
 
     # --- OgcService -------------------------------------------------------------------------
 
@@ -102,7 +104,10 @@ class OgcApi:
             self._generation = hashlib.sha256(state.encode()).hexdigest()[:16]
             self._apis = {}
 
-    def mount(self, app: FastAPI) -> None:
+    def mount(self, app: FastAPI, select: Callable[[Request], OgcApi] | None = None) -> None:
+        """The routes; `select` gives the instance answering each request (the caller's
+        audience's, see `services.TieredService`), this one by default."""
+        self._select = select or (lambda _request: self)
         for path, function, allowed in (
             ("", landing_page, COMMON_PARAMETERS),
             ("/", landing_page, COMMON_PARAMETERS),
@@ -143,9 +148,10 @@ class OgcApi:
 
     def _endpoint(self, function: Any, allowed: set[str] | None) -> Any:
         async def endpoint(request: Request) -> Response:
-            api = await run_in_threadpool(self.api_for, str(request.base_url).rstrip("/"))
+            service = await run_in_threadpool(self._select, request)
+            api = await run_in_threadpool(service.api_for, str(request.base_url).rstrip("/"))
             arguments = list(request.path_params.values())
-            permitted = allowed if allowed is not None else self._items_parameters(arguments[0])
+            permitted = allowed if allowed is not None else service.items_parameters(arguments[0])
             unknown = sorted(set(request.query_params) - permitted)
             if unknown:
                 return _invalid(f"Paramètre(s) inconnu(s) : {', '.join(unknown)}.")
@@ -169,7 +175,7 @@ class OgcApi:
 
         return endpoint
 
-    def _items_parameters(self, collection: str) -> set[str]:
+    def items_parameters(self, collection: str) -> set[str]:
         if collection == CATALOGUE:
             return ITEMS_PARAMETERS | {"q", "type", "title", "description", "publisher"}
         layer = next((lay for lay in self._layers if lay.name == collection), None)

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from catalog import formats
+from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.ogc.layers import Entry, Layer
 from catalog.ogc.pycsw_app import BASE_PLACEHOLDER, CONFIG_VARIABLE, PUBLIC_URL_VARIABLE
 from pipelines.config import PROJECT_ROOT
@@ -134,6 +135,7 @@ class CswService:
         self.python = (venv or pycsw_venv()) / "bin" / "python"
         self.timeout = timeout
         self._slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+        self._select: Callable[[Request], CswService] = lambda _request: self
         self.folder.mkdir(parents=True, exist_ok=True)
         _write_if_changed(self.config, CONFIG)
 
@@ -147,16 +149,21 @@ class CswService:
         try:
             count = self.build([record_document(entry) for entry in entries])
         except (CswError, OSError, subprocess.TimeoutExpired):
-            # The previous repository stays in service; the next change tries again.
+            # Fail closed: the previous repository may list a dataset since restricted or
+            # depublished. The service answers 503 until the next refresh rebuilds it.
+            self.repository.unlink(missing_ok=True)
             LOGGER.exception("Échec de la reconstruction du catalogue CSW")
-            return
+            raise
         LOGGER.info("Catalogue CSW reconstruit : %d fiches", count)
 
-    def mount(self, app: FastAPI) -> None:
+    def mount(self, app: FastAPI, select: Callable[[Request], CswService] | None = None) -> None:
+        """The routes; `select` gives the instance answering each request (the caller's
+        audience's, see `services.TieredService`), this one by default."""
+        self._select = select or (lambda _request: self)
         for method in ("GET", "POST"):
             app.add_api_route(
                 "/csw",
-                self.handle,
+                self.route,
                 methods=[method],
                 operation_id=f"csw_{method.lower()}",
                 summary="Catalogue CSW 2.0.2 (pycsw)",
@@ -190,6 +197,10 @@ class CswService:
         return int(json.loads(done.stdout)["records"])
 
     # --- requests ----------------------------------------------------------------------------
+
+    async def route(self, request: Request) -> Response:
+        chosen = await run_in_threadpool(self._select, request)
+        return await chosen.handle(request)
 
     async def handle(self, request: Request) -> Response:
         """Run pycsw on this request (GET key-value pairs or POST XML)."""
@@ -256,16 +267,10 @@ class CswService:
 
 async def _read_body(request: Request) -> bytes:
     """The request's body, refused beyond MAX_BODY without reading it all."""
-    too_large = HTTPException(413, detail="Requête CSW trop volumineuse (1 Mo au plus).")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise too_large
-    return bytes(body)
+    try:
+        return await read_bounded(request, MAX_BODY)
+    except BodyTooLarge:
+        raise HTTPException(413, detail="Requête CSW trop volumineuse (1 Mo au plus).") from None
 
 
 def cgi_response(output: bytes) -> Response:

@@ -3,10 +3,17 @@
 Every service (OGC API Features and Records, WMS/WFS, CSW) is fed from the same list, so
 a dataset appears in, or disappears from, all of them at once:
 
-- one `Layer` per served structure version of a public geographic dataset: the current
+- one `Layer` per served structure version of a published geographic dataset: the current
   structure under the dataset's slug, an older one still diffused in parallel under
   `<slug>-v<N>`;
-- one `Entry` per public dataset (geographic or not) for the catalogue services.
+- one `Entry` per published dataset (geographic or not) for the catalogue services.
+
+Each layer and entry carries its dataset's access level. The services are built per
+audience (`TIERS`): `public` (what anonymous callers get: public datasets only),
+`restreint` (plus restricted datasets: users signed in through OpenID Connect) and
+`agents` (plus the datasets reserved to public agents). `for_tier` is the only way from
+the full list to what one audience's service instance holds, and `tier_of` picks the
+audience of a caller from `Principal.may_read`.
 
 A layer's features are read from a GeoPackage in WGS84 (longitude, latitude) derived once
 from the release's GeoParquet, with its R-tree spatial index; on the PostGIS backend, from
@@ -29,17 +36,25 @@ from typing import Any
 
 from catalog import formats
 from catalog.postgis import PostgisCatalogStore
+from catalog.principal import Principal, dataset_access
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore
 from pipelines.licence import fill_notice
 
 LOGGER = logging.getLogger(__name__)
 LAYER_CRS = 4326
+PUBLIC = "public"
+# Audience -> the access levels its services hold (each includes the one before).
+TIERS: dict[str, frozenset[str]] = {
+    PUBLIC: frozenset({"public"}),
+    "restreint": frozenset({"public", "restreint"}),
+    "agents": frozenset({"public", "restreint", "agents"}),
+}
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A public dataset as the catalogue services (Records, CSW) describe it."""
+    """A published dataset as the catalogue services (Records, CSW) describe it."""
 
     slug: str
     title: str
@@ -54,11 +69,12 @@ class Entry:
     licence_url: str
     bbox: tuple[float, float, float, float] | None  # WGS84 lon/lat, for map data
     layers: list[str] = field(default_factory=list)  # its layer names, current first
+    access: str = "public"  # public | restreint | agents
 
 
 @dataclass(frozen=True)
 class Layer:
-    """One served structure version of a public geographic dataset."""
+    """One served structure version of a published geographic dataset."""
 
     name: str  # identifier in every service
     dataset: str
@@ -84,6 +100,7 @@ class Layer:
     postgis_srid: int | None = None  # the release's CRS, the geometry column's SRID
     postgis_dsn: str | None = None  # libpq connection string, without the password
     postgis_password: str | None = field(default=None, repr=False, compare=False)
+    access: str = "public"  # public | restreint | agents
 
     @property
     def geometry_kind(self) -> str:
@@ -96,19 +113,41 @@ def layer_name(slug: str, version: int, current: bool) -> str:
     return slug if current else f"{slug}-v{version}"
 
 
-def public_datasets(store: CatalogStore) -> list[Dataset]:
-    """Published and open to anonymous callers; restricted data is never in a service."""
+def published_datasets(store: CatalogStore) -> list[Dataset]:
+    """Published datasets of every access level known to the services (`for_tier` filters)."""
+    everything = TIERS["agents"]
     return [
         d
         for d in store.list_datasets()
-        if d.status == "publie" and d.metadata.get("access", "public") == "public"
+        if d.status == "publie" and dataset_access(d.metadata) in everything
     ]
+
+
+def tier_of(principal: Principal) -> str:
+    """The widest audience all of whose datasets `principal` may read, whoever publishes
+    them (a producer's own restricted data is in the REST API, not in these services)."""
+    widest = PUBLIC
+    for tier, levels in TIERS.items():
+        if all(principal.may_read(level, producer="") for level in levels):
+            widest = tier
+    return widest
+
+
+def for_tier(
+    layers: list[Layer], entries: list[Entry], tier: str
+) -> tuple[list[Layer], list[Entry]]:
+    """What the services of audience `tier` hold (an unknown tier: the public's)."""
+    levels = TIERS.get(tier, TIERS[PUBLIC])
+    return (
+        [layer for layer in layers if layer.access in levels],
+        [entry for entry in entries if entry.access in levels],
+    )
 
 
 def served_layers(store: CatalogStore) -> list[Layer]:
     """Every layer to serve, current structures first; their GeoPackages are made once."""
     layers: list[Layer] = []
-    for dataset in public_datasets(store):
+    for dataset in published_datasets(store):
         retired = {n.from_version for n in store.notices(dataset.slug) if n.retired_at}
         for version in sorted(store.structure_versions(dataset.slug), key=_newest_first(dataset)):
             structure = version.structure
@@ -130,7 +169,7 @@ def catalogue_entries(store: CatalogStore, layers: list[Layer]) -> list[Entry]:
     for layer in layers:
         by_dataset.setdefault(layer.dataset, []).append(layer)
     entries = []
-    for dataset in public_datasets(store):
+    for dataset in published_datasets(store):
         release = store.current_release(dataset.slug)
         if release is None:
             continue
@@ -151,6 +190,7 @@ def catalogue_entries(store: CatalogStore, layers: list[Layer]) -> list[Entry]:
                 licence_url=dataset.licence["url"],
                 bbox=own_layers[0].bbox if own_layers else None,
                 layers=[layer.name for layer in own_layers],
+                access=dataset_access(metadata),
             )
         )
     return entries
@@ -208,6 +248,7 @@ def _layer(
         postgis_srid=source.srid if source else None,
         postgis_dsn=source.dsn if source else None,
         postgis_password=source.password if source else None,
+        access=dataset_access(dataset.metadata),
     )
 
 
@@ -244,6 +285,7 @@ def fingerprint(layers: list[Layer], entries: list[Entry]) -> str:
             layer.keywords,
             layer.licence_url,
             layer.postgis_table,
+            layer.access,
         ]
         for layer in layers
     ] + [
@@ -257,6 +299,7 @@ def fingerprint(layers: list[Layer], entries: list[Entry]) -> str:
             entry.licence_url,
             entry.bbox,
             entry.layers,
+            entry.access,
         ]
         for entry in entries
     ]

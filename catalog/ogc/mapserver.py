@@ -33,9 +33,11 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pyproj import Transformer
 
+from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.ogc.layers import Entry, Layer
 
 LOGGER = logging.getLogger(__name__)
@@ -429,6 +431,7 @@ class MapServerService:
         self.timeout = timeout
         self.layer_names: tuple[str, ...] | None = None  # None until the first update
         self.pg_password: str | None = None  # for PostGIS layers: mapserv's PGPASSWORD
+        self._select: Callable[[Request], MapServerService] = lambda _request: self
 
     def update(self, layers: list[Layer], entries: list[Entry]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -438,7 +441,12 @@ class MapServerService:
         passwords = {layer.postgis_password for layer in layers if layer.postgis_password}
         self.pg_password = next(iter(passwords), None)
 
-    def mount(self, app: FastAPI) -> None:
+    def mount(
+        self, app: FastAPI, select: Callable[[Request], MapServerService] | None = None
+    ) -> None:
+        """The routes; `select` gives the instance answering each request (the caller's
+        audience's, see `services.TieredService`), this one by default."""
+        self._select = select or (lambda _request: self)
         for path, service in ROUTES.items():
             endpoint = self._endpoint(service)
             for method in ("GET", "POST"):
@@ -455,7 +463,8 @@ class MapServerService:
 
     def _endpoint(self, service: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            return await self.answer(request, service)
+            chosen = await run_in_threadpool(self._select, request)
+            return await chosen.answer(request, service)
 
         return endpoint
 
@@ -465,8 +474,9 @@ class MapServerService:
             return service_page(request, service)
         if not self.layer_names:
             return ogc_exception(503, "Le service n'a encore aucune couche publiée.")
-        body = await request.body() if request.method == "POST" else b""
-        if len(body) > MAX_POST_BYTES:
+        try:
+            body = await read_bounded(request, MAX_POST_BYTES) if request.method == "POST" else b""
+        except BodyTooLarge:
             return ogc_exception(413, "Requête trop volumineuse (1 Mio au plus).")
         environ = self.cgi_environ(request, service, body)
         try:

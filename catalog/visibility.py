@@ -1,0 +1,115 @@
+"""Who may see which dataset, for every endpoint that reads the catalog.
+
+- `caller(request)`: the request's `Principal`, worked out once per request: a bearer
+  credential (`catalog.principal.identify`: API token or OIDC JWT), else the portal's
+  signed session (`catalog.login`), else anonymous. Reading only: endpoints that change
+  something use `identify` (bearer credentials), never the session cookie.
+- `may_see(principal, dataset)`: whether the caller may know that the dataset exists and
+  read it (`Principal.may_read` of its access level). Every other caller gets what it would
+  get for a dataset that does not exist.
+- `PrivateWhenAuthenticated`: responses to a request with credentials are never stored by
+  a shared cache, and every response varies on them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import Depends
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from catalog.principal import ANONYMOUS, Principal, bearer_token, dataset_access, identify
+from catalog.records import Dataset
+
+SESSION_COOKIE = "opendata_session"
+SESSION_USER = "utilisateur"  # the signed-in user, in the portal's session
+STATE_KEY = "principal"
+
+
+def caller(request: Request) -> Principal:
+    """Who makes this request (for reading); computed once, kept on `request.state`."""
+    known = getattr(request.state, STATE_KEY, None)
+    if known is None:
+        known = _identify(request)
+        setattr(request.state, STATE_KEY, known)
+    return known
+
+
+def _identify(request: Request) -> Principal:
+    if bearer_token(request.headers) is not None:
+        return identify(request, getattr(request.app.state, "store", None))
+    return session_principal(request) or ANONYMOUS
+
+
+def session_principal(request: Request) -> Principal | None:
+    """The user signed in on the portal, while their session lasts and their provider is
+    still configured."""
+    session = request.scope.get("session")
+    user = session.get(SESSION_USER) if isinstance(session, dict) else None
+    verifier = getattr(request.app.state, "oidc", None)
+    if not isinstance(user, dict) or verifier is None:
+        return None
+    issuers = {provider.issuer for provider in verifier.providers}
+    if user.get("iss") not in issuers or not float(user.get("exp", 0)) > time.time():
+        return None
+    return Principal(
+        kind="usager",
+        subject=str(user.get("sub", "")),
+        family_name=str(user.get("family_name", "")),
+        given_name=str(user.get("given_name", "")),
+        email=str(user.get("email", "")),
+        agent=bool(user.get("agent", False)),
+    )
+
+
+CALLER: Any = Depends(caller)  # an endpoint's `principal: Principal = CALLER` parameter
+
+
+def may_see(principal: Principal, dataset: Dataset | None) -> bool:
+    """May this caller know `dataset` exists (and read it when published)?"""
+    return dataset is not None and principal.may_read(
+        dataset_access(dataset.metadata), dataset.producer
+    )
+
+
+def visible(principal: Principal, datasets: list[Dataset]) -> list[Dataset]:
+    return [d for d in datasets if may_see(principal, d)]
+
+
+class PrivateWhenAuthenticated:
+    """ASGI middleware: `Cache-Control: private` on the answers to requests that carry
+    credentials (a bearer token or the session cookie), `Vary` on both for every answer, so
+    that no shared cache gives one caller's restricted data to another."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        credentials = _has_credentials(scope)
+
+        async def send_private(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.add_vary_header("Authorization")
+                headers.add_vary_header("Cookie")
+                if credentials:
+                    headers["Cache-Control"] = "private, no-cache"
+            await send(message)
+
+        await self.app(scope, receive, send_private)
+
+
+def _has_credentials(scope: Scope) -> bool:
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for name, value in headers:
+        if name == b"authorization":
+            return True
+        if name == b"cookie" and SESSION_COOKIE.encode() + b"=" in value:
+            return True
+    return False

@@ -1,0 +1,202 @@
+"""Producer and data-team accounts (issue #9): API tokens stored hashed, expiring and
+revocable; the APIs answer 401/403 by account; every action lands in the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from catalog import accounts
+from catalog.principal import Principal
+from catalog.service import create_app
+from pipelines.cli import main as cli
+
+from backends import on_both_backends
+
+pytest_plugins = ["backends"]  # the `backend` fixture: sqlite, postgis
+settings, store = on_both_backends()  # every test here runs on both backends
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def at(monkeypatch: pytest.MonkeyPatch, moment: str) -> None:
+    monkeypatch.setenv("OPENDATA_NOW", moment)
+
+
+def test_a_token_is_stored_hashed_expires_and_can_be_revoked(store, backend, monkeypatch):
+    at(monkeypatch, "2027-01-04T09:00:00Z")
+    issued = accounts.create_token(store, "producteur", "Marie.Dupont@ecully.fr", "ecully", 90)
+    token_id, secret = accounts.parse_token(issued.token)
+    assert issued.token.startswith("odl_") and token_id == issued.record.id
+    principal = accounts.principal_for_api_token(store, issued.token)
+    assert principal == Principal(
+        kind="producteur", subject=token_id, email="marie.dupont@ecully.fr", commune="ecully"
+    )
+    assert principal.acts_for("ecully") and not principal.acts_for("lyon")
+    with backend.engine.connect() as conn:
+        stored = repr(conn.execute(sa.text("SELECT * FROM api_tokens")).all())
+    assert secret not in stored and hashlib.sha256(secret.encode()).hexdigest() in stored
+
+    forged = f"odl_{token_id}_{'A' * 43}"
+    assert accounts.principal_for_api_token(store, forged) is None
+    assert accounts.principal_for_api_token(store, "odl_inconnu") is None
+    at(monkeypatch, "2027-04-04T08:59:59Z")  # 90 days later, by the platform's clock
+    assert accounts.principal_for_api_token(store, issued.token) is not None
+    at(monkeypatch, "2027-04-04T09:00:00Z")
+    assert accounts.principal_for_api_token(store, issued.token) is None
+
+    at(monkeypatch, "2027-01-05T09:00:00Z")
+    team = accounts.create_token(store, "equipe-data", "data@grandlyon.com")
+    assert accounts.principal_for_api_token(store, team.token).kind == "equipe-data"
+    accounts.revoke_token(store, team.record.id)
+    assert accounts.principal_for_api_token(store, team.token) is None
+    with pytest.raises(accounts.AccountError, match="déjà révoqué le 05/01/2027"):
+        accounts.revoke_token(store, team.record.id)
+    with pytest.raises(accounts.AccountError, match="introuvable"):
+        accounts.revoke_token(store, "000000000000")
+    log = [(e.action, e.target, e.actor_kind) for e in store.audit_log()]
+    assert log == [
+        ("jeton-revoque", team.record.id, "operateur"),
+        ("jeton-cree", team.record.id, "operateur"),
+        ("jeton-cree", token_id, "operateur"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "agent", "commune", "days", "message"),
+    [
+        ("producteur", "marie@ecully.fr", "lyon2", 90, "Commune « lyon2 » inconnue"),
+        ("producteur", "marie", "ecully", 90, "adresse électronique"),
+        ("producteur", "marie@ecully.fr", "ecully", 0, "de 1 à 365 jours"),
+        ("producteur", "marie@ecully.fr", "ecully", 366, "de 1 à 365 jours"),
+        ("equipe-data", "data@grandlyon.com", "ecully", 90, "aucune commune"),
+        ("admin", "data@grandlyon.com", None, 90, "Type de jeton « admin » inconnu"),
+    ],
+)
+def test_tokens_are_only_made_for_known_communes_and_agents(
+    store, kind, agent, commune, days, message
+):
+    with pytest.raises(accounts.AccountError, match=message):
+        accounts.create_token(store, kind, agent, commune, days)
+    assert store.tokens() == []
+
+
+def test_the_command_line_creates_lists_and_revokes_tokens(store, capsys):
+    created = ["jetons", "creer", "--producteur", "ecully", "--agent", "marie.dupont@ecully.fr"]
+    assert cli([*created, "--expire-dans", "30"]) == 0
+    out = capsys.readouterr().out
+    token = re.search(r"odl_\S+", out).group(0)
+    assert "n'est affiché qu'une fois" in out
+    principal = accounts.principal_for_api_token(store, token)
+    assert principal.commune == "ecully" and principal.label == "producteur:marie.dupont@ecully.fr"
+    assert cli(["jetons", "creer", "--equipe-data", "--agent", "data@grandlyon.com"]) == 0
+    capsys.readouterr()
+
+    assert cli(["jetons", "lister"]) == 0
+    listing = capsys.readouterr().out
+    assert token not in listing and "marie.dupont@ecully.fr" in listing
+    assert "équipe data" in listing and listing.count("actif") == 2
+    assert cli(["jetons", "revoquer", principal.subject]) == 0
+    assert "révoqué" in capsys.readouterr().out
+    assert accounts.principal_for_api_token(store, token) is None
+    assert cli(["jetons", "lister", "--producteur", "ecully", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["etat"] == "revoque" and "secret_sha256" not in listed
+
+    assert cli(["jetons", "creer", "--producteur", "lyon2", "--agent", "a@lyon2.fr"]) == 1
+    assert "Commune « lyon2 » inconnue" in capsys.readouterr().err
+    assert cli(["jetons", "revoquer", principal.subject]) == 1
+    assert "déjà révoqué" in capsys.readouterr().err
+
+    assert cli(["journal", "--commune", "ecully", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [e["action"] for e in entries] == ["jeton-revoque", "jeton-cree"]
+    assert all(e["qui"].startswith("operateur:") for e in entries)
+    assert cli(["journal"]) == 0
+    assert capsys.readouterr().out.count("jeton-cree") == 2
+
+
+def test_the_apis_answer_by_account_and_every_action_is_logged(
+    store, submit, dataset_folder, monkeypatch
+):
+    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    ecully = accounts.create_token(store, "producteur", "marie@ecully.fr", "ecully").token
+    vaulx = accounts.create_token(store, "producteur", "paul@vaulx.fr", "vaulx-en-velin").token
+    team = accounts.create_token(store, "equipe-data", "data@grandlyon.com").token
+    revoked = accounts.create_token(store, "producteur", "ancien@ecully.fr", "ecully")
+    accounts.revoke_token(store, revoked.record.id)
+    stats = "/api/communes/ecully/statistiques"
+    with TestClient(create_app(store, services=[])) as http:
+        anonymous = http.get(stats)
+        forged = http.get(stats, headers=bearer(f"odl_{'0' * 12}_{'A' * 43}"))
+        old = http.get(stats, headers=bearer(revoked.token))
+        other = http.get(stats, headers=bearer(vaulx))
+        own = http.get(stats, headers=bearer(ecully))
+        as_team = http.get(stats, headers=bearer(team))
+        public_page = http.get("/communes/ecully").text
+        own_page = http.get("/communes/ecully", headers=bearer(ecully)).text
+        health_producer = http.get("/api/equipe-data/sante", headers=bearer(ecully))
+        health_team = http.get("/api/equipe-data/sante", headers=bearer(team))
+        journal_producer = http.get("/api/equipe-data/journal", headers=bearer(ecully))
+        journal = http.get("/api/equipe-data/journal", headers=bearer(team)).json()
+        ecully_only = http.get(
+            "/api/equipe-data/journal", params={"commune": "ecully"}, headers=bearer(team)
+        ).json()
+        refusals = http.get(
+            "/api/equipe-data/journal", params={"action": "acces-refuse"}, headers=bearer(team)
+        ).json()
+        bad_action = http.get(
+            "/api/equipe-data/journal", params={"action": "x"}, headers=bearer(team)
+        )
+        bad_date = http.get(
+            "/api/equipe-data/journal", params={"depuis": "hier"}, headers=bearer(team)
+        )
+        account = http.get("/api/compte", headers=bearer(ecully)).json()
+
+    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"] == "Bearer"
+    assert "Authentification requise" in anonymous.json()["detail"]
+    assert forged.status_code == 401 and old.status_code == 401
+    assert "expiré ou révoqué" in old.json()["detail"]
+    assert other.status_code == 403 and "vaulx-en-velin" in other.json()["detail"]
+    assert own.status_code == 200 and as_team.status_code == 200
+    assert [d["slug"] for d in own.json()["jeux_de_donnees"]] == ["ecully-arbres"]
+    assert "Usage sur les 30 derniers jours" not in public_page
+    assert "Usage sur les 30 derniers jours" in own_page
+    assert health_producer.status_code == 403 and health_team.status_code == 200
+    assert journal_producer.status_code == 403
+    assert bad_action.status_code == 400 and bad_date.status_code == 400
+    assert account["commune"] == "ecully" and account["type"] == "producteur"
+
+    actions = [(e["action"], e["qui"], e["commune"]) for e in journal["entrees"]]
+    assert ("statistiques-consultees", "producteur:marie@ecully.fr", "ecully") in actions
+    assert ("statistiques-consultees", "equipe-data:data@grandlyon.com", "ecully") in actions
+    assert ("acces-refuse", "producteur:paul@vaulx.fr", "ecully") in actions
+    assert ("sante-consultee", "equipe-data:data@grandlyon.com", None) in actions
+    assert ("soumission-publiee", "plateforme:pipeline", "ecully") in actions
+    assert {e["commune"] for e in ecully_only["entrees"]} == {"ecully"}
+    assert {e["action"] for e in refusals["entrees"]} == {"acces-refuse"}
+    assert len(refusals["entrees"]) == 3  # vaulx's statistics, ecully's health and journal
+    published = next(e for e in journal["entrees"] if e["action"] == "soumission-publiee")
+    assert published["objet"] == "ecully-arbres" and published["details"]["canal"]
+
+
+def test_backups_and_restores_are_logged(store, tmp_path, capsys):
+    accounts.create_token(store, "equipe-data", "data@grandlyon.com")
+    assert cli(["backup", str(tmp_path)]) == 0
+    [archive] = tmp_path.glob("*.tar")
+    assert [e.action for e in store.audit_log(limit=1)] == ["sauvegarde"]
+    assert cli(["restore", str(archive), "--force"]) == 0
+    capsys.readouterr()
+    assert cli(["journal", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    # the restored catalog: what the backup held, then the restore itself
+    assert [e["action"] for e in entries] == ["restauration", "jeton-cree"]
+    assert entries[0]["objet"] == archive.name and entries[0]["qui"].startswith("operateur:")
