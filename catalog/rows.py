@@ -267,11 +267,11 @@ def _after(cursor: str | None, column: str | None, descending: bool) -> tuple[li
         if descending:  # after the NULLs, which come last in descending order: nothing
             return [f"{quoted} IS NULL AND rowid < ?"], [rowid]
         return [f"(({quoted} IS NULL AND rowid > ?) OR {quoted} IS NOT NULL)"], [rowid]
-    tie = f"({quoted} = ? AND rowid {sign} ?)"
-    beyond = f"{quoted} {sign} ?"
+    # a row value: the column's index (which holds the rowid) answers it as a range
+    beyond = f"({quoted}, rowid) {sign} (?, ?)"
     if descending:
-        return [f"({beyond} OR {tie} OR {quoted} IS NULL)"], [value, value, rowid]
-    return [f"({beyond} OR {tie})"], [value, value, rowid]
+        return [f"({beyond} OR {quoted} IS NULL)"], [value, rowid]
+    return [beyond], [value, rowid]
 
 
 def _decode(cursor: str) -> tuple[Any, int]:
