@@ -47,6 +47,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,8 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 USERINFO_CLAIMS = ["iss", "aud", "sub"]
 PERSON_CLAIMS = ("family_name", "usual_name", "given_name", "email")  # all that is read
 MAX_TOKEN_LENGTH = 16_384
+VERIFIED_SECONDS = 60  # a verified token is trusted this long without a new check
+VERIFIED_MAX = 4096
 HTTP_TIMEOUT = 5.0
 MAX_DOCUMENT_BYTES = 1_000_000
 METADATA_LIFESPAN = 24 * 3600.0  # seconds a discovery document is kept
@@ -333,6 +336,10 @@ class OidcVerifier:
     def __init__(self, settings: OidcSettings, fetch: Fetch = fetch_json) -> None:
         self.settings = settings
         self._issuers = {p.issuer: IssuerMetadata(p, fetch) for p in settings.providers}
+        # token -> (principal, until): the rate limiter and the endpoint of one request,
+        # and a client's next requests, verify a token's signature once
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._verified_lock = threading.Lock()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OidcVerifier | None:
@@ -348,6 +355,10 @@ class OidcVerifier:
 
     def principal(self, token: str) -> Principal | None:
         """The user the token names, or None for any token that is not valid."""
+        with self._verified_lock:
+            known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]
         try:
             claims = self.claims(token)
         except (InvalidToken, jwt.PyJWTError, TypeError, ValueError) as error:
@@ -356,7 +367,18 @@ class OidcVerifier:
         except ProviderUnavailable as error:
             LOGGER.warning("Jeton OIDC non vérifiable : %s", error)
             return None
-        return self.principal_from_claims(claims)
+        principal = self.principal_from_claims(claims)
+        self._remember(token, principal, float(claims["exp"]))
+        return principal
+
+    def _remember(self, token: str, principal: Principal, expires: float) -> None:
+        """Keep a verified token for a minute at most, never past its expiry."""
+        until = min(expires, time.time() + VERIFIED_SECONDS)
+        with self._verified_lock:
+            self._verified[token] = (principal, until)
+            self._verified.move_to_end(token)
+            while len(self._verified) > VERIFIED_MAX:
+                self._verified.popitem(last=False)
 
     def claims(
         self, token: str, nonce: str | None = None, required: list[str] = REQUIRED_CLAIMS
