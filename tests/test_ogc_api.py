@@ -498,3 +498,20 @@ def _refresh(base: str) -> bool:
         if get(base + "/ogc/collections", f="json").json() != before:
             return True
     return False
+
+
+def test_many_host_headers_keep_a_bounded_number_of_apis_and_record_files(served) -> None:
+    from catalog.ogc.api import MAX_SITES
+
+    root, published = served
+    for number in range(3 * MAX_SITES):
+        response = requests.get(
+            f"{root}/collections",
+            params={"f": "json"},
+            headers={"Host": f"h{number}.example"},
+            timeout=30,
+        )
+        assert response.status_code == 200
+        assert f"h{number}.example" in response.text  # links follow the host asked for
+    records = list((published.settings.services_dir).rglob("fiches-*.json"))
+    assert 0 < len(records) <= MAX_SITES + 1

@@ -47,6 +47,7 @@ FEATURE_FUNCTIONS = (get_collection_items, get_collection_item)
 
 PREFIX = "/ogc"
 CATALOGUE = "catalogue"
+MAX_SITES = 8  # base URLs (Host headers) with a pygeoapi built for them
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 SERVED_CRS = [CRS84] + [
     f"http://www.opengis.net/def/crs/EPSG/0/{code}" for code in (4326, 2154, 3946, 3857)
@@ -187,6 +188,9 @@ class OgcApi:
         with self._lock:
             api = self._apis.get(site)
             if api is None:
+                # the Host header is the client's: keep a few sites, not one per value sent
+                while len(self._apis) >= MAX_SITES:
+                    self._apis.pop(next(iter(self._apis)))
                 config = self._config(site)
                 api = API(config, get_oas(copy.deepcopy(config), fail_on_invalid_collection=False))
                 self._apis[site] = api
