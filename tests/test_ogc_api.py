@@ -424,8 +424,13 @@ def test_services_follow_new_releases_structure_versions_and_withdrawals(
         with running_catalog(published.store) as base:
             root = f"{base}/ogc"
             assert items(root, BANCS)["numberMatched"] == 60
+            assert get(f"{root}/collections/{BANCS}", f="html").status_code == 200
             refresher_changed = _publish_second_structure(published, base)
             assert refresher_changed
+            # HTML pages follow the change too (pygeoapi would render the first configuration
+            # it ever translated: see api.py, _NoConfigCache)
+            page = get(f"{root}/collections/{BANCS}-v1", f="html")
+            assert page.status_code == 200 and f"{BANCS}-v1" in page.text
             collections = {
                 c["id"] for c in get(root + "/collections", f="json").json()["collections"]
             }

@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from pygeoapi import l10n
 from pygeoapi.api import (
     API,
     APIRequest,
@@ -48,6 +49,22 @@ FEATURE_FUNCTIONS = (get_collection_items, get_collection_item)
 PREFIX = "/ogc"
 CATALOGUE = "catalogue"
 MAX_SITES = 8  # base URLs (Host headers) with a pygeoapi built for them
+
+
+class _NoConfigCache(dict):
+    """pygeoapi 0.21 keeps the first configuration it translates for its HTML pages, per
+    locale and for the whole process (`l10n._cfg_cache`): every later page would show
+    that configuration's collections, whatever the release or the caller's audience. With
+    this cache nothing is kept: each page translates its own API's configuration."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return default
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        return None
+
+
+l10n._cfg_cache = _NoConfigCache()
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 SERVED_CRS = [CRS84] + [
     f"http://www.opengis.net/def/crs/EPSG/0/{code}" for code in (4326, 2154, 3946, 3857)
