@@ -41,6 +41,7 @@ from catalog.records import ApiToken, AuditEntry
 from catalog.store import CatalogStore
 from pipelines import clock
 from pipelines.config import load_settings
+from pipelines.metadata import EMAIL_PATTERN
 from pipelines.producers import load_producers
 
 KINDS = ("producteur", "equipe-data")
@@ -48,7 +49,6 @@ DEFAULT_DAYS = 90
 MAX_DAYS = 365
 ID_HEX = 12
 TOKEN_PATTERN = re.compile(rf"^{API_TOKEN_PREFIX}([0-9a-f]{{{ID_HEX}}})_([A-Za-z0-9_-]{{43}})$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 USE_RESOLUTION = timedelta(minutes=5)  # `last_used_at` is written at most this often
 JOURNAL_MAX = 1000
 STATE_LABELS = {"actif": "actif", "expire": "expiré", "revoque": "révoqué"}
