@@ -96,11 +96,6 @@ ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|
 # --- what reusers are told ------------------------------------------------------------------
 
 
-def is_open(dataset: Dataset | None) -> bool:
-    """Not restricted: open to anonymous callers whenever published (service.is_public)."""
-    return dataset is not None and dataset.metadata.get("access", "public") == "public"
-
-
 INTERNAL_KINDS = frozenset({"source-en-echec"})  # for the commune and the data team only
 
 
@@ -315,7 +310,7 @@ def add_subscription(store: CatalogStore, body: bytes) -> Subscription:
                 400, detail="« jeu_de_donnees » est un identifiant, ou null pour tout suivre."
             )
         dataset = store.get_dataset(slug)
-        if not is_open(dataset) or dataset.status != "publie":
+        if not may_see(ANONYMOUS, dataset) or dataset.status != "publie":
             raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
     if sum(s.url == url for s in store.subscriptions()) >= MAX_SUBSCRIPTIONS_PER_URL:
         raise HTTPException(

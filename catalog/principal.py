@@ -53,9 +53,7 @@ class Principal:
 
     def may_read(self, access: str, producer: str) -> bool:
         """May read a dataset with this `access` level published by `producer`."""
-        if access == "public":
-            return True
-        if self.kind == "equipe-data" or (self.kind == "producteur" and self.commune == producer):
+        if access == "public" or self.acts_for(producer):
             return True
         if access == "restreint":
             return self.kind == "usager"
@@ -72,6 +70,7 @@ def dataset_access(metadata: dict[str, Any]) -> str:
     return str(metadata.get("access", "public"))
 
 
+BEARER_STATE = "opendata_bearer_principal"  # identify()'s answer, in the scope's state
 API_TOKEN_PREFIX = "odl_"  # platform API tokens (producers, data team); anything else is a JWT
 
 
@@ -90,7 +89,18 @@ def identify(request: Any, store: Any) -> Principal:
     An unknown, revoked, expired or forged credential is anonymous here; endpoints that
     require credentials answer 401 themselves. Reading endpoints use
     `catalog.visibility.caller`, which also knows the portal's signed session (sign-in
-    through `catalog.login`); endpoints that change something use bearer credentials only."""
+    through `catalog.login`); endpoints that change something use bearer credentials only.
+
+    Worked out once per request (the rate limiter, then the endpoint, ask again): kept in
+    the request's scope state, which every `Request` of that scope shares."""
+    state = request.scope.setdefault("state", {})
+    known = state.get(BEARER_STATE)
+    if known is None:
+        known = state[BEARER_STATE] = _bearer_principal(request, store)
+    return known
+
+
+def _bearer_principal(request: Any, store: Any) -> Principal:
     token = bearer_token(request.headers)
     if token is None:
         return ANONYMOUS

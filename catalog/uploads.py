@@ -65,6 +65,7 @@ from pipelines import clock
 from pipelines.config import Settings, load_settings
 from pipelines.metadata import SLUG_PATTERN
 from pipelines.producers import load_producers
+from pipelines.publish import file_sha256
 from pipelines.read import FORMATS
 from pipelines.submission import (
     METADATA_NAMES,
@@ -571,11 +572,7 @@ def finish_if_complete(folder: Path, offset: int) -> None:
     info = read_upload(folder)
     if offset < info["taille"] or info.get("empreinte"):
         return
-    digest = hashlib.sha256()
-    with (folder / "donnees").open("rb") as handle:
-        while piece := handle.read(WRITE_BUFFER):
-            digest.update(piece)
-    actual = digest.hexdigest()
+    actual = file_sha256(folder / "donnees")
     if info.get("sha256") and actual != info["sha256"]:
         shutil.rmtree(folder, ignore_errors=True)
         raise HTTPException(

@@ -75,10 +75,6 @@ def may_see(principal: Principal, dataset: Dataset | None) -> bool:
     )
 
 
-def visible(principal: Principal, datasets: list[Dataset]) -> list[Dataset]:
-    return [d for d in datasets if may_see(principal, d)]
-
-
 class PrivateWhenAuthenticated:
     """ASGI middleware: `Cache-Control: private` on the answers to requests that carry
     credentials (a bearer token or the session cookie), `Vary` on both for every answer, so

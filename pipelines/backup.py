@@ -50,6 +50,7 @@ import sqlalchemy as sa
 
 from pipelines import clock
 from pipelines.config import Settings
+from pipelines.publish import file_sha256
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -380,18 +381,10 @@ def occupied(settings: Settings, backend: str, manifest: dict[str, Any]) -> list
     if (
         secrets is not None
         and settings.secrets_file.is_file()
-        and _sha256(settings.secrets_file) != secrets["sha256"]
+        and file_sha256(settings.secrets_file) != secrets["sha256"]
     ):
         reasons.append(f"le fichier de secrets {settings.secrets_file} contient d'autres clés")
     return reasons
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- restore ---------------------------------------------------------------------------------

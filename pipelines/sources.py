@@ -23,7 +23,6 @@ most `RetryPolicy.per_host` requests at a time per host in this process, timeout
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -57,6 +56,7 @@ from pipelines import clock
 from pipelines.config import Settings
 from pipelines.metadata import SOURCE_FORMATS, check_source_url
 from pipelines.netguard import source_blocked
+from pipelines.publish import file_sha256
 from pipelines.read import FORMATS
 from pipelines.report import Problem, Report, SubmissionRejected, reject
 from pipelines.safety import UnsafeInput, check_xml_bytes
@@ -687,7 +687,7 @@ def _keep(
     pages: int = 0,
 ) -> FetchResult:
     """The complete content: unchanged when its checksum is the last accepted one."""
-    digest = _sha256(part)
+    digest = file_sha256(part)
     length = part.stat().st_size
     if state is not None and state.sha256 == digest:
         return _unchanged("somme-de-controle", url, state, etag, modified, length, pages)
@@ -735,14 +735,6 @@ def _unchanged(
         length=length if length is not None else state.length,
         pages=pages,
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- WFS ------------------------------------------------------------------------------------
