@@ -264,6 +264,7 @@ def test_a_pycsw_that_does_not_answer_in_time_gives_504(catalog: Catalog) -> Non
 def test_new_and_depublished_datasets_follow_without_restart(catalog: Catalog) -> None:
     csw = catalog.csw()
     published, refresher = catalog.published, catalog.app.state.refresher
+    refresher.stop()  # its 15 s cycle would race the explicit refresh below
     assert record(csw, WITHDRAWN) is not None
     published.publish(small_dataset(published.root, "composteurs", "Composteurs de quartier"))
     with published.store.engine.begin() as conn:  # depublication sets the dataset's status
