@@ -338,7 +338,7 @@ def run_postgis(
     with _reading(engine, release) as raw:
         if raw is None:
             return None
-        columns, geometry = _pg_columns(raw, name)
+        columns, geometry = _release_columns(raw, name, release.id)
         expressions = _pg_expressions(checked, columns)
         if expressions is None:
             return None
@@ -401,6 +401,25 @@ def _served_release(conn: sa.Connection, release: Release) -> str | None:
             structures_table.c.version == release.structure_version,
         )
     ).scalar()
+
+
+_COLUMNS: dict[tuple[str, str, str], tuple[dict[str, str], str | None]] = {}
+_COLUMNS_MAX = 1024
+
+
+def _release_columns(raw: Any, name: str, release: str) -> tuple[dict[str, str], str | None]:
+    """`_pg_columns`, read once per release: a new release replaces the table, and so
+    changes the key (the request has checked, in its snapshot, that the table holds it)."""
+    key = (raw.info.dsn, name, release)
+    known = _COLUMNS.get(key)
+    if known is None:
+        known = _pg_columns(raw, name)
+        if not known[0]:  # no table (yet): nothing to keep
+            return known
+        if len(_COLUMNS) >= _COLUMNS_MAX:
+            _COLUMNS.pop(next(iter(_COLUMNS)))
+        _COLUMNS[key] = known
+    return known
 
 
 def _pg_columns(raw: Any, name: str) -> tuple[dict[str, str], str | None]:
