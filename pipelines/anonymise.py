@@ -26,6 +26,7 @@ import yaml
 from shapely.geometry import Point
 
 from pipelines import personal
+from pipelines.personal import names
 from pipelines.publish import CheckedData
 from pipelines.report import Problem, Report, SubmissionRejected
 
@@ -338,8 +339,9 @@ def redact(column: pa.Array) -> pa.Array:
             text = pc.replace_substring_regex(text, kind.pattern, kind.redaction)
         elif pc.any(personal.matching_mask(text, code)).as_py():
             text = _redact_confirmed(text, code)
-    if pc.any(personal.person_name_mask(text)).as_py():
-        text = pa.array([_redact_names(v) for v in text.to_pylist()], type=pa.string())
+    found = names.names_in_texts(pc.unique(pc.drop_null(text)).to_pylist())
+    if found:
+        text = pa.array([_redact_names(v, found.get(v)) for v in text.to_pylist()], pa.string())
     return text
 
 
@@ -360,10 +362,10 @@ def _redact_confirmed(text: pa.Array, code: str) -> pa.Array:
     return pa.array(values.tolist(), type=pa.string())
 
 
-def _redact_names(value: str | None) -> str | None:
-    if value is None:
-        return None
-    for start, end in sorted(personal.person_name_spans(value), reverse=True):
+def _redact_names(value: str | None, spans: list[tuple[int, int]] | None) -> str | None:
+    if value is None or not spans:
+        return value
+    for start, end in sorted(spans, reverse=True):
         value = value[:start] + personal.KINDS["nom"].redaction + value[end:]
     return value
 

@@ -74,8 +74,27 @@ def personal_values(records: list[dict]) -> set[str]:
     ],
 )
 def test_known_personal_values_are_detected(value: str, kind: str) -> None:
-    findings = personal.detect(pa.table({"texte_libre": [value, "RAS"]}))
+    in_a_sentence = f"Signalé par téléphone, à recontacter : {value} (urgent)"
+    findings = personal.detect(pa.table({"texte_libre": [in_a_sentence, "RAS"]}))
     assert kind in {f.kind for f in findings}
+
+
+def test_a_facility_s_own_phone_mailbox_and_address_are_not_personal() -> None:
+    facilities = pa.table(
+        {
+            "nom": ["Gymnase Jean Moulin", "Piscine Camille Muffat", "Médiathèque Simone Veil"],
+            "adresse": ["12 rue Victor Hugo", "3 avenue Jean Jaurès", "1 place du Docteur Roux"],
+            "telephone": ["04 78 12 34 56", "04.72.10.30.30", "0478953212"],
+            "courriel": ["gymnase@mairie-ecully.fr", "accueil@piscine.fr", "contact@lyon.fr"],
+            "latitude": [45.77, 45.76, 45.75],
+            "longitude": [4.80, 4.85, 4.83],
+        }
+    )
+    assert personal.detect(facilities) == []
+    people = facilities.append_column("responsable", pa.array(["Jeanne Martin"] * 3))
+    found = {(f.column, f.kind) for f in personal.detect(people)}
+    assert {("adresse", "adresse"), ("telephone", "telephone"), ("responsable", "nom")} <= found
+    assert ("latitude", "coordonnees-individuelles") in found
 
 
 @pytest.mark.parametrize(
@@ -232,7 +251,7 @@ def test_pseudonyms_are_stable_across_versions_and_keyed_per_producer(
 
 
 def test_not_personal_declaration_needs_and_records_a_justification(submit, dataset_folder, store):
-    csv = "service;standard\r\nAccueil;04 78 33 11 22\r\nÉtat civil;04 78 33 11 23\r\n"
+    csv = "service;standard\r\nAstreinte voirie;06 78 33 11 22\r\nAstreinte propreté;06 78 33 11 23\r\n"
     data = dataset_folder(
         "services.csv",
         csv,

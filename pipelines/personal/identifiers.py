@@ -1,0 +1,194 @@
+"""Identifiers of people, found by shape and confirmed by the library that knows the rule.
+
+Each kind is a vectorised Arrow regular expression over the column, whose candidate
+matches are confirmed one distinct value at a time (python-stdnum for NIR and IBAN,
+phonenumbers for French numbers). Numbers typed as numbers (by a spreadsheet, or read
+as such) are turned back into the text they were: a phone number that lost its leading
+0, `33…` for `+33…`, a NIR with or without its key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
+from stdnum import iban as std_iban
+from stdnum.fr import nir as std_nir
+
+from pipelines.personal.words import STREET_WORDS
+
+# At most this many distinct candidates of a column are confirmed one by one.
+MAX_CONFIRMED_CANDIDATES = 200_000
+NIR_MONTHS = r"(0[1-9]|1[0-2]|[2-9]\d)"
+NIR_DEPARTMENTS = r"(\d{2}|2[AB])"
+
+
+@dataclass(frozen=True)
+class Kind:
+    code: str
+    label: str  # French, for reports
+    pattern: str  # RE2, searched inside the text
+    confirm: Callable[[str], bool] | None = None
+    redaction: str = "[donnée personnelle masquée]"
+    canonical: str | None = None  # a match of this exact form is confirmed without a check
+
+
+def _valid_phone(text: str) -> bool:
+    try:
+        number = phonenumbers.parse(text, "FR")
+    except phonenumbers.NumberParseException:
+        return False
+    # "Possible" (the length of a French number), not "valid": a number outside the ranges
+    # allocated today is still someone's number as far as publication goes.
+    return number.country_code == 33 and phonenumbers.is_possible_number(number)
+
+
+def _valid_nir(text: str) -> bool:
+    compact = re.sub(r"[\s.-]", "", text).upper()
+    if len(compact) == 13:  # without its key: the rest of the number must hold
+        return bool(re.fullmatch(rf"[12]\d{{2}}(0[1-9]|1[0-2]){NIR_DEPARTMENTS}\d{{6}}", compact))
+    return std_nir.is_valid(compact)
+
+
+def _valid_iban(text: str) -> bool:
+    return std_iban.is_valid(text)
+
+
+KINDS = {
+    kind.code: kind
+    for kind in (
+        Kind(
+            "courriel",
+            "adresses électroniques",
+            r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+            redaction="[courriel masqué]",
+        ),
+        Kind(
+            "telephone",
+            "numéros de téléphone",
+            r"(\+33\s?\(?0?\)?\s?|0033\s?|\b0)[1-9]([\s.-]?\d{2}){4}\b",
+            _valid_phone,
+            redaction="[téléphone masqué]",
+            canonical=r"^(0|\+33\s?|0033\s?)[1-9]([\s.-]?\d{2}){4}$",
+        ),
+        Kind(
+            "nir",
+            "numéros de sécurité sociale (NIR)",
+            rf"(?i)\b[12][\s.]?\d{{2}}[\s.]?{NIR_MONTHS}[\s.]?{NIR_DEPARTMENTS}[\s.]?\d{{3}}"
+            r"[\s.]?\d{3}([\s.]?\d{2})?\b",
+            _valid_nir,
+            redaction="[NIR masqué]",
+        ),
+        Kind(
+            "iban",
+            "IBAN",
+            r"(?i)\b[A-Z]{2}\d{2}(\s?[A-Z0-9]{4}){2,7}(\s?[A-Z0-9]{1,4})?\b",
+            _valid_iban,
+            redaction="[IBAN masqué]",
+        ),
+        Kind(
+            "plaque",
+            "plaques d'immatriculation",
+            r"\b[A-HJ-NP-TV-Z]{2}[\s-]?\d{3}[\s-]?[A-HJ-NP-TV-Z]{2}\b",
+            redaction="[plaque masquée]",
+        ),
+        Kind(
+            "adresse",
+            "adresses postales avec numéro",
+            rf"(?i)\b\d{{1,4}}\s?(bis|ter|b)?,?\s+({STREET_WORDS})\b\.?\s+\S+",
+            redaction="[adresse masquée]",
+        ),
+        Kind(
+            "date-naissance",
+            "dates de naissance",
+            r"(?i)\bn[ée]e?s?\s+le\s+(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2})",
+            redaction="[date de naissance masquée]",
+        ),
+        Kind("nom", "noms et prénoms de personnes", "", redaction="[nom masqué]"),
+        Kind("siret-entrepreneur", "SIREN/SIRET d'entrepreneurs individuels", ""),
+        Kind("coordonnees-individuelles", "coordonnées précises rattachées à des personnes", ""),
+        Kind("quasi-identifiants", "combinaisons de quasi-identifiants (k < 11)", ""),
+    )
+}
+IDENTIFIER_CODES = ("courriel", "telephone", "nir", "iban", "plaque", "adresse", "date-naissance")
+MOBILE_PATTERN = r"^\s*(\+33\s?\(?0?\)?\s?|0033\s?|0)[67]"
+
+# Column names that say what a column holds (compared without accents, lower case).
+NAME_HINTS = {
+    "courriel": ("email", "e_mail", "mail", "courriel", "adresse_electronique"),
+    "telephone": ("tel", "telephone", "portable", "mobile", "phone", "fax", "gsm"),
+    "nir": ("nir", "secu", "securite_sociale", "num_ss", "numero_ss", "insee_personne"),
+    "iban": ("iban", "rib"),
+    "plaque": ("immatriculation", "plaque", "immat"),
+    "date-naissance": ("naissance", "date_naissance", "ddn", "birth", "birthdate", "ne_le"),
+    "adresse": ("adresse", "address", "domicile"),
+}
+# What a value of a column named for a kind looks like, checked or not.
+SHAPED_BY_NAME = {
+    "nir": r"^\s*[12]([\s.]?[\dAB]){12,14}\s*$",
+    "iban": r"(?i)^\s*[A-Z]{2}\d{2}[\sA-Z0-9]{10,}$",
+    "date-naissance": r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}",
+    "telephone": r"^\s*(\+\d{2}|0)[\d\s.()-]{8,16}$",
+    "plaque": r"^\s*[A-Z]{2}[\s-]?\d{3}[\s-]?[A-Z]{2}\s*$|^\s*\d{1,4}\s?[A-Z]{1,3}\s?\d{2}\s*$",
+}
+
+
+def numbers_as_text(column: pa.Array) -> pa.Array:
+    """Whole numbers of 9 digits or more, as the text they were typed from: a phone number
+    that lost its leading 0 (`612345678`) or its `+` (`33612345678`), a NIR or SIRET."""
+    if pa.types.is_floating(column.type):
+        whole = pc.equal(pc.floor(column), column)
+        column = pc.filter(
+            column, pc.and_(pc.fill_null(whole, False), pc.less(pc.abs(column), 1e18))
+        )
+        column = pc.cast(column, pa.int64())
+    long_numbers = pc.filter(column, pc.greater_equal(pc.abs(column), 10**8))
+    digits = pc.cast(long_numbers, pa.string())
+    nine = pc.match_substring_regex(digits, r"^[1-9]\d{8}$")
+    international = pc.match_substring_regex(digits, r"^33[1-9]\d{8}$")
+    return pc.if_else(
+        nine,
+        pc.binary_join_element_wise("0", digits, ""),
+        pc.if_else(international, pc.binary_join_element_wise("+", digits, ""), digits),
+    )
+
+
+def matching_mask(values: pa.Array, code: str) -> pa.Array:
+    """Boolean mask: the values containing a confirmed match of kind `code`."""
+    kind = KINDS[code]
+    candidates = pc.fill_null(pc.match_substring_regex(values, kind.pattern), False)
+    if kind.confirm is None or not pc.any(candidates).as_py():
+        return candidates
+    unsure = candidates
+    confirmed_fast = pa.array([False] * len(values))
+    if kind.canonical:
+        # A first match in canonical form needs no library check (vectorised fast path).
+        whole = re.sub(r"(?<!\\)\((?!\?)", "(?:", kind.pattern)  # Arrow wants named groups
+        first = pc.struct_field(pc.extract_regex(values, f"(?P<m>{whole})"), "m")
+        confirmed_fast = pc.fill_null(pc.match_substring_regex(first, kind.canonical), False)
+        unsure = pc.and_(candidates, pc.invert(confirmed_fast))
+        if not pc.any(unsure).as_py():
+            return confirmed_fast
+    regex = python_regex(code)
+    distinct = pc.unique(pc.filter(values, unsure)).to_pylist()
+    checked = distinct[:MAX_CONFIRMED_CANDIDATES]
+    confirmed = [v for v in checked if any(kind.confirm(m.group(0)) for m in regex.finditer(v))]
+    mask = pc.or_(confirmed_fast, pc.is_in(values, value_set=pa.array(confirmed, pa.string())))
+    if len(distinct) > len(checked):  # fail closed beyond what was checked one by one
+        beyond = pc.invert(pc.is_in(values, value_set=pa.array(checked, pa.string())))
+        mask = pc.or_(mask, pc.and_(unsure, beyond))
+    return mask
+
+
+def count_matches(values: pa.Array, code: str) -> int:
+    return pc.sum(matching_mask(values, code)).as_py() or 0
+
+
+def python_regex(code: str) -> re.Pattern[str]:
+    pattern = KINDS[code].pattern
+    flags = re.IGNORECASE if pattern.startswith("(?i)") else 0
+    return re.compile(pattern.replace("(?i)", ""), flags)

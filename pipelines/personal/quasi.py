@@ -1,0 +1,127 @@
+"""Quasi-identifiers: columns that single a person out in combination (age, sex, place).
+
+Rows about persons that carry such a combination are refused undeclared when the
+smallest group of identical combinations is below k = 11, the threshold the platform
+applies (the CNIL's advice on statistical publications); the report gives the measured k
+and the first generalisation that reaches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.personal.words import column_tokens, hinted, plain
+
+K_THRESHOLD = 11
+SEX_VALUES = frozenset(
+    {"h", "f", "m", "homme", "femme", "hommes", "femmes", "masculin", "feminin", "garcon", "fille"}
+)
+ROLE_HINTS = {
+    "sexe": ("sexe", "sex", "genre", "gender"),
+    "age": ("age", "ages", "tranche_age", "classe_age"),
+    "naissance": ("annee_naissance", "naissance", "annee_de_naissance", "ddn", "date_naissance"),
+    "code_postal": ("code_postal", "cp", "codepostal", "postal", "zip"),
+    "code_insee": ("code_insee", "insee", "code_commune", "codgeo", "com"),
+    "iris": ("iris", "code_iris", "carreau", "idcar", "section", "ilot"),
+}
+CODE_PATTERN = r"^\s*(\d{5}|2[AB]\d{3})\s*$"
+
+
+@dataclass(frozen=True)
+class QuasiIdentifiers:
+    roles: dict[str, str]  # column -> role
+    k: int
+    generalisation: str | None  # French: what reaches k = 11
+
+    def message(self) -> str:
+        columns = ", ".join(f"« {c} »" for c in self.roles)
+        proposal = (
+            f" Pour atteindre k = {K_THRESHOLD} : {self.generalisation}."
+            if self.generalisation
+            else " Supprimez l'une de ces colonnes, ou déclarez « k_anonymat »."
+        )
+        return (
+            f"Les lignes décrivent des personnes et la combinaison {columns} en isole "
+            f"certaines : k mesuré = {self.k} (des combinaisons n'apparaissent que {self.k} "
+            f"fois, le minimum est {K_THRESHOLD}).{proposal}"
+        )
+
+
+def roles_of(table: pa.Table) -> dict[str, str]:
+    roles: dict[str, str] = {}
+    for name in table.column_names:
+        role = _role(name, table.column(name).combine_chunks())
+        if role:
+            roles[name] = role
+    return roles
+
+
+def _role(name: str, column: pa.Array) -> str | None:
+    tokens = column_tokens(name)
+    for role in ("naissance", "sexe", "age", "iris", "code_postal", "code_insee"):
+        if hinted(tokens, ROLE_HINTS[role]):
+            return role
+    values = pc.drop_null(column)
+    if len(values) == 0:
+        return None
+    distinct = pc.unique(values).slice(0, 50).to_pylist()
+    if pa.types.is_string(column.type):
+        if len(distinct) <= 3 and {plain(str(v)).strip() for v in distinct} <= SEX_VALUES:
+            return "sexe"
+        codes = pc.sum(pc.match_substring_regex(values, CODE_PATTERN)).as_py() or 0
+        if codes >= 0.9 * len(values):
+            return "code_postal"
+    return None
+
+
+def is_about_persons(roles: dict[str, str]) -> bool:
+    """Sex beside an age or a birth date: the rows are people."""
+    found = set(roles.values())
+    return "sexe" in found and bool(found & {"age", "naissance"})
+
+
+def measure(table: pa.Table, roles: dict[str, str]) -> QuasiIdentifiers | None:
+    """The k of the combination of quasi-identifiers (None when no row is at risk)."""
+    if len(roles) < 2 or table.num_rows == 0:
+        return None
+    frame = pd.DataFrame({c: table.column(c).to_pandas() for c in roles}).astype(str)
+    k = _smallest_group(frame)
+    if k >= K_THRESHOLD:
+        return None
+    return QuasiIdentifiers(roles, k, _generalisation(frame, roles))
+
+
+def _smallest_group(frame: pd.DataFrame) -> int:
+    return int(frame.groupby(list(frame.columns), dropna=False).size().min())
+
+
+def _generalisation(frame: pd.DataFrame, roles: dict[str, str]) -> str | None:
+    for level in (1, 2, 3):
+        coarser, steps = frame.copy(), []
+        for column, role in roles.items():
+            values, step = _coarser(frame[column], role, level)
+            if step:
+                coarser[column] = values
+                steps.append(f"« {column} » {step}")
+        if steps and _smallest_group(coarser) >= K_THRESHOLD:
+            return ", ".join(steps)
+    return None
+
+
+def _coarser(values: pd.Series, role: str, level: int) -> tuple[pd.Series, str | None]:
+    if role in {"age", "naissance"}:
+        width = {1: 5, 2: 10, 3: 20}[level]
+        years = pd.to_numeric(values.str.extract(r"(\d{1,4})")[0], errors="coerce")
+        unit = "ans" if role == "age" else "années de naissance"
+        return (years // width * width).astype(str), f"par tranches de {width} {unit}"
+    if role in {"code_postal", "code_insee"}:
+        if level == 1:
+            return values.str[:3], "réduit à ses 3 premiers caractères"
+        return values.str[:2], "réduit au département"
+    if role == "iris":
+        return values.str[:5], "réduit à la commune"
+    return values, None
