@@ -183,8 +183,8 @@ def anonymise(
     """Treat `data` as declared; raise SubmissionRejected on anything undeclared or left."""
     treatments = treatments_of(metadata)
     exempt = frozenset(c for c, t in treatments.items() if t.kind == "non-personnel")
-    findings = personal.detect(data.typed, data.geometry is not None, exempt)
-    _refuse_undeclared(findings, treatments, data)
+    findings = detect_or_refuse(data.typed, data.geometry is not None, exempt)
+    _refuse_undeclared(findings, treatments, data, metadata)
     report = AnonymisationReport()
     by_column: dict[str, list[str]] = {}
     for finding in findings:
@@ -217,8 +217,57 @@ def anonymise(
     return treated, report
 
 
+def detect_or_refuse(
+    table: pa.Table, geometry_present: bool, exempt: frozenset[str] = frozenset()
+) -> list[personal.Finding]:
+    """The detector's findings; a refusal, not a publication, when it cannot run."""
+    try:
+        return personal.detect(table, geometry_present, exempt)
+    except personal.DetectorUnavailable as error:
+        raise SubmissionRejected(_single("detecteur-indisponible", str(error), None)) from error
+
+
+def undeclared_problems(
+    findings: list[personal.Finding], treatments: dict[str, Treatment], metadata: dict[str, Any]
+) -> list[Problem]:
+    """One problem per personal finding that no declaration covers."""
+    declared_k = set((metadata.get("k_anonymity") or {}).get("quasi_identifiants") or ())
+    problems = []
+    for finding in findings:
+        if finding.column in treatments:
+            continue
+        if finding.kind == "quasi-identifiants" and finding.column in declared_k:
+            continue
+        problems.append(
+            Problem(
+                STAGE,
+                "donnee-personnelle-non-traitee",
+                _undeclared_message(finding),
+                column=finding.column,
+            )
+        )
+    return problems
+
+
+def personal_problems(
+    table: pa.Table, geometry_present: bool, metadata: dict[str, Any]
+) -> list[Problem]:
+    """What the anonymisation stage would refuse in this table, for a report made earlier
+    (the structure's), so that a producer learns everything in one pass."""
+    treatments = treatments_of(metadata)
+    exempt = frozenset(c for c, t in treatments.items() if t.kind == "non-personnel")
+    try:
+        findings = personal.detect(table, geometry_present, exempt)
+    except personal.DetectorUnavailable as error:
+        return [Problem(STAGE, "detecteur-indisponible", str(error))]
+    return undeclared_problems(findings, treatments, metadata)
+
+
 def _refuse_undeclared(
-    findings: list[personal.Finding], treatments: dict[str, Treatment], data: CheckedData
+    findings: list[personal.Finding],
+    treatments: dict[str, Treatment],
+    data: CheckedData,
+    metadata: dict[str, Any],
 ) -> None:
     report = Report()
     present = set(data.typed.column_names) | ({"geometry"} if data.geometry is not None else set())
@@ -233,32 +282,40 @@ def _refuse_undeclared(
                     column=column,
                 )
             )
-    for finding in findings:
-        if finding.column in treatments:
-            continue
-        report.add(
-            Problem(
-                STAGE,
-                "donnee-personnelle-non-traitee",
-                _undeclared_message(finding),
-                column=finding.column,
-            )
-        )
+    for problem in undeclared_problems(findings, treatments, metadata):
+        report.add(problem)
     if not report.valid:
         raise SubmissionRejected(report)
 
 
+# The treatment proposed first, by kind: the least destructive one that removes the risk.
+PROPOSED = {
+    "nom": "pseudonymiser",
+    "coordonnees-individuelles": "generaliser, grille_m: 200",
+    "date-naissance": "generaliser, niveau: annee",
+    "adresse": "generaliser",
+    "quasi-identifiants": "generaliser",
+}
+
+
 def _undeclared_message(finding: personal.Finding) -> str:
+    if finding.kind == "quasi-identifiants":
+        return (
+            f"{finding.detail} Déclarez-le dans metadata.yaml, par exemple :\n"
+            "      k_anonymat: {quasi_identifiants: [...], k: 11}\n"
+            "    ou « generaliser » sur ces colonnes dans « donnees_personnelles »."
+        )
     origin = " (d'après le nom de la colonne)" if finding.by_name else ""
+    why = f" {finding.detail}" if finding.detail else ""
+    proposed = PROPOSED.get(finding.kind, "supprimer")
     return (
-        f"{finding.label.capitalize()} détecté(e)s dans {finding.count} valeur(s){origin}. "
-        "Rien ne peut être publié tant que cette colonne n'a pas de traitement déclaré dans "
-        "metadata.yaml, par exemple :\n"
-        f"      donnees_personnelles:\n        {finding.column}: {{traitement: supprimer}}"
-        "   # ou pseudonymiser, generaliser, masquer\n"
-        "    ou, si ces valeurs ne sont pas des données personnelles (ex. le standard de la "
-        f"mairie) :\n        {finding.column}: {{traitement: non-personnel, "
-        'justification: "…"}'
+        f"{finding.label.capitalize()} détecté(e)s dans {finding.count} valeur(s){origin}."
+        f"{why} Rien ne peut être publié tant que cette colonne n'a pas de traitement déclaré "
+        "dans metadata.yaml, par exemple :\n"
+        f"      donnees_personnelles:\n        {finding.column}: {{traitement: {proposed}}}"
+        "   # ou supprimer, pseudonymiser, generaliser, masquer\n"
+        "    ou, si ces valeurs ne sont pas des données personnelles :\n"
+        f"        {finding.column}: {{traitement: non-personnel, justification: \"…\"}}"
     )
 
 
@@ -266,7 +323,7 @@ def _refuse_leftovers(data: CheckedData, treatments: dict[str, Treatment]) -> No
     exempt = frozenset(c for c, t in treatments.items() if t.kind == "non-personnel")
     generalised = {c for c, t in treatments.items() if t.kind == "generaliser"}
     report = Report()
-    for finding in personal.detect(data.typed, data.geometry is not None, exempt):
+    for finding in detect_or_refuse(data.typed, data.geometry is not None, exempt):
         if finding.column in exempt or (
             finding.kind == "coordonnees-individuelles" and finding.column in generalised
         ):
@@ -276,8 +333,10 @@ def _refuse_leftovers(data: CheckedData, treatments: dict[str, Treatment]) -> No
                 STAGE,
                 "traitement-insuffisant",
                 f"Après le traitement déclaré, la colonne contient encore des "
-                f"{finding.label} ({finding.count} valeur(s)). Choisissez un "
-                "traitement qui les retire (supprimer, pseudonymiser ou masquer).",
+                f"{finding.label} ({finding.count} valeur(s)). "
+                + (f"{finding.detail} " if finding.detail else "")
+                + "Choisissez un traitement qui les retire (supprimer, pseudonymiser, "
+                "generaliser ou masquer).",
                 column=finding.column,
             )
         )
@@ -474,7 +533,7 @@ def _generalise_lat_lon(
     return table, int(present.sum())
 
 
-def _single(rule: str, message: str, column: str) -> Report:
+def _single(rule: str, message: str, column: str | None) -> Report:
     report = Report()
     report.add(Problem(STAGE, rule, message, column=column))
     return report
@@ -585,7 +644,7 @@ def with_published_schema(
 def mask_personal_values(report: Report, table: pa.Table, metadata: dict[str, Any]) -> Report:
     """The same report, saying nothing of the values of personal columns: a problem there
     keeps its row, column and rule, and a message that quotes no value."""
-    columns = set(metadata.get("personal") or {}) | {f.column for f in personal.detect(table)}
+    columns = set(metadata.get("personal") or {}) | personal.person_like_columns(table)
     masked = Report(rows_checked=report.rows_checked)
     masked.counts.update(report.counts)
     for problem in report.problems:

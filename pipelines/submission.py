@@ -28,6 +28,7 @@ from pipelines import changes, clock, lifecycle
 from pipelines.anonymise import (
     anonymise,
     mask_personal_values,
+    personal_problems,
     pseudonym_key,
     treatments_of,
     with_published_schema,
@@ -169,7 +170,11 @@ def stage_structure(
         )
     result = validate(source, structure.schema)
     if not result.report.valid:
-        raise SubmissionRejected(mask_personal_values(result.report, source.table, metadata))
+        report = mask_personal_values(result.report, source.table, metadata)
+        # One pass: the personal data this file would be refused for, with its structure.
+        for problem in personal_problems(source.table, source.geometry is not None, metadata):
+            report.add(problem)
+        raise SubmissionRejected(report)
     checked = CheckedData(typed=result.typed, geometry=source.geometry, crs=source.crs)
     return checked, structure, version
 

@@ -27,13 +27,12 @@ from pipelines.personal.identifiers import (
     NAME_HINTS,
     SHAPED_BY_NAME,
     Kind,
-    count_matches,
     matching_mask,
     numbers_as_text,
     python_regex,
 )
 from pipelines.personal.names import DetectorUnavailable, check_references
-from pipelines.personal.words import STREET_WORDS, column_tokens, hinted, plain
+from pipelines.personal.words import PLACE_WORDS, STREET_WORDS, column_tokens, hinted, plain
 
 __all__ = [
     "KINDS",
@@ -46,6 +45,7 @@ __all__ = [
     "detect",
     "is_coordinate_column",
     "matching_mask",
+    "person_like_columns",
     "person_name_spans",
     "plain",
     "python_regex",
@@ -57,30 +57,46 @@ FULL_NAME_SHARE = 0.3  # of a column's distinct labels, to make it a column of n
 SINGLE_NAME_SHARE = 0.6  # a column of lone surnames or first names
 SINGLE_NAME_MIN_DISTINCT = 8
 FREE_TEXT_WORDS = 6  # mean words per value beyond which a column is free text
-SENTENCE_WORDS = 6  # an identifier in a value of this many words is written in a sentence
-PERSON_LEVEL_KINDS = {"telephone-mobile", "nir", "iban", "nom", "date-naissance", "plaque"}
+SENTENCE_WORDS = 4  # an identifier beside this many words is written in a sentence
+PERSON_LEVEL_KINDS = {"nir", "iban", "nom", "date-naissance", "plaque"}
 ROW_DEPENDENT_KINDS = {"courriel", "telephone", "adresse"}
+# Headers that say a column holds people's names…
 PERSON_NAME_HINTS = (
     "prenom", "prenoms", "nom_prenom", "prenom_nom", "firstname", "first_name", "lastname",
     "last_name", "surname", "patronyme", "nom_famille", "nom_de_famille", "nom_usage",
-    "demandeur", "titulaire", "beneficiaire", "proprietaire", "declarant", "requerant",
-    "locataire", "agent", "eleve", "patient", "usager", "signataire", "nom_naissance",
-    "nom_complet", "identite", "contact", "responsable", "referent", "auteur_signalement",
+    "nom_naissance", "nom_complet_personne", "identite",
 )  # fmt: skip
-# Where names are those of people acting in public (candidates, elected officials).
+# …or a role that people, but also organisations, hold: the values must look like names.
+PERSON_ROLE_HINTS = (
+    "demandeur", "titulaire", "beneficiaire", "proprietaire", "declarant", "requerant",
+    "locataire", "agent", "eleve", "patient", "usager", "signataire", "contact", "responsable",
+    "referent", "auteur_signalement", "personne", "habitant", "president", "gerant",
+)  # fmt: skip
+# Where names are those of people acting in public (candidates, elected officials, artists,
+# authors, film directors): published as such, like the heritage files that cite them.
 PUBLIC_ROLE_HINTS = (
     "candidat", "candidats", "voix", "exprimes", "inscrits", "votants", "nuance", "sieges",
-    "elu", "elus", "mandat", "liste", "scrutin",
+    "elu", "elus", "mandat", "scrutin", "artiste", "artistes", "auteur", "auteurs",
+    "realisateur", "producteur", "personnage", "personnage_phare", "oeuvre", "oeuvres",
+    "inventaire", "collection", "collections", "compositeur", "editeur", "musee",
 )  # fmt: skip
 PLACE_HEADER_HINTS = (
-    "voie", "rue", "lieu", "quartier", "arrondissement", "commune", "ville", "site", "station",
-    "equipement", "etablissement", "parking", "parc", "ecole", "espece", "essence", "genre",
-    "type", "categorie", "nature", "libelle_voie", "adresse", "localisation", "secteur",
+    "voie", "rue", "lieu", "lieux", "quartier", "arrondissement", "commune", "communes", "ville",
+    "region", "departement", "pays", "site", "station", "equipement", "etablissement", "parking",
+    "parc", "ecole", "cantine", "gare", "arret", "compteur", "espece", "essence", "genre",
+    "type", "categorie", "nature", "adresse", "localisation", "secteur", "langue", "langues",
+    "organisation", "organisme", "structure", "association", "entreprise", "societe",
+    "operateur", "amenageur", "enseigne", "raison_sociale", "tournage", "titre", "plat",
 )  # fmt: skip
+# A column of lone first names beside counts is a statistic of names, not of people.
+COUNT_HINTS = ("nombre", "nb", "effectif", "effectifs", "total", "occurrences", "count")
+WEAK_NAME_SHARE = 0.1  # of a free-text column's values, to make it personal on its own
 SOLE_TRADER_PATTERN = (
     r"(?i)\b(entrepreneur individuel|entreprise individuelle|micro-?entrepr\w*|"
-    r"auto-?entrepr\w*|EIRL|EI)\b|^1000$"
+    r"auto-?entrepr\w*|EIRL)\b|\bEI\b"
 )
+# INSEE's legal category 1000 (entrepreneur individuel), in a column that holds categories.
+LEGAL_CATEGORY_HINTS = ("categorie_juridique", "forme_juridique", "cat_jur", "nature_juridique")
 GENERIC_MAILBOXES = re.compile(
     r"^(contact|accueil|info|infos|information|mairie|secretariat|direction|service|standard|"
     r"communication|webmaster|admin|bonjour|courrier|reservation|inscription|noreply|no-reply|"
@@ -112,6 +128,9 @@ class _Evidence:
     mobiles: int = 0
     personal_mailboxes: int = 0
     in_sentences: dict[str, int] = field(default_factory=dict)  # found inside free text
+    weak_names: int = 0  # a few names in sentences: personal in rows about persons only
+    one_per_row: dict[str, bool] = field(default_factory=dict)  # mostly distinct identifiers
+    single_names_only: bool = False  # lone first names or surnames, never a full name
 
 
 def detect(
@@ -124,11 +143,10 @@ def detect(
     """
     check_references()
     evidence = {name: _column_evidence(name, table.column(name)) for name in table.column_names}
-    public_roles = _public_role_context(table)
-    if public_roles:
+    if _public_role_context(table) or _name_statistics(table, evidence):
         for item in evidence.values():
-            if "nom" in item.counts and not item.counts.keys() & {"nir", "iban"}:
-                item.counts.pop("nom")
+            item.counts.pop("nom", None)
+            item.weak_names = 0
     roles = quasi.roles_of(table)
     person_columns = [
         name
@@ -159,18 +177,43 @@ def _public_role_context(table: pa.Table) -> bool:
     return sum(hinted(t, PUBLIC_ROLE_HINTS) for t in tokens) >= 2
 
 
+def _name_statistics(table: pa.Table, evidence: dict[str, _Evidence]) -> bool:
+    """Lone first names (or surnames) counted: how often a name was given, not to whom."""
+    named = [item for item in evidence.values() if "nom" in item.counts]
+    counted = any(hinted(column_tokens(n), COUNT_HINTS) for n in table.column_names)
+    return counted and bool(named) and all(item.single_names_only for item in named)
+
+
 def _makes_rows_personal(item: _Evidence) -> bool:
-    kinds = set(item.counts) & PERSON_LEVEL_KINDS
-    return bool(kinds or item.mobiles or item.personal_mailboxes)
+    """Names, NIR, IBAN, birth dates, plates say the rows are about persons; so do personal
+    mobiles or mailboxes that differ from row to row (one person per row). A contact's
+    mobile or mailbox repeated over the rows is personal itself, but the rows still describe
+    charging stations or museums, whose addresses and positions stay public."""
+    if set(item.counts) & PERSON_LEVEL_KINDS:
+        return True
+    mailboxes = item.personal_mailboxes >= 0.5 * item.counts.get("courriel", 0) > 0
+    own = (_mostly_mobiles(item) and item.one_per_row.get("telephone")) or (
+        mailboxes and item.one_per_row.get("courriel")
+    )
+    return bool(own)
+
+
+def _mostly_mobiles(item: _Evidence) -> bool:
+    """A column of mobile numbers is people's; one mobile among switchboards, a facility's."""
+    return bool(item.mobiles) and item.mobiles >= 0.5 * item.counts.get("telephone", 0)
 
 
 def _column_findings(name: str, item: _Evidence, about_persons: bool) -> list[Finding]:
     findings = []
-    for code, count in item.counts.items():
+    counts = dict(item.counts)
+    if about_persons and item.weak_names and "nom" not in counts:
+        counts["nom"] = item.weak_names
+    for code, count in counts.items():
         if code in ROW_DEPENDENT_KINDS and not about_persons:
             # A facility's switchboard, mailbox or address is not personal; the same
             # identifiers written in a comment or a sentence are someone's.
-            own = {"telephone": item.mobiles, "courriel": item.personal_mailboxes}.get(code, 0)
+            mobiles = item.mobiles if _mostly_mobiles(item) else 0
+            own = {"telephone": mobiles, "courriel": item.personal_mailboxes}.get(code, 0)
             count = max(own, item.in_sentences.get(code, 0))
         if count:
             findings.append(Finding(name, code, count, by_name=code in item.by_name))
@@ -213,8 +256,11 @@ def _identifiers(values: pa.Array, tokens: str, item: _Evidence) -> None:
         item.counts[code] = count
         if named:
             item.by_name.add(code)
-        if code in ROW_DEPENDENT_KINDS:
-            in_sentences = pc.and_(mask, pc.greater_equal(_word_counts(values), SENTENCE_WORDS))
+        if code in {"telephone", "courriel"}:
+            distinct = len(pc.unique(pc.filter(values, mask)))
+            item.one_per_row[code] = distinct >= 0.5 * count
+            others = pc.replace_substring_regex(values, KINDS[code].pattern, " ")
+            in_sentences = pc.and_(mask, pc.greater_equal(_word_counts(others), SENTENCE_WORDS))
             item.in_sentences[code] = pc.sum(in_sentences).as_py() or 0
         if code == "telephone":
             mobiles = pc.and_(mask, pc.match_substring_regex(values, MOBILE_PATTERN))
@@ -224,7 +270,7 @@ def _identifiers(values: pa.Array, tokens: str, item: _Evidence) -> None:
 
 
 def _word_counts(values: pa.Array) -> pa.Array:
-    return pc.count_substring_regex(values, r"\S+")
+    return pc.count_substring_regex(values, r"[A-Za-zÀ-ÖØ-öø-ÿ]{2,}")
 
 
 def _personal_mailboxes(addresses: pa.Array) -> int:
@@ -246,45 +292,90 @@ def _personal_mailboxes(addresses: pa.Array) -> int:
 # --- names -------------------------------------------------------------------------------------
 
 
+def _is_place_header(tokens: str) -> bool:
+    parts = set(tokens.split("_"))
+    return hinted(tokens, PLACE_HEADER_HINTS) or bool(parts & PLACE_WORDS)
+
+
 def _names(values: pa.Array, tokens: str, item: _Evidence) -> None:
-    if len(values) == 0 or hinted(tokens, PLACE_HEADER_HINTS) and not hinted(
-        tokens, PERSON_NAME_HINTS
-    ):
+    strong = hinted(tokens, PERSON_NAME_HINTS)
+    role = hinted(tokens, PERSON_ROLE_HINTS)
+    if len(values) == 0 or (_is_place_header(tokens) and not strong and not role):
         return
     distinct = pc.unique(values).slice(0, NAME_SAMPLE).to_pylist()
     words = sum(len(v.split()) for v in distinct) / len(distinct)
-    if hinted(tokens, PERSON_NAME_HINTS):
+    if strong:
         alphabetic = [v for v in distinct if re.fullmatch(r"[^\d@]{2,60}", v.strip())]
         if len(alphabetic) >= 0.5 * len(distinct):
             item.counts["nom"] = _rows_in(values, alphabetic)
             item.by_name.add("nom")
+            item.single_names_only = all(names.label_shape(v) != "full" for v in alphabetic)
             return
     if words > FREE_TEXT_WORDS:
-        found = names.names_in_texts(distinct)
-        if found:
-            item.counts["nom"] = _rows_in(values, list(found))
+        _names_in_free_text(values, distinct, item)
         return
     shapes = {v: names.label_shape(v) for v in distinct}
     full = [v for v, s in shapes.items() if s == "full"]
     single = [v for v, s in shapes.items() if s == "single"]
     civil = [v for v in distinct if re.match(rf"({names.CIVILITIES})\s", v.strip())]
-    if civil or (full and len(full) >= FULL_NAME_SHARE * len(distinct)):
+    full_share = FULL_NAME_SHARE / 3 if role else FULL_NAME_SHARE
+    enough = len(full) >= (1 if role else 2)  # one odd label is not a column of names
+    if civil or (enough and len(full) >= full_share * len(distinct)):
         item.counts["nom"] = _rows_in(values, full + civil)
+        item.by_name.update({"nom"} if role else set())
     elif (
         len(distinct) >= SINGLE_NAME_MIN_DISTINCT
         and len(single) + len(full) >= SINGLE_NAME_SHARE * len(distinct)
     ):
         item.counts["nom"] = _rows_in(values, single + full)
+        item.single_names_only = not full
     else:
         # Phrases among labels: a name inside one is still a name.
         phrases = [v for v in distinct if shapes[v] is None and len(v.split()) >= 3]
-        found = names.names_in_texts(phrases) if phrases else {}
-        if found:
-            item.counts["nom"] = _rows_in(values, list(found))
+        _names_in_free_text(values, phrases, item, len(distinct), FULL_NAME_SHARE)
+
+
+def _names_in_free_text(
+    values: pa.Array,
+    distinct: list[str],
+    item: _Evidence,
+    among: int | None = None,
+    share: float = WEAK_NAME_SHARE,
+) -> None:
+    """Names inside sentences: personal on their own when a civility names someone or when
+    they are frequent; otherwise only in rows about persons (a heritage description citing
+    a sculptor is not a report citing its author)."""
+    found = names.names_in_texts(distinct) if distinct else {}
+    if not found:
+        return
+    count = _rows_in(values, list(found))
+    civil = any(re.search(rf"\b({names.CIVILITIES})\s", v) for v in found)
+    if civil or len(found) >= share * (among or len(distinct)):
+        item.counts["nom"] = count
+    else:
+        item.weak_names = count
 
 
 def _rows_in(values: pa.Array, chosen: list[str]) -> int:
     return pc.sum(pc.is_in(values, value_set=pa.array(chosen, pa.string()))).as_py() or 0
+
+
+def person_like_columns(table: pa.Table) -> set[str]:
+    """Columns with any value shaped like a person's name or identifier, however few: a
+    report never quotes their values, even where the column is not refused as personal."""
+    found = {f.column for f in detect(table)}
+    for name in table.column_names:
+        column = table.column(name).combine_chunks()
+        if name in found or not pa.types.is_string(column.type):
+            continue
+        values = pc.drop_null(column)
+        if any(pc.any(matching_mask(values, code)).as_py() for code in IDENTIFIER_CODES):
+            found.add(name)
+            continue
+        distinct = pc.unique(values).slice(0, NAME_SAMPLE).to_pylist()
+        if any(names.label_shape(v) == "full" for v in distinct):
+            found.add(name)
+    return found
 
 
 def person_name_spans(text: str) -> list[tuple[int, int]]:
@@ -300,6 +391,10 @@ def _sole_trader_ids(table: pa.Table) -> list[Finding]:
         pc.any(pc.match_substring_regex(table.column(n), SOLE_TRADER_PATTERN)).as_py()
         for n in table.column_names
         if pa.types.is_string(table.schema.field(n).type)
+    ) or any(
+        pc.any(pc.equal(_as_text(table.column(n)), "1000")).as_py()
+        for n in table.column_names
+        if hinted(column_tokens(n), LEGAL_CATEGORY_HINTS)
     )
     if not marked:
         return []

@@ -27,6 +27,17 @@ NIR_MONTHS = r"(0[1-9]|1[0-2]|[2-9]\d)"
 NIR_DEPARTMENTS = r"(\d{2}|2[AB])"
 
 
+# Not glued to a digit, a letter (hexadecimal identifiers) or a decimal part ("3.", ",5").
+_BEFORE = r"(^|[^\w.,]|(^|[^\d])[.,])"
+_AFTER = r"($|[^\w.,]|[.,]($|[^\d]))"
+
+
+def _standalone(number: str) -> str:
+    """A number not glued to other digits or to a decimal part (coordinates, lengths): RE2
+    has no look-behind, so the neighbours are matched and the number is the group `id`."""
+    return rf"{_BEFORE}(?P<id>{number}){_AFTER}"
+
+
 @dataclass(frozen=True)
 class Kind:
     code: str
@@ -70,7 +81,7 @@ KINDS = {
         Kind(
             "telephone",
             "numéros de téléphone",
-            r"(\+33\s?\(?0?\)?\s?|0033\s?|\b0)[1-9]([\s.-]?\d{2}){4}\b",
+            _standalone(r"(\+33\s?\(?0?\)?\s?|0033\s?|0)[1-9]([\s.-]?\d{2}){4}"),
             _valid_phone,
             redaction="[téléphone masqué]",
             canonical=r"^(0|\+33\s?|0033\s?)[1-9]([\s.-]?\d{2}){4}$",
@@ -78,8 +89,11 @@ KINDS = {
         Kind(
             "nir",
             "numéros de sécurité sociale (NIR)",
-            rf"(?i)\b[12][\s.]?\d{{2}}[\s.]?{NIR_MONTHS}[\s.]?{NIR_DEPARTMENTS}[\s.]?\d{{3}}"
-            r"[\s.]?\d{3}([\s.]?\d{2})?\b",
+            "(?i)"
+            + _standalone(
+                rf"[12]\s?\d{{2}}\s?{NIR_MONTHS}\s?{NIR_DEPARTMENTS}\s?"
+                r"\d{3}\s?\d{3}(\s?\d{2})?"
+            ),
             _valid_nir,
             redaction="[NIR masqué]",
         ),
@@ -168,7 +182,7 @@ def matching_mask(values: pa.Array, code: str) -> pa.Array:
     if kind.canonical:
         # A first match in canonical form needs no library check (vectorised fast path).
         whole = re.sub(r"(?<!\\)\((?!\?)", "(?:", kind.pattern)  # Arrow wants named groups
-        first = pc.struct_field(pc.extract_regex(values, f"(?P<m>{whole})"), "m")
+        first = pc.struct_field(pc.extract_regex(values, whole), "id")
         confirmed_fast = pc.fill_null(pc.match_substring_regex(first, kind.canonical), False)
         unsure = pc.and_(candidates, pc.invert(confirmed_fast))
         if not pc.any(unsure).as_py():
@@ -176,7 +190,7 @@ def matching_mask(values: pa.Array, code: str) -> pa.Array:
     regex = python_regex(code)
     distinct = pc.unique(pc.filter(values, unsure)).to_pylist()
     checked = distinct[:MAX_CONFIRMED_CANDIDATES]
-    confirmed = [v for v in checked if any(kind.confirm(m.group(0)) for m in regex.finditer(v))]
+    confirmed = [v for v in checked if any(kind.confirm(identifier(m)) for m in regex.finditer(v))]
     mask = pc.or_(confirmed_fast, pc.is_in(values, value_set=pa.array(confirmed, pa.string())))
     if len(distinct) > len(checked):  # fail closed beyond what was checked one by one
         beyond = pc.invert(pc.is_in(values, value_set=pa.array(checked, pa.string())))
@@ -184,11 +198,18 @@ def matching_mask(values: pa.Array, code: str) -> pa.Array:
     return mask
 
 
+def identifier(match: re.Match[str]) -> str:
+    """The identifier itself in a match (without the neighbours a standalone number needs)."""
+    return match.group("id") if "id" in match.re.groupindex else match.group(0)
+
+
 def count_matches(values: pa.Array, code: str) -> int:
     return pc.sum(matching_mask(values, code)).as_py() or 0
 
 
 def python_regex(code: str) -> re.Pattern[str]:
-    pattern = KINDS[code].pattern
+    """The kind's pattern for Python, whose look-arounds keep neighbours out of the match."""
+    pattern = KINDS[code].pattern.replace(_BEFORE, r"(?<!\w)(?<!\d[.,])")
+    pattern = pattern.replace(_AFTER, r"(?!\w)(?![.,]\d)")
     flags = re.IGNORECASE if pattern.startswith("(?i)") else 0
     return re.compile(pattern.replace("(?i)", ""), flags)

@@ -86,8 +86,9 @@ def is_about_persons(roles: dict[str, str]) -> bool:
 
 def measure(table: pa.Table, roles: dict[str, str]) -> QuasiIdentifiers | None:
     """The k of the combination of quasi-identifiers (None when no row is at risk)."""
-    if len(roles) < 2 or table.num_rows == 0:
-        return None
+    demographic = set(roles.values()) & {"sexe", "age", "naissance"}
+    if len(roles) < 2 or not demographic or table.num_rows == 0:
+        return None  # places alone (postcode, INSEE code) single no one out
     frame = pd.DataFrame({c: table.column(c).to_pandas() for c in roles}).astype(str)
     k = _smallest_group(frame)
     if k >= K_THRESHOLD:

@@ -47,7 +47,7 @@ PLACE_WORDS = frozenset(
     association club amicale comite federation union societe entreprise cabinet
     prix trophee concours festival rallye
     saint sainte st ste
-    """.split()
+    """.split()  # noqa: SIM905 (a word list reads best as words)
 )
 # Words that may stand between a place word and the name it carries ("Complexe sportif
 # du Président Jean …", "Place du Docteur …", "Salle multisports …").
@@ -62,7 +62,7 @@ TITLE_WORDS = frozenset(
     polyvalent polyvalente associatif associative public publique privee prive
     primaire maternelle elementaire petit petite grand grande vieux vieille nouveau
     nouvelle haut haute bas basse nord sud est ouest
-    """.split()
+    """.split()  # noqa: SIM905 (a word list reads best as words)
 )
 CIVILITIES = (
     r"M\.|Mme|Mmes|Mlle|Mr|MM\.|Monsieur|Madame|Mademoiselle|Messieurs|Dr|Docteur|Maître|Me"
