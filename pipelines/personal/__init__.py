@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from stdnum.fr import siren as std_siren
 from stdnum.fr import siret as std_siret
 
+from pipelines import clock
 from pipelines.personal import names, quasi
 from pipelines.personal.identifiers import (
     IDENTIFIER_CODES,
@@ -161,6 +162,7 @@ def detect(
         findings.extend(_column_findings(name, item, about_persons))
     findings.extend(_sole_trader_ids(table))
     if about_persons:
+        findings.extend(_birth_dates_by_value(table, evidence))
         reason = person_columns[0] if person_columns else next(iter(roles))
         findings.extend(_individual_coordinates(table, geometry_present, reason))
         measured = quasi.measure(table, {c: r for c, r in roles.items() if c not in not_personal})
@@ -169,6 +171,23 @@ def detect(
             findings.append(
                 Finding(first, "quasi-identifiants", table.num_rows, detail=measured.message())
             )
+    return findings
+
+
+def _birth_dates_by_value(table: pa.Table, evidence: dict[str, _Evidence]) -> list[Finding]:
+    """In rows about persons, dates that all lie 15 years back or more and span decades are
+    birth dates, whatever the header."""
+    findings = []
+    for name in table.column_names:
+        column = table.column(name).combine_chunks()
+        if "date-naissance" in evidence[name].counts or not _is_temporal(column.type):
+            continue
+        years = pc.drop_null(pc.year(column))
+        if len(years) < 2:
+            continue
+        oldest, newest = pc.min(years).as_py(), pc.max(years).as_py()
+        if newest <= clock.today().year - 15 and newest - oldest >= 20:
+            findings.append(Finding(name, "date-naissance", len(years)))
     return findings
 
 
@@ -323,10 +342,9 @@ def _names(values: pa.Array, tokens: str, item: _Evidence) -> None:
     if civil or (enough and len(full) >= full_share * len(distinct)):
         item.counts["nom"] = _rows_in(values, full + civil)
         item.by_name.update({"nom"} if role else set())
-    elif (
-        len(distinct) >= SINGLE_NAME_MIN_DISTINCT
-        and len(single) + len(full) >= SINGLE_NAME_SHARE * len(distinct)
-    ):
+    elif len(distinct) >= SINGLE_NAME_MIN_DISTINCT and len(single) + len(
+        full
+    ) >= SINGLE_NAME_SHARE * len(distinct):
         item.counts["nom"] = _rows_in(values, single + full)
         item.single_names_only = not full
     else:
@@ -415,6 +433,7 @@ def _as_text(column: pa.ChunkedArray) -> pa.Array:
     return array
 
 
+LATITUDES, LONGITUDES = (41.0, 51.5), (-5.5, 10.0)  # metropolitan France, in degrees
 LATITUDE_TOKENS = {"lat", "latitude", "y", "ycoord", "coord_y"}
 LONGITUDE_TOKENS = {"lon", "lng", "long", "longitude", "x", "xcoord", "coord_x"}
 
@@ -434,8 +453,28 @@ def is_coordinate_column(name: str) -> bool:
     return coordinate_axis(name) is not None
 
 
+def _coordinates_by_value(column: pa.ChunkedArray) -> bool:
+    """A column of decimal degrees within metropolitan France (latitudes or longitudes, with
+    more decimals than an amount has), whatever its header says."""
+    if not pa.types.is_floating(column.type):
+        return False
+    values = pc.drop_null(column.combine_chunks())
+    if len(values) == 0:
+        return False
+    low, high = pc.min(values).as_py(), pc.max(values).as_py()
+    thousandths = pc.multiply(values, 1000.0)
+    precise = pc.any(pc.not_equal(pc.floor(thousandths), thousandths)).as_py()
+    latitudes = LATITUDES[0] <= low and high <= LATITUDES[1]
+    longitudes = LONGITUDES[0] <= low and high <= LONGITUDES[1]
+    return bool(precise and (latitudes or longitudes))
+
+
 def _individual_coordinates(table: pa.Table, geometry_present: bool, reason: str) -> list[Finding]:
-    columns = [n for n in table.column_names if is_coordinate_column(n)]
+    columns = [
+        n
+        for n in table.column_names
+        if is_coordinate_column(n) or _coordinates_by_value(table.column(n))
+    ]
     if geometry_present:
         columns.append("geometry")
     detail = (

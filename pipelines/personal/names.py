@@ -116,6 +116,13 @@ def is_surname(word: str, common_only: bool = False) -> bool:
     return len(parts) > 1 and all(p in known for p in parts)  # Martin-Dupont
 
 
+def _is_place_or_organisation(word: str) -> bool:
+    """A place, facility, street or organisation word, alone or in a compound (Borne-fontaine)."""
+    key = plain(word).strip(".’'")
+    parts = {key, *re.split(r"[-’']", key)}
+    return bool(parts & (PLACE_WORDS | ORGANISATION_WORDS))
+
+
 def _capitalised(word: str) -> bool:
     return word[:1].isupper()
 
@@ -134,8 +141,7 @@ def label_shape(value: str) -> str | None:
     words = [w for w in _WORD.findall(text) if w not in {",", ";"}]
     if not words or len(words) > 5 or any(len(w) == 1 and not w.isalpha() for w in words):
         return None
-    keys = [plain(w).strip(".’'") for w in words]
-    if any(k in PLACE_WORDS or k in ORGANISATION_WORDS for k in keys):
+    if any(_is_place_or_organisation(w) for w in words):
         return None  # a place, a facility, a street or an organisation named after someone
     if _CIVILITY.match(words[0]) and len(words) > 1 and _capitalised(words[1]):
         return "full"
@@ -172,7 +178,7 @@ def _in_place_context(text: str, start: int, label: bool) -> bool:
     before = _WORD.findall(text[:start])
     for word in reversed(before):
         key = plain(word).strip(".’'")
-        if key in PLACE_WORDS:
+        if _is_place_or_organisation(word):
             return True
         if label:
             continue
@@ -219,16 +225,15 @@ def person_spans(text: str, entities: list[tuple[int, int]] | None = None) -> li
         words = _WORD.findall(text[start:end])
         if label and not _run_is_name(words):
             continue  # in a short label, the model's guesses need a full name's shape
-        if any(is_first_name(w) or is_surname(w, common_only=True) for w in words) and not (
-            _in_place_context(text, start, label)
-            or any(plain(w).strip(".") in PLACE_WORDS | ORGANISATION_WORDS for w in words)
-        ):
+        known = any(is_first_name(w) or is_surname(w, common_only=True) for w in words)
+        placed = _in_place_context(text, start, label)
+        if known and not placed and not any(_is_place_or_organisation(w) for w in words):
             spans.append((start, end))
     return _merged(spans)
 
 
 def _run_is_name(words: list[str]) -> bool:
-    if any(plain(w).strip(".") in PLACE_WORDS | ORGANISATION_WORDS for w in words):
+    if any(_is_place_or_organisation(w) for w in words):
         return False
     initials = [w for w in words if _INITIAL.match(w)]
     others = [w for w in words if not _INITIAL.match(w)]
