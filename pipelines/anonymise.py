@@ -112,6 +112,14 @@ class AnonymisationReport:
         }
 
 
+def holds_personal_data(report: dict[str, Any]) -> bool:
+    """Whether a release's anonymisation report says its raw file held personal data."""
+    columns = report.get("colonnes") or []
+    return bool(report.get("k_anonymat")) or any(
+        c.get("traitement") != "non-personnel" for c in columns
+    )
+
+
 # --- declarations in the metadata ------------------------------------------------------------
 
 

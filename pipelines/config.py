@@ -17,6 +17,8 @@ class Settings:
     producers_file: Path
     store_url: str
     secrets_file: Path  # pseudonymisation keys; never beside the data
+    # Days a raw submission holding personal data stays in the archive (RGPD minimisation).
+    raw_personal_retention_days: int = 30
 
     @property
     def files_dir(self) -> Path:
@@ -27,6 +29,11 @@ class Settings:
     def services_dir(self) -> Path:
         """Files the OGC services read: map files, the CSW repository, their configs."""
         return self.data_dir / "services"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Processed drop folders: what each commune sent, with its report."""
+        return self.data_dir / "archive"
 
     @property
     def work_dir(self) -> Path:
@@ -48,5 +55,8 @@ def load_settings() -> Settings:
             os.environ.get(
                 "OPENDATA_SECRETS_FILE", data_dir.parent / "secrets" / "pseudonymes.yaml"
             )
+        ),
+        raw_personal_retention_days=int(
+            os.environ.get("OPENDATA_RETENTION_DONNEES_BRUTES_JOURS", "30")
         ),
     )

@@ -32,7 +32,7 @@ from pathlib import Path
 from catalog.records import Dataset
 from catalog.search import freshness
 from catalog.store import CatalogStore
-from pipelines import changes, clock
+from pipelines import changes, clock, retention
 
 STALE_YEARS = 3
 WARNING_DAYS = (90, 30)
@@ -46,6 +46,7 @@ class GovernanceReport:
     warned: list[str] = field(default_factory=list)  # "slug (90 j)"
     depublished: list[str] = field(default_factory=list)
     swept: list[str] = field(default_factory=list)  # leftover folders, relative to files
+    purged: list[str] = field(default_factory=list)  # raw personal submissions, past retention
 
     def to_text(self) -> str:
         lines = [
@@ -54,11 +55,17 @@ class GovernanceReport:
             f"Avertissements de dépublication : {', '.join(self.warned) or 'aucun'}",
             f"Jeux dépubliés : {', '.join(self.depublished) or 'aucun'}",
             f"Dossiers abandonnés supprimés : {len(self.swept)}",
+            f"Dépôts bruts à données personnelles supprimés (fin de conservation) : "
+            f"{len(self.purged)}",
         ]
         return "\n".join(lines)
 
 
-def run(store: CatalogStore, moment: datetime | None = None) -> GovernanceReport:
+def run(
+    store: CatalogStore, moment: datetime | None = None, archive_dir: Path | None = None
+) -> GovernanceReport:
+    """Apply the rules; with `archive_dir`, also delete raw personal submissions whose
+    retention has run out (pipelines.retention)."""
     moment = moment or clock.now()
     report = GovernanceReport()
     for dataset in store.list_datasets():
@@ -66,6 +73,8 @@ def run(store: CatalogStore, moment: datetime | None = None) -> GovernanceReport
         if dataset.status == "publie":
             _apply_staleness(store, dataset, moment.date(), report)
     report.swept = sweep_leftovers(store)
+    if archive_dir is not None:
+        report.purged = retention.purge_expired(archive_dir, moment)
     return report
 
 

@@ -24,9 +24,13 @@ import pyarrow.parquet as pq
 
 from catalog.records import Dataset, NewRelease, SubmissionRecord
 from catalog.store import CatalogStore, now, open_store
-from pipelines import changes, clock, lifecycle
+from pipelines import changes, clock, lifecycle, retention
+from pipelines.anonymise import (
+    STAGE as ANONYMISATION_STAGE,
+)
 from pipelines.anonymise import (
     anonymise,
+    holds_personal_data,
     mask_personal_values,
     personal_problems,
     pseudonym_key,
@@ -95,6 +99,7 @@ class Outcome:
     release: str | None = None
     structure_version: int | None = None
     report: Report = field(default_factory=Report)
+    personal: bool = False  # the raw files hold personal data (treated, or refused for it)
 
     def summary(self) -> str:
         if self.status == "publiee":
@@ -322,6 +327,7 @@ def stage_publish(
         release=result.release.id,
         structure_version=version,
         report=Report(rows_checked=checked.typed.num_rows),
+        personal=holds_personal_data(anonymisation["rapport"]),
     )
 
 
@@ -375,7 +381,14 @@ def record_rejection(
 ) -> Outcome:
     slug = dataset_slug(submission.producer, metadata["identifier"]) if metadata else None
     store.record_rejection(_record(submission, slug, error.report))
-    return Outcome(submission=submission.id, status="refusee", dataset=slug, report=error.report)
+    personal = any(p.stage == ANONYMISATION_STAGE for p in error.report.problems)
+    return Outcome(
+        submission=submission.id,
+        status="refusee",
+        dataset=slug,
+        report=error.report,
+        personal=personal,
+    )
 
 
 def _record(submission: Submission, slug: str | None, report: Report) -> SubmissionRecord:
@@ -486,13 +499,15 @@ def upload_marker(folder: Path) -> dict[str, Any] | None:
 def archive_submission(submission: Submission, outcome: Outcome, settings: Settings) -> Path:
     """Move a processed drop folder's files to the archive and leave the report in the inbox."""
     folder = Path(submission.metadata_path).parent
-    archive = settings.data_dir / "archive" / submission.producer / folder.name / submission.id
+    archive = settings.archive_dir / submission.producer / folder.name / submission.id
     archive.mkdir(parents=True, exist_ok=True)
     for path in list(folder.iterdir()):
         if path.name not in {REPORT_TEXT, REPORT_JSON}:
             shutil.move(str(path), archive / path.name)
     write_report_files(folder, outcome)
     write_report_files(archive, outcome)
+    if outcome.personal:
+        retention.mark_personal(archive, settings.raw_personal_retention_days)
     return archive
 
 

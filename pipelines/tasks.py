@@ -142,7 +142,8 @@ def apply_lifecycle_rules() -> str:
     from pipelines import governance
 
     settings = load_settings()
-    return governance.run(open_settings_store(settings)).to_text()
+    store = open_settings_store(settings)
+    return governance.run(store, archive_dir=settings.archive_dir).to_text()
 
 
 def notify() -> dict[str, Any]:

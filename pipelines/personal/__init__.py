@@ -91,6 +91,7 @@ PLACE_HEADER_HINTS = (
 )  # fmt: skip
 # A column of lone first names beside counts is a statistic of names, not of people.
 COUNT_HINTS = ("nombre", "nb", "effectif", "effectifs", "total", "occurrences", "count")
+DATE_TEXT = r"^\s*(\d{1,2}[/.-]\d{1,2}[/.-]\d{4}|\d{4}-\d{2}-\d{2})\s*$"
 WEAK_NAME_SHARE = 0.1  # of a free-text column's values, to make it personal on its own
 SOLE_TRADER_PATTERN = (
     r"(?i)\b(entrepreneur individuel|entreprise individuelle|micro-?entrepr\w*|"
@@ -167,9 +168,9 @@ def detect(
         findings.extend(_individual_coordinates(table, geometry_present, reason))
         measured = quasi.measure(table, {c: r for c, r in roles.items() if c not in not_personal})
         if measured is not None:
-            first = next(iter(measured.roles))
-            findings.append(
-                Finding(first, "quasi-identifiants", table.num_rows, detail=measured.message())
+            findings.extend(
+                Finding(column, "quasi-identifiants", table.num_rows, detail=measured.message())
+                for column in measured.roles
             )
     return findings
 
@@ -180,15 +181,30 @@ def _birth_dates_by_value(table: pa.Table, evidence: dict[str, _Evidence]) -> li
     findings = []
     for name in table.column_names:
         column = table.column(name).combine_chunks()
-        if "date-naissance" in evidence[name].counts or not _is_temporal(column.type):
+        if "date-naissance" in evidence[name].counts:
             continue
-        years = pc.drop_null(pc.year(column))
+        years = _years(column)
+        if years is None:
+            continue
         if len(years) < 2:
             continue
         oldest, newest = pc.min(years).as_py(), pc.max(years).as_py()
         if newest <= clock.today().year - 15 and newest - oldest >= 20:
             findings.append(Finding(name, "date-naissance", len(years)))
     return findings
+
+
+def _years(column: pa.Array) -> pa.Array | None:
+    """The years of a date column, or of a text column of dates (31/12/1985, 1985-12-31)."""
+    if _is_temporal(column.type):
+        return pc.drop_null(pc.year(column))
+    if not pa.types.is_string(column.type):
+        return None
+    values = pc.drop_null(column)
+    if len(values) == 0 or not pc.all(pc.match_substring_regex(values, DATE_TEXT)).as_py():
+        return None
+    found = pc.extract_regex(values, r"(?P<y>\d{4})")
+    return pc.cast(pc.struct_field(found, "y"), pa.int32())
 
 
 def _public_role_context(table: pa.Table) -> bool:

@@ -202,10 +202,39 @@ _CAPITALISED_RUN = re.compile(
 def has_name_candidate(text: str) -> bool:
     """Cheap pre-check: a capitalised word after the first one, or a first word that is a
     known name ("Julien a appelé")."""
-    if re.search(rf"\S\s+(?:[A-ZÀ-Ý]\.\s*)?[A-ZÀ-Ý][{_LETTERS}]", text):
+    if re.search(r"\s[\W_]*[A-ZÀ-Ý]", text):
         return True
     first = _WORD.match(text.strip())
     return bool(first) and (is_first_name(first.group(0)) or is_surname(first.group(0), True))
+
+
+# A capitalised word inside a sentence (not after a full stop) that is a common first name,
+# or a surname after "famille": "vu avec Olivier ce matin", "la famille Collet".
+_MID_SENTENCE_WORD = re.compile(rf"(?<=[{_LETTERS},;:(])[ ]+\(?([A-ZÀ-Ý][{_LETTERS}'’-]+)")
+_FAMILY = re.compile(rf"\b[Ff]amilles?\s+([A-ZÀ-Ý][{_LETTERS}'’-]+)")
+COMMON_FIRST_NAME_COUNT = 200
+
+
+_WITH_PARENTHESIS = re.compile(
+    rf"([A-ZÀ-Ý][{_LETTERS}'’-]+)\s*\(([A-ZÀ-Ý][{_LETTERS}'’-]+)\)"
+)  # Lebrun (Karim)
+
+
+def _lone_names(text: str, label: bool) -> list[tuple[int, int]]:
+    spans = [m.span(1) for m in _FAMILY.finditer(text)]
+    for match in _WITH_PARENTHESIS.finditer(text):
+        outer, inner = match.group(1), match.group(2)
+        known = (is_surname(outer) or is_first_name(outer)) and not _is_place_or_organisation(
+            outer
+        )
+        if known and inner[1:].islower() and not _in_place_context(text, match.start(), label):
+            spans.append(match.span())
+    for match in _MID_SENTENCE_WORD.finditer(text):
+        word = match.group(1)
+        common = first_names().get(plain(word), 0) >= COMMON_FIRST_NAME_COUNT
+        if common and not _in_place_context(text, match.start(1), label):
+            spans.append(match.span(1))
+    return spans
 
 
 def person_spans(text: str, entities: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
@@ -221,6 +250,7 @@ def person_spans(text: str, entities: list[tuple[int, int]] | None = None) -> li
         words = [w for w in _WORD.findall(match.group(0)) if plain(w).strip(".") not in PARTICLES]
         if _run_is_name(words) and not _in_place_context(text, match.start(), label):
             spans.append(match.span())
+    spans.extend(_lone_names(text, label))
     for start, end in entities or ():
         words = _WORD.findall(text[start:end])
         if label and not _run_is_name(words):

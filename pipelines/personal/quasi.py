@@ -57,7 +57,28 @@ def roles_of(table: pa.Table) -> dict[str, str]:
         role = _role(name, table.column(name).combine_chunks())
         if role:
             roles[name] = role
+    if "sexe" in roles.values():
+        # Beside a sex, small whole numbers are ages and four-digit ones birth years.
+        for name in table.column_names:
+            if name not in roles:
+                role = _demographic_by_value(table.column(name).combine_chunks())
+                if role:
+                    roles[name] = role
     return roles
+
+
+def _demographic_by_value(column: pa.Array) -> str | None:
+    if not pa.types.is_integer(column.type):
+        return None
+    values = pc.drop_null(column)
+    if len(values) < 2 or len(pc.unique(values)) < 5:
+        return None
+    low, high = pc.min(values).as_py(), pc.max(values).as_py()
+    if low >= 0 and high <= 110:
+        return "age"
+    if low >= 1900 and high <= 2030:
+        return "naissance"
+    return None
 
 
 def _role(name: str, column: pa.Array) -> str | None:
