@@ -41,7 +41,7 @@ METRIC_CRS = 2154
 class Treatment:
     column: str
     kind: str  # one of TREATMENTS
-    level: str | None = None  # generaliser: mois | annee | commune
+    level: str | None = None  # generaliser: mois | annee | commune | departement
     band: int | None = None  # generaliser: width of age bands
     grid_m: int | None = None  # generaliser: grid of coordinates, in metres
     justification: str | None = None  # non-personnel
@@ -240,11 +240,16 @@ def undeclared_problems(
 ) -> list[Problem]:
     """One problem per personal finding that no declaration covers."""
     declared_k = set((metadata.get("k_anonymity") or {}).get("quasi_identifiants") or ())
+    quasi = [f for f in findings if f.kind == "quasi-identifiants"]
     problems = []
+    if quasi and not {f.column for f in quasi} & (declared_k | set(treatments)):
+        # One problem for the combination; once any of its columns is treated, the scan
+        # after the treatments says whether k = 11 is reached.
+        columns = ", ".join(f.column for f in quasi)
+        message = _undeclared_message(quasi[0])
+        problems.append(Problem(STAGE, "quasi-identifiants-non-traites", message, column=columns))
     for finding in findings:
-        if finding.column in treatments:
-            continue
-        if finding.kind == "quasi-identifiants" and finding.column in declared_k:
+        if finding.column in treatments or finding.kind == "quasi-identifiants":
             continue
         problems.append(
             Problem(
@@ -309,13 +314,12 @@ PROPOSED = {
 def _undeclared_message(finding: personal.Finding) -> str:
     if finding.kind == "quasi-identifiants":
         return (
-            f"{finding.detail} Déclarez-le dans metadata.yaml, par exemple :\n"
-            "      k_anonymat: {quasi_identifiants: [...], k: 11}\n"
-            "    ou « generaliser » sur ces colonnes dans « donnees_personnelles »."
+            f"{finding.detail} Ou bien déclarez « k_anonymat » (les lignes trop rares sont "
+            "alors retirées) :\n      k_anonymat: {quasi_identifiants: [...], k: 11}"
         )
     origin = " (d'après le nom de la colonne)" if finding.by_name else ""
     why = f" {finding.detail}" if finding.detail else ""
-    proposed = PROPOSED.get(finding.kind, "supprimer")
+    proposed = "masquer" if finding.in_sentences else PROPOSED.get(finding.kind, "supprimer")
     return (
         f"{finding.label.capitalize()} détecté(e)s dans {finding.count} valeur(s){origin}."
         f"{why} Rien ne peut être publié tant que cette colonne n'a pas de traitement déclaré "
@@ -438,6 +442,8 @@ def _redact_names(value: str | None, spans: list[tuple[int, int]] | None) -> str
 
 
 def generalise(column: pa.Array, treatment: Treatment) -> pa.Array:
+    if treatment.level in CODE_LEVELS:  # a code, even when read as a number
+        return _coarser_code(pc.cast(column, pa.string()), treatment.level)
     if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
         fmt = "%Y-%m" if treatment.level == "mois" else "%Y"
         return pc.strftime(pc.cast(column, pa.timestamp("s")), format=fmt)
@@ -452,6 +458,23 @@ def generalise(column: pa.Array, treatment: Treatment) -> pa.Array:
     # Addresses: the street without its number.
     pattern = rf"(?i)^\s*\d{{1,4}}\s?(bis|ter|b)?,?\s+(({personal.STREET_WORDS})\b)"
     return pc.replace_substring_regex(pc.cast(column, pa.string()), pattern, r"\2")
+
+
+CODE_LEVELS = {"departement", "commune"}
+
+
+def _coarser_code(codes: pa.Array, level: str) -> pa.Array:
+    """A postcode, INSEE or IRIS code reduced to its département (2 characters, 3 overseas)
+    or, for an IRIS code, to its commune (5 characters)."""
+    if level == "commune":
+        return pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(codes), 0, 5)
+    trimmed = pc.utf8_trim_whitespace(codes)
+    overseas = pc.match_substring_regex(trimmed, r"^97")
+    return pc.if_else(
+        overseas,
+        pc.utf8_slice_codeunits(trimmed, 0, 3),
+        pc.utf8_slice_codeunits(trimmed, 0, 2),
+    )
 
 
 def _treat_geometry(

@@ -28,6 +28,7 @@ from pipelines.personal.identifiers import (
     NAME_HINTS,
     SHAPED_BY_NAME,
     Kind,
+    digits_as_typed,
     matching_mask,
     numbers_as_text,
     python_regex,
@@ -115,6 +116,8 @@ class Finding:
     count: int  # values where it was found
     by_name: bool = False  # found from the column's name
     detail: str | None = None  # French: why (which column makes rows about persons, k…)
+    in_sentences: bool = False  # found inside free text (to be masked, not removed)
+    proposal: str | None = None  # the declaration that treats it (quasi-identifiers)
 
     @property
     def label(self) -> str:
@@ -131,6 +134,7 @@ class _Evidence:
     personal_mailboxes: int = 0
     in_sentences: dict[str, int] = field(default_factory=dict)  # found inside free text
     weak_names: int = 0  # a few names in sentences: personal in rows about persons only
+    free_text: bool = False  # sentences, not labels
     one_per_row: dict[str, bool] = field(default_factory=dict)  # mostly distinct identifiers
     single_names_only: bool = False  # lone first names or surnames, never a full name
 
@@ -168,8 +172,15 @@ def detect(
         findings.extend(_individual_coordinates(table, geometry_present, reason))
         measured = quasi.measure(table, {c: r for c, r in roles.items() if c not in not_personal})
         if measured is not None:
+            plan = measured.plan or {}
             findings.extend(
-                Finding(column, "quasi-identifiants", table.num_rows, detail=measured.message())
+                Finding(
+                    column,
+                    "quasi-identifiants",
+                    table.num_rows,
+                    detail=measured.message(),
+                    proposal=plan.get(column),
+                )
                 for column in measured.roles
             )
     return findings
@@ -251,7 +262,9 @@ def _column_findings(name: str, item: _Evidence, about_persons: bool) -> list[Fi
             own = {"telephone": mobiles, "courriel": item.personal_mailboxes}.get(code, 0)
             count = max(own, item.in_sentences.get(code, 0))
         if count:
-            findings.append(Finding(name, code, count, by_name=code in item.by_name))
+            findings.append(
+                Finding(name, code, count, code in item.by_name, in_sentences=item.free_text)
+            )
     return findings
 
 
@@ -261,10 +274,12 @@ def _column_evidence(name: str, chunked: pa.ChunkedArray) -> _Evidence:
     item = _Evidence()
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         values = pc.drop_null(column.cast(pa.string()))
-        _identifiers(values, tokens, item)
+        named = hinted(tokens, NAME_HINTS["telephone"])
+        _identifiers(digits_as_typed(values, named), tokens, item)
         _names(values, tokens, item)
     elif pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        _identifiers(numbers_as_text(column), tokens, item)
+        named = hinted(tokens, NAME_HINTS["telephone"])
+        _identifiers(numbers_as_text(column, named), tokens, item)
     elif _is_temporal(column.type) and hinted(tokens, NAME_HINTS["date-naissance"]):
         item.counts["date-naissance"] = len(column) - column.null_count
         item.by_name.add("date-naissance")
@@ -347,6 +362,7 @@ def _names(values: pa.Array, tokens: str, item: _Evidence) -> None:
             item.single_names_only = all(names.label_shape(v) != "full" for v in alphabetic)
             return
     if words > FREE_TEXT_WORDS:
+        item.free_text = True
         _names_in_free_text(values, distinct, item)
         return
     shapes = {v: names.label_shape(v) for v in distinct}

@@ -113,7 +113,9 @@ KINDS = {
         Kind(
             "adresse",
             "adresses postales avec numéro",
-            rf"(?i)\b\d{{1,4}}\s?(bis|ter|b)?,?\s+({STREET_WORDS})\b\.?\s+\S+",
+            rf"(?i)\b\d{{1,4}}\s?(bis|ter|b)?,?\s+({STREET_WORDS})\b\.?"
+            # the street's name: its particles and every word up to a lower-case one
+            r"((\s+(de|du|des|la|le|les))*\s+(d'|l'|d’|l’)?\S+)(?-i:(\s+((de|du|des|la|le|les)\s+|d'|l'|d’|l’)?[A-ZÀ-Ý0-9]\S*)*)",
             redaction="[adresse masquée]",
         ),
         Kind(
@@ -151,7 +153,7 @@ SHAPED_BY_NAME = {
 }
 
 
-def numbers_as_text(column: pa.Array) -> pa.Array:
+def numbers_as_text(column: pa.Array, phones_named: bool = False) -> pa.Array:
     """Whole numbers of 9 digits or more, as the text they were typed from: a phone number
     that lost its leading 0 (`612345678`) or its `+` (`33612345678`), a NIR or SIRET."""
     if pa.types.is_floating(column.type):
@@ -161,14 +163,26 @@ def numbers_as_text(column: pa.Array) -> pa.Array:
         )
         column = pc.cast(column, pa.int64())
     long_numbers = pc.filter(column, pc.greater_equal(pc.abs(column), 10**8))
-    digits = pc.cast(long_numbers, pa.string())
-    nine = pc.match_substring_regex(digits, r"^[1-9]\d{8}$")
-    international = pc.match_substring_regex(digits, r"^33[1-9]\d{8}$")
-    return pc.if_else(
-        nine,
-        pc.binary_join_element_wise("0", digits, ""),
-        pc.if_else(international, pc.binary_join_element_wise("+", digits, ""), digits),
-    )
+    return digits_as_typed(pc.cast(long_numbers, pa.string()), phones_named)
+
+
+def digits_as_typed(values: pa.Array, phones_named: bool = False) -> pa.Array:
+    """Digits that a spreadsheet stripped of a phone number's leading 0 or `+`, back as the
+    number they were; only where the column is named for phones or the numbers vary as
+    phone numbers do (codes such as IRIS share their first digits: 751010101, 751010102…)."""
+    if not (phones_named or _varied_like_phones(values)):
+        return values
+    values = pc.replace_substring_regex(values, r"^\s*([1-9]\d{8})\s*$", r"0\1")
+    return pc.replace_substring_regex(values, r"^\s*(33[1-9]\d{8})\s*$", r"+\1")
+
+
+def _varied_like_phones(values: pa.Array) -> bool:
+    nine = pc.filter(values, pc.match_substring_regex(values, r"^\s*(33)?[1-9]\d{8}\s*$"))
+    distinct = pc.unique(pc.utf8_trim_whitespace(nine))
+    if len(distinct) == 0:
+        return False
+    prefixes = pc.unique(pc.utf8_slice_codeunits(distinct, 0, 4))
+    return len(prefixes) >= min(20, 0.5 * len(distinct))
 
 
 def matching_mask(values: pa.Array, code: str) -> pa.Array:

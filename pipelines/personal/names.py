@@ -9,6 +9,7 @@ refuses to run (fail closed) rather than publish undetected names.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import re
 from functools import cache
 from pathlib import Path
@@ -74,10 +75,20 @@ def surnames() -> dict[str, int]:
 
 
 def check_references() -> None:
-    """Raise DetectorUnavailable unless every reference and the model load."""
+    """Raise DetectorUnavailable unless the lists load and the model is installed (the model
+    itself loads on its first sentence: a file of labels and numbers never waits for it)."""
     first_names()
     surnames()
-    ner()
+    if importlib.util.find_spec(NER_MODEL) is None:
+        raise DetectorUnavailable(_model_missing(f"paquet {NER_MODEL} non installé"))
+
+
+def _model_missing(reason: str) -> str:
+    return (
+        f"Modèle de langue « {NER_MODEL} » introuvable ({reason}) : la détection des noms "
+        "dans le texte libre ne peut pas fonctionner, rien n'est publié. "
+        "Réinstallez l'environnement (scripts/bootstrap.sh)."
+    )
 
 
 @cache
@@ -90,11 +101,7 @@ def ner() -> Any:
             NER_MODEL, exclude=["parser", "lemmatizer", "morphologizer", "attribute_ruler"]
         )
     except (ImportError, OSError) as error:
-        raise DetectorUnavailable(
-            f"Modèle de langue « {NER_MODEL} » introuvable ({error}) : la détection des noms "
-            "dans le texte libre ne peut pas fonctionner, rien n'est publié. "
-            "Réinstallez l'environnement (scripts/bootstrap.sh)."
-        ) from error
+        raise DetectorUnavailable(_model_missing(str(error))) from error
 
 
 def is_first_name(word: str) -> bool:
@@ -241,7 +248,7 @@ def person_spans(text: str, entities: list[tuple[int, int]] | None = None) -> li
     """Where names of people stand in `text`: civilities, runs of capitalised words holding a
     known first name or two known surnames, and the model's PER entities that hold a known
     name; never a name carried by a place (see `_in_place_context`)."""
-    label = len(text) <= 60 and len(text.split()) <= 6
+    label = _is_label(text)
     spans: list[tuple[int, int]] = []
     for match in _CIVILITY_SPAN.finditer(text):
         if not _in_place_context(text, match.start(), label):
@@ -298,9 +305,17 @@ def person_entities(texts: list[str]) -> list[list[tuple[int, int]]]:
 def names_in_texts(texts: list[str]) -> dict[str, list[tuple[int, int]]]:
     """For each distinct text holding a person's name, where the names stand."""
     candidates = [t for t in dict.fromkeys(texts) if t and has_name_candidate(t)]
+    # In a short label the model's guesses count only with a full name's shape, which the
+    # rules see already: the model reads sentences only.
+    sentences = [t for t in candidates if not _is_label(t)]
+    entities = dict(zip(sentences, person_entities(sentences), strict=True)) if sentences else {}
     found: dict[str, list[tuple[int, int]]] = {}
-    for text, entities in zip(candidates, person_entities(candidates), strict=True):
-        spans = person_spans(text, entities)
+    for text in candidates:
+        spans = person_spans(text, entities.get(text))
         if spans:
             found[text] = spans
     return found
+
+
+def _is_label(text: str) -> bool:
+    return len(text) <= 60 and len(text.split()) <= 6

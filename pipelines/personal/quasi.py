@@ -35,12 +35,19 @@ CODE_PATTERN = r"^\s*(\d{5}|2[AB]\d{3})\s*$"
 class QuasiIdentifiers:
     roles: dict[str, str]  # column -> role
     k: int
-    generalisation: str | None  # French: what reaches k = 11
+    plan: dict[str, str] | None  # column -> the declaration that reaches k = 11
+
+    @property
+    def generalisation(self) -> str | None:
+        if not self.plan:
+            return None
+        return ", ".join(f"{column}: {treatment}" for column, treatment in self.plan.items())
 
     def message(self) -> str:
         columns = ", ".join(f"« {c} »" for c in self.roles)
         proposal = (
-            f" Pour atteindre k = {K_THRESHOLD} : {self.generalisation}."
+            f" Pour atteindre k = {K_THRESHOLD}, déclarez dans « donnees_personnelles » : "
+            f"{self.generalisation}."
             if self.generalisation
             else " Supprimez l'une de ces colonnes, ou déclarez « k_anonymat »."
         )
@@ -121,29 +128,44 @@ def _smallest_group(frame: pd.DataFrame) -> int:
     return int(frame.groupby(list(frame.columns), dropna=False).size().min())
 
 
-def _generalisation(frame: pd.DataFrame, roles: dict[str, str]) -> str | None:
+def _generalisation(frame: pd.DataFrame, roles: dict[str, str]) -> dict[str, str] | None:
+    """The first plan that reaches k = 11: coarser bands and codes for every column, then
+    also one column left out (the one with the most distinct values first)."""
     for level in (1, 2, 3):
-        coarser, steps = frame.copy(), []
-        for column, role in roles.items():
-            values, step = _coarser(frame[column], role, level)
-            if step:
-                coarser[column] = values
-                steps.append(f"« {column} » {step}")
-        if steps and _smallest_group(coarser) >= K_THRESHOLD:
-            return ", ".join(steps)
+        coarser, plan = _coarser_plan(frame, roles, level)
+        if plan and _smallest_group(coarser) >= K_THRESHOLD:
+            return plan
+    for dropped in sorted(roles, key=lambda c: -frame[c].nunique()):
+        kept = {c: r for c, r in roles.items() if c != dropped}
+        coarser, plan = _coarser_plan(frame[list(kept)], kept, 3)
+        if _smallest_group(coarser) >= K_THRESHOLD:
+            return {dropped: "{traitement: supprimer}", **plan}
     return None
 
 
+def _coarser_plan(
+    frame: pd.DataFrame, roles: dict[str, str], level: int
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    coarser, plan = frame.copy(), {}
+    for column, role in roles.items():
+        values, treatment = _coarser(frame[column], role, level)
+        if treatment:
+            coarser[column] = values
+            plan[column] = treatment
+    return coarser, plan
+
+
 def _coarser(values: pd.Series, role: str, level: int) -> tuple[pd.Series, str | None]:
+    """The column one level coarser, and the declaration (`generaliser`) that makes it so."""
     if role in {"age", "naissance"}:
         width = {1: 5, 2: 10, 3: 20}[level]
         years = pd.to_numeric(values.str.extract(r"(\d{1,4})")[0], errors="coerce")
-        unit = "ans" if role == "age" else "années de naissance"
-        return (years // width * width).astype(str), f"par tranches de {width} {unit}"
-    if role in {"code_postal", "code_insee"}:
-        if level == 1:
-            return values.str[:3], "réduit à ses 3 premiers caractères"
-        return values.str[:2], "réduit au département"
+        bands = (years // width * width).astype(str)
+        return bands, f"{{traitement: generaliser, tranches: {width}}}"
+    if role in {"code_postal", "code_insee"} and level >= 2:
+        codes = values.str.strip()
+        department = codes.str[:2].where(~codes.str.startswith("97"), codes.str[:3])
+        return department, "{traitement: generaliser, niveau: departement}"
     if role == "iris":
-        return values.str[:5], "réduit à la commune"
+        return values.str[:5], "{traitement: generaliser, niveau: commune}"
     return values, None
