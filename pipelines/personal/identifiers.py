@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from stdnum import iban as std_iban
 from stdnum.fr import nir as std_nir
+from stdnum.fr import siren as std_siren
 
 from pipelines.personal.words import STREET_WORDS
 
@@ -182,7 +183,11 @@ def _varied_like_phones(values: pa.Array) -> bool:
     if len(distinct) == 0:
         return False
     prefixes = pc.unique(pc.utf8_slice_codeunits(distinct, 0, 4))
-    return len(prefixes) >= min(20, 0.5 * len(distinct))
+    if len(prefixes) < min(20, 0.5 * len(distinct)):
+        return False
+    # SIREN numbers vary too, but carry a Luhn key (one phone number in ten does, by chance).
+    sample = distinct.slice(0, 200).to_pylist()
+    return sum(std_siren.is_valid(v) for v in sample) < 0.5 * len(sample)
 
 
 def matching_mask(values: pa.Array, code: str) -> pa.Array:
