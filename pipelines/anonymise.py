@@ -8,7 +8,6 @@ kinds, never the personal values themselves.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import re
@@ -191,7 +190,9 @@ def anonymise(
     """Treat `data` as declared; raise SubmissionRejected on anything undeclared or left."""
     treatments = treatments_of(metadata)
     exempt = frozenset(c for c, t in treatments.items() if t.kind == "non-personnel")
-    findings = detect_or_refuse(data.typed, data.geometry is not None, exempt)
+    treated = frozenset(treatments) - exempt
+    scanned = scan_or_refuse(data.typed, data.geometry is not None, exempt, treated=treated)
+    findings = scanned.findings
     _refuse_undeclared(findings, treatments, data, metadata)
     report = AnonymisationReport()
     by_column: dict[str, list[str]] = {}
@@ -221,16 +222,22 @@ def anonymise(
     if metadata.get("k_anonymity"):
         table, geometry, report.k_anonymat = _k_anonymise(table, geometry, metadata["k_anonymity"])
     treated = CheckedData(typed=table, geometry=geometry, crs=data.crs)
-    _refuse_leftovers(treated, treatments)
+    # The same detector again (fail closed); a column no treatment touched reads the same.
+    untouched = {c: e for c, e in scanned.evidence.items() if c not in treatments}
+    _refuse_leftovers(treated, treatments, untouched)
     return treated, report
 
 
-def detect_or_refuse(
-    table: pa.Table, geometry_present: bool, exempt: frozenset[str] = frozenset()
-) -> list[personal.Finding]:
-    """The detector's findings; a refusal, not a publication, when it cannot run."""
+def scan_or_refuse(
+    table: pa.Table,
+    geometry_present: bool,
+    exempt: frozenset[str] = frozenset(),
+    unchanged: dict[str, Any] | None = None,
+    treated: frozenset[str] = frozenset(),
+) -> personal.Scan:
+    """The detector's scan; a refusal, not a publication, when it cannot run."""
     try:
-        return personal.detect(table, geometry_present, exempt)
+        return personal.scan(table, geometry_present, exempt, unchanged, treated)
     except personal.DetectorUnavailable as error:
         raise SubmissionRejected(_single("detecteur-indisponible", str(error), None)) from error
 
@@ -331,11 +338,14 @@ def _undeclared_message(finding: personal.Finding) -> str:
     )
 
 
-def _refuse_leftovers(data: CheckedData, treatments: dict[str, Treatment]) -> None:
+def _refuse_leftovers(
+    data: CheckedData, treatments: dict[str, Treatment], untouched: dict[str, Any]
+) -> None:
     exempt = frozenset(c for c, t in treatments.items() if t.kind == "non-personnel")
     generalised = {c for c, t in treatments.items() if t.kind == "generaliser"}
     report = Report()
-    for finding in detect_or_refuse(data.typed, data.geometry is not None, exempt):
+    scanned = scan_or_refuse(data.typed, data.geometry is not None, exempt, untouched)
+    for finding in scanned.findings:
         if finding.column in exempt or (
             finding.kind == "coordonnees-individuelles" and finding.column in generalised
         ):
@@ -392,18 +402,36 @@ def _apply(
 
 
 def pseudonymise(column: pa.Array, key: bytes) -> pa.Array:
-    """Keyed HMAC-SHA256 of each value: stable across versions, so joins keep working."""
-    codes, uniques = pd.factorize(pd.Series(column.to_pylist(), dtype=object))
-    digests = np.array(
-        [hmac.new(key, str(v).encode(), hashlib.sha256).hexdigest()[:20] for v in uniques] + [None],
-        dtype=object,
-    )
-    return pa.array(digests[codes], type=pa.string())
+    """Keyed HMAC-SHA256 of each value: stable across versions, so joins keep working.
+    Computed once per distinct value."""
+    encoded = column.dictionary_encode()
+    digests = [
+        hmac.digest(key, str(v).encode(), "sha256").hex()[:20]
+        for v in encoded.dictionary.to_pylist()
+    ]
+    return pc.take(pa.array(digests, pa.string()), encoded.indices)
 
 
 def redact(column: pa.Array) -> pa.Array:
-    """Replace every personal match inside free text by a label saying what was there."""
+    """Replace every personal match inside free text by a label saying what was there
+    (worked out once per distinct text, then mapped back onto the rows)."""
     text = pc.cast(column, pa.string())
+    distinct = pc.unique(pc.drop_null(text))
+    if len(distinct) < len(text):
+        redacted = _redact_each(distinct)
+        changed = pc.not_equal(distinct, redacted)
+        replacements = dict(
+            zip(
+                pc.filter(distinct, changed).to_pylist(),
+                pc.filter(redacted, changed).to_pylist(),
+                strict=True,
+            )
+        )
+        return _replace_values(text, replacements) if replacements else text
+    return _redact_each(text)
+
+
+def _redact_each(text: pa.Array) -> pa.Array:
     for code in ("courriel", "iban", "nir", "telephone", "plaque", "adresse", "date-naissance"):
         kind = personal.KINDS[code]
         if kind.confirm is None:
@@ -412,8 +440,17 @@ def redact(column: pa.Array) -> pa.Array:
             text = _redact_confirmed(text, code)
     found = names.names_in_texts(pc.unique(pc.drop_null(text)).to_pylist())
     if found:
-        text = pa.array([_redact_names(v, found.get(v)) for v in text.to_pylist()], pa.string())
+        text = _replace_values(text, {v: _redact_names(v, spans) for v, spans in found.items()})
     return text
+
+
+def _replace_values(text: pa.Array, replacements: dict[str, str | None]) -> pa.Array:
+    """`text` with each value found in `replacements` replaced, vectorised (the work per
+    value is done once per distinct value)."""
+    keys = pa.array(list(replacements), pa.string())
+    positions = pc.index_in(text, value_set=keys)
+    replaced = pc.take(pa.array(list(replacements.values()), pa.string()), positions)
+    return pc.if_else(pc.is_valid(positions), replaced, text)
 
 
 def _redact_confirmed(text: pa.Array, code: str) -> pa.Array:
@@ -424,13 +461,14 @@ def _redact_confirmed(text: pa.Array, code: str) -> pa.Array:
     def confirmed(match: str) -> bool:
         return bool(canonical and canonical.fullmatch(match)) or kind.confirm(match)
 
-    holding = np.flatnonzero(personal.matching_mask(text, code).to_numpy(zero_copy_only=False))
-    values = np.array(text.to_pylist(), dtype=object)
-    values[holding] = [
-        regex.sub(lambda m: kind.redaction if confirmed(m.group(0)) else m.group(0), v)
-        for v in values[holding]
-    ]
-    return pa.array(values.tolist(), type=pa.string())
+    holding = pc.unique(pc.filter(text, personal.matching_mask(text, code))).to_pylist()
+    return _replace_values(
+        text,
+        {
+            v: regex.sub(lambda m: kind.redaction if confirmed(m.group(0)) else m.group(0), v)
+            for v in holding
+        },
+    )
 
 
 def _redact_names(value: str | None, spans: list[tuple[int, int]] | None) -> str | None:
@@ -445,8 +483,11 @@ def generalise(column: pa.Array, treatment: Treatment) -> pa.Array:
     if treatment.level in CODE_LEVELS:  # a code, even when read as a number
         return _coarser_code(pc.cast(column, pa.string()), treatment.level)
     if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
-        fmt = "%Y-%m" if treatment.level == "mois" else "%Y"
-        return pc.strftime(pc.cast(column, pa.timestamp("s")), format=fmt)
+        year = pc.cast(pc.year(column), pa.string())
+        if treatment.level != "mois":
+            return year
+        month = pc.utf8_lpad(pc.cast(pc.month(column), pa.string()), 2, "0")
+        return pc.binary_join_element_wise(year, month, "-")
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         width = treatment.band or 10
         low = pc.multiply(pc.floor(pc.divide(pc.cast(column, pa.float64()), width)), width)

@@ -11,6 +11,7 @@ references, and a personal column can only be published treated or declared.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from stdnum.fr import siret as std_siret
 from pipelines import clock
 from pipelines.personal import names, quasi
 from pipelines.personal.identifiers import (
+    ANY_IDENTIFIER,
     IDENTIFIER_CODES,
     KINDS,
     MOBILE_PATTERN,
@@ -51,10 +53,12 @@ __all__ = [
     "person_name_spans",
     "plain",
     "python_regex",
+    "scan",
 ]
 
 # Distinct values of a column read for names (identifiers are read in every value).
 NAME_SAMPLE = 5_000
+TREATED_SAMPLE = 20_000  # rows read of a column with a declared treatment
 FULL_NAME_SHARE = 0.3  # of a column's distinct labels, to make it a column of names
 SINGLE_NAME_SHARE = 0.6  # a column of lone surnames or first names
 SINGLE_NAME_MIN_DISTINCT = 8
@@ -137,6 +141,8 @@ class _Evidence:
     free_text: bool = False  # sentences, not labels
     one_per_row: dict[str, bool] = field(default_factory=dict)  # mostly distinct identifiers
     single_names_only: bool = False  # lone first names or surnames, never a full name
+    role: str | None = None  # quasi-identifier role
+    sole_trader_mark: bool = False  # says "entrepreneur individuel" (or its legal category)
 
 
 def detect(
@@ -147,13 +153,53 @@ def detect(
     Columns in `not_personal` (declared so by the producer) are still scanned, but do not
     make the rows person-level data whose addresses and coordinates would then be personal.
     """
+    return scan(table, geometry_present, not_personal).findings
+
+
+@dataclass
+class Scan:
+    """A table's findings, and what each column showed (to rescan only what changed)."""
+
+    findings: list[Finding]
+    evidence: dict[str, _Evidence]
+
+
+def scan(
+    table: pa.Table,
+    geometry_present: bool = False,
+    not_personal: frozenset[str] = frozenset(),
+    unchanged: dict[str, _Evidence] | None = None,
+    treated: frozenset[str] = frozenset(),
+) -> Scan:
+    """`detect`, reusing the evidence of columns known `unchanged` since an earlier scan.
+
+    Columns the producer declared a treatment for (`treated`) are read on their first rows
+    only: they are treated whatever they hold, and the scan after the treatments reads
+    every value of what they became; what they show here only says whether the rows are
+    about persons."""
     check_references()
-    evidence = {name: _column_evidence(name, table.column(name)) for name in table.column_names}
+    read = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name in treated:
+            column = column.slice(0, TREATED_SAMPLE)
+        read[name] = (unchanged or {}).get(name) or _column_evidence(name, column)
+    findings = _findings(table, geometry_present, not_personal, read)
+    return Scan(findings, read)
+
+
+def _findings(
+    table: pa.Table,
+    geometry_present: bool,
+    not_personal: frozenset[str],
+    read: dict[str, _Evidence],
+) -> list[Finding]:
+    evidence = {name: copy.deepcopy(item) for name, item in read.items()}
     if _public_role_context(table) or _name_statistics(table, evidence):
         for item in evidence.values():
             item.counts.pop("nom", None)
             item.weak_names = 0
-    roles = quasi.roles_of(table)
+    roles = quasi.roles_of(table, {name: item.role for name, item in evidence.items()})
     person_columns = [
         name
         for name, item in evidence.items()
@@ -165,7 +211,8 @@ def detect(
     findings = []
     for name, item in evidence.items():
         findings.extend(_column_findings(name, item, about_persons))
-    findings.extend(_sole_trader_ids(table))
+    if any(item.sole_trader_mark for item in evidence.values()):
+        findings.extend(_sole_trader_ids(table))
     if about_persons:
         findings.extend(_birth_dates_by_value(table, evidence))
         reason = person_columns[0] if person_columns else next(iter(roles))
@@ -212,7 +259,10 @@ def _years(column: pa.Array) -> pa.Array | None:
     if not pa.types.is_string(column.type):
         return None
     values = pc.drop_null(column)
-    if len(values) == 0 or not pc.all(pc.match_substring_regex(values, DATE_TEXT)).as_py():
+    head = pc.all(pc.match_substring_regex(values.slice(0, 100), DATE_TEXT)).as_py()
+    if len(values) == 0 or not head:
+        return None
+    if not pc.all(pc.match_substring_regex(values, DATE_TEXT)).as_py():
         return None
     found = pc.extract_regex(values, r"(?P<y>\d{4})")
     return pc.cast(pc.struct_field(found, "y"), pa.int32())
@@ -271,7 +321,8 @@ def _column_findings(name: str, item: _Evidence, about_persons: bool) -> list[Fi
 def _column_evidence(name: str, chunked: pa.ChunkedArray) -> _Evidence:
     column = chunked.combine_chunks()
     tokens = column_tokens(name)
-    item = _Evidence()
+    item = _Evidence(role=quasi.column_role(name, chunked))
+    item.sole_trader_mark = _sole_trader_mark(tokens, column)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         values = pc.drop_null(column.cast(pa.string()))
         named = hinted(tokens, NAME_HINTS["telephone"])
@@ -293,6 +344,9 @@ def _is_temporal(kind: pa.DataType) -> bool:
 def _identifiers(values: pa.Array, tokens: str, item: _Evidence) -> None:
     if len(values) == 0:
         return
+    named_kinds = [c for c in SHAPED_BY_NAME if hinted(tokens, NAME_HINTS.get(c, ()))]
+    if not named_kinds and not pc.any(pc.match_substring_regex(values, ANY_IDENTIFIER)).as_py():
+        return  # one pass over the column, not one per kind
     for code in IDENTIFIER_CODES:
         mask = matching_mask(values, code)
         count = pc.sum(mask).as_py() or 0
@@ -436,18 +490,27 @@ def person_name_spans(text: str) -> list[tuple[int, int]]:
 # --- identifiers and places ------------------------------------------------------------------
 
 
-def _sole_trader_ids(table: pa.Table) -> list[Finding]:
-    marked = any(
-        pc.any(pc.match_substring_regex(table.column(n), SOLE_TRADER_PATTERN)).as_py()
-        for n in table.column_names
-        if pa.types.is_string(table.schema.field(n).type)
-    ) or any(
-        pc.any(pc.equal(_as_text(table.column(n)), "1000")).as_py()
-        for n in table.column_names
-        if hinted(column_tokens(n), LEGAL_CATEGORY_HINTS)
+def _sole_trader_mark(tokens: str, column: pa.Array) -> bool:
+    text = pa.types.is_string(column.type)
+    if text and _may_name_sole_traders(column):
+        return True
+    if hinted(tokens, LEGAL_CATEGORY_HINTS):
+        return bool(pc.any(pc.equal(pc.cast(column, pa.string()), "1000")).as_py())
+    return False
+
+
+def _may_name_sole_traders(column: pa.Array) -> bool:
+    # Plain substring searches first: the regular expression runs on the few that hold one.
+    hints = pc.or_(
+        pc.match_substring(column, "ntrepr", ignore_case=True),
+        pc.match_substring(column, "EI"),
     )
-    if not marked:
-        return []
+    candidates = pc.filter(column, pc.fill_null(hints, False))
+    return bool(pc.any(pc.match_substring_regex(candidates, SOLE_TRADER_PATTERN)).as_py())
+
+
+def _sole_trader_ids(table: pa.Table) -> list[Finding]:
+    """SIREN/SIRET columns of a table that says some of its companies are sole traders."""
     findings = []
     for name in table.column_names:
         values = pc.drop_null(_as_text(table.column(name)))

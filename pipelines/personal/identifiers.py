@@ -154,6 +154,20 @@ SHAPED_BY_NAME = {
 }
 
 
+def _any_identifier_pattern() -> str:
+    """One pattern for every identifier kind: a column where it finds nothing is read once."""
+    parts = []
+    for code in IDENTIFIER_CODES:
+        pattern = KINDS[code].pattern.replace("(?P<id>", "(")
+        if pattern.startswith("(?i)"):
+            pattern = f"(?i:{pattern[4:]})"
+        parts.append(f"(?:{pattern})")
+    return "|".join(parts)
+
+
+ANY_IDENTIFIER = _any_identifier_pattern()
+
+
 def numbers_as_text(column: pa.Array, phones_named: bool = False) -> pa.Array:
     """Whole numbers of 9 digits or more, as the text they were typed from: a phone number
     that lost its leading 0 (`612345678`) or its `+` (`33612345678`), a NIR or SIRET."""
@@ -178,7 +192,10 @@ def digits_as_typed(values: pa.Array, phones_named: bool = False) -> pa.Array:
 
 
 def _varied_like_phones(values: pa.Array) -> bool:
-    nine = pc.filter(values, pc.match_substring_regex(values, r"^\s*(33)?[1-9]\d{8}\s*$"))
+    shape = r"^\s*(33)?[1-9]\d{8}\s*$"
+    if not pc.any(pc.match_substring_regex(values.slice(0, 1000), shape)).as_py():
+        return False  # a column is typed one way: its first rows say which
+    nine = pc.filter(values, pc.match_substring_regex(values, shape))
     distinct = pc.unique(pc.utf8_trim_whitespace(nine))
     if len(distinct) == 0:
         return False
@@ -187,6 +204,8 @@ def _varied_like_phones(values: pa.Array) -> bool:
         return False
     # SIREN numbers vary too, but carry a Luhn key (one phone number in ten does, by chance).
     sample = distinct.slice(0, 200).to_pylist()
+    if len(sample) < 10:
+        return True  # too few numbers to tell keys from chance
     return sum(std_siren.is_valid(v) for v in sample) < 0.5 * len(sample)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -58,10 +59,11 @@ class QuasiIdentifiers:
         )
 
 
-def roles_of(table: pa.Table) -> dict[str, str]:
+def roles_of(table: pa.Table, known: dict[str, str | None] | None = None) -> dict[str, str]:
+    """Each quasi-identifier column's role; `known` gives the roles already read per column."""
     roles: dict[str, str] = {}
     for name in table.column_names:
-        role = _role(name, table.column(name).combine_chunks())
+        role = known[name] if known and name in known else column_role(name, table.column(name))
         if role:
             roles[name] = role
     if "sexe" in roles.values():
@@ -88,22 +90,33 @@ def _demographic_by_value(column: pa.Array) -> str | None:
     return None
 
 
-def _role(name: str, column: pa.Array) -> str | None:
+def column_role(name: str, chunked: pa.ChunkedArray) -> str | None:
+    """A column's quasi-identifier role from its header, or from its values (a sex, codes)."""
     tokens = column_tokens(name)
     for role in ("naissance", "sexe", "age", "iris", "code_postal", "code_insee"):
         if hinted(tokens, ROLE_HINTS[role]):
             return role
+    column = chunked.combine_chunks()
+    if not pa.types.is_string(column.type):
+        return None
     values = pc.drop_null(column)
     if len(values) == 0:
         return None
-    distinct = pc.unique(values).slice(0, 50).to_pylist()
-    if pa.types.is_string(column.type):
-        if len(distinct) <= 3 and {plain(str(v)).strip() for v in distinct} <= SEX_VALUES:
-            return "sexe"
-        codes = pc.sum(pc.match_substring_regex(values, CODE_PATTERN)).as_py() or 0
-        if codes >= 0.9 * len(values):
-            return "code_postal"
+    head = values.slice(0, 1000)  # a sample decides; the whole column confirms
+    if _sexes(head) and _sexes(values):
+        return "sexe"
+    if _codes_share(head) >= 0.9 and _codes_share(values) >= 0.9:
+        return "code_postal"
     return None
+
+
+def _sexes(values: pa.Array) -> bool:
+    distinct = pc.unique(values).slice(0, 4).to_pylist()
+    return len(distinct) <= 3 and {plain(str(v)).strip() for v in distinct} <= SEX_VALUES
+
+
+def _codes_share(values: pa.Array) -> float:
+    return (pc.sum(pc.match_substring_regex(values, CODE_PATTERN)).as_py() or 0) / len(values)
 
 
 def is_about_persons(roles: dict[str, str]) -> bool:
@@ -117,46 +130,69 @@ def measure(table: pa.Table, roles: dict[str, str]) -> QuasiIdentifiers | None:
     demographic = set(roles.values()) & {"sexe", "age", "naissance"}
     if len(roles) < 2 or not demographic or table.num_rows == 0:
         return None  # places alone (postcode, INSEE code) single no one out
-    frame = pd.DataFrame({c: table.column(c).to_pandas() for c in roles}).astype(str)
-    k = _smallest_group(frame)
+    columns = {c: _Coded.of(table.column(c)) for c in roles}
+    k = _smallest_group(list(columns.values()))
     if k >= K_THRESHOLD:
         return None
-    return QuasiIdentifiers(roles, k, _generalisation(frame, roles))
+    return QuasiIdentifiers(roles, k, _generalisation(columns, roles))
 
 
-def _smallest_group(frame: pd.DataFrame) -> int:
-    return int(frame.groupby(list(frame.columns), dropna=False).size().min())
+@dataclass(frozen=True)
+class _Coded:
+    """A column as integer codes into its distinct values (as text): every coarser version
+    is computed on the distinct values only, then mapped back through the codes."""
+
+    codes: np.ndarray
+    values: pd.Series
+
+    @classmethod
+    def of(cls, column: pa.ChunkedArray) -> _Coded:
+        encoded = column.combine_chunks().dictionary_encode()
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        values = pd.Series([str(v) for v in encoded.dictionary.to_pylist()] + ["None"])
+        return cls(np.where(codes < 0, len(values) - 1, codes), values)
+
+    def mapped(self, coarser: pd.Series) -> _Coded:
+        new_codes, uniques = pd.factorize(coarser)
+        return _Coded(new_codes[self.codes], pd.Series(uniques))
 
 
-def _generalisation(frame: pd.DataFrame, roles: dict[str, str]) -> dict[str, str] | None:
+def _smallest_group(columns: list[_Coded]) -> int:
+    key = np.zeros(len(columns[0].codes), dtype=np.int64)
+    for column in columns:
+        key = pd.factorize(key * (len(column.values) + 1) + column.codes)[0].astype(np.int64)
+    return int(np.bincount(key).min())
+
+
+def _generalisation(columns: dict[str, _Coded], roles: dict[str, str]) -> dict[str, str] | None:
     """The first plan that reaches k = 11: coarser bands and codes for every column, then
     also one column left out (the one with the most distinct values first)."""
     for level in (1, 2, 3):
-        coarser, plan = _coarser_plan(frame, roles, level)
-        if plan and _smallest_group(coarser) >= K_THRESHOLD:
+        coarser, plan = _coarser_plan(columns, roles, level)
+        if plan and _smallest_group(list(coarser.values())) >= K_THRESHOLD:
             return plan
-    for dropped in sorted(roles, key=lambda c: -frame[c].nunique()):
+    for dropped in sorted(roles, key=lambda c: -len(columns[c].values)):
         kept = {c: r for c, r in roles.items() if c != dropped}
-        coarser, plan = _coarser_plan(frame[list(kept)], kept, 3)
-        if _smallest_group(coarser) >= K_THRESHOLD:
+        coarser, plan = _coarser_plan({c: columns[c] for c in kept}, kept, 3)
+        if _smallest_group(list(coarser.values())) >= K_THRESHOLD:
             return {dropped: "{traitement: supprimer}", **plan}
     return None
 
 
 def _coarser_plan(
-    frame: pd.DataFrame, roles: dict[str, str], level: int
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    coarser, plan = frame.copy(), {}
+    columns: dict[str, _Coded], roles: dict[str, str], level: int
+) -> tuple[dict[str, _Coded], dict[str, str]]:
+    coarser, plan = dict(columns), {}
     for column, role in roles.items():
-        values, treatment = _coarser(frame[column], role, level)
+        values, treatment = _coarser(columns[column].values, role, level)
         if treatment:
-            coarser[column] = values
+            coarser[column] = columns[column].mapped(values)
             plan[column] = treatment
     return coarser, plan
 
 
 def _coarser(values: pd.Series, role: str, level: int) -> tuple[pd.Series, str | None]:
-    """The column one level coarser, and the declaration (`generaliser`) that makes it so."""
+    """Distinct values one level coarser, and the declaration (`generaliser`) that does it."""
     if role in {"age", "naissance"}:
         width = {1: 5, 2: 10, 3: 20}[level]
         years = pd.to_numeric(values.str.extract(r"(\d{1,4})")[0], errors="coerce")
