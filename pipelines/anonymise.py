@@ -224,6 +224,9 @@ def anonymise(
     treated = CheckedData(typed=table, geometry=geometry, crs=data.crs)
     # The same detector again (fail closed); a column no treatment touched reads the same.
     untouched = {c: e for c, e in scanned.evidence.items() if c not in treatments}
+    # A pseudonymised column holds only HMAC digests (20 hexadecimal characters).
+    hashed = [c for c, t in treatments.items() if t.kind == "pseudonymiser"]
+    untouched |= {c: personal.digests_evidence(c, table.column(c)) for c in hashed}
     _refuse_leftovers(treated, treatments, untouched)
     return treated, report
 

@@ -47,6 +47,7 @@ __all__ = [
     "check_references",
     "coordinate_axis",
     "detect",
+    "digests_evidence",
     "is_coordinate_column",
     "matching_mask",
     "person_like_columns",
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 # Distinct values of a column read for names (identifiers are read in every value).
-NAME_SAMPLE = 5_000
+NAME_SAMPLE = 2_000
 TREATED_SAMPLE = 20_000  # rows read of a column with a declared treatment
 FULL_NAME_SHARE = 0.3  # of a column's distinct labels, to make it a column of names
 SINGLE_NAME_SHARE = 0.6  # a column of lone surnames or first names
@@ -104,6 +105,7 @@ SOLE_TRADER_PATTERN = (
 )
 # INSEE's legal category 1000 (entrepreneur individuel), in a column that holds categories.
 LEGAL_CATEGORY_HINTS = ("categorie_juridique", "forme_juridique", "cat_jur", "nature_juridique")
+ANY_IDENTIFIER_OR_MARK = f"{ANY_IDENTIFIER}|{SOLE_TRADER_PATTERN.replace('(?i)', '(?i:', 1)})"
 GENERIC_MAILBOXES = re.compile(
     r"^(contact|accueil|info|infos|information|mairie|secretariat|direction|service|standard|"
     r"communication|webmaster|admin|bonjour|courrier|reservation|inscription|noreply|no-reply|"
@@ -322,30 +324,45 @@ def _column_evidence(name: str, chunked: pa.ChunkedArray) -> _Evidence:
     column = chunked.combine_chunks()
     tokens = column_tokens(name)
     item = _Evidence(role=quasi.column_role(name, chunked))
-    item.sole_trader_mark = _sole_trader_mark(tokens, column)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         values = pc.drop_null(column.cast(pa.string()))
         named = hinted(tokens, NAME_HINTS["telephone"])
-        _identifiers(digits_as_typed(values, named), tokens, item)
+        typed = digits_as_typed(values, named)
+        # One pass says whether any identifier or sole-trader mention is there at all.
+        if pc.any(pc.match_substring_regex(typed, ANY_IDENTIFIER_OR_MARK)).as_py():
+            item.sole_trader_mark = _sole_trader_mark(tokens, column)
+            _identifiers(typed, tokens, item, prefiltered=True)
+        elif any(hinted(tokens, NAME_HINTS[c]) for c in SHAPED_BY_NAME):
+            _identifiers(typed, tokens, item, prefiltered=True)
         _names(values, tokens, item)
     elif pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         named = hinted(tokens, NAME_HINTS["telephone"])
         _identifiers(numbers_as_text(column, named), tokens, item)
+        item.sole_trader_mark = _sole_trader_mark(tokens, column)
     elif _is_temporal(column.type) and hinted(tokens, NAME_HINTS["date-naissance"]):
         item.counts["date-naissance"] = len(column) - column.null_count
         item.by_name.add("date-naissance")
     return item
 
 
+def digests_evidence(name: str, column: pa.ChunkedArray) -> _Evidence:
+    """What a column of pseudonyms (HMAC digests) shows: nothing personal, its role only."""
+    return _Evidence(role=quasi.column_role(name, column))
+
+
 def _is_temporal(kind: pa.DataType) -> bool:
     return pa.types.is_date(kind) or pa.types.is_timestamp(kind)
 
 
-def _identifiers(values: pa.Array, tokens: str, item: _Evidence) -> None:
+def _identifiers(
+    values: pa.Array, tokens: str, item: _Evidence, prefiltered: bool = False
+) -> None:
     if len(values) == 0:
         return
     named_kinds = [c for c in SHAPED_BY_NAME if hinted(tokens, NAME_HINTS.get(c, ()))]
-    if not named_kinds and not pc.any(pc.match_substring_regex(values, ANY_IDENTIFIER)).as_py():
+    if not (prefiltered or named_kinds) and not pc.any(
+        pc.match_substring_regex(values, ANY_IDENTIFIER)
+    ).as_py():
         return  # one pass over the column, not one per kind
     for code in IDENTIFIER_CODES:
         mask = matching_mask(values, code)
