@@ -95,6 +95,11 @@ PLACE_HEADER_HINTS = (
     "organisation", "organisme", "structure", "association", "entreprise", "societe",
     "operateur", "amenageur", "enseigne", "raison_sociale", "tournage", "titre", "plat",
 )  # fmt: skip
+# Headers of a column that names or locates what each row is, when it is a place.
+PLACE_SUBJECT_HINTS = (
+    "voie", "rue", "lieu", "lieux", "site", "station", "equipement", "etablissement", "parking",
+    "adresse", "localisation", "offre", "borne", "point_de_charge", "pdc", "arret", "gare",
+)  # fmt: skip
 # A column of lone first names beside counts is a statistic of names, not of people.
 COUNT_HINTS = ("nombre", "nb", "effectif", "effectifs", "total", "occurrences", "count")
 DATE_TEXT = r"^\s*(\d{1,2}[/.-]\d{1,2}[/.-]\d{4}|\d{4}-\d{2}-\d{2})\s*$"
@@ -202,10 +207,11 @@ def _findings(
             item.counts.pop("nom", None)
             item.weak_names = 0
     roles = quasi.roles_of(table, {name: item.role for name, item in evidence.items()})
+    places = _describes_places(table)
     person_columns = [
         name
         for name, item in evidence.items()
-        if name not in not_personal and _makes_rows_personal(item)
+        if name not in not_personal and _makes_rows_personal(item, places)
     ]
     about_persons = bool(person_columns) or quasi.is_about_persons(
         {c: r for c, r in roles.items() if c not in not_personal}
@@ -282,13 +288,23 @@ def _name_statistics(table: pa.Table, evidence: dict[str, _Evidence]) -> bool:
     return counted and bool(named) and all(item.single_names_only for item in named)
 
 
-def _makes_rows_personal(item: _Evidence) -> bool:
+def _describes_places(table: pa.Table) -> bool:
+    """A column names or locates the thing each row is (a station, a site, an address)."""
+    return any(
+        hinted(tokens, PLACE_SUBJECT_HINTS) or bool(set(tokens.split("_")) & PLACE_WORDS)
+        for tokens in (column_tokens(n) for n in table.column_names)
+    )
+
+
+def _makes_rows_personal(item: _Evidence, places: bool = False) -> bool:
     """Names, NIR, IBAN, birth dates, plates say the rows are about persons; so do personal
-    mobiles or mailboxes that differ from row to row (one person per row). A contact's
-    mobile or mailbox repeated over the rows is personal itself, but the rows still describe
-    charging stations or museums, whose addresses and positions stay public."""
+    mobiles or mailboxes that differ from row to row (one person per row), unless the rows
+    describe places: then they are contacts, personal themselves, but the rows still
+    describe charging stations or museums, whose addresses and positions stay public."""
     if set(item.counts) & PERSON_LEVEL_KINDS:
         return True
+    if places:
+        return False
     mailboxes = item.personal_mailboxes >= 0.5 * item.counts.get("courriel", 0) > 0
     own = (_mostly_mobiles(item) and item.one_per_row.get("telephone")) or (
         mailboxes and item.one_per_row.get("courriel")

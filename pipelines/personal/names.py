@@ -280,7 +280,7 @@ def _run_is_name(words: list[str]) -> bool:
     if firsts and len(others) >= 2:
         return True
     uppercase = [w for w in others if len(w) > 1 and w.replace("-", "").isupper()]
-    return bool(firsts and uppercase)
+    return bool(firsts and [w for w in uppercase if w not in firsts])  # DUPONT Jean
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
