@@ -742,37 +742,24 @@ def _domiciles(rng: random.Random, faker: Faker, rows: int) -> _Draft:
         "adresse_domicile",
         "numéro et voie",
     )
-    draft.add(
-        "latitude",
-        pa.array([round(rng.uniform(45.70, 45.80), 6) for _ in range(rows)], pa.float64()),
-        "coordonnees_domicile",
-        "float64 45.7x",
-    )
-    draft.add(
-        "longitude",
-        pa.array([round(rng.uniform(4.78, 4.90), 6) for _ in range(rows)], pa.float64()),
-        "coordonnees_domicile",
-        "float64 4.8x",
-    )
+    _add_home_coordinates(draft, rng, rows, "")
     return draft
 
 
 def _geolocalisation(rng: random.Random, rows: int) -> _Draft:
     """Home coordinates alone (with controls): nothing else says the rows are people."""
     draft = _Draft("signalements_domicile_geolocalises")
-    draft.add(
-        "latitude",
-        pa.array([round(rng.uniform(45.70, 45.80), 6) for _ in range(rows)], pa.float64()),
-        "coordonnees_domicile",
-        "float64 45.7x seules",
-    )
-    draft.add(
-        "longitude",
-        pa.array([round(rng.uniform(4.78, 4.90), 6) for _ in range(rows)], pa.float64()),
-        "coordonnees_domicile",
-        "float64 4.8x seules",
-    )
+    _add_home_coordinates(draft, rng, rows, " seules")
     return draft
+
+
+def _add_home_coordinates(draft: _Draft, rng: random.Random, rows: int, note: str) -> None:
+    for header, low, high, shape in (
+        ("latitude", 45.70, 45.80, "float64 45.7x"),
+        ("longitude", 4.78, 4.90, "float64 4.8x"),
+    ):
+        values = [round(rng.uniform(low, high), 6) for _ in range(rows)]
+        draft.add(header, pa.array(values, pa.float64()), "coordonnees_domicile", shape + note)
 
 
 def _texte_libre(rng: random.Random, people: _People, faker: Faker, rows: int) -> _Draft:

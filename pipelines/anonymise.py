@@ -190,8 +190,8 @@ def anonymise(
     """Treat `data` as declared; raise SubmissionRejected on anything undeclared or left."""
     treatments = treatments_of(metadata)
     exempt = frozenset(c for c, t in treatments.items() if t.kind == "non-personnel")
-    treated = frozenset(treatments) - exempt
-    scanned = scan_or_refuse(data.typed, data.geometry is not None, exempt, treated=treated)
+    declared = frozenset(treatments) - exempt
+    scanned = scan_or_refuse(data.typed, data.geometry is not None, exempt, treated=declared)
     findings = scanned.findings
     _refuse_undeclared(findings, treatments, data, metadata)
     report = AnonymisationReport()

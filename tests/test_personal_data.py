@@ -162,6 +162,26 @@ def test_identifiers_in_every_shape(column: str, values: pa.Array, kind: str) ->
     assert kind in {f.kind for f in personal.detect(people) if f.column == column}
 
 
+def test_numbers_typed_by_a_spreadsheet_are_still_identifiers(submit, dataset_folder, tmp_path):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["dossier", "contact", "secu", "montant"])
+    for number, (phone, nir) in enumerate(
+        [(612345678, 185057800608491), (478123456, 285056900608490), (699887766, 1920375123456)]
+    ):
+        sheet.append([number + 1, phone, nir, 100.5 * (number + 1)])
+    path = tmp_path / "dossiers.xlsx"
+    book.save(path)
+    data = dataset_folder("dossiers.xlsx", path.read_bytes(), name="dossiers")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    found = {(p.column, p.rule) for p in outcome.report.problems}
+    assert found == {
+        ("contact", "donnee-personnelle-non-traitee"),
+        ("secu", "donnee-personnelle-non-traitee"),
+    }
+    assert "612345678" not in outcome.summary() + outcome.report.to_json()
+
+
 def test_surnames_alone_and_names_in_every_order_are_names() -> None:
     surnames = ["Guimier", "Muffat", "Bouchut", "Lefebvre", "Nguyen", "Diallo", "Le Goff",
                 "Martin-Dupont", "Garcia", "Rousseau"]  # fmt: skip
@@ -219,6 +239,18 @@ def test_structure_and_personal_data_are_reported_in_one_pass(submit, dataset_fo
     stages = {(p.stage, p.column) for p in outcome.report.problems}
     assert ("structure", "montant") in stages and ("anonymisation", "declarant") in stages
     assert "Jeanne" not in outcome.summary() + outcome.report.to_json()
+
+
+def test_a_report_never_quotes_a_value_shaped_like_a_name(submit, dataset_folder):
+    rows = "".join(f"{n};RAS\r\n" for n in range(1, 40)) + "40;Jean Dupont\r\n"
+    schema = json.dumps(
+        {"fields": [{"name": "id", "type": "integer"},
+                    {"name": "etat", "type": "string", "constraints": {"enum": ["RAS", "OK"]}}]}
+    )  # fmt: skip
+    data = dataset_folder("e.csv", "id;etat\r\n" + rows, name="e", schema=schema)
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert [(p.row, p.column, p.rule) for p in outcome.report.problems] == [(41, "etat", "enum")]
+    assert "Dupont" not in outcome.summary() + outcome.report.to_json()
 
 
 def test_without_its_references_the_stage_refuses_to_run(
@@ -457,6 +489,9 @@ def test_a_personal_map_leaves_no_plate_nor_home_in_the_ogc_services(
     wfs = get(corpus, "/wfs", SERVICE="WFS", VERSION="2.0.0", REQUEST="GetFeature",
               TYPENAMES=layer, OUTPUTFORMAT="application/json; subtype=geojson")  # fmt: skip
     assert len(wfs.json()["features"]) == MAPPED.table.num_rows
+    dataset = f"/api/datasets/{layer}/download"
+    downloads = {fmt: get(corpus, f"{dataset}/{fmt}").text for fmt in ("geojson", "kml", "csv")}
+    package = gpd.read_file(io.BytesIO(get(corpus, f"{dataset}/gpkg").content))
     x, y = points[0]
     infos = [
         get(corpus, "/wms", SERVICE="WMS", VERSION="1.3.0", REQUEST="GetFeatureInfo",
@@ -467,6 +502,7 @@ def test_a_personal_map_leaves_no_plate_nor_home_in_the_ogc_services(
     ]  # fmt: skip
     assert "immatriculation" not in infos[0] and "statut" in infos[0]
     answers = {"OGC API": json.dumps(features), "WFS": wfs.text, "WMS": "\n".join(infos)}
+    answers |= downloads | {"gpkg": package.to_csv()}
     values = personal_strings(MAPPED)
     found = {name: leaks(values, text) for name, text in answers.items()}
     assert {name: found for name, found in found.items() if found} == {}

@@ -36,7 +36,14 @@ from pipelines.personal.identifiers import (
     python_regex,
 )
 from pipelines.personal.names import DetectorUnavailable, check_references
-from pipelines.personal.words import PLACE_WORDS, STREET_WORDS, column_tokens, hinted, plain
+from pipelines.personal.words import (
+    PERSONAL_CIVILITIES,
+    PLACE_WORDS,
+    STREET_WORDS,
+    column_tokens,
+    hinted,
+    plain,
+)
 
 __all__ = [
     "KINDS",
@@ -455,7 +462,7 @@ def _names(values: pa.Array, tokens: str, item: _Evidence) -> None:
     shapes = {v: names.label_shape(v) for v in distinct}
     full = [v for v, s in shapes.items() if s == "full"]
     single = [v for v, s in shapes.items() if s == "single"]
-    civil = [v for v in distinct if re.match(rf"({names.CIVILITIES})\s", v.strip())]
+    civil = [v for v in distinct if re.match(rf"({PERSONAL_CIVILITIES})\s", v.strip())]
     full_share = FULL_NAME_SHARE / 3 if role else FULL_NAME_SHARE
     enough = len(full) >= (1 if role else 2)  # one odd label is not a column of names
     if civil or (enough and len(full) >= full_share * len(distinct)):
@@ -486,7 +493,11 @@ def _names_in_free_text(
     if not found:
         return
     count = _rows_in(values, list(found))
-    civil = any(re.search(rf"\b({names.CIVILITIES})\s", v) for v in found)
+    civil = any(
+        re.match(rf"({PERSONAL_CIVILITIES})\s", text[start:end])
+        for text, spans in found.items()
+        for start, end in spans
+    )
     if civil or len(found) >= share * (among or len(distinct)):
         item.counts["nom"] = count
     else:

@@ -64,6 +64,6 @@ TITLE_WORDS = frozenset(
     nouvelle haut haute bas basse nord sud est ouest
     """.split()  # noqa: SIM905 (a word list reads best as words)
 )
-CIVILITIES = (
-    r"M\.|Mme|Mmes|Mlle|Mr|MM\.|Monsieur|Madame|Mademoiselle|Messieurs|Dr|Docteur|Maître|Me"
-)
+# Civilities only people carry; titles (Docteur, Maître) also name streets and stations.
+PERSONAL_CIVILITIES = r"M\.|Mme|Mmes|Mlle|Mr|MM\.|Monsieur|Madame|Mademoiselle|Messieurs"
+CIVILITIES = PERSONAL_CIVILITIES + r"|Dr|Docteur|Maître|Me"
