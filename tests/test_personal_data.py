@@ -67,9 +67,16 @@ def read_real(entry: dict[str, Any]) -> pa.Table:
 @pytest.mark.parametrize(
     "entry", [e for e in MANIFEST if e["personnel"] == "non"], ids=lambda e: e["fichier"]
 )
-def test_a_real_file_without_personal_data_is_not_refused(entry: dict[str, Any]) -> None:
-    findings = personal.detect(read_real(entry))
+def test_a_real_file_without_personal_data_is_not_refused(
+    entry: dict[str, Any], submit, dataset_folder
+) -> None:
+    findings = personal.detect(read_real(entry))  # every column as text
     assert [(f.column, f.kind) for f in findings] == []
+    # and as the pipeline reads and types it, with no declaration at all
+    content = (REAL_CORPUS / entry["fichier"]).read_bytes()
+    data = dataset_folder(entry["fichier"], content, name="reel")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert [p.rule for p in outcome.report.problems if p.stage == "anonymisation"] == []
 
 
 def test_real_corpus_covers_enough_files_columns_and_producers() -> None:

@@ -209,11 +209,14 @@ def _findings(
     read: dict[str, _Evidence],
 ) -> list[Finding]:
     evidence = {name: copy.deepcopy(item) for name, item in read.items()}
-    if _public_role_context(table) or _name_statistics(table, evidence):
+    public_roles = _public_role_context(table)
+    if public_roles or _name_statistics(table, evidence):
         for item in evidence.values():
             item.counts.pop("nom", None)
             item.weak_names = 0
     roles = quasi.roles_of(table, {name: item.role for name, item in evidence.items()})
+    if public_roles:
+        roles = {}  # the sex and age of candidates or elected officials are published
     places = _describes_places(table)
     person_columns = [
         name

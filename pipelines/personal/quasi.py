@@ -8,6 +8,7 @@ and the first generalisation that reaches it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,7 @@ ROLE_HINTS = {
     "iris": ("iris", "code_iris", "carreau", "idcar", "section", "ilot"),
 }
 CODE_PATTERN = r"^\s*(\d{5}|2[AB]\d{3})\s*$"
+NEUTRAL_HEADER = re.compile(r"[a-z]{0,3}_?\d{0,3}")  # c01, v3, col, x
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,12 @@ def roles_of(table: pa.Table, known: dict[str, str | None] | None = None) -> dic
         role = known[name] if known and name in known else column_role(name, table.column(name))
         if role:
             roles[name] = role
-    if "sexe" in roles.values():
-        # Beside a sex, small whole numbers are ages and four-digit ones birth years.
+    if list(roles.values()).count("sexe") == 1:
+        # Beside one sex, in a column whose header says nothing (c01…), small whole numbers
+        # are ages and four-digit ones birth years. A header that means something else
+        # ("annee", "voix") is believed.
         for name in table.column_names:
-            if name not in roles:
+            if name not in roles and NEUTRAL_HEADER.fullmatch(column_tokens(name)):
                 role = _demographic_by_value(table.column(name).combine_chunks())
                 if role:
                     roles[name] = role
@@ -120,9 +124,10 @@ def _codes_share(values: pa.Array) -> float:
 
 
 def is_about_persons(roles: dict[str, str]) -> bool:
-    """Sex beside an age or a birth date: the rows are people."""
-    found = set(roles.values())
-    return "sexe" in found and bool(found & {"age", "naissance"})
+    """One sex beside an age or a birth date: the rows are people (several sexes are those of
+    several people per row: candidates of a polling station's results)."""
+    found = list(roles.values())
+    return found.count("sexe") == 1 and bool(set(found) & {"age", "naissance"})
 
 
 def measure(table: pa.Table, roles: dict[str, str]) -> QuasiIdentifiers | None:
