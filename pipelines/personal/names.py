@@ -306,8 +306,8 @@ def names_in_texts(texts: list[str]) -> dict[str, list[tuple[int, int]]]:
     """For each distinct text holding a person's name, where the names stand."""
     candidates = [t for t in dict.fromkeys(texts) if t and has_name_candidate(t)]
     # In a short label the model's guesses count only with a full name's shape, which the
-    # rules see already: the model reads sentences only.
-    sentences = [t for t in candidates if not _is_label(t)]
+    # rules see already: the model reads sentences only, not geometries or lists of numbers.
+    sentences = [t for t in candidates if not _is_label(t) and _is_prose(t)]
     entities = dict(zip(sentences, person_entities(sentences), strict=True)) if sentences else {}
     found: dict[str, list[tuple[int, int]]] = {}
     for text in candidates:
@@ -315,6 +315,13 @@ def names_in_texts(texts: list[str]) -> dict[str, list[tuple[int, int]]]:
         if spans:
             found[text] = spans
     return found
+
+
+def _is_prose(text: str) -> bool:
+    """Mostly letters and spaces: not a GeoJSON geometry, a WKT or a list of figures."""
+    sample = text[:2000]
+    letters = sum(c.isalpha() or c.isspace() for c in sample)
+    return letters >= 0.6 * len(sample) and not sample.lstrip().startswith(("{", "["))
 
 
 def _is_label(text: str) -> bool:
