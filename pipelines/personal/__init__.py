@@ -514,16 +514,17 @@ def _rows_in(values: pa.Array, chosen: list[str]) -> int:
 def person_like_columns(table: pa.Table) -> set[str]:
     """Columns with any value shaped like a person's name or identifier, however few: a
     report never quotes their values, even where the column is not refused as personal."""
-    found = {f.column for f in detect(table)}
+    scanned = scan(table)
+    # Identifiers the scan saw count whatever the rows are about (its findings drop a
+    # facility's phone or address); so do a few names in sentences.
+    found = {f.column for f in scanned.findings} | {
+        name for name, item in scanned.evidence.items() if item.counts or item.weak_names
+    }
     for name in table.column_names:
         column = table.column(name).combine_chunks()
         if name in found or not pa.types.is_string(column.type):
             continue
-        values = pc.drop_null(column)
-        if any(pc.any(matching_mask(values, code)).as_py() for code in IDENTIFIER_CODES):
-            found.add(name)
-            continue
-        distinct = pc.unique(values).slice(0, NAME_SAMPLE).to_pylist()
+        distinct = pc.unique(pc.drop_null(column)).slice(0, NAME_SAMPLE).to_pylist()
         if any(names.label_shape(v) == "full" for v in distinct):
             found.add(name)
     return found
