@@ -173,6 +173,12 @@ def add_dataset(
                 ),
             )
         )
+    national = metadata.get("schema")
+    if isinstance(national, dict):  # the national schema it follows (issue #15)
+        standard = _typed(graph, national["url"], DCTERMS.Standard)
+        title = f"{national['titre']} ({national['nom']}), version {national['version']}"
+        add((standard, DCTERMS.title, Literal(title, lang="fr")))
+        add((node, DCTERMS.conformsTo, standard))
     notes = version_notes(store, dataset) if store is not None else None
     if notes:
         add((node, ADMS.versionNotes, Literal(notes, lang="fr")))

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from feedgen.feed import FeedGenerator
 
 from catalog.bodies import BodyTooLarge, read_bounded
+from catalog.conditional import none_match
 from catalog.principal import ANONYMOUS, Principal
 from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
 from catalog.store import CatalogStore
@@ -253,7 +254,7 @@ def atom_feed(
 def _atom_response(request: Request, body: bytes) -> Response:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+    if none_match(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=ATOM_MEDIA_TYPE, headers=headers)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -187,7 +188,8 @@ def _frames(
         )
         attributes = batch.drop_columns([column]).to_pandas()
         for name in dates & set(attributes.columns):
-            attributes[name] = attributes[name].dt.date
+            if pd.api.types.is_datetime64_any_dtype(attributes[name]):  # releases before #15
+                attributes[name] = attributes[name].dt.date
         frame = gpd.GeoDataFrame(attributes, geometry=geometry)
         yield frame.to_crs(crs) if crs else frame
 

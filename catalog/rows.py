@@ -77,13 +77,16 @@ def rows_database(parquet: Path, schema: dict[str, Any]) -> Path:
 
 def _load(parquet: Path, database: Path, dates: set[str]) -> None:
     geographic = b"geo" in (pq.read_schema(parquet).metadata or {})
-    if geographic:
-        frame = gpd.read_parquet(parquet)
-        geometry = frame.geometry.to_crs(4326)
-        table = pa.Table.from_pandas(frame.drop(columns=frame.geometry.name), preserve_index=False)
+    table = pq.read_table(parquet)
+    if geographic:  # read as Arrow: integers with blanks stay integers (no pandas detour)
+        geo = json.loads(table.schema.metadata[b"geo"])
+        column = geo["primary_column"]
+        geometry = gpd.GeoSeries.from_wkb(
+            table.column(column).to_numpy(zero_copy_only=False),
+            crs=geo["columns"][column].get("crs") or 4326,
+        ).to_crs(4326)
+        table = table.drop_columns([column])
         table = table.append_column(GEOMETRY, pa.array(shapely.to_geojson(geometry.values)))
-    else:
-        table = pq.read_table(parquet)
     for name in dates & set(table.column_names):  # map formats store dates as timestamps
         position = table.column_names.index(name)
         table = table.set_column(position, name, pc.cast(table.column(name), pa.date32()))

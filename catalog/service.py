@@ -38,6 +38,7 @@ from catalog import (
     uploads,
     usage,
 )
+from catalog.conditional import none_match
 from catalog.login import install as install_login
 from catalog.login import portal_context
 from catalog.ogc.services import OgcService, ServicesRefresher, default_services
@@ -622,7 +623,7 @@ def _rows_csv(page: rows.Page) -> str:
 def _not_modified(request: Request, etag: str, published_at: datetime) -> bool:
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        return etag in {tag.strip() for tag in if_none_match.split(",")} or if_none_match == "*"
+        return none_match(if_none_match, etag)
     if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since:
         try:
@@ -658,6 +659,12 @@ def _summary(dataset: Dataset, release: Release | None) -> dict[str, Any]:
     }
 
 
+def national_schema(metadata: dict[str, Any]) -> dict[str, str] | None:
+    """The national schema the dataset follows (issue #15): {nom, version, titre, url…}."""
+    declared = metadata.get("schema")
+    return declared if isinstance(declared, dict) else None
+
+
 def _detail(dataset: Dataset, release: Release, store: CatalogStore) -> dict[str, Any]:
     versions = store.structure_versions(dataset.slug)
     current = next(v for v in versions if v.version == release.structure_version)
@@ -671,6 +678,7 @@ def _detail(dataset: Dataset, release: Release, store: CatalogStore) -> dict[str
         "contact": metadata["contact"],
         "systeme_coordonnees": f"EPSG:{metadata['crs']}" if metadata.get("crs") else None,
         "couverture_spatiale": metadata.get("spatial"),
+        "schema_national": national_schema(metadata),
         "donnees_personnelles": metadata.get("anonymisation"),
         "licence": {
             "id": licence["id"],

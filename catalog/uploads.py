@@ -228,6 +228,14 @@ def dataset_identifier(metadata: dict[str, Any], field: str | None) -> str:
 
 def check_schema_reference(metadata: dict[str, Any], schema_given: bool) -> None:
     declared = metadata.get("schema")
+    if isinstance(declared, dict):  # a national schema, read from the registry (issue #15)
+        if schema_given:
+            raise HTTPException(
+                400,
+                detail="metadata.yaml désigne un schéma national (« schema: {nom: …} ») : "
+                "ne joignez pas de fichier de schéma.",
+            )
+        return
     if schema_given and declared != SCHEMA_NAME:
         raise HTTPException(
             400,

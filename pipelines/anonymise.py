@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import shapely
 import yaml
 from shapely.geometry import Point
 
@@ -191,7 +192,9 @@ def anonymise(
     treatments = treatments_of(metadata)
     exempt = frozenset(c for c, t in treatments.items() if t.kind == "non-personnel")
     declared = frozenset(treatments) - exempt
-    scanned = scan_or_refuse(data.typed, data.geometry is not None, exempt, treated=declared)
+    # Positions read from columns are judged (and treated) in those columns; the map follows.
+    own_geometry = data.geometry is not None and not data.geometry_columns
+    scanned = scan_or_refuse(data.typed, own_geometry, exempt, treated=declared)
     findings = scanned.findings
     _refuse_undeclared(findings, treatments, data, metadata)
     report = AnonymisationReport()
@@ -221,7 +224,7 @@ def anonymise(
         report.pseudonymise |= treatment.kind == "pseudonymiser"
     if metadata.get("k_anonymity"):
         table, geometry, report.k_anonymat = _k_anonymise(table, geometry, metadata["k_anonymity"])
-    treated = CheckedData(typed=table, geometry=geometry, crs=data.crs)
+    treated = _geometry_follows_columns(data, table, geometry, treatments)
     # The same detector again (fail closed); a column no treatment touched reads the same.
     untouched = {c: e for c, e in scanned.evidence.items() if c not in treatments}
     # A pseudonymised column holds only HMAC digests (20 hexadecimal characters).
@@ -367,6 +370,39 @@ def _refuse_leftovers(
         )
     if not report.valid:
         raise SubmissionRejected(report)
+
+
+def _geometry_follows_columns(
+    data: CheckedData, table: pa.Table, geometry: gpd.GeoSeries | None, treatments: dict
+) -> CheckedData:
+    """A map drawn from columns shows what the treated columns say: points rebuilt from
+    treated coordinates, no map at all when a treated shape column cannot be redrawn."""
+    columns = data.geometry_columns or {}
+    named = [columns.get(role) for role in ("x", "y", "shape")]
+    touched = [c for c in named if c in treatments]
+    touched = [c for c in touched if treatments[c].kind != "non-personnel"]
+    if not touched:
+        return CheckedData(table, geometry, data.crs, data.geometry_columns)
+    points = _points_from(table, columns.get("x"), columns.get("y"), data.crs)
+    if points is None:
+        return CheckedData(table, None, None, None)
+    return CheckedData(table, points, data.crs, data.geometry_columns)
+
+
+def _points_from(
+    table: pa.Table, x: str | None, y: str | None, crs: int | None
+) -> gpd.GeoSeries | None:
+    if x is None or y is None or x not in table.column_names or y not in table.column_names:
+        return None
+    try:
+        xs = pc.cast(table.column(x), pa.float64()).to_numpy().astype(float)
+        ys = pc.cast(table.column(y), pa.float64()).to_numpy().astype(float)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    known = np.isfinite(xs) & np.isfinite(ys)
+    geometries = np.full(len(xs), None, dtype=object)
+    geometries[known] = shapely.points(xs[known], ys[known])
+    return gpd.GeoSeries(geometries, crs=f"EPSG:{crs}")
 
 
 # --- treatments ------------------------------------------------------------------------------

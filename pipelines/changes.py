@@ -71,7 +71,13 @@ def classify(kept: Structure, incoming: Structure) -> StructureChange:
     shared_old = [n for n in old if n in new]
     if not change.breaking and shared_old != [n for n in new if n in old]:
         change.compatible.append("ordre des colonnes modifié")
-    if kept.geometry_type != incoming.geometry_type:
+    if kept.geometry_type is None and incoming.geometry_type and incoming.geometry_columns:
+        # A table's positions become a map: every column and download stays; more are added.
+        change.compatible.append(
+            f"positions des colonnes {', '.join(_position_columns(incoming))} "
+            "publiées comme carte"
+        )
+    elif kept.geometry_type != incoming.geometry_type:
         change.breaking.append(
             f"type de géométrie {kept.geometry_type or 'aucun'} devenu "
             f"{incoming.geometry_type or 'aucun'}"
@@ -91,6 +97,11 @@ def classify(kept: Structure, incoming: Structure) -> StructureChange:
             f"point de livraison « {kept.endpoint} » devenu « {incoming.endpoint} »"
         )
     return change
+
+
+def _position_columns(structure: Structure) -> list[str]:
+    columns = structure.geometry_columns or {}
+    return [columns[role] for role in ("x", "y", "shape") if role in columns]
 
 
 def earliest_effective_date(today: date | None = None) -> date:

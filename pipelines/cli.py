@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     _add_account_parsers(commands)
+    _add_schemas_parser(commands)
 
     serve = commands.add_parser("serve", help="servir le catalogue en HTTP")
     serve.add_argument("--host", default="127.0.0.1")
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "backup": _backup,
         "restore": _restore,
         "jetons": _tokens,
+        "schemas": _schemas,
         "journal": _journal,
         "deposer": _deposit,
         "serve": _serve,
@@ -378,6 +380,62 @@ def _add_account_parsers(commands: Any) -> None:
     upload.add_argument(
         "--essais", type=int, default=5, help="essais par morceau avant d'abandonner (défaut 5)"
     )
+
+
+def _add_schemas_parser(commands: Any) -> None:
+    schemas = commands.add_parser(
+        "schemas",
+        help="registre local des schémas nationaux de schema.data.gouv.fr (rafraîchir, lister)",
+    )
+    actions = schemas.add_subparsers(dest="action", required=True)
+    refresh = actions.add_parser(
+        "rafraichir",
+        help="télécharger le catalogue et ses Table Schemas (le registre reste intact en cas "
+        "d'échec)",
+    )
+    refresh.add_argument(
+        "--catalogue",
+        metavar="URL",
+        help="catalogue à lire (défaut : OPENDATA_NATIONAL_SCHEMAS_CATALOGUE, sinon "
+        "https://schema.data.gouv.fr/schemas.json) ; seul son hôte est contacté",
+    )
+    listing = actions.add_parser("liste", help="schémas du registre, leurs versions")
+    listing.add_argument("--json", action="store_true", help="liste en JSON")
+
+
+def _schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from pipelines import national_schemas
+
+    registry = settings.national_schemas_dir
+    if args.action == "liste":
+        return _list_schemas(national_schemas.listing(registry), args.json)
+    catalogue = args.catalogue or settings.national_schemas_catalogue
+    try:
+        refreshed = national_schemas.refresh(catalogue, registry)
+    except national_schemas.RefreshError as error:
+        print(f"Registre inchangé : {error}", file=sys.stderr)
+        return 1
+    for warning in refreshed.warnings:
+        print(f"Attention : {warning}", file=sys.stderr)
+    print(
+        f"Registre des schémas nationaux rafraîchi depuis {catalogue} : "
+        f"{refreshed.schemas} schémas, {refreshed.versions} versions ({registry})."
+    )
+    return 0
+
+
+def _list_schemas(schemas: list[dict[str, Any]], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(schemas, ensure_ascii=False, indent=2))
+        return 0
+    if not schemas:
+        print("Registre vide : remplissez-le avec « opendata schemas rafraichir ».")
+    for schema in schemas:
+        print(
+            f"{schema['nom']}  {schema['titre']}  versions : {', '.join(schema['versions'])} "
+            f"(plus récente : {schema['derniere']})"
+        )
+    return 0
 
 
 def _tokens(args: argparse.Namespace, settings: Settings) -> int:

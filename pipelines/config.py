@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# schema.data.gouv.fr's catalogue of national schemas (issue #15).
+NATIONAL_SCHEMAS_CATALOGUE = "https://schema.data.gouv.fr/schemas.json"
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,9 @@ class Settings:
     secrets_file: Path  # pseudonymisation keys; never beside the data
     # Days a raw submission holding personal data stays in the archive (RGPD minimisation).
     raw_personal_retention_days: int = 30
+    # Local registry of national schemas (issue #15); None: <data_dir>/schemas-nationaux.
+    national_schemas_registry: Path | None = None
+    national_schemas_catalogue: str = NATIONAL_SCHEMAS_CATALOGUE
 
     @property
     def files_dir(self) -> Path:
@@ -34,6 +39,11 @@ class Settings:
     def archive_dir(self) -> Path:
         """Processed drop folders: what each commune sent, with its report."""
         return self.data_dir / "archive"
+
+    @property
+    def national_schemas_dir(self) -> Path:
+        """The national schemas registry: one folder per schema and version, read offline."""
+        return self.national_schemas_registry or self.data_dir / "schemas-nationaux"
 
     @property
     def work_dir(self) -> Path:
@@ -59,4 +69,13 @@ def load_settings() -> Settings:
         raw_personal_retention_days=int(
             os.environ.get("OPENDATA_RETENTION_DONNEES_BRUTES_JOURS", "30")
         ),
+        national_schemas_registry=_optional_path("OPENDATA_NATIONAL_SCHEMAS_DIR"),
+        national_schemas_catalogue=os.environ.get(
+            "OPENDATA_NATIONAL_SCHEMAS_CATALOGUE", NATIONAL_SCHEMAS_CATALOGUE
+        ),
     )
+
+
+def _optional_path(variable: str) -> Path | None:
+    value = os.environ.get(variable)
+    return Path(value) if value else None

@@ -182,7 +182,12 @@ def feed_old_structure(
             anonymisation=None,
         )
         derived_record = replace(record, id=f"{record.id}-v{version - 1}")
-        publish(store, CheckedData(table, geometry, old.crs), derived_draft, derived_record)
+        publish(
+            store,
+            CheckedData(table, geometry, old.crs, old.geometry_columns),
+            derived_draft,
+            derived_record,
+        )
     except Exception as error:  # the new structure is published: never undo or block it
         LOGGER.warning("Structure v%s de %s non alimentée : %s", version - 1, slug, error)
 

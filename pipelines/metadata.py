@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from pipelines import clock
+from pipelines import clock, national_schemas
 from pipelines.anonymise import parse_declarations, parse_k_anonymity
 from pipelines.report import Problem, Report, SubmissionRejected
 from pipelines.vocabularies import (
@@ -80,6 +80,8 @@ KEY_ALIASES = {
     "systeme_coordonnees": "crs",
     "projection": "crs",
     "crs": "crs",
+    "colonnes_geographiques": "geometry_columns",
+    "geometry_columns": "geometry_columns",
     "couverture_spatiale": "spatial",
     "spatial": "spatial",
     "schema": "schema",
@@ -125,6 +127,8 @@ SOURCE_KEYS = {
     "dcat": {"required": ("url", "jeu", "format"), "optional": ()},
 }
 SOURCE_TYPE_ALIASES = {"fichier": "fichier", "file": "fichier", "http": "fichier", "url": "fichier"}
+# `schema: {nom: …, version: …}`: a national schema of schema.data.gouv.fr (issue #15).
+NATIONAL_SCHEMA_KEYS = {"nom": "name", "name": "name", "version": "version"}
 # Formats of a fetched file, as pipelines.read.FORMATS names them, with their usual names.
 SOURCE_FORMATS = {
     "csv": "csv",
@@ -179,12 +183,15 @@ class Metadata:
     contact: Contact
     crs: int | None = None
     spatial: str | None = None
-    schema: str | None = None  # path of a Table Schema file, relative to the metadata file
+    # A Table Schema file, relative to the metadata file; or the national schema followed
+    # (issue #15): {nom, version, titre, url, url_schema}, its version pinned at this stage.
+    schema: str | dict[str, str] | None = None
     language: str = "fr"
     access: str = "public"  # public | restreint (signed-in users) | agents (public agents)
     personal: dict[str, dict[str, Any]] = field(default_factory=dict)  # column -> treatment
     k_anonymity: dict[str, Any] | None = None
     source: dict[str, str] | None = None  # declared source for pull delivery (issue #7)
+    geometry_columns: dict[str, str] | None = None  # {x, y} or {geometrie}: a table's positions
 
     @property
     def frequency(self) -> Frequency:
@@ -195,8 +202,9 @@ class Metadata:
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
         record["modified"] = self.modified.isoformat()
-        if record["source"] is None:
-            del record["source"]  # records of uploaded datasets stay as they were
+        for optional in ("source", "geometry_columns"):
+            if record[optional] is None:
+                del record[optional]  # records of datasets without them stay as they were
         return record
 
     @classmethod
@@ -333,6 +341,7 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
         personal=record.get("personal", {}),
         k_anonymity=record.get("k_anonymity"),
         source=source,
+        geometry_columns=record.get("geometry_columns"),
     )
 
 
@@ -515,6 +524,48 @@ def _parse_crs(value: Any) -> int:
     return code
 
 
+GEOMETRY_COLUMN_ALIASES = {"x": "x", "longitude": "x", "y": "y", "latitude": "y",
+                           "geometrie": "geometrie", "wkt": "geometrie", "geojson": "geometrie"}
+
+
+def _parse_geometry_columns(value: Any) -> dict[str, str]:
+    """`{x: colonne, y: colonne}` (or longitude/latitude) or `{geometrie: colonne}`."""
+    usage = (
+        "écrivez « colonnes_geographiques: {x: <colonne des longitudes ou X>, y: <colonne "
+        "des latitudes ou Y>} » ou « colonnes_geographiques: {geometrie: <colonne WKT ou "
+        "GeoJSON>} »."
+    )
+    if not isinstance(value, dict):
+        raise ValueError(f"Colonnes géographiques mal écrites : {usage}")
+    declared = {}
+    for key, column in value.items():
+        role = GEOMETRY_COLUMN_ALIASES.get(normalise_label(str(key)))
+        if role is None or not isinstance(column, str) or not column.strip():
+            raise ValueError(f"Colonnes géographiques : clé « {key} » inattendue ; {usage}")
+        declared[role] = column.strip()
+    if set(declared) not in ({"x", "y"}, {"geometrie"}):
+        raise ValueError(f"Colonnes géographiques incomplètes : {usage}")
+    return declared
+
+
+def _parse_schema(value: Any) -> str | dict[str, str]:
+    """`schema: fichier.json` beside the metadata, or `schema: {nom: …, version: …}`, a
+    national schema of the platform's registry (its latest version if none is given)."""
+    if not isinstance(value, dict):
+        return _parse_text(value)
+    usage = "écrivez « schema: {nom: etalab/schema-irve-statique, version: 2.3.1} »"
+    reference: dict[str, str] = {}
+    for key, item in value.items():
+        role = NATIONAL_SCHEMA_KEYS.get(normalise_label(str(key)))
+        if role is None:
+            raise ValueError(f"Schéma national : clé « {key} » inattendue ; {usage}.")
+        if item not in (None, ""):
+            reference[role] = str(item).strip()
+    if not reference.get("name"):
+        raise ValueError(f"Schéma national sans nom : {usage}.")
+    return national_schemas.resolve(reference["name"], reference.get("version")).reference()
+
+
 def _parse_access(value: Any) -> str:
     text = normalise_label(str(value))
     if text in {"public", "ouvert"}:
@@ -543,8 +594,9 @@ _PARSERS = {
     "themes": _parse_themes,
     "contact": _parse_contact,
     "crs": _parse_crs,
+    "geometry_columns": _parse_geometry_columns,
     "spatial": _parse_text,
-    "schema": _parse_text,
+    "schema": _parse_schema,
     "language": _parse_text,
     "access": _parse_access,
     "personal": parse_declarations,

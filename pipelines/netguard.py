@@ -34,6 +34,15 @@ def source_blocked(url: str) -> bool:
     return reaches_internal_network(url, os.environ.get(SOURCES_ALLOW, ""))
 
 
+def outside_allowed_hosts(url: str, allowed: str) -> bool:
+    """Whether `url` is not an http(s) URL on one of the `allowed` hosts: for requests
+    that may only reach known hosts (the national schemas catalogue, issue #15)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+        return True
+    return not _allowed(parts.hostname, allowed)
+
+
 def _allowed(host: str, allowed: str) -> bool:
     for entry in (e.strip() for e in allowed.split(",") if e.strip()):
         if host.lower() == entry.lower():

@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import geopandas.io.arrow as geopandas_arrow
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pyogrio
+import shapely
 
 from catalog.formats import neutralise_formulas
 from catalog.records import Distribution, NewRelease, Release, SubmissionRecord
@@ -33,6 +37,7 @@ class CheckedData:
     typed: pa.Table
     geometry: gpd.GeoSeries | None
     crs: int | None
+    geometry_columns: dict[str, str] | None = None  # positions read from these columns
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,10 @@ def file_sha256(path: Path) -> str:
 
 
 def write_csv(data: CheckedData, path: Path) -> None:
-    """UTF-8, comma-separated; geometries as WKT in WGS84; no cell a spreadsheet would run."""
+    """UTF-8, comma-separated; geometries as WKT in WGS84 (unless the positions are already
+    columns of the table); no cell a spreadsheet would run."""
     table = data.typed
-    if data.geometry is not None:
+    if data.geometry is not None and not data.geometry_columns:
         wkt = data.geometry.to_crs(WGS84).to_wkt()
         table = table.append_column("geometry", pa.array(wkt.tolist(), type=pa.string()))
     pacsv.write_csv(
@@ -104,25 +110,68 @@ def write_other_distributions(data: CheckedData, folder: Path, name: str) -> lis
         parquet = folder / f"{name}.parquet"
         pq.write_table(data.typed, parquet, compression="zstd")
         return [_describe(parquet, "parquet", None)]
-    frame = gpd.GeoDataFrame(
-        data.typed.to_pandas(date_as_object=False), geometry=data.geometry.reset_index(drop=True)
-    )
     geoparquet = folder / f"{name}.parquet"
-    frame.to_parquet(geoparquet, compression="zstd")
+    pq.write_table(_geoparquet_table(data), geoparquet, compression="zstd")
     geojson = folder / f"{name}.geojson"
-    pyogrio.write_dataframe(
-        frame.to_crs(WGS84),
-        geojson,
-        driver="GeoJSON",
-        layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"},
-    )
+    _write_layer(data, WGS84, geojson, "GeoJSON", name, {"RFC7946": "YES", "WRITE_NAME": "NO"})
     gpkg = folder / f"{name}.gpkg"
-    pyogrio.write_dataframe(frame, gpkg, driver="GPKG", layer=name)
+    _write_layer(data, data.crs, gpkg, "GPKG", name, {})
     return [
         _describe(geoparquet, "parquet", data.crs),
         _describe(geojson, "geojson", WGS84),
         _describe(gpkg, "gpkg", data.crs),
     ]
+
+
+def _geoparquet_table(data: CheckedData) -> pa.Table:
+    """GeoParquet keeping Arrow's types (integers with blanks stay integers, dates dates);
+    without pandas metadata, so that readers build the same frames as before."""
+    frame = gpd.GeoDataFrame(
+        data.typed.to_pandas(types_mapper=pd.ArrowDtype),
+        geometry=data.geometry.reset_index(drop=True),
+    )
+    # geopandas' own GeoParquet writer, up to the file: its `geo` metadata is the standard's
+    table = geopandas_arrow._geopandas_to_arrow(frame, index=False)
+    return table.replace_schema_metadata({b"geo": table.schema.metadata[b"geo"]})
+
+
+def _write_layer(
+    data: CheckedData, crs: int | None, path: Path, driver: str, layer: str, options: dict
+) -> None:
+    """One layer written from Arrow: types as validated, with no detour through floats."""
+    geometry = data.geometry.reset_index(drop=True)
+    if crs != data.crs:
+        geometry = geometry.to_crs(crs)
+    wkb = pa.array(shapely.to_wkb(np.asarray(geometry.values, dtype=object)), type=pa.binary())
+    columns = data.typed.column_names
+    # A table's own column may be called "geometry" or "fid": GDAL must not mistake it for
+    # (or crash on) its geometry and identifier columns, whatever their case.
+    geometry_name = _free_name(columns, "geometry")
+    if driver == "GPKG":
+        options = {**options, "FID": _free_name(columns, "fid")}
+    pyogrio.write_arrow(
+        data.typed.append_column(geometry_name, wkb),
+        path,
+        driver=driver,
+        layer=layer,
+        geometry_name=geometry_name,
+        geometry_type=_ogr_geometry_type(geometry),
+        crs=f"EPSG:{crs}",
+        layer_options=options,
+    )
+
+
+def _free_name(columns: list[str], wanted: str) -> str:
+    taken = {c.casefold() for c in columns}
+    name = wanted
+    while name.casefold() in taken:
+        name = f"{name}_"
+    return name
+
+
+def _ogr_geometry_type(geometry: gpd.GeoSeries) -> str:
+    kinds = set(geometry.dropna().geom_type)
+    return kinds.pop() if len(kinds) == 1 else "Unknown"
 
 
 def _describe(path: Path, fmt: str, crs: int | None) -> Distribution:

@@ -24,6 +24,7 @@ import logging
 import re
 import sqlite3
 import tempfile
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -132,6 +133,8 @@ MARKUP_PREFIXES = {
 }
 JSON_START = re.compile(r'^\s*[\[{]\s*["\[{]')
 UTF8_FRENCH = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x82\xac")
+# Zero-width (non-)joiners are written in some national schemas' own field names (CNIG).
+JOINERS = {"\u200c", "\u200d"}
 CONTROL_CHARACTERS = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -547,12 +550,13 @@ def _header_problem(position: int, name: str, seen: dict[str, str]) -> Problem |
             row=1,
             column=shown,
         )
-    if any(not ch.isprintable() for ch in name):
+    hidden = [ch for ch in name if not ch.isprintable() and ch not in JOINERS]
+    if hidden:
         return Problem(
             STAGE,
             "entete-caractere-interdit",
-            f"Le nom de la colonne n° {position} contient un caractère de contrôle (retour "
-            "à la ligne, tabulation…).",
+            f"Le nom de la colonne n° {position} contient un caractère invisible ou de "
+            f"contrôle ({_character_name(hidden[0])}) : retirez-le.",
             row=1,
             column=shown.encode("unicode_escape").decode("ascii"),
         )
@@ -565,6 +569,10 @@ def _header_problem(position: int, name: str, seen: dict[str, str]) -> Problem |
         else f"Les noms de colonne « {earlier} » et « {name} » ne diffèrent que par la casse."
     )
     return Problem(STAGE, "entete-duplique", message, row=1, column=name)
+
+
+def _character_name(character: str) -> str:
+    return f"U+{ord(character):04X} {unicodedata.name(character, 'sans nom')}"
 
 
 def _is_nan(value: Any) -> bool:
@@ -919,9 +927,14 @@ def read_geographic(path: Path, fmt: str, declared_crs: int | None) -> SourceTab
     crs = _resolve_crs(_crs_of(layer.crs), declared_crs, path.name)
     source.crs = crs
     source.geometry = gpd.GeoSeries(geometries, crs=f"EPSG:{crs}")
-    _check_geometries(source)
-    _check_coordinates(source, path.name)
+    check_geography(source, path.name)
     return source
+
+
+def check_geography(source: SourceTable, filename: str) -> None:
+    """Every geographic table's checks: valid geometries, coordinates in the declared CRS."""
+    _check_geometries(source)
+    _check_coordinates(source, filename)
 
 
 def _refuse_without_attributes(layer: _Layer, filename: str) -> None:
@@ -1349,7 +1362,7 @@ def _french_reason(reason: str) -> str:
 
 
 @lru_cache(maxsize=16)
-def _to_wgs84(code: int) -> Transformer:
+def to_wgs84(code: int) -> Transformer:
     return Transformer.from_crs(f"EPSG:{code}", "EPSG:4326", always_xy=True)
 
 
@@ -1359,9 +1372,9 @@ def _inside(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (x >= west) & (x <= east) & (y >= south) & (y <= north)
 
 
-def _inside_as(code: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def inside_as(code: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
-        lon, lat = _to_wgs84(code).transform(x, y, errcheck=False)
+        lon, lat = to_wgs84(code).transform(x, y, errcheck=False)
     return _inside(np.asarray(lon), np.asarray(lat))
 
 
@@ -1392,11 +1405,11 @@ def _check_geographic(
     source: SourceTable, filename: str, code: int, known: np.ndarray, x: np.ndarray, y: np.ndarray
 ) -> None:
     domain = (np.abs(x) <= 180) & (np.abs(y) <= 90)
-    inside = domain & _inside_as(code, x, y)
-    swapped = domain & ~inside & _inside_as(code, y, x)
+    inside = domain & inside_as(code, x, y)
+    swapped = domain & ~inside & inside_as(code, y, x)
     if inside.mean() < 0.5:
         for other in sorted(PROJECTED_CRS):
-            if _inside_as(other, x, y).mean() >= MOSTLY:
+            if inside_as(other, x, y).mean() >= MOSTLY:
                 raise reject(
                     STAGE,
                     "crs-metres-declares-en-degres",
@@ -1429,7 +1442,7 @@ def _check_projected(
     source: SourceTable, filename: str, code: int, known: np.ndarray, x: np.ndarray, y: np.ndarray
 ) -> None:
     degrees = (np.abs(x) <= 180) & (np.abs(y) <= 90) & (_inside(x, y) | _inside(y, x))
-    if _inside_as(code, x, y).mean() < 0.5:
+    if inside_as(code, x, y).mean() < 0.5:
         if degrees.mean() >= MOSTLY:
             raise reject(
                 STAGE,
@@ -1439,7 +1452,7 @@ def _check_projected(
                 "(WGS 84) ou reprojetez le fichier.",
             )
         for other in sorted(PROJECTED_CRS - {code}):
-            if _inside_as(other, x, y).mean() >= MOSTLY:
+            if inside_as(other, x, y).mean() >= MOSTLY:
                 raise reject(
                     STAGE,
                     "crs-incoherent-coordonnees",

@@ -8,6 +8,8 @@ inferred from the first publication, then kept as the dataset's structure.
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,25 @@ SUPPORTED_TYPES = {
     "datetime",
     "time",
     "year",
+    "yearmonth",
+    "duration",
+    "geopoint",
+    "geojson",
+    "array",
+    "object",
     "any",
 }
+
+FIELDS_MATCH = ("exact", "equal", "subset", "superset", "partial")  # Table Schema v2
+
+# Headers of codes written with digits: never numbers, whatever their cells look like
+# (a SIRET read as a number becomes 2,16901E+13 in a spreadsheet; a code loses its 0).
+IDENTIFIER_HEADER = re.compile(
+    r"(^|_)(siret|siren|insee|code_?insee|code_?postal|cp|code_?commune|code_?departement|"
+    r"code_?region|code_?iris|iris|uai|finess|rna|tel|telephone|portable|mobile|fax|"
+    r"num_?tel|numero_?tel|ean|nir|iban)($|_)"
+)
+CODE_LENGTH = 9  # digits that, when every cell has the same count, make a code
 
 # Patterns that decide the inferred type of a text column, most specific first.
 _INFERENCE_RULES: list[tuple[str, str, dict[str, Any]]] = [
@@ -57,6 +76,7 @@ class Structure:
     published_schema: dict[str, Any] | None = None  # after anonymisation, when it differs
     source_format: str | None = None  # the submitted file's format (csv, xlsx, geojson…)
     endpoint: str | None = None  # where the platform pulls it from (issue #7), if it does
+    geometry_columns: dict[str, str] | None = None  # a table's positions: {x, y} or {shape}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +124,16 @@ def check_schema_descriptor(descriptor: Any, name: str) -> dict[str, Any]:
             f"Le schéma {name} n'est pas un Table Schema valide : {error.error.message}",
         ) from error
     report = Report()
+    match = descriptor.get("fieldsMatch", "equal")
+    if match not in FIELDS_MATCH:
+        report.add(
+            Problem(
+                STAGE,
+                "schema-invalide",
+                f"« fieldsMatch: {match} » inconnu dans le schéma {name}. Valeurs possibles : "
+                f"{', '.join(FIELDS_MATCH)}.",
+            )
+        )
     for spec in descriptor.get("fields", []):
         if spec.get("type", "string") not in SUPPORTED_TYPES:
             report.add(
@@ -141,11 +171,25 @@ def _infer_field(name: str, column: pa.ChunkedArray) -> dict[str, Any]:
         return {"name": name, "type": "string"}
     for type_name, pattern, options in _INFERENCE_RULES:
         if pc.all(pc.match_substring_regex(values, pattern)).as_py():
+            if type_name == "integer" and _is_code(name, values):
+                break
             return {"name": name, "type": type_name, **options}
     return {"name": name, "type": "string"}
 
 
-def structure_of(source: SourceTable, schema: dict[str, Any]) -> Structure:
+def _is_code(name: str, values: pa.ChunkedArray) -> bool:
+    """Digits that identify (SIRET, INSEE code, phone…) rather than count."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    if IDENTIFIER_HEADER.search(re.sub(r"[^a-z0-9]+", "_", folded)):
+        return True
+    lengths = pc.utf8_length(values)
+    shortest = pc.min(lengths).as_py()
+    return shortest >= CODE_LENGTH and shortest == pc.max(lengths).as_py()
+
+
+def structure_of(
+    source: SourceTable, schema: dict[str, Any], geometry_columns: dict[str, str] | None = None
+) -> Structure:
     geometry_type = None
     if source.geometry is not None:
         kinds = sorted(set(source.geometry.dropna().geom_type.str.replace("Multi", "")))
@@ -155,4 +199,5 @@ def structure_of(source: SourceTable, schema: dict[str, Any]) -> Structure:
         geometry_type=geometry_type,
         crs=source.crs,
         source_format=source.source_format,
+        geometry_columns=geometry_columns,
     )

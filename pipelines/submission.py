@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from catalog.records import Dataset, NewRelease, SubmissionRecord
 from catalog.store import CatalogStore, now, open_store
-from pipelines import changes, clock, lifecycle, retention
+from pipelines import changes, clock, lifecycle, national_schemas, retention
 from pipelines.anonymise import (
     STAGE as ANONYMISATION_STAGE,
 )
@@ -38,6 +38,7 @@ from pipelines.anonymise import (
     with_published_schema,
 )
 from pipelines.config import Settings, load_settings
+from pipelines.coordinates import locate_geometry
 from pipelines.licence import Licence, check_licence
 from pipelines.metadata import Metadata, read_metadata_file
 from pipelines.producers import load_producers
@@ -46,6 +47,7 @@ from pipelines.read import FORMATS, SourceTable, read_source
 from pipelines.report import Report, SubmissionRejected, reject
 from pipelines.schema import (
     Structure,
+    check_schema_descriptor,
     infer_schema,
     load_schema_file,
     normalised_schema,
@@ -159,8 +161,16 @@ def stage_structure(
     slug = dataset_slug(submission.producer, metadata["identifier"])
     declared = _declared_schema(submission, metadata)
     existing = store.get_dataset(slug)
+    source, positions = locate_geometry(
+        source,
+        declared or _current_schema(store, existing),
+        metadata.get("geometry_columns"),
+        metadata.get("crs"),
+        Path(submission.data_path).name,
+    )
+    geometry_columns = positions.to_dict() if positions else None
     if existing is None:
-        structure = structure_of(source, declared or infer_schema(source))
+        structure = structure_of(source, declared or infer_schema(source), geometry_columns)
         structure = dataclasses.replace(structure, endpoint=_endpoint(metadata))
         version = 1
     else:
@@ -171,7 +181,7 @@ def stage_structure(
                 f"Le jeu de données « {slug} » appartient à une autre commune.",
             )
         structure, version = _incoming_structure(
-            store, existing, declared, source, _endpoint(metadata)
+            store, existing, declared, source, _endpoint(metadata), geometry_columns
         )
     result = validate(source, structure.schema)
     if not result.report.valid:
@@ -180,8 +190,15 @@ def stage_structure(
         for problem in personal_problems(source.table, source.geometry is not None, metadata):
             report.add(problem)
         raise SubmissionRejected(report)
-    checked = CheckedData(typed=result.typed, geometry=source.geometry, crs=source.crs)
+    checked = CheckedData(result.typed, source.geometry, source.crs, geometry_columns)
     return checked, structure, version
+
+
+def _current_schema(store: CatalogStore, dataset: Dataset | None) -> dict[str, Any] | None:
+    if dataset is None:
+        return None
+    kept = _kept_structure(store, dataset.slug, dataset.current_version)
+    return kept.schema if kept else None
 
 
 def _endpoint(metadata: dict[str, Any]) -> str | None:
@@ -194,9 +211,18 @@ def _endpoint(metadata: dict[str, Any]) -> str | None:
 
 
 def _declared_schema(submission: Submission, metadata: dict[str, Any]) -> dict[str, Any] | None:
-    if not metadata.get("schema"):
+    declared = metadata.get("schema")
+    if not declared:
         return None
-    return load_schema_file(Path(submission.metadata_path).parent / metadata["schema"])
+    if isinstance(declared, dict):
+        # A national schema (issue #15), its version pinned by the metadata stage.
+        try:
+            national = national_schemas.resolve(declared["nom"], declared["version"])
+        except national_schemas.NationalSchemaError as error:
+            raise reject("structure", "schema-national-introuvable", str(error)) from error
+        label = f"national « {national.name} » version {national.version}"
+        return check_schema_descriptor(national.descriptor, label)
+    return load_schema_file(Path(submission.metadata_path).parent / declared)
 
 
 def _incoming_structure(
@@ -205,26 +231,31 @@ def _incoming_structure(
     declared: dict[str, Any] | None,
     source: SourceTable,
     endpoint: str | None,
+    geometry_columns: dict[str, str] | None,
 ) -> tuple[Structure, int]:
     version = dataset.current_version
     kept_record = next(v for v in store.structure_versions(dataset.slug) if v.version == version)
     kept = Structure.from_dict(kept_record.structure)
     notice = changes.active_notice(store.notices(dataset.slug), version)
     if declared is not None:
-        incoming = structure_of(source, declared)
+        schema = declared
     elif (
         notice is not None
         and clock.today() >= notice.effective_date
         and _columns(source) == _names(notice.structure["schema"])
     ):
-        incoming = structure_of(source, notice.structure["schema"])
+        schema = notice.structure["schema"]
     else:
-        incoming = structure_of(source, _contract_for(kept.schema, source))
+        schema = _contract_for(kept.schema, source)
+    incoming = structure_of(source, schema, geometry_columns)
     incoming = dataclasses.replace(incoming, endpoint=endpoint)
     change = changes.classify(kept, incoming)
     if change.kind == "aucun":
         return dataclasses.replace(
-            kept, source_format=source.source_format, endpoint=endpoint
+            kept,
+            source_format=source.source_format,
+            endpoint=endpoint,
+            geometry_columns=geometry_columns,
         ), version
     if change.kind == "compatible":
         return incoming, version
@@ -278,6 +309,9 @@ def stage_anonymise(
     structure = dataclasses.replace(
         structure, published_schema=published if published != structure.schema else None
     )
+    if checked.geometry is not None and treated.geometry is None:
+        # The treatment removed the positions the map was drawn from: a table again.
+        structure = dataclasses.replace(structure, geometry_type=None, crs=None)
     return treated, structure, {"rapport": report.to_dict(), "public": report.public_summary()}
 
 
@@ -439,9 +473,13 @@ def save_checked(folder: Path, checked: CheckedData, structure: Structure, versi
             "__geometry", pa.array(checked.geometry.to_wkb().tolist(), type=pa.binary())
         )
     pq.write_table(table, folder / "checked.parquet")
-    (folder / "structure.json").write_text(
-        json.dumps({"structure": structure.to_dict(), "version": version, "crs": checked.crs})
-    )
+    info = {
+        "structure": structure.to_dict(),
+        "version": version,
+        "crs": checked.crs,
+        "geometry_columns": checked.geometry_columns,
+    }
+    (folder / "structure.json").write_text(json.dumps(info))
 
 
 def load_checked(folder: Path) -> tuple[CheckedData, Structure, int]:
@@ -452,7 +490,7 @@ def load_checked(folder: Path) -> tuple[CheckedData, Structure, int]:
         wkb = table.column("__geometry").to_pylist()
         geometry = gpd.GeoSeries.from_wkb(wkb, crs=f"EPSG:{info['crs']}")
         table = table.drop_columns(["__geometry"])
-    checked = CheckedData(typed=table, geometry=geometry, crs=info["crs"])
+    checked = CheckedData(table, geometry, info["crs"], info.get("geometry_columns"))
     return checked, Structure.from_dict(info["structure"]), info["version"]
 
 

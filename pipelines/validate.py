@@ -8,6 +8,7 @@ same errors; the engine works on whole columns instead of cell by cell.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines import structured_types as structured
 from pipelines.read import SourceTable
 from pipelines.report import MAX_LISTED_PROBLEMS, Problem, Report
 
@@ -39,6 +41,9 @@ FRICTIONLESS_TYPES = {
     "cellules-manquantes": "missing-cell",
     "colonne-manquante": "missing-label",
     "colonne-en-trop": "extra-label",
+    "colonne-mal-placee": "incorrect-label",
+    "aucune-colonne-du-schema": "missing-label",
+    "cle-etrangere": "foreign-key",
 }
 
 TYPE_LABELS = {
@@ -49,12 +54,23 @@ TYPE_LABELS = {
     "datetime": "une date et heure (AAAA-MM-JJTHH:MM:SS)",
     "time": "une heure (HH:MM:SS)",
     "year": "une année (AAAA)",
+    "yearmonth": "une année et un mois (AAAA-MM)",
+    "duration": "une durée ISO 8601 (par exemple P1Y2M, PT30M)",
+    "geojson": "un objet GeoJSON",
+    "array": "un tableau JSON (par exemple [1, 2])",
+    "object": "un objet JSON (par exemple {\"cle\": \"valeur\"})",
+}
+GEOPOINT_LABELS = {
+    "default": "un point « longitude, latitude » (par exemple « 4.83, 45.76 »)",
+    "array": "un point [longitude, latitude] (par exemple [4.83, 45.76])",
+    "object": 'un point {"lon": longitude, "lat": latitude}',
 }
 
 DEFAULT_TRUE = ["true", "True", "TRUE", "1"]
 DEFAULT_FALSE = ["false", "False", "FALSE", "0"]
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$"
+DEFAULT_FIELDS_MATCH = "equal"
 NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 
 
@@ -94,17 +110,21 @@ def validate(source: SourceTable, schema: dict[str, Any]) -> ValidationResult:
         typed_columns[name] = cast.values
     if primary_key and all(name in typed_columns for name in primary_key):
         _check_primary_key(report, source, typed_columns, primary_key, ~blank)
+    for foreign_key in _self_references(schema):
+        if all(name in typed_columns for name in foreign_key[0] + foreign_key[1]):
+            _check_foreign_key(report, source, typed_columns, foreign_key, ~blank)
     typed = pa.table(typed_columns) if typed_columns else pa.table({})
     return ValidationResult(report=report, typed=typed)
 
 
 def _with_file_dialect(spec: dict[str, Any], decimal_comma: bool, text: pa.Array) -> dict[str, Any]:
-    """A number field without an explicit decimal mark takes the one its column uses, in a
-    file whose dialect has decimal commas (French spreadsheets)."""
+    """A number field without an explicit decimal mark takes the one most of its cells use,
+    in a file whose dialect has decimal commas (French spreadsheets): the few cells written
+    the other way are then the ones reported."""
     if decimal_comma and spec.get("type") == "number" and "decimalChar" not in spec:
-        commas = pc.any(pc.match_substring_regex(text, r"^[+-]?\d*,\d+$")).as_py()
-        points = pc.any(pc.match_substring_regex(text, r"^[+-]?\d*\.\d+$")).as_py()
-        if commas and not points:
+        commas = pc.sum(pc.match_substring_regex(text, r"^[+-]?\d*,\d+$")).as_py() or 0
+        points = pc.sum(pc.match_substring_regex(text, r"^[+-]?\d*\.\d+$")).as_py() or 0
+        if commas > points:
             return {**spec, "decimalChar": ","}
     return spec
 
@@ -125,28 +145,67 @@ def _apply_missing_values(table: pa.Table, missing: list[str]) -> pa.Table:
 
 
 def _check_labels(table: pa.Table, schema: dict[str, Any], report: Report) -> None:
+    """The file's columns against the schema's, as its `fieldsMatch` says (Table Schema v2).
+
+    Our default is "equal" (same names, any order), not v2's "exact": a commune's
+    spreadsheet may move a column, and reusers rely on the names, never on the positions."""
     expected = [f["name"] for f in schema.get("fields", [])]
-    for name in expected:
-        if name not in table.column_names:
-            report.add(
-                Problem(
-                    STAGE,
-                    "colonne-manquante",
-                    f"La colonne « {name} » prévue par le schéma est absente du fichier.",
-                    row=1,
-                    column=name,
-                )
+    present = table.column_names
+    match = schema.get("fieldsMatch", DEFAULT_FIELDS_MATCH)
+    if match in ("exact", "equal", "subset"):
+        for name in expected:
+            if name not in present:
+                report.add(_missing_column(name))
+    if match in ("exact", "equal", "superset"):
+        for name in present:
+            if name not in expected:
+                report.add(_extra_column(name, expected))
+    if match == "partial" and not set(expected) & set(present):
+        report.add(
+            Problem(
+                STAGE,
+                "aucune-colonne-du-schema",
+                "Aucune colonne du fichier n'est prévue par le schéma (colonnes prévues : "
+                f"{', '.join(expected)}).",
+                row=1,
             )
-    for name in table.column_names:
-        if name not in expected:
+        )
+    if match == "exact" and sorted(present) == sorted(expected) and present != expected:
+        _check_order(present, expected, report)
+
+
+def _missing_column(name: str) -> Problem:
+    return Problem(
+        STAGE,
+        "colonne-manquante",
+        f"La colonne « {name} » prévue par le schéma est absente du fichier.",
+        row=1,
+        column=name,
+    )
+
+
+def _extra_column(name: str, expected: list[str]) -> Problem:
+    return Problem(
+        STAGE,
+        "colonne-en-trop",
+        f"La colonne « {name} » n'est pas prévue par le schéma (colonnes prévues : "
+        f"{', '.join(expected)}).",
+        row=1,
+        column=name,
+    )
+
+
+def _check_order(present: list[str], expected: list[str], report: Report) -> None:
+    for position, (found, wanted) in enumerate(zip(present, expected, strict=True), start=1):
+        if found != wanted:
             report.add(
                 Problem(
                     STAGE,
-                    "colonne-en-trop",
-                    f"La colonne « {name} » n'est pas "
-                    f"prévue par le schéma (colonnes prévues : {', '.join(expected)}).",
+                    "colonne-mal-placee",
+                    f"La colonne n° {position} est « {found} » ; le schéma, qui impose l'ordre "
+                    f"des colonnes (fieldsMatch: exact), y attend « {wanted} ».",
                     row=1,
-                    column=name,
+                    column=found,
                 )
             )
 
@@ -201,6 +260,47 @@ def _check_primary_key(
         return f"La clé primaire ({label}) = ({values}) est déjà utilisée plus haut."
 
     _record(report, source, duplicated, "cle-primaire", label, None, None, message_at=message)
+
+
+def _as_list(names: str | list[str]) -> list[str]:
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _self_references(schema: dict[str, Any]) -> list[tuple[list[str], list[str]]]:
+    """Foreign keys to the resource itself (`"resource": ""`): the only ones one file can
+    honour; a reference to another resource is the data package's business."""
+    keys = []
+    for key in schema.get("foreignKeys", []):
+        reference = key.get("reference", {})
+        if reference.get("resource", "") == "":
+            keys.append((_as_list(key["fields"]), _as_list(reference["fields"])))
+    return keys
+
+
+def _check_foreign_key(
+    report: Report,
+    source: SourceTable,
+    columns: dict[str, pa.Array],
+    foreign_key: tuple[list[str], list[str]],
+    active: np.ndarray,
+) -> None:
+    fields, targets = foreign_key
+    values = pd.DataFrame({name: columns[name].to_pandas() for name in fields})
+    known = pd.DataFrame({name: columns[name].to_pandas() for name in targets})
+    complete = values.notna().all(axis=1).to_numpy() & active
+    found = pd.MultiIndex.from_frame(values).isin(pd.MultiIndex.from_frame(known))
+    dangling = complete & ~np.asarray(found)
+    label, target = ", ".join(fields), ", ".join(targets)
+    texts = [source.table.column(name) for name in fields]
+
+    def message(index: int) -> str:
+        shown = ", ".join(str(t[index].as_py()) for t in texts)
+        return (
+            f"La valeur ({shown}) de ({label}) ne se retrouve dans aucune ligne du fichier en "
+            f"({target}), comme le veut la clé étrangère du schéma."
+        )
+
+    _record(report, source, dangling, "cle-etrangere", label, None, None, message_at=message)
 
 
 # --- cell-level rules ------------------------------------------------------------------------
@@ -298,6 +398,10 @@ def _type_label(spec: dict[str, Any]) -> str:
         return f"un nombre (décimales avec « {spec['decimalChar']} »)"
     if kind == "string":
         return f"une chaîne au format {spec.get('format')}"
+    if kind == "geopoint":
+        return GEOPOINT_LABELS.get(spec.get("format", "default"), GEOPOINT_LABELS["default"])
+    if kind in {"datetime", "time"} and spec.get("format", "default") not in ("default", "any"):
+        return f"{TYPE_LABELS[kind].split(' (')[0]} au format {spec['format']}"
     return TYPE_LABELS.get(kind, kind)
 
 
@@ -417,6 +521,9 @@ def _cast_datetime(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
 
 
 def _cast_time(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    fmt = spec.get("format", "default")
+    if fmt not in ("default", "any"):
+        return _where(pc.is_valid(_strptime(text, fmt)), text)
     return _where(pc.match_substring_regex(text, r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$"), text)
 
 
@@ -434,6 +541,12 @@ _CASTERS: dict[str, Callable[[pa.Array, dict[str, Any]], pa.Array]] = {
     "datetime": _cast_datetime,
     "time": _cast_time,
     "year": _cast_year,
+    "yearmonth": structured.cast_yearmonth,
+    "duration": structured.cast_duration,
+    "geopoint": structured.cast_geopoint,
+    "geojson": structured.cast_geojson,
+    "array": structured.cast_array,
+    "object": structured.cast_object,
 }
 
 
@@ -497,7 +610,15 @@ def _check_max_length(text: pa.Array, values: pa.Array, limit: Any, spec: dict[s
 
 
 def _check_pattern(text: pa.Array, values: pa.Array, pattern: Any, spec: dict[str, Any]):
-    failing = _mask(pc.invert(pc.match_substring_regex(text, f"^(?:{pattern})$")))
+    anchored = f"^(?:{pattern})$"
+    try:
+        matches = pc.match_substring_regex(text, anchored)
+    except pa.ArrowInvalid:
+        # RE2 (Arrow) lacks what Python's `re`, frictionless's engine, has: backreferences,
+        # escaped accented letters… Such patterns run in Python, once per distinct value.
+        compiled = re.compile(anchored)
+        matches = pc.is_valid(structured.keep_valid(text, lambda v: bool(compiled.match(v))))
+    failing = _mask(pc.invert(matches))
     return failing, lambda v: f"« {v} » ne respecte pas le motif attendu « {pattern} »."
 
 

@@ -118,6 +118,13 @@ def test_http_caching_and_ranges(catalog):
         url(catalog, "gpkg", 2154), headers={"If-None-Match": etag}, timeout=10
     )
     assert other_crs.status_code == 200
+    # If-None-Match compares weakly (RFC 9110 §13.1.2): W/ tags, lists and * match too
+    for header in (f"W/{etag}", f'"autre", W/{etag}', f'"a,b",{etag}', "*"):
+        weak = requests.get(url(catalog, "gpkg"), headers={"If-None-Match": header}, timeout=10)
+        assert weak.status_code == 304 and weak.content == b"", header
+    for header in ('W/"autre"', etag.strip('"'), f'"{etag}"'):
+        other = requests.get(url(catalog, "gpkg"), headers={"If-None-Match": header}, timeout=10)
+        assert other.status_code == 200 and other.content == first.content, header
     part = requests.get(url(catalog, "gpkg"), headers={"Range": "bytes=0-99"}, timeout=10)
     assert part.status_code == 206 and part.content == first.content[:100]
 

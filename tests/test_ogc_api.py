@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import requests
 import shapely
@@ -32,12 +33,14 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
 BANCS = "ecully-bancs-publics"
 PISTES = "vaulx-en-velin-pistes-cyclables"
+SPORTS = "ecully-equipements-sportifs"  # a CSV with latitude and longitude columns
 GEOGRAPHIC = {
+    SPORTS: SAMPLES / "inbox" / "ecully" / "equipements-sportifs",
     BANCS: SAMPLES / "inbox" / "ecully" / "bancs-publics",
     PISTES: SAMPLES / "inbox" / "vaulx-en-velin" / "pistes-cyclables",
     "lyon-signalements-espace-public": SAMPLES / "inbox" / "lyon" / "signalements-espace-public",
 }
-TABULAR = SAMPLES / "inbox" / "ecully" / "equipements-sportifs"
+TABULAR = SAMPLES / "inbox" / "vaulx-en-velin" / "subventions-associations"
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +239,7 @@ def test_datetime_selects_the_features_of_the_interval(served) -> None:
     (/req/core/fc-time-response), Abstract Test 22 Test Methods 1-7."""
     root, published = served
     frame = published_frame(published, BANCS, 4326)
-    dates = frame["date_pose"].dt.strftime("%Y-%m-%d")
+    dates = pd.to_datetime(frame["date_pose"]).dt.strftime("%Y-%m-%d")
     expected = int(((dates >= "2019-01-01") & (dates <= "2021-12-31")).sum())
     page = items(root, BANCS, datetime="2019-01-01/2021-12-31", limit="1000")
     assert 0 < page["numberMatched"] == expected
@@ -395,8 +398,23 @@ def test_records_describe_every_public_dataset_and_search_them(served) -> None:
     assert ("enclosure", f"api/datasets/{BANCS}/download/csv") in links
     in_vaulx = client.collection_items("catalogue", bbox=[4.9, 45.76, 4.95, 45.79])
     assert [r["id"] for r in in_vaulx["features"]] == [PISTES]
-    not_a_map = client.collection_item("catalogue", "ecully-equipements-sportifs")
+    not_a_map = client.collection_item("catalogue", "vaulx-en-velin-subventions-associations")
     assert not_a_map["geometry"] is None
+
+
+def test_a_table_with_coordinate_columns_is_a_layer_whose_points_are_its_columns(served) -> None:
+    root, published = served
+    features = Features(root).collection_items(SPORTS, limit=1000)["features"]
+    rows = published.store.release_path(published.store.current_release(SPORTS), "csv")
+    table = pd.read_csv(rows)
+    assert len(features) == len(table) > 0
+    for feature, (_, row) in zip(features, table.iterrows(), strict=True):
+        assert feature["geometry"]["type"] == "Point"
+        assert feature["geometry"]["coordinates"] == pytest.approx(
+            [row["longitude"], row["latitude"]], abs=1e-7
+        )  # 1e-7 degree: about 1 cm
+        assert feature["properties"]["latitude"] == pytest.approx(row["latitude"])
+    assert "geometry" not in table.columns  # the CSV keeps the producer's columns only
 
 
 def test_html_pages_are_served_in_french(served) -> None:

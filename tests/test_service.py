@@ -109,3 +109,18 @@ def test_constraints_are_described_in_french() -> None:
 
     field = {"constraints": {"required": True, "minimum": 1, "enum": ["Bayard", "Wallace"]}}
     assert describe_constraints(field) == "obligatoire ; minimum 1 ; valeurs : Bayard, Wallace"
+
+
+def test_change_feed_answers_304_to_a_weak_etag(catalog: str) -> None:
+    feed = requests.get(f"{catalog}/changements.atom", timeout=10)
+    assert feed.status_code == 200 and "<feed" in feed.text
+    etag = feed.headers["etag"]
+    for header in (etag, f"W/{etag}", f'W/"autre", W/{etag}', "*"):
+        again = requests.get(
+            f"{catalog}/changements.atom", headers={"If-None-Match": header}, timeout=10
+        )
+        assert again.status_code == 304 and again.content == b"", header
+    changed = requests.get(
+        f"{catalog}/changements.atom", headers={"If-None-Match": 'W/"autre"'}, timeout=10
+    )
+    assert changed.status_code == 200 and changed.content == feed.content
