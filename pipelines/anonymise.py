@@ -12,7 +12,7 @@ import hmac
 import os
 import re
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -382,11 +382,11 @@ def _geometry_follows_columns(
     touched = [c for c in named if c in treatments]
     touched = [c for c in touched if treatments[c].kind != "non-personnel"]
     if not touched:
-        return CheckedData(table, geometry, data.crs, data.geometry_columns)
+        return replace(data, typed=table, geometry=geometry)
     points = _points_from(table, columns.get("x"), columns.get("y"), data.crs)
     if points is None:
-        return CheckedData(table, None, None, None)
-    return CheckedData(table, points, data.crs, data.geometry_columns)
+        return replace(data, typed=table, geometry=None, crs=None, geometry_columns=None)
+    return replace(data, typed=table, geometry=points)
 
 
 def _points_from(

@@ -257,7 +257,22 @@ def read_metadata_file(path: Path, producer: str, default_identifier: str) -> Me
     return parse_metadata(document, producer, default_identifier)
 
 
-def parse_metadata(document: dict[str, Any], producer: str, default_identifier: str) -> Metadata:
+def partial_metadata(path: Path) -> dict[str, Any]:
+    """The fields of a refused metadata file that are valid, under their internal names
+    (and the licence as written): the later stages' checks can still run on the data, so
+    that one report tells the producer everything."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    values, record, _report = _fields(document)
+    return {**record, "licence": values.get("licence")}
+
+
+def _fields(document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Report]:
+    """The document's values by internal name, those that parse, and the problems found."""
     report = Report()
     values: dict[str, Any] = {}
     for key, value in document.items():
@@ -296,6 +311,11 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
                         "valeur-invalide", str(error), column=name, value=str(values[name])[:200]
                     )
                 )
+    return values, record, report
+
+
+def parse_metadata(document: dict[str, Any], producer: str, default_identifier: str) -> Metadata:
+    values, record, report = _fields(document)
 
     source = None
     if "source" in values:

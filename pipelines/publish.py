@@ -26,8 +26,11 @@ import shapely
 from catalog.formats import neutralise_formulas
 from catalog.records import Distribution, NewRelease, Release, SubmissionRecord
 from catalog.store import CatalogStore
+from pipelines.report import Repair
 
 WGS84 = 4326
+# A text cell stays text, even when it looks like JSON ("[4.83, 45.76]" of a geopoint).
+GEOJSON_OPTIONS = {"RFC7946": "YES", "WRITE_NAME": "NO", "AUTODETECT_JSON_STRINGS": "NO"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class CheckedData:
     geometry: gpd.GeoSeries | None
     crs: int | None
     geometry_columns: dict[str, str] | None = None  # positions read from these columns
+    repairs: tuple[Repair, ...] = ()  # what the platform mended in the data, reported
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def write_other_distributions(data: CheckedData, folder: Path, name: str) -> lis
     geoparquet = folder / f"{name}.parquet"
     pq.write_table(_geoparquet_table(data), geoparquet, compression="zstd")
     geojson = folder / f"{name}.geojson"
-    _write_layer(data, WGS84, geojson, "GeoJSON", name, {"RFC7946": "YES", "WRITE_NAME": "NO"})
+    _write_layer(data, WGS84, geojson, "GeoJSON", name, GEOJSON_OPTIONS)
     gpkg = folder / f"{name}.gpkg"
     _write_layer(data, data.crs, gpkg, "GPKG", name, {})
     return [

@@ -48,6 +48,7 @@ from pyproj import CRS, Transformer
 
 from pipelines import safety
 from pipelines.metadata import ACCEPTED_CRS, accepted_crs_list, crs_code
+from pipelines.mojibake import repair_mojibake
 from pipelines.report import Problem, Report, SubmissionRejected, reject
 from pipelines.safety import UnsafeInput
 
@@ -131,6 +132,7 @@ MARKUP_PREFIXES = {
     "<kml": "un document KML",
     "<svg": "une image SVG",
 }
+IDENTIFIER_NAME = re.compile(r"^(id|identifiant|gid|objectid|ogc_fid)$|^id[_-]|[_-]id$", re.I)
 JSON_START = re.compile(r'^\s*[\[{]\s*["\[{]')
 UTF8_FRENCH = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x82\xac")
 # Zero-width (non-)joiners are written in some national schemas' own field names (CNIG).
@@ -168,6 +170,20 @@ class SourceTable:
     def is_geographic(self) -> bool:
         return self.geometry is not None
 
+    def feature(self, index: int) -> str | None:
+        """How a problem names a row of a geographic file: its feature, with its identifier
+        where the file has one ("objet n° 3 (id_banc 12)"); None for a table's line."""
+        if self.source_format not in GEOGRAPHIC_FORMATS:
+            return None
+        label = f"objet n° {index + 1}"
+        name = self.identifier_column
+        value = None if name is None else self.table.column(name)[index].as_py()
+        return label if value is None else f"{label} ({name} {value})"
+
+    @property
+    def identifier_column(self) -> str | None:
+        return next((n for n in self.table.column_names if IDENTIFIER_NAME.search(n)), None)
+
     def row_number(self, index: np.ndarray) -> np.ndarray:
         """Line number in the file (header = 1) of the rows at these positions."""
         if self.row_numbers is None:
@@ -196,6 +212,7 @@ def read_source(path: Path, declared_crs: int | None = None) -> SourceTable:
         raise reject(STAGE, "fichier-vide", f"Le fichier {path.name} est vide.")
     fmt = detect_format(path)
     source = _read_guarded(path, fmt, declared_crs)
+    source.table = repair_mojibake(source.table, source.problems, source.row_number)
     if source.table.num_rows == 0:
         if not source.problems.valid:
             raise SubmissionRejected(source.problems)  # every row was refused: say why
@@ -1234,11 +1251,12 @@ def _decode_geometries(wkb: np.ndarray, source: SourceTable, filename: str) -> n
             Problem(
                 STAGE,
                 "geometrie-illisible",
-                f"Objet n° {index + 1} : géométrie impossible à construire (ligne d'un seul "
+                "Géométrie impossible à construire (ligne d'un seul "
                 "point, anneau de polygone non fermé ou trop court…). Corrigez-la puis déposez "
                 "à nouveau le fichier.",
                 row=int(source.row_number(np.array([index]))[0]),
                 column="geometrie",
+                feature=source.feature(int(index)),
             )
             for index in broken[:MAX_LISTED_GEOMETRY_PROBLEMS]
         ]
@@ -1341,11 +1359,12 @@ def _add_geometry_problems(
         Problem(
             STAGE,
             rule,
-            f"Objet n° {index + 1} : géométrie invalide ({reason(int(index))}). Corrigez-la "
+            f"Géométrie invalide ({reason(int(index))}). Corrigez-la "
             "(par exemple avec « Réparer les géométries » de QGIS) puis déposez à nouveau le "
             "fichier.",
             row=int(row),
             column="geometrie",
+            feature=source.feature(int(index)),
         )
         for index, row in zip(indexes[:MAX_LISTED_GEOMETRY_PROBLEMS], rows, strict=True)
     ]
@@ -1474,7 +1493,14 @@ def _row_problems(source: SourceTable, indexes: np.ndarray, rule: str, what: str
     listed = indexes[:MAX_LISTED_GEOMETRY_PROBLEMS]
     rows = source.row_number(listed)
     problems = [
-        Problem(STAGE, rule, f"Objet n° {index + 1} : {what}.", row=int(row), column="geometrie")
+        Problem(
+            STAGE,
+            rule,
+            f"{what[0].upper()}{what[1:]}.",
+            row=int(row),
+            column="geometrie",
+            feature=source.feature(int(index)),
+        )
         for index, row in zip(listed, rows, strict=True)
     ]
     source.problems.add_many(problems, total=int(indexes.size))

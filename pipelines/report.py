@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 # How many problems a report lists one by one; the counts stay exact beyond that.
@@ -37,14 +37,49 @@ class Problem:
     row: int | None = None
     column: str | None = None
     value: str | None = None
+    feature: str | None = None  # in a geographic file: "objet n° 3 (id_banc 12)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """French keys, as every other key of the report (reports are read by producers)."""
+        return {
+            "etape": self.stage,
+            "regle": self.rule,
+            "message": self.message,
+            "ligne": self.row,
+            "colonne": self.column,
+            "valeur": self.value,
+            "objet": self.feature,
+        }
 
     def location(self) -> str:
         parts = []
-        if self.row is not None:
+        if self.feature is not None:
+            parts.append(self.feature)
+        elif self.row is not None:
             parts.append(f"ligne {self.row}")
         if self.column is not None:
             parts.append(f"colonne « {self.column} »")
         return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A fix the platform made to the data as received, and says so (never silently)."""
+
+    stage: str
+    rule: str
+    column: str
+    count: int
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "etape": self.stage,
+            "regle": self.rule,
+            "colonne": self.column,
+            "nombre": self.count,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -54,6 +89,7 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     counts: Counter[tuple[str, str, str | None]] = field(default_factory=Counter)
     rows_checked: int | None = None
+    repairs: list[Repair] = field(default_factory=list)  # never make a report invalid
 
     @property
     def valid(self) -> bool:
@@ -76,6 +112,7 @@ class Report:
         self.problems.extend(problems[: max(room, 0)])
 
     def extend(self, other: Report) -> None:
+        self.repairs.extend(r for r in other.repairs if r not in self.repairs)
         self.counts.update(other.counts)
         room = MAX_LISTED_PROBLEMS - len(self.problems)
         self.problems.extend(other.problems[: max(room, 0)])
@@ -89,8 +126,9 @@ class Report:
                 {"etape": stage, "regle": rule, "colonne": column, "nombre": n}
                 for (stage, rule, column), n in sorted(self.counts.items(), key=_count_key)
             ],
-            "problemes": [asdict(p) for p in self.problems],
+            "problemes": [p.to_dict() for p in self.problems],
             "liste_tronquee": len(self.problems) < self.total,
+            "reparations": [r.to_dict() for r in self.repairs],
         }
 
     def _text_order(self, item: tuple[tuple[str, str, str | None], int]) -> tuple:
@@ -103,9 +141,10 @@ class Report:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
 
     def to_text(self) -> str:
+        repaired = [f"Réparé — colonne « {r.column} » : {r.message}" for r in self.repairs]
         if self.valid:
             checked = f" ({self.rows_checked} lignes vérifiées)" if self.rows_checked else ""
-            return f"Aucun problème détecté{checked}."
+            return "\n".join([f"Aucun problème détecté{checked}.", *repaired])
         lines = [
             f"La soumission est refusée : {self.total} problème(s) détecté(s). "
             "Rien n'a été publié ; la version précédente reste diffusée.",
@@ -122,7 +161,7 @@ class Report:
                 lines.append(f"  - {loc + ' : ' if loc else ''}{p.message}")
             if n > min(len(listed), MAX_LISTED_IN_TEXT_PER_RULE):
                 lines.append(f"  … et {n - min(len(listed), MAX_LISTED_IN_TEXT_PER_RULE)} autre(s)")
-        return "\n".join(lines)
+        return "\n".join([*lines, *([""] if repaired else []), *repaired])
 
 
 def _count_key(item: tuple[tuple[str, str, str | None], int]) -> tuple[int, str, str]:

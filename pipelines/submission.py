@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,11 +41,11 @@ from pipelines.anonymise import (
 from pipelines.config import Settings, load_settings
 from pipelines.coordinates import locate_geometry
 from pipelines.licence import Licence, check_licence
-from pipelines.metadata import Metadata, read_metadata_file
+from pipelines.metadata import Metadata, partial_metadata, read_metadata_file
 from pipelines.producers import load_producers
 from pipelines.publish import CheckedData, publish
 from pipelines.read import FORMATS, SourceTable, read_source
-from pipelines.report import Report, SubmissionRejected, reject
+from pipelines.report import Repair, Report, SubmissionRejected, reject
 from pipelines.schema import (
     Structure,
     check_schema_descriptor,
@@ -190,7 +191,9 @@ def stage_structure(
         for problem in personal_problems(source.table, source.geometry is not None, metadata):
             report.add(problem)
         raise SubmissionRejected(report)
-    checked = CheckedData(result.typed, source.geometry, source.crs, geometry_columns)
+    checked = CheckedData(
+        result.typed, source.geometry, source.crs, geometry_columns, tuple(result.report.repairs)
+    )
     return checked, structure, version
 
 
@@ -349,7 +352,8 @@ def stage_publish(
     )
     before = store.get_dataset(slug)
     kept = _kept_structure(store, slug, version)
-    record = _record(submission, slug, Report(rows_checked=checked.typed.num_rows))
+    done = Report(rows_checked=checked.typed.num_rows, repairs=list(checked.repairs))
+    record = _record(submission, slug, done)
     result = publish(store, checked, draft, record)
     lifecycle.after_publication(store, before, kept, structure, result, submission.id)
     if result.status == "publiee":
@@ -360,7 +364,7 @@ def stage_publish(
         dataset=slug,
         release=result.release.id,
         structure_version=version,
-        report=Report(rows_checked=checked.typed.num_rows),
+        report=done,
         personal=holds_personal_data(anonymisation["rapport"]),
     )
 
@@ -455,7 +459,56 @@ def run_submission(submission: Submission, settings: Settings, store: CatalogSto
             submission, metadata, licence, checked, structure, version, store, anonymisation
         )
     except SubmissionRejected as error:
-        return record_rejection(submission, error, store, metadata)
+        report = with_later_findings(submission, error.report, metadata, settings)
+        return record_rejection(submission, SubmissionRejected(report), store, metadata)
+
+
+EARLY_STAGES = frozenset({"metadonnees", "licence"})
+
+
+def with_later_findings(
+    submission: Submission,
+    report: Report,
+    metadata: dict[str, Any] | None,
+    settings: Settings,
+) -> Report:
+    """A refusal at the metadata or licence stage, completed with what the later checks find
+    in the data file (reading, structure, positions, personal data) as far as the metadata
+    allow: the producer learns everything in one report, not one stage per attempt."""
+    stages = {p.stage for p in report.problems}
+    if not stages or not stages <= EARLY_STAGES or not submission.data_path:
+        return report
+    known = metadata or partial_metadata(Path(submission.metadata_path))
+    whole = Report(rows_checked=report.rows_checked)
+    whole.extend(report)
+    if "licence" not in stages and metadata is None and known.get("licence"):
+        _add_refusal(whole, lambda: check_licence(known["licence"], settings.licenses_dir))
+    _add_refusal(whole, lambda: _data_findings(submission, known, whole))
+    return whole
+
+
+def _data_findings(submission: Submission, metadata: dict[str, Any], whole: Report) -> None:
+    source = read_source(Path(submission.data_path), metadata.get("crs"))
+    schema = _declared_schema(submission, metadata) or infer_schema(source)
+    source, positions = locate_geometry(
+        source,
+        schema,
+        metadata.get("geometry_columns"),
+        metadata.get("crs"),
+        Path(submission.data_path).name,
+    )
+    whole.rows_checked = source.table.num_rows
+    whole.extend(mask_personal_values(validate(source, schema).report, source.table, metadata))
+    own_geometry = source.geometry is not None and positions is None
+    for problem in personal_problems(source.table, own_geometry, metadata):
+        whole.add(problem)
+
+
+def _add_refusal(report: Report, check: Callable[[], Any]) -> None:
+    try:
+        check()
+    except SubmissionRejected as error:
+        report.extend(error.report)
 
 
 # --- hand-over between Airflow tasks ---------------------------------------------------------
@@ -478,6 +531,7 @@ def save_checked(folder: Path, checked: CheckedData, structure: Structure, versi
         "version": version,
         "crs": checked.crs,
         "geometry_columns": checked.geometry_columns,
+        "repairs": [asdict(r) for r in checked.repairs],
     }
     (folder / "structure.json").write_text(json.dumps(info))
 
@@ -490,7 +544,8 @@ def load_checked(folder: Path) -> tuple[CheckedData, Structure, int]:
         wkb = table.column("__geometry").to_pylist()
         geometry = gpd.GeoSeries.from_wkb(wkb, crs=f"EPSG:{info['crs']}")
         table = table.drop_columns(["__geometry"])
-    checked = CheckedData(table, geometry, info["crs"], info.get("geometry_columns"))
+    repairs = tuple(Repair(**r) for r in info.get("repairs", []))
+    checked = CheckedData(table, geometry, info["crs"], info.get("geometry_columns"), repairs)
     return checked, Structure.from_dict(info["structure"]), info["version"]
 
 

@@ -29,6 +29,7 @@ from pipelines.submission import (
     stage_publish,
     stage_read,
     stage_structure,
+    with_later_findings,
     work_folder,
 )
 
@@ -159,7 +160,8 @@ def _guarded(sub: Submission, metadata: dict[str, Any] | None, stage: Callable[[
         return stage()
     except SubmissionRejected as error:
         settings = load_settings()
-        outcome: Outcome = record_rejection(sub, error, open_settings_store(settings), metadata)
+        whole = SubmissionRejected(with_later_findings(sub, error.report, metadata, settings))
+        outcome: Outcome = record_rejection(sub, whole, open_settings_store(settings), metadata)
         archive_submission(sub, outcome, settings)
         raise
 

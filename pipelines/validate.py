@@ -381,7 +381,8 @@ def _record(
     for index, row, value in zip(listed, rows, values, strict=True):
         message = message_at(int(index)) if message_at else describe(value)  # type: ignore[misc]
         shown = None if value is None else str(value)[:200]
-        problems.append(Problem(STAGE, rule, message, row=int(row), column=column, value=shown))
+        feature = source.feature(int(index))
+        problems.append(Problem(STAGE, rule, message, int(row), column, shown, feature))
     report.add_many(problems, total=len(indices))
 
 

@@ -66,7 +66,7 @@ def test_submit_json_report_and_unknown_commune(settings, dataset_folder):
     payload = json.loads(refused.stdout)
     assert payload["statut"] == "refusee"
     problem = payload["rapport"]["problemes"][0]
-    assert problem["rule"] == "producteur-inconnu" and "ecully" in problem["message"]
+    assert problem["regle"] == "producteur-inconnu" and "ecully" in problem["message"]
 
 
 def test_demo_publishes_every_sample_through_the_dags(settings, tmp_path):

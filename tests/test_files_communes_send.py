@@ -1,0 +1,193 @@
+"""The files communes really send: tables with positions are maps, national schemas publish,
+and a refusal tells everything at once.
+
+Real inputs: the IRVE national schema and its own example (etalab/schema-irve, see
+`tests/data/national_schemas/SOURCES.md`); real exports of `tests/data/real_corpus/`
+(sources and licences in its `manifest.yaml`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyogrio
+import pytest
+
+NATIONAL = Path(__file__).parent / "data" / "national_schemas"
+REAL_CORPUS = Path(__file__).parent / "data" / "real_corpus"
+IRVE = NATIONAL / "etalab-schema-irve-statique" / "2.3.1"
+
+
+def published_structure(store, slug: str) -> dict:
+    return store.structure_versions(slug)[-1].structure
+
+
+def published_features(store, slug: str, fmt: str = "geojson"):
+    return pyogrio.read_dataframe(store.release_path(store.current_release(slug), fmt))
+
+
+def test_the_irve_national_schema_with_its_geopoint_publishes_a_map(
+    submit, dataset_folder, store
+) -> None:
+    data = dataset_folder(
+        "irve.csv",
+        (IRVE / "exemple-valide.csv").read_bytes(),
+        name="bornes",
+        schema=(IRVE / "schema.json").read_text(encoding="utf-8"),
+    )
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "publiee", outcome.summary()
+    structure = published_structure(store, outcome.dataset)
+    assert structure["geometry_type"] == "Point" and structure["crs"] == 4326
+    assert structure["geometry_columns"]["shape"] == "coordonneesXY"
+    features = published_features(store, outcome.dataset)
+    first = json.loads(features["coordonneesXY"].iloc[0])  # "[lon, lat]", as the schema says
+    assert (features.geometry.iloc[0].x, features.geometry.iloc[0].y) == pytest.approx(first)
+
+
+def test_lambert93_coordinates_are_recognised_and_kept_in_their_projection(
+    submit, dataset_folder, store
+) -> None:
+    """A real APUR export (X/Y in metres, no CRS declared anywhere): a map in EPSG:2154."""
+    content = (REAL_CORPUS / "apur_paris_commerces_non_alimentaires.csv").read_bytes()
+    data = dataset_folder("commerces.csv", content, name="commerces")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "publiee", outcome.summary()
+    assert published_structure(store, outcome.dataset)["crs"] == 2154
+    gpkg = published_features(store, outcome.dataset, "gpkg")
+    assert gpkg.crs.to_epsg() == 2154
+    assert (gpkg.geometry.x == gpkg["X"]).all() and (gpkg.geometry.y == gpkg["Y"]).all()
+
+
+DEGREES = "nom;latitude;longitude\nGymnase;45,7686;4,7883\nStade;45,7705;4,7785\n"
+
+
+def test_a_declared_crs_the_coordinates_contradict_is_refused_not_dropped(
+    submit, dataset_folder
+) -> None:
+    data = dataset_folder("sport.csv", DEGREES, extra_metadata="systeme_coordonnees: 2154\n")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "refusee"
+    (problem,) = outcome.report.problems
+    assert problem.rule == "crs-degres-declares-en-metres"
+    assert "déclaré en EPSG:2154 (RGF93 v1 / Lambert-93)" in problem.message
+
+
+def test_swapped_latitude_and_longitude_are_refused(submit, dataset_folder) -> None:
+    swapped = "nom;latitude;longitude\nGymnase;4,7883;45,7686\nStade;4,7785;45,7705\n"
+    data = dataset_folder("sport.csv", swapped)
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert [p.rule for p in outcome.report.problems] == ["coordonnees-inversees"]
+
+
+def test_declared_position_columns_with_any_name_make_the_map(
+    submit, dataset_folder, store
+) -> None:
+    table = "nom;E93;N93\nGymnase;838000;6520000\nStade;839000;6521500\n"
+    declared = "colonnes_geographiques: {x: E93, y: N93}\nsysteme_coordonnees: EPSG:2154\n"
+    data = dataset_folder("sport.csv", table, extra_metadata=declared)
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "publiee", outcome.summary()
+    structure = published_structure(store, outcome.dataset)
+    assert structure["geometry_columns"] == {"x": "E93", "y": "N93", "kind": "xy"}
+    missing = "colonnes_geographiques: {x: E, y: N93}\n"
+    data = dataset_folder("sport.csv", table, name="autre", extra_metadata=missing)
+    refused = submit(data, data.parent / "metadata.yaml")
+    assert [(p.rule, p.column) for p in refused.report.problems] == [
+        ("colonne-geographique-absente", "E")
+    ]
+
+
+def test_a_refusal_reports_metadata_licence_and_data_problems_in_one_pass(
+    submit, dataset_folder, store
+) -> None:
+    table = "nom;telephone;capacite\nGymnase;06 12 34 56 78;300\nStade;07 11 22 33 44;deux\n"
+    data = dataset_folder(
+        "sport.csv",
+        table,
+        licence="cc-by-nc-4.0",
+        extra_metadata="frequense: mensuelle\nschema: schema.json\n",
+    )
+    fields = [{"name": "nom"}, {"name": "telephone"}, {"name": "capacite", "type": "integer"}]
+    (data.parent / "schema.json").write_text(json.dumps({"fields": fields}), encoding="utf-8")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    found = {(p.stage, p.rule, p.row, p.column) for p in outcome.report.problems}
+    assert found == {
+        ("metadonnees", "cle-inconnue", None, "frequense"),
+        ("licence", "licence-non-acceptee", None, "licence"),
+        ("structure", "type", 3, "capacite"),
+        ("anonymisation", "donnee-personnelle-non-traitee", None, "telephone"),
+    }
+    recorded = store.submissions()[0].report
+    assert {p["etape"] for p in recorded["problemes"]} == {
+        "metadonnees",
+        "licence",
+        "structure",
+        "anonymisation",
+    }
+
+
+def doubly_encoded(text: str) -> str:
+    """What a spreadsheet makes of UTF-8 read as Windows-1252 and saved again as UTF-8."""
+    return text.encode("utf-8").decode("cp1252", errors="ignore")
+
+
+def test_doubly_encoded_text_is_repaired_counted_and_published_as_the_original(
+    submit, dataset_folder, store
+) -> None:
+    """A real Vélo'v export whose every other line went through the double encoding."""
+    original = (REAL_CORPUS / "grandlyon_velov_stations.csv").read_text(encoding="utf-8-sig")
+    lines = original.splitlines()
+    damaged = [doubly_encoded(line) if n % 2 else line for n, line in enumerate(lines)]
+    assert damaged != lines and "Ã©" in "\n".join(damaged)
+    clean = dataset_folder("velov.csv", original, name="velov")
+    reference = submit(clean, clean.parent / "metadata.yaml")
+    data = dataset_folder("velov.csv", "\n".join(damaged) + "\n", name="velov-abime")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "publiee", outcome.summary()
+    repaired = {r.column: r.count for r in outcome.report.repairs}
+    expected = {}
+    for column, values in zip(lines[0].split(","), zip(*(_cells(line) for line in lines[1:]))):
+        changed = sum(1 for n, v in enumerate(values, 1) if n % 2 and doubly_encoded(v) != v)
+        if changed:
+            expected[column] = changed
+    assert repaired == expected and "nom" in repaired
+    assert "encodée(s) deux fois" in outcome.report.to_text()
+    published = [
+        store.release_path(store.current_release(o.dataset), "csv").read_bytes()
+        for o in (reference, outcome)
+    ]
+    assert published[0] == published[1]
+
+
+def _cells(line: str) -> list[str]:
+    import csv
+
+    return next(csv.reader([line]))
+
+
+def test_text_ftfy_cannot_restore_is_refused_with_its_row(submit, dataset_folder) -> None:
+    table = "id;nom\n1;Gymnase\n2;CollÃ¨ge Ã\n3;SÃO PAULO\n"  # a cut sequence; real Portuguese
+    data = dataset_folder("sport.csv", table)
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert [(p.rule, p.row, p.column) for p in outcome.report.problems] == [
+        ("encodage-casse", 3, "nom")
+    ]
+
+
+def test_a_geographic_file_names_its_features_not_lines(submit, dataset_folder) -> None:
+    def feature(ident: int, rings: list) -> dict:
+        geometry = {"type": "Polygon", "coordinates": rings}
+        return {"type": "Feature", "properties": {"id_parc": ident}, "geometry": geometry}
+
+    square = [[[4.77, 45.77], [4.78, 45.77], [4.78, 45.78], [4.77, 45.78], [4.77, 45.77]]]
+    bowtie = [[[4.77, 45.77], [4.78, 45.78], [4.78, 45.77], [4.77, 45.78], [4.77, 45.77]]]
+    collection = {"type": "FeatureCollection", "features": [feature(12, square), feature(7, bowtie)]}
+    data = dataset_folder("parcs.geojson", json.dumps(collection), name="parcs")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    (problem,) = outcome.report.problems
+    assert (problem.rule, problem.feature) == ("geometrie-invalide", "objet n° 2 (id_parc 7)")
+    assert "objet n° 2 (id_parc 7), colonne « geometrie » : Géométrie invalide" in (
+        outcome.report.to_text()
+    )
