@@ -102,6 +102,8 @@ def locate_geometry(
         candidates = _schema_columns(schema) + _named_columns(source.table)
         columns = _fullest(source.table, candidates)
     if columns is None:
+        if declared_crs is not None:
+            raise _crs_without_positions(source, declared_crs, filename)
         return source, None
     x, y = _coordinates(source, columns, filename)
     geometries = _geometries(source, columns, x, y)
@@ -114,6 +116,18 @@ def locate_geometry(
     )
     read.check_geography(located, filename)
     return located, columns
+
+
+def _crs_without_positions(source: SourceTable, crs: int, filename: str) -> Exception:
+    return reject(
+        STAGE,
+        "positions-introuvables",
+        f"Les métadonnées déclarent le système de coordonnées EPSG:{crs}, mais aucune colonne "
+        f"de {filename} ne donne de positions reconnaissables (colonnes : "
+        f"{', '.join(source.table.column_names[:20])}). Nommez-les avec "
+        "« colonnes_geographiques: {x: …, y: …} », ou retirez « systeme_coordonnees ».",
+        column="systeme_coordonnees",
+    )
 
 
 # --- where the positions are -----------------------------------------------------------------

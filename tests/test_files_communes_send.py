@@ -191,3 +191,14 @@ def test_a_geographic_file_names_its_features_not_lines(submit, dataset_folder) 
     assert "objet n° 2 (id_parc 7), colonne « geometrie » : Géométrie invalide" in (
         outcome.report.to_text()
     )
+
+
+def test_a_declared_crs_for_a_table_without_positions_is_not_dropped(
+    submit, dataset_folder
+) -> None:
+    table = "nom;capacite\nGymnase;300\n"
+    data = dataset_folder("sport.csv", table, extra_metadata="systeme_coordonnees: 2154\n")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert [(p.rule, p.column) for p in outcome.report.problems] == [
+        ("positions-introuvables", "systeme_coordonnees")
+    ]
