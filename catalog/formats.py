@@ -9,9 +9,13 @@ half-written file, and later ones are plain file downloads (ranges, caching).
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import fcntl
+import io
 import json
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -186,12 +190,18 @@ def _frames(
         geometry = gpd.GeoSeries.from_wkb(
             batch.column(column).to_numpy(zero_copy_only=False), crs=source_crs
         )
-        attributes = batch.drop_columns([column]).to_pandas()
-        for name in dates & set(attributes.columns):
-            if pd.api.types.is_datetime64_any_dtype(attributes[name]):  # releases before #15
-                attributes[name] = attributes[name].dt.date
-        frame = gpd.GeoDataFrame(attributes, geometry=geometry)
+        attributes = _with_dates(pa.Table.from_batches([batch]).drop_columns([column]), dates)
+        frame = gpd.GeoDataFrame(attributes.to_pandas(), geometry=geometry)
         yield frame.to_crs(crs) if crs else frame
+
+
+def _with_dates(table: pa.Table, dates: frozenset[str]) -> pa.Table:
+    """`dates` as Arrow dates, blanks kept blank: releases published before issue #15
+    store a map's dates as timestamps, later ones as dates."""
+    for name in dates & set(table.column_names):
+        position = table.column_names.index(name)
+        table = table.set_column(position, name, pc.cast(table.column(name), pa.date32()))
+    return table
 
 
 def _tables(source: Path, crs: int | None, dates: frozenset[str]) -> Iterator[pa.Table]:
@@ -204,10 +214,7 @@ def _tables(source: Path, crs: int | None, dates: frozenset[str]) -> Iterator[pa
         column = geo["primary_column"]
         source_crs = pyproj.CRS.from_user_input(geo["columns"][column].get("crs") or 4326)
     for batch in pq.ParquetFile(source).iter_batches(batch_size=CHUNK_ROWS):
-        table = pa.Table.from_batches([batch])
-        for name in dates & set(table.column_names):
-            position = table.column_names.index(name)
-            table = table.set_column(position, name, pc.cast(table.column(name), pa.date32()))
+        table = _with_dates(pa.Table.from_batches([batch]), dates)
         if column is None:
             yield table
             continue
@@ -242,10 +249,16 @@ def _write_json(
         for table in _tables(source, crs, dates):
             for row in table.to_pylist():
                 out.write(
-                    ("" if first else ",\n") + json.dumps(row, ensure_ascii=False, default=str)
+                    ("" if first else ",\n")
+                    + json.dumps(row, ensure_ascii=False, default=_json_value)
                 )
                 first = False
         out.write("]\n")
+
+
+def _json_value(value: object) -> object:
+    """Dates and datetimes in ISO 8601 (2016-03-22T10:05:00), as the rows API gives them."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _write_xlsx(
@@ -279,9 +292,9 @@ def _write_geoparquet(
 def _write_geojson(
     source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
 ) -> None:
-    frame = _geo_frame(source, crs or 4326)
-    options = {"RFC7946": "YES"} if frame.crs.to_epsg() == 4326 else {}
-    pyogrio.write_dataframe(frame, target, driver="GeoJSON", layer_options=options)
+    crs = crs or 4326
+    options = {"RFC7946": "YES"} if crs == 4326 else {}
+    _write_layer(_layer(source, crs, dates), target, "GeoJSON", source.stem, crs, options)
 
 
 def _write_gpkg(
@@ -294,7 +307,18 @@ def _write_gpkg(
 def _write_kml(
     source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
 ) -> None:
-    pyogrio.write_dataframe(_geo_frame(source, 4326), target, driver="KML")
+    layer = _layer(source, 4326, dates)
+    # KML values are text: GDAL would write its own « 2016/03/22 »; ISO 8601 instead.
+    table = layer.table
+    for position, column in enumerate(table.columns):
+        if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
+            table = table.set_column(position, table.field(position).name, _iso_text(column))
+    layer = dataclasses.replace(layer, table=table)
+    # the layer (KML folder and schema) is named after the dataset, as an XML name
+    _write_layer(layer, target, "KML", re.sub(r"[^A-Za-z0-9_]", "_", source.stem), 4326, {})
+
+
+SHAPEFILE_FIELDS = "champs.csv"  # the Shapefile's field names (10 bytes) and the full ones
 
 
 def _write_shapefile(
@@ -302,14 +326,93 @@ def _write_shapefile(
 ) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as folder:
         shapefile = Path(folder) / f"{source.stem}.shp"
+        names: list[str] = []
         for number, frame in enumerate(_frames(source, crs, dates)):
+            names = [c for c in frame.columns if c != frame.geometry.name]
+            for name in names:  # a Shapefile has no datetime type: ISO 8601 text
+                if pd.api.types.is_datetime64_any_dtype(frame[name]):
+                    frame[name] = frame[name].map(lambda v: v.isoformat() if pd.notna(v) else None)
             pyogrio.write_dataframe(
                 frame, shapefile, driver="ESRI Shapefile", encoding="UTF-8", append=number > 0
             )
+        fields = list(pyogrio.read_info(shapefile)["fields"])
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
             for part in sorted(Path(folder).iterdir()):
                 archive.write(part, part.name)
+            archive.writestr(SHAPEFILE_FIELDS, _field_names_csv(fields, names))
             archive.writestr("LICENCE.txt", notice + "\n")
+
+
+def _field_names_csv(shapefile_names: list[str], full_names: list[str]) -> str:
+    """Each field's name in the Shapefile (cut to 10 bytes by the format) beside the
+    dataset's column it holds, in the same order."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["nom_shapefile", "nom_complet"])
+    writer.writerows(zip(shapefile_names, full_names, strict=True))
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """A map release for GDAL: attributes and a WKB geometry column, in one Arrow table."""
+
+    table: pa.Table
+    geometry: str  # the geometry column's name
+    geometry_type: str  # OGR's name: Point, MultiPolygon…, or Unknown when mixed
+
+
+def _layer(source: Path, crs: int, dates: frozenset[str]) -> _Layer:
+    """The whole release in `crs`, its attributes kept as Arrow types (integers with
+    blanks stay integers), `dates` as dates (older map releases store them as timestamps)."""
+    table = pq.read_table(source)
+    geo = json.loads(table.schema.metadata[b"geo"])
+    column = geo["primary_column"]
+    geometry = gpd.GeoSeries.from_wkb(
+        table.column(column).to_numpy(zero_copy_only=False),
+        crs=pyproj.CRS.from_user_input(geo["columns"][column].get("crs") or 4326),
+    ).to_crs(crs)
+    table = _with_dates(table.drop_columns([column]).replace_schema_metadata(None), dates)
+    name = _free_name(table.column_names, "geometry")
+    wkb = pa.array(geometry.to_wkb().tolist(), type=pa.binary())
+    return _Layer(table.append_column(name, wkb), name, _geometry_type(geometry))
+
+
+def _free_name(columns: list[str], wanted: str) -> str:
+    """`wanted`, or `wanted_`…, unused by the table's columns whatever their case."""
+    taken = {c.casefold() for c in columns}
+    while wanted.casefold() in taken:
+        wanted += "_"
+    return wanted
+
+
+def _geometry_type(geometry: gpd.GeoSeries) -> str:
+    kinds = set(geometry.dropna().geom_type)
+    kind = kinds.pop() if len(kinds) == 1 else "Unknown"
+    return f"{kind} Z" if kind != "Unknown" and geometry.has_z.any() else kind
+
+
+def _write_layer(
+    layer: _Layer, target: Path, driver: str, name: str, crs: int, options: dict[str, str]
+) -> None:
+    pyogrio.write_arrow(
+        layer.table,
+        target,
+        driver=driver,
+        layer=name,
+        geometry_name=layer.geometry,
+        geometry_type=layer.geometry_type,
+        crs=f"EPSG:{crs}",
+        layer_options=options,
+    )
+
+
+def _iso_text(column: pa.ChunkedArray) -> pa.Array:
+    """Dates as 2016-03-22, datetimes as 2016-03-22T10:05:00 (ISO 8601)."""
+    return pa.array(
+        [None if value is None else value.isoformat() for value in column.to_pylist()],
+        type=pa.string(),
+    )
 
 
 _WRITERS = {

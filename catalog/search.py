@@ -3,15 +3,24 @@
 The catalog holds datasets by the hundred or thousand, not by the million: searching
 the published records in memory answers in milliseconds and keeps exact totals and
 facet counts. (PostgreSQL full-text search can take over behind the same function.)
+
+Words are compared without accents or case, singular and plural alike, by their French
+Snowball stem: « vélos », « VELO » and « velo » find « Vélo » and « vélos »; a query word
+also finds the words it begins (« sport » finds « sportifs »). The query's articles and
+short prepositions are ignored unless nothing else is left.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
+
+import snowballstemmer
 
 from catalog.formats import offered
 from catalog.records import Dataset, Release
@@ -21,6 +30,14 @@ from pipelines.vocabularies import find_frequency, normalise_label
 FACETS = ("commune", "theme", "licence", "format", "geographique", "statut")
 SORTS = ("pertinence", "mise-a-jour", "titre")
 WEIGHTS = {"title": 3, "keywords": 2, "description": 1}
+# Ignored in queries (not in texts): they would only demand a word found everywhere.
+STOP_WORDS = frozenset(
+    {"au", "aux", "de", "des", "du", "en", "et", "la", "le", "les", "un", "une", "ou", "par"}
+    | {"pour", "sur", "dans", "avec"}
+)
+LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
+_STEMMER = snowballstemmer.stemmer("french")
+_STEMMER_LOCK = threading.Lock()  # a Snowball stemmer keeps state: one word at a time
 
 
 @dataclass
@@ -91,21 +108,59 @@ def search(entries: list[tuple[Dataset, Release]], query: Query) -> dict[str, An
     }
 
 
-def _terms(text: str) -> list[str]:
-    return [t for t in re.split(r"[^a-z0-9]+", normalise_label(text)) if len(t) > 1]
+@dataclass(frozen=True)
+class Word:
+    """A word as search compares it: folded (no accent, lower case, singular) and stemmed."""
+
+    form: str
+    stem: str
+
+    def found_by(self, term: Word) -> bool:
+        return self.stem == term.stem or self.form.startswith(term.form)
 
 
-def _score(dataset: Dataset, terms: list[str]) -> int:
+def _words(text: str) -> list[str]:
+    folded = normalise_label(text.translate(LIGATURES))
+    return [w for w in re.split(r"[^a-z0-9]+", folded) if w]
+
+
+@lru_cache(maxsize=65_536)
+def _word(folded: str) -> Word:
+    """`folded` (from `_words`) without its plural « s » or « x », and its French stem."""
+    if len(folded) > 3 and folded[-1] in "sx" and folded[-2] != "s":
+        folded = folded[:-1]
+    with _STEMMER_LOCK:
+        stem = _STEMMER.stemWord(folded)
+    return Word(folded, stem)
+
+
+@lru_cache(maxsize=16_384)
+def _indexed(text: str) -> tuple[Word, ...]:
+    """A field's words, computed once per distinct text (titles and descriptions repeat
+    from one search to the next)."""
+    return tuple(_word(w) for w in _words(text))
+
+
+def _terms(text: str) -> list[Word]:
+    words = [w for w in _words(text) if len(w) > 1]
+    meaningful = [w for w in words if w not in STOP_WORDS] or words
+    return [_word(w) for w in dict.fromkeys(meaningful)]
+
+
+def _score(dataset: Dataset, terms: list[Word]) -> int:
     if not terms:
         return 0
     fields = {
-        "title": normalise_label(dataset.metadata["title"]),
-        "keywords": normalise_label(" ".join(dataset.metadata["keywords"])),
-        "description": normalise_label(dataset.metadata["description"]),
+        "title": _indexed(dataset.metadata["title"]),
+        "keywords": _indexed(" ".join(dataset.metadata["keywords"])),
+        "description": _indexed(dataset.metadata["description"]),
     }
     score = 0
     for term in terms:
-        found = sum(WEIGHTS[name] * text.count(term) for name, text in fields.items())
+        found = sum(
+            WEIGHTS[name] * sum(1 for word in words if word.found_by(term))
+            for name, words in fields.items()
+        )
         if found == 0:
             return 0  # every term must be found somewhere
         score += found

@@ -283,7 +283,17 @@ def _coordinates(
         _report_half_points(source, columns, x, y)
         return x, y
     if columns.kind in {"latlon", "lonlat"}:
-        first, second = _point_parts(table.column(columns.shape).combine_chunks())
+        text = table.column(columns.shape).combine_chunks()
+        first, second = _point_parts(text)
+        unreadable = text.is_valid().to_numpy(zero_copy_only=False) & np.isnan(first + second)
+        _report_rows(
+            source,
+            np.flatnonzero(unreadable),
+            "coordonnee-illisible",
+            columns.shape,  # type: ignore[arg-type]
+            lambda index: f"« {text[int(index)].as_py()} » n'est pas une position (deux nombres "
+            "séparés par une virgule sont attendus).",
+        )
         return (second, first) if columns.kind == "latlon" else (first, second)
     if columns.kind.startswith("geopoint"):
         text = table.column(columns.shape).combine_chunks()

@@ -1,5 +1,6 @@
 """Every format, in every offered CRS, with caching, ranges and the licence attached."""
 
+import csv
 import io
 import json
 import zipfile
@@ -11,6 +12,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import requests
+from defusedxml import ElementTree
 from pyproj import Transformer
 from shapely.geometry import Point
 
@@ -153,3 +155,82 @@ def test_derived_files_are_written_chunk_by_chunk(catalog, tmp_path, monkeypatch
         io.BytesIO(requests.get(url(catalog, "xlsx", 3857), timeout=30).content)
     )
     assert book["donnees"].max_row == 3
+
+
+KML = "{http://www.opengis.net/kml/2.2}"
+TERMINALS = {  # a map with a date, two datetimes, an integer with a blank, long names
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": list(point)},
+            "properties": {
+                "id_borne": number,
+                "date_de_mise_en_service": day,
+                "horodatage_du_releve": f"{day}T{time}",
+                "horodatage_de_la_pose": f"2015-01-0{number}T08:00:00",
+                "puissance": power,
+            },
+        }
+        for number, point, day, time, power in [
+            (1, POINTS[0], "2016-03-22", "10:05:00", None),
+            (2, POINTS[1], "2017-11-05", "23:59:59", 22),
+        ]
+    ],
+}
+TERMINAL_VALUES = [
+    {
+        "id_borne": 1,
+        "date_de_mise_en_service": "2016-03-22",
+        "horodatage_du_releve": "2016-03-22T10:05:00",
+        "horodatage_de_la_pose": "2015-01-01T08:00:00",
+    },
+    {
+        "id_borne": 2,
+        "date_de_mise_en_service": "2017-11-05",
+        "horodatage_du_releve": "2017-11-05T23:59:59",
+        "horodatage_de_la_pose": "2015-01-02T08:00:00",
+    },
+]
+
+
+def test_converted_maps_keep_dates_the_dataset_name_and_full_field_names(
+    submit, dataset_folder, store, tmp_path
+):
+    data = dataset_folder("bornes.geojson", json.dumps(TERMINALS), name="bornes")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    with running_catalog(store) as base:
+        lambert = requests.get(url(base, "geojson", 2154, slug="ecully-bornes"), timeout=30)
+        kml = requests.get(url(base, "kml", slug="ecully-bornes"), timeout=30)
+        shp = requests.get(url(base, "shp", slug="ecully-bornes"), timeout=30)
+        table = requests.get(url(base, "json", slug="ecully-bornes"), timeout=30).json()
+    assert [{k: r[k] for k in TERMINAL_VALUES[0]} for r in table] == TERMINAL_VALUES
+    # GeoJSON in another CRS: dates as dates, datetimes in ISO 8601, the dataset's name
+    collection = lambert.json()
+    assert collection["name"] == "ecully-bornes"
+    properties = [f["properties"] for f in collection["features"]]
+    assert [{k: p[k] for k in TERMINAL_VALUES[0]} for p in properties] == TERMINAL_VALUES
+    assert [p["puissance"] for p in properties] == [None, 22]
+    # KML: the same text, in a folder named after the dataset
+    document = ElementTree.fromstring(kml.content)
+    assert document.find(f".//{KML}Folder/{KML}name").text == "ecully_bornes"
+    placemarks = [
+        {d.get("name"): d.text for d in placemark.iter(f"{KML}SimpleData")}
+        for placemark in document.iter(f"{KML}Placemark")
+    ]
+    assert [{k: p[k] for k in TERMINAL_VALUES[0]} for p in placemarks] == [
+        {k: str(v) for k, v in values.items()} for values in TERMINAL_VALUES
+    ]
+    # Shapefile: champs.csv maps each 10-byte field name back to the dataset's column
+    with zipfile.ZipFile(io.BytesIO(shp.content)) as archive:
+        fields = archive.read("champs.csv").decode("utf-8")
+    mapping = dict(csv.reader(io.StringIO(fields)))
+    assert mapping.pop("nom_shapefile") == "nom_complet"
+    assert mapping["date_de_mi"] == "date_de_mise_en_service"
+    assert {mapping["horodatage"], mapping["horodata_1"]} == {
+        "horodatage_du_releve",
+        "horodatage_de_la_pose",
+    }
+    frame = read_geo(shp.content, "shp", tmp_path).rename(columns=mapping)
+    rows = frame[list(TERMINAL_VALUES[0])].to_dict("records")
+    assert rows == TERMINAL_VALUES

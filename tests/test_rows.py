@@ -131,3 +131,16 @@ def test_bad_queries_get_a_french_400(catalog, params, message):
 def test_generated_file_shape(catalog):
     _, frame = catalog
     assert len(frame) == ROWS and frame["surface"].isna().sum() == ROWS // 50
+
+
+def test_contains_ignores_accents_and_case_both_ways(submit, dataset_folder, store):
+    names = ["Mérieux", "merieux", "MERIEUX", "Institut Me\u0301rieux", "Mériel", "Autre"]
+    lines = "".join(f"{number};{name}\n" for number, name in enumerate(names, 1))
+    data = dataset_folder("laboratoires.csv", "id;nom\n" + lines, name="laboratoires")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    with running_catalog(store) as base:
+        url = f"{base}/api/datasets/ecully-laboratoires"
+        for wanted in ("Mérieux", "merieux", "MERIEUX", "MÉRIEUX", "rieux"):
+            found = fetch(url, nom__contains=wanted)["lignes"]
+            assert [row["id"] for row in found] == [1, 2, 3, 4], wanted
+        assert [r["nom"] for r in fetch(url, nom__contains="MERI")["lignes"]] == names[:5]

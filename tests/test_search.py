@@ -85,3 +85,19 @@ def test_freshness_follows_the_committed_frequency(catalog):
     assert detail["prochaine_mise_a_jour"] == current["prochaine"]
     assert detail["versions_structure"][0]["actuelle"] is True
     assert len(detail["historique"]) == 1
+
+
+def test_plurals_accents_and_case_find_the_same_words(submit, dataset_folder, store):
+    data = dataset_folder("places.csv", "id;places\n1;12\n", name="stationnements-velos")
+    metadata = data.parent / "metadata.yaml"
+    text = metadata.read_text(encoding="utf-8")
+    metadata.write_text(text.replace("Arbres d'alignement", "Stationnements vélos"), "utf-8")
+    assert submit(data, metadata).status == "publiee"
+    found = ["ecully-stationnements-velos"]
+    with running_catalog(store) as base:
+        for query in ("velo", "vélo", "VELOS", "vélos", "stationnement", "Stationnement vélo"):
+            assert slugs(get(base, q=query)) == found, query  # in the title
+        # singular in the keywords (« nature ») and the description (« espèce », « hauteur »)
+        for query in ("natures", "ESPECES", "leurs hauteurs", "l'arbre"):
+            assert slugs(get(base, q=query)) == found, query
+        assert get(base, q="velodrome")["total"] == 0  # a longer word is not found
