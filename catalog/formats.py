@@ -10,9 +10,9 @@ half-written file, and later ones are plain file downloads (ranges, caching).
 from __future__ import annotations
 
 import csv
-import dataclasses
 import fcntl
 import io
+import itertools
 import json
 import os
 import re
@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import geopandas.io.arrow as geopandas_arrow
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,6 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pyogrio
 import pyproj
+import shapely
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
@@ -173,26 +176,10 @@ def _is_geoparquet(path: Path) -> bool:
     return b"geo" in (pq.read_schema(path).metadata or {})
 
 
-def _geo_frame(source: Path, crs: int | None) -> gpd.GeoDataFrame:
-    frame = gpd.read_parquet(source)
-    return frame.to_crs(crs) if crs and frame.crs.to_epsg() != crs else frame
-
-
-def _frames(
-    source: Path, crs: int | None, dates: frozenset[str] = frozenset()
-) -> Iterator[gpd.GeoDataFrame]:
-    """A GeoParquet release, chunk by chunk, in `crs`, with `dates` as dates (map releases
-    store them as timestamps): memory does not grow with the file."""
-    metadata = json.loads(pq.read_schema(source).metadata[b"geo"])
-    column = metadata["primary_column"]
-    source_crs = pyproj.CRS.from_user_input(metadata["columns"][column].get("crs") or 4326)
-    for batch in pq.ParquetFile(source).iter_batches(batch_size=CHUNK_ROWS):
-        geometry = gpd.GeoSeries.from_wkb(
-            batch.column(column).to_numpy(zero_copy_only=False), crs=source_crs
-        )
-        attributes = _with_dates(pa.Table.from_batches([batch]).drop_columns([column]), dates)
-        frame = gpd.GeoDataFrame(attributes.to_pandas(), geometry=geometry)
-        yield frame.to_crs(crs) if crs else frame
+def _stored_crs(source: Path) -> int:
+    geo = json.loads(pq.read_schema(source).metadata[b"geo"])
+    stored = geo["columns"][geo["primary_column"]].get("crs")
+    return (pyproj.CRS.from_user_input(stored).to_epsg() if stored else None) or 4326
 
 
 def _with_dates(table: pa.Table, dates: frozenset[str]) -> pa.Table:
@@ -231,7 +218,7 @@ def _write_csv(
     writer, schema = None, None
     options = pacsv.WriteOptions(quoting_style="needed")
     for table in _tables(source, crs, dates):
-        table = neutralise_formulas(table)
+        table = neutralise_formulas(datetimes_as_iso(table))
         if writer is None:
             schema = table.schema
             writer = pacsv.CSVWriter(target, schema, write_options=options)
@@ -286,7 +273,24 @@ def _xlsx_cell(value: object) -> object:
 def _write_geoparquet(
     source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
 ) -> None:
-    _geo_frame(source, crs).to_parquet(target, compression="zstd")
+    table = pq.read_table(source)
+    column = json.loads(table.schema.metadata[b"geo"])["primary_column"]
+    stored = pyproj.CRS.from_epsg(_stored_crs(source))
+    wkb = table.column(column).to_numpy(zero_copy_only=False)
+    geometry = gpd.GeoSeries.from_wkb(wkb, crs=stored)
+    attributes = table.drop_columns([column]).replace_schema_metadata(None)
+    pq.write_table(geoparquet_table(attributes, geometry.to_crs(crs)), target, compression="zstd")
+
+
+def geoparquet_table(table: pa.Table, geometry: gpd.GeoSeries) -> pa.Table:
+    """GeoParquet keeping Arrow's types (integers with blanks stay integers, dates dates),
+    without pandas metadata, so that readers build the same frames as before."""
+    frame = gpd.GeoDataFrame(
+        table.to_pandas(types_mapper=pd.ArrowDtype), geometry=geometry.reset_index(drop=True)
+    )
+    # geopandas' own GeoParquet writer, up to the file: its `geo` metadata is the standard's
+    written = geopandas_arrow._geopandas_to_arrow(frame, index=False)
+    return written.replace_schema_metadata({b"geo": written.schema.metadata[b"geo"]})
 
 
 def _write_geojson(
@@ -294,28 +298,32 @@ def _write_geojson(
 ) -> None:
     crs = crs or 4326
     options = {"RFC7946": "YES"} if crs == 4326 else {}
-    _write_layer(_layer(source, crs, dates), target, "GeoJSON", source.stem, crs, options)
+    write_layer(_layer(source, crs, dates), target, "GeoJSON", source.stem, crs, options)
 
 
 def _write_gpkg(
     source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
 ) -> None:
-    for number, frame in enumerate(_frames(source, crs, dates)):
-        pyogrio.write_dataframe(frame, target, driver="GPKG", layer=source.stem, append=number > 0)
+    crs = crs or _stored_crs(source)
+    write_layer(_layer(source, crs, dates), target, "GPKG", source.stem, crs, {})
 
 
 def _write_kml(
     source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
 ) -> None:
-    layer = _layer(source, 4326, dates)
     # KML values are text: GDAL would write its own « 2016/03/22 »; ISO 8601 instead.
-    table = layer.table
-    for position, column in enumerate(table.columns):
-        if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
-            table = table.set_column(position, table.field(position).name, _iso_text(column))
-    layer = dataclasses.replace(layer, table=table)
+    layer = _layer(source, 4326, dates, _dates_as_text)
     # the layer (KML folder and schema) is named after the dataset, as an XML name
-    _write_layer(layer, target, "KML", re.sub(r"[^A-Za-z0-9_]", "_", source.stem), 4326, {})
+    write_layer(layer, target, "KML", re.sub(r"[^A-Za-z0-9_]", "_", source.stem), 4326, {})
+
+
+def _dates_as_text(table: pa.Table, kinds: Callable[[pa.DataType], bool] | None = None) -> pa.Table:
+    """Dates and datetimes (or only the `kinds` asked) as ISO 8601 text."""
+    wanted = kinds or (lambda t: pa.types.is_date(t) or pa.types.is_timestamp(t))
+    for position, column in enumerate(table.columns):
+        if wanted(column.type):
+            table = table.set_column(position, table.field(position).name, _iso_text(column))
+    return table
 
 
 SHAPEFILE_FIELDS = "champs.csv"  # the Shapefile's field names (10 bytes) and the full ones
@@ -326,15 +334,11 @@ def _write_shapefile(
 ) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as folder:
         shapefile = Path(folder) / f"{source.stem}.shp"
-        names: list[str] = []
-        for number, frame in enumerate(_frames(source, crs, dates)):
-            names = [c for c in frame.columns if c != frame.geometry.name]
-            for name in names:  # a Shapefile has no datetime type: ISO 8601 text
-                if pd.api.types.is_datetime64_any_dtype(frame[name]):
-                    frame[name] = frame[name].map(lambda v: v.isoformat() if pd.notna(v) else None)
-            pyogrio.write_dataframe(
-                frame, shapefile, driver="ESRI Shapefile", encoding="UTF-8", append=number > 0
-            )
+        crs = crs or _stored_crs(source)
+        # a Shapefile has dates but no datetimes: those become ISO 8601 text
+        layer = _layer(source, crs, dates, lambda t: _dates_as_text(t, pa.types.is_timestamp))
+        names = [n for n in layer.batches.schema.names if n != layer.geometry]
+        write_layer(layer, shapefile, "ESRI Shapefile", source.stem, crs, {"ENCODING": "UTF-8"})
         fields = list(pyogrio.read_info(shapefile)["fields"])
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
             for part in sorted(Path(folder).iterdir()):
@@ -354,49 +358,85 @@ def _field_names_csv(shapefile_names: list[str], full_names: list[str]) -> str:
 
 
 @dataclass(frozen=True)
-class _Layer:
-    """A map release for GDAL: attributes and a WKB geometry column, in one Arrow table."""
+class Layer:
+    """A map for GDAL: Arrow batches of attributes and a WKB geometry column, streamed."""
 
-    table: pa.Table
+    batches: pa.RecordBatchReader
     geometry: str  # the geometry column's name
     geometry_type: str  # OGR's name: Point, MultiPolygon…, or Unknown when mixed
 
 
-def _layer(source: Path, crs: int, dates: frozenset[str]) -> _Layer:
-    """The whole release in `crs`, its attributes kept as Arrow types (integers with
-    blanks stay integers), `dates` as dates (older map releases store them as timestamps)."""
-    table = pq.read_table(source)
-    geo = json.loads(table.schema.metadata[b"geo"])
-    column = geo["primary_column"]
-    geometry = gpd.GeoSeries.from_wkb(
-        table.column(column).to_numpy(zero_copy_only=False),
-        crs=pyproj.CRS.from_user_input(geo["columns"][column].get("crs") or 4326),
-    ).to_crs(crs)
-    table = _with_dates(table.drop_columns([column]).replace_schema_metadata(None), dates)
+def arrow_layer(table: pa.Table, geometry: gpd.GeoSeries) -> Layer:
+    """A table in memory and its geometries (one per row, in the CRS to write)."""
     name = _free_name(table.column_names, "geometry")
-    wkb = pa.array(geometry.to_wkb().tolist(), type=pa.binary())
-    return _Layer(table.append_column(name, wkb), name, _geometry_type(geometry))
+    values = np.asarray(geometry.values, dtype=object)
+    wkb = pa.array(shapely.to_wkb(values), type=pa.binary())
+    kinds = sorted(set(geometry.dropna().geom_type))
+    kind = _geometry_type(kinds, bool(geometry.has_z.any()))
+    return Layer(table.append_column(name, wkb).to_reader(), name, kind)
+
+
+def _layer(
+    source: Path,
+    crs: int,
+    dates: frozenset[str],
+    change: Callable[[pa.Table], pa.Table] = lambda table: table,
+) -> Layer:
+    """A GeoParquet release in `crs`, chunk by chunk (memory does not grow with the file),
+    attributes as Arrow types (integers with blanks stay integers), `dates` as dates (older
+    map releases store them as timestamps), then `change`d."""
+    schema = pq.read_schema(source)
+    geo = json.loads(schema.metadata[b"geo"])
+    column = geo["primary_column"]
+    source_crs = pyproj.CRS.from_user_input(geo["columns"][column].get("crs") or 4326)
+    name = _free_name([n for n in schema.names if n != column], "geometry")
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=CHUNK_ROWS):
+            table = pa.Table.from_batches([batch])
+            geometry = gpd.GeoSeries.from_wkb(
+                table.column(column).to_numpy(zero_copy_only=False), crs=source_crs
+            ).to_crs(crs)
+            table = change(_with_dates(table.drop_columns([column]), dates))
+            wkb = pa.array(geometry.to_wkb().tolist(), type=pa.binary())
+            yield from table.append_column(name, wkb).replace_schema_metadata(None).to_batches()
+
+    stream = batches()
+    first = next(stream, None)
+    if first is None:  # an empty release: its schema from an empty read
+        empty = change(_with_dates(pq.read_table(source).slice(0, 0).drop_columns([column]), dates))
+        empty = empty.append_column(name, pa.array([], type=pa.binary()))
+        reader = empty.replace_schema_metadata(None).to_reader()
+    else:
+        reader = pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], stream))
+    kinds = [k.removesuffix(" Z") for k in geo["columns"][column].get("geometry_types", [])]
+    has_z = any(k.endswith(" Z") for k in geo["columns"][column].get("geometry_types", []))
+    return Layer(reader, name, _geometry_type(sorted(set(kinds)), has_z))
 
 
 def _free_name(columns: list[str], wanted: str) -> str:
-    """`wanted`, or `wanted_`…, unused by the table's columns whatever their case."""
+    """`wanted`, or `wanted_`…, unused by the table's columns whatever their case: GDAL must
+    not mistake (or crash on) a column called "geometry" or "fid"."""
     taken = {c.casefold() for c in columns}
     while wanted.casefold() in taken:
         wanted += "_"
     return wanted
 
 
-def _geometry_type(geometry: gpd.GeoSeries) -> str:
-    kinds = set(geometry.dropna().geom_type)
-    kind = kinds.pop() if len(kinds) == 1 else "Unknown"
-    return f"{kind} Z" if kind != "Unknown" and geometry.has_z.any() else kind
+def _geometry_type(kinds: list[str], has_z: bool) -> str:
+    kind = kinds[0] if len(kinds) == 1 else "Unknown"
+    return f"{kind} Z" if kind != "Unknown" and has_z else kind
 
 
-def _write_layer(
-    layer: _Layer, target: Path, driver: str, name: str, crs: int, options: dict[str, str]
+def write_layer(
+    layer: Layer, target: Path, driver: str, name: str, crs: int, options: dict[str, str]
 ) -> None:
+    """One layer written from Arrow: types as validated, with no detour through floats."""
+    if driver == "GPKG":
+        columns = [n for n in layer.batches.schema.names if n != layer.geometry]
+        options = {**options, "FID": _free_name(columns, "fid")}
     pyogrio.write_arrow(
-        layer.table,
+        layer.batches,
         target,
         driver=driver,
         layer=name,
@@ -407,12 +447,19 @@ def _write_layer(
     )
 
 
-def _iso_text(column: pa.ChunkedArray) -> pa.Array:
+def _iso_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Dates as 2016-03-22, datetimes as 2016-03-22T10:05:00 (ISO 8601)."""
-    return pa.array(
-        [None if value is None else value.isoformat() for value in column.to_pylist()],
-        type=pa.string(),
-    )
+    if pa.types.is_date(column.type):
+        return pc.strftime(column, format="%Y-%m-%d")
+    # Arrow's %S writes the fractions of a finer unit (10:05:00.000): whole seconds, as read
+    seconds = pc.cast(column, pa.timestamp("s", column.type.tz), safe=False)
+    return pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S")
+
+
+def datetimes_as_iso(table: pa.Table) -> pa.Table:
+    """Datetimes as ISO 8601 text (2016-03-22T10:05:00), as the schema's `datetime` reads
+    them; Arrow's CSV writer would put a space between date and time."""
+    return _dates_as_text(table, pa.types.is_timestamp)
 
 
 _WRITERS = {

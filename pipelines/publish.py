@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import geopandas.io.arrow as geopandas_arrow
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import pyogrio
-import shapely
 
-from catalog.formats import neutralise_formulas
+from catalog.formats import (
+    arrow_layer,
+    datetimes_as_iso,
+    geoparquet_table,
+    neutralise_formulas,
+    write_layer,
+)
 from catalog.records import Distribution, NewRelease, Release, SubmissionRecord
 from catalog.store import CatalogStore
 from pipelines.report import Repair
@@ -103,79 +104,29 @@ def write_csv(data: CheckedData, path: Path) -> None:
         wkt = data.geometry.to_crs(WGS84).to_wkt()
         table = table.append_column("geometry", pa.array(wkt.tolist(), type=pa.string()))
     pacsv.write_csv(
-        neutralise_formulas(table),
+        neutralise_formulas(datetimes_as_iso(table)),
         path,
         write_options=pacsv.WriteOptions(quoting_style="needed"),
     )
 
 
 def write_other_distributions(data: CheckedData, folder: Path, name: str) -> list[Distribution]:
+    parquet = folder / f"{name}.parquet"
     if data.geometry is None:
-        parquet = folder / f"{name}.parquet"
         pq.write_table(data.typed, parquet, compression="zstd")
         return [_describe(parquet, "parquet", None)]
-    geoparquet = folder / f"{name}.parquet"
-    pq.write_table(_geoparquet_table(data), geoparquet, compression="zstd")
+    geometry = data.geometry.reset_index(drop=True)
+    pq.write_table(geoparquet_table(data.typed, geometry), parquet, compression="zstd")
     geojson = folder / f"{name}.geojson"
-    _write_layer(data, WGS84, geojson, "GeoJSON", name, GEOJSON_OPTIONS)
+    wgs84 = arrow_layer(data.typed, geometry.to_crs(WGS84))
+    write_layer(wgs84, geojson, "GeoJSON", name, WGS84, GEOJSON_OPTIONS)
     gpkg = folder / f"{name}.gpkg"
-    _write_layer(data, data.crs, gpkg, "GPKG", name, {})
+    write_layer(arrow_layer(data.typed, geometry), gpkg, "GPKG", name, data.crs, {})
     return [
-        _describe(geoparquet, "parquet", data.crs),
+        _describe(parquet, "parquet", data.crs),
         _describe(geojson, "geojson", WGS84),
         _describe(gpkg, "gpkg", data.crs),
     ]
-
-
-def _geoparquet_table(data: CheckedData) -> pa.Table:
-    """GeoParquet keeping Arrow's types (integers with blanks stay integers, dates dates);
-    without pandas metadata, so that readers build the same frames as before."""
-    frame = gpd.GeoDataFrame(
-        data.typed.to_pandas(types_mapper=pd.ArrowDtype),
-        geometry=data.geometry.reset_index(drop=True),
-    )
-    # geopandas' own GeoParquet writer, up to the file: its `geo` metadata is the standard's
-    table = geopandas_arrow._geopandas_to_arrow(frame, index=False)
-    return table.replace_schema_metadata({b"geo": table.schema.metadata[b"geo"]})
-
-
-def _write_layer(
-    data: CheckedData, crs: int | None, path: Path, driver: str, layer: str, options: dict
-) -> None:
-    """One layer written from Arrow: types as validated, with no detour through floats."""
-    geometry = data.geometry.reset_index(drop=True)
-    if crs != data.crs:
-        geometry = geometry.to_crs(crs)
-    wkb = pa.array(shapely.to_wkb(np.asarray(geometry.values, dtype=object)), type=pa.binary())
-    columns = data.typed.column_names
-    # A table's own column may be called "geometry" or "fid": GDAL must not mistake it for
-    # (or crash on) its geometry and identifier columns, whatever their case.
-    geometry_name = _free_name(columns, "geometry")
-    if driver == "GPKG":
-        options = {**options, "FID": _free_name(columns, "fid")}
-    pyogrio.write_arrow(
-        data.typed.append_column(geometry_name, wkb),
-        path,
-        driver=driver,
-        layer=layer,
-        geometry_name=geometry_name,
-        geometry_type=_ogr_geometry_type(geometry),
-        crs=f"EPSG:{crs}",
-        layer_options=options,
-    )
-
-
-def _free_name(columns: list[str], wanted: str) -> str:
-    taken = {c.casefold() for c in columns}
-    name = wanted
-    while name.casefold() in taken:
-        name = f"{name}_"
-    return name
-
-
-def _ogr_geometry_type(geometry: gpd.GeoSeries) -> str:
-    kinds = set(geometry.dropna().geom_type)
-    return kinds.pop() if len(kinds) == 1 else "Unknown"
 
 
 def _describe(path: Path, fmt: str, crs: int | None) -> Distribution:

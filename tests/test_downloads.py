@@ -204,7 +204,14 @@ def test_converted_maps_keep_dates_the_dataset_name_and_full_field_names(
         kml = requests.get(url(base, "kml", slug="ecully-bornes"), timeout=30)
         shp = requests.get(url(base, "shp", slug="ecully-bornes"), timeout=30)
         table = requests.get(url(base, "json", slug="ecully-bornes"), timeout=30).json()
+        items = requests.get(f"{base}/ogc/collections/ecully-bornes/items?f=json", timeout=30)
+        rows = requests.get(f"{base}/api/datasets/ecully-bornes/rows", timeout=30).json()
     assert [{k: r[k] for k in TERMINAL_VALUES[0]} for r in table] == TERMINAL_VALUES
+    # an integer with blanks stays an integer in every service (not 22.0)
+    served = [f["properties"]["puissance"] for f in items.json()["features"]]
+    assert served == [None, 22] and isinstance(served[1], int)
+    assert [r["puissance"] for r in rows["lignes"]] == [None, 22]
+    assert [r["puissance"] for r in table] == [None, 22]
     # GeoJSON in another CRS: dates as dates, datetimes in ISO 8601, the dataset's name
     collection = lambert.json()
     assert collection["name"] == "ecully-bornes"
@@ -232,5 +239,8 @@ def test_converted_maps_keep_dates_the_dataset_name_and_full_field_names(
         "horodatage_de_la_pose",
     }
     frame = read_geo(shp.content, "shp", tmp_path).rename(columns=mapping)
+    # a Shapefile has a date type (kept), no datetime type (ISO 8601 text)
+    assert str(frame["date_de_mise_en_service"].dtype).startswith("datetime64")
+    frame["date_de_mise_en_service"] = frame["date_de_mise_en_service"].dt.strftime("%Y-%m-%d")
     rows = frame[list(TERMINAL_VALUES[0])].to_dict("records")
     assert rows == TERMINAL_VALUES

@@ -52,11 +52,12 @@ def test_facets_count_the_results_and_filters_narrow_them(catalog):
     assert everything["total"] == len(SAMPLES)
     facets = everything["facettes"]
     assert facets["commune"] == {"ecully": 2, "lyon": 2, "vaulx-en-velin": 2}
-    assert facets["geographique"] == {"oui": 3, "non": 3}
+    # latitude/longitude columns make maps of Écully's equipments and Lyon's fountains
+    assert facets["geographique"] == {"oui": 5, "non": 1}
     assert facets["licence"]["odbl-1.0"] == 1
-    assert facets["format"]["kml"] == 3 and facets["format"]["csv"] == 6
-    lyon_maps = get(base, commune="lyon", geographique="oui")
-    assert slugs(lyon_maps) == ["lyon-signalements-espace-public"]
+    assert facets["format"]["kml"] == 5 and facets["format"]["csv"] == 6
+    vaulx_maps = get(base, commune="vaulx-en-velin", geographique="oui")
+    assert slugs(vaulx_maps) == ["vaulx-en-velin-pistes-cyclables"]
     assert get(base, theme="TRAN", licence="odbl-1.0")["total"] == 1
 
 
