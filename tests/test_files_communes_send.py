@@ -8,6 +8,7 @@ Real inputs: the IRVE national schema and its own example (etalab/schema-irve, s
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -148,7 +149,8 @@ def test_doubly_encoded_text_is_repaired_counted_and_published_as_the_original(
     assert outcome.status == "publiee", outcome.summary()
     repaired = {r.column: r.count for r in outcome.report.repairs}
     expected = {}
-    for column, values in zip(lines[0].split(","), zip(*(_cells(line) for line in lines[1:]))):
+    columns = zip(*(_cells(line) for line in lines[1:]), strict=True)
+    for column, values in zip(lines[0].split(","), columns, strict=True):
         changed = sum(1 for n, v in enumerate(values, 1) if n % 2 and doubly_encoded(v) != v)
         if changed:
             expected[column] = changed
@@ -162,8 +164,6 @@ def test_doubly_encoded_text_is_repaired_counted_and_published_as_the_original(
 
 
 def _cells(line: str) -> list[str]:
-    import csv
-
     return next(csv.reader([line]))
 
 
@@ -183,7 +183,8 @@ def test_a_geographic_file_names_its_features_not_lines(submit, dataset_folder) 
 
     square = [[[4.77, 45.77], [4.78, 45.77], [4.78, 45.78], [4.77, 45.78], [4.77, 45.77]]]
     bowtie = [[[4.77, 45.77], [4.78, 45.78], [4.78, 45.77], [4.77, 45.78], [4.77, 45.77]]]
-    collection = {"type": "FeatureCollection", "features": [feature(12, square), feature(7, bowtie)]}
+    features = [feature(12, square), feature(7, bowtie)]
+    collection = {"type": "FeatureCollection", "features": features}
     data = dataset_folder("parcs.geojson", json.dumps(collection), name="parcs")
     outcome = submit(data, data.parent / "metadata.yaml")
     (problem,) = outcome.report.problems
