@@ -36,7 +36,7 @@ from pyproj import CRS
 from pipelines import read
 from pipelines.metadata import accepted_crs_list
 from pipelines.read import MOSTLY, PROJECTED_CRS, SourceTable
-from pipelines.report import Problem, reject
+from pipelines.report import Problem, Repair, reject
 from pipelines.structured_types import geopoint_coordinates
 
 STAGE = "lecture"
@@ -192,7 +192,8 @@ def _named_columns(table: pa.Table) -> list[GeometryColumns]:
     folded = {_folded(name): name for name in table.column_names}
     candidates = []
     for key, name in folded.items():
-        if key in GEOMETRY_NAMES or key.startswith(SHAPE_PREFIXES) or key.endswith("wkt"):
+        named = key in GEOMETRY_NAMES | POINT_TEXT_NAMES or key.startswith(SHAPE_PREFIXES)
+        if named or key.endswith("wkt"):
             column = table.column(name)
             if _looks_like_geojson(column):
                 candidates.append(GeometryColumns(shape=name, kind="geojson"))
@@ -209,15 +210,48 @@ def _named_columns(table: pa.Table) -> list[GeometryColumns]:
 
 
 def _point_order(column: pa.ChunkedArray) -> str:
-    """"latlon" when the first number reads as a latitude of France and the second as a
-    longitude of France; else longitude first, as Table Schema's geopoint."""
+    """"latlon" when most points read as a latitude of France then a longitude of France;
+    else longitude first, as Table Schema's geopoint. Rows written the other way round are
+    read in their own order (see `_rows_in_their_order`)."""
     first, second = _point_parts(column.combine_chunks())
     known = np.isfinite(first) & np.isfinite(second)
-    in_france = (
-        (first >= FRANCE_LATITUDES[0]) & (first <= FRANCE_LATITUDES[1])
-        & (second >= FRANCE_LONGITUDES[0]) & (second <= FRANCE_LONGITUDES[1])
-    )  # fmt: skip
-    return "latlon" if known.any() and in_france[known].mean() >= MOSTLY else "lonlat"
+    latlon = _in_france(first, second)
+    return "latlon" if known.any() and latlon[known].mean() >= MOSTLY else "lonlat"
+
+
+def _in_france(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (
+            (lat >= FRANCE_LATITUDES[0]) & (lat <= FRANCE_LATITUDES[1])
+            & (lon >= FRANCE_LONGITUDES[0]) & (lon <= FRANCE_LONGITUDES[1])
+        )  # fmt: skip
+
+
+def _rows_in_their_order(
+    source: SourceTable, column: str, kind: str, first: np.ndarray, second: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes of a point text with no declared order: a row whose numbers
+    only make sense the other way round (a consolidation of several exports) is read that
+    way, and the report counts it."""
+    if kind == "latlon":
+        lon, lat = second.copy(), first.copy()
+    else:
+        lon, lat = first.copy(), second.copy()
+    other = ~_in_france(lat, lon) & _in_france(lon, lat)
+    if other.any():
+        lon[other], lat[other] = lat[other], lon[other]
+        order = "latitude, longitude" if kind == "lonlat" else "longitude, latitude"
+        source.problems.repairs.append(
+            Repair(
+                STAGE,
+                "ordre-des-coordonnees",
+                column,
+                int(other.sum()),
+                f"{int(other.sum())} position(s) écrite(s) dans l'ordre {order}, contrairement "
+                "au reste de la colonne, lue(s) dans cet ordre.",
+            )
+        )
+    return lon, lat
 
 
 def _point_parts(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +328,7 @@ def _coordinates(
             lambda index: f"« {text[int(index)].as_py()} » n'est pas une position (deux nombres "
             "séparés par une virgule sont attendus).",
         )
-        return (second, first) if columns.kind == "latlon" else (first, second)
+        return _rows_in_their_order(source, columns.shape, columns.kind, first, second)  # type: ignore[arg-type]
     if columns.kind.startswith("geopoint"):
         text = table.column(columns.shape).combine_chunks()
         fmt = columns.kind.removeprefix("geopoint").removeprefix("-") or "default"

@@ -575,7 +575,7 @@ def _header_problem(position: int, name: str, seen: dict[str, str]) -> Problem |
             f"Le nom de la colonne n° {position} contient un caractère invisible ou de "
             f"contrôle ({_character_name(hidden[0])}) : retirez-le.",
             row=1,
-            column=shown.encode("unicode_escape").decode("ascii"),
+            column=_visible(shown),
         )
     earlier = seen.get(name.casefold())
     if earlier is None:
@@ -588,8 +588,20 @@ def _header_problem(position: int, name: str, seen: dict[str, str]) -> Problem |
     return Problem(STAGE, "entete-duplique", message, row=1, column=name)
 
 
+CONTROL_NAMES = {"\n": "retour à la ligne", "\r": "retour chariot", "\t": "tabulation"}
+
+
 def _character_name(character: str) -> str:
-    return f"U+{ord(character):04X} {unicodedata.name(character, 'sans nom')}"
+    name = CONTROL_NAMES.get(character) or unicodedata.name(character, "caractère de contrôle")
+    return f"U+{ord(character):04X}, {name}"
+
+
+def _visible(name: str) -> str:
+    """The name with its invisible characters written as escapes, its accents as they are."""
+    return "".join(
+        ch if ch.isprintable() or ch in JOINERS else ch.encode("unicode_escape").decode("ascii")
+        for ch in name
+    )
 
 
 def _is_nan(value: Any) -> bool:
@@ -1113,6 +1125,7 @@ def _extract_shapefile(path: Path, work: Path) -> Path:
                     archive, info, work / f"couche{suffix}", budget, path.name
                 )
     target = work / "couche.shp"
+    _mend_field_names(work / "couche.dbf")
     with target.open("rb") as handle:
         if handle.read(4) != SHP_MAGIC:
             raise reject(
@@ -1122,6 +1135,35 @@ def _extract_shapefile(path: Path, work: Path) -> Path:
                 "fichier .shp valide.",
             )
     return target
+
+
+DBF_HEADER = 32  # bytes before the field descriptors, and the size of each descriptor
+DBF_NAME = 11  # a field name's bytes, NUL-padded
+
+
+def _mend_field_names(dbf: Path) -> None:
+    """A DBF stores field names in 10 bytes: GDAL cuts a UTF-8 name there, sometimes inside
+    an accented letter ("Intitul\xc3_1"), which no UTF-8 reader then accepts. The broken
+    bytes are dropped, in our own copy, so the name reads "Intitul_1"."""
+    cpg = dbf.with_suffix(".cpg")
+    declared = cpg.read_bytes()[:64].decode("ascii", "ignore") if cpg.is_file() else ""
+    if not dbf.is_file() or "utf" not in declared.lower():
+        return  # names in another encoding are GDAL's to decode, as they are
+    with dbf.open("r+b") as handle:
+        header = handle.read(DBF_HEADER)
+        if len(header) < DBF_HEADER:
+            return
+        header_size = int.from_bytes(header[8:10], "little")
+        for offset in range(DBF_HEADER, header_size - 1, DBF_HEADER):
+            handle.seek(offset)
+            raw = handle.read(DBF_NAME)
+            if not raw or raw[0] == 0x0D:  # the descriptors' terminator
+                break
+            name = raw.split(b"\0", 1)[0]
+            mended = name.decode("utf-8", errors="ignore").encode("utf-8")
+            if mended != name:
+                handle.seek(offset)
+                handle.write(mended.ljust(DBF_NAME, b"\0"))
 
 
 def _is_resource_fork(name: str) -> bool:

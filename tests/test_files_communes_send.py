@@ -9,9 +9,13 @@ Real inputs: the IRVE national schema and its own example (etalab/schema-irve, s
 from __future__ import annotations
 
 import csv
+import io
 import json
+import warnings
+import zipfile
 from pathlib import Path
 
+import geopandas as gpd
 import pyogrio
 import pytest
 
@@ -203,3 +207,26 @@ def test_a_declared_crs_for_a_table_without_positions_is_not_dropped(
     assert [(p.rule, p.column) for p in outcome.report.problems] == [
         ("positions-introuvables", "systeme_coordonnees")
     ]
+
+
+def test_a_utf8_shapefile_whose_field_names_gdal_cut_mid_letter_is_read(
+    submit, dataset_folder, store, tmp_path
+) -> None:
+    """GDAL itself writes "Intitul\\xc3_1" for a second "Intitulé …" column (10 bytes)."""
+    frame = gpd.GeoDataFrame(
+        {"Intitulé gare": ["Perrache", "Part-Dieu"], "Intitulé fronton": ["Lyon P", "Lyon PD"]},
+        geometry=gpd.points_from_xy([842000, 843500], [6519000, 6520000]),
+        crs=2154,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # GDAL's "laundered field name"
+        pyogrio.write_dataframe(frame, tmp_path / "gares.shp", encoding="UTF-8")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for part in tmp_path.glob("gares.*"):
+            zipped.write(part, part.name)
+    data = dataset_folder("gares.zip", archive.getvalue(), name="gares")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "publiee", outcome.summary()
+    columns = store.structure_versions(outcome.dataset)[-1].structure["schema"]["fields"]
+    assert [c["name"] for c in columns] == ["Intitulé", "Intitul_1"]
