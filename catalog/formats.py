@@ -297,8 +297,14 @@ def _write_geojson(
     source: Path, target: Path, crs: int | None, notice: str, dates: frozenset[str]
 ) -> None:
     crs = crs or 4326
-    options = {"RFC7946": "YES"} if crs == 4326 else {}
-    write_layer(_layer(source, crs, dates), target, "GeoJSON", source.stem, crs, options)
+    layer = _layer(source, crs, dates)
+    write_layer(layer, target, "GeoJSON", source.stem, crs, geojson_options(crs))
+
+
+def geojson_options(crs: int) -> dict[str, str]:
+    """RFC 7946 in WGS84; a text cell stays text, even when it looks like JSON (the
+    "[4.83, 45.76]" of a geopoint)."""
+    return {"AUTODETECT_JSON_STRINGS": "NO", **({"RFC7946": "YES"} if crs == 4326 else {})}
 
 
 def _write_gpkg(

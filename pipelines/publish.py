@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from catalog.formats import (
     arrow_layer,
     datetimes_as_iso,
+    geojson_options,
     geoparquet_table,
     neutralise_formulas,
     write_layer,
@@ -30,8 +31,6 @@ from catalog.store import CatalogStore
 from pipelines.report import Repair
 
 WGS84 = 4326
-# A text cell stays text, even when it looks like JSON ("[4.83, 45.76]" of a geopoint).
-GEOJSON_OPTIONS = {"RFC7946": "YES", "WRITE_NAME": "NO", "AUTODETECT_JSON_STRINGS": "NO"}
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def write_other_distributions(data: CheckedData, folder: Path, name: str) -> lis
     pq.write_table(geoparquet_table(data.typed, geometry), parquet, compression="zstd")
     geojson = folder / f"{name}.geojson"
     wgs84 = arrow_layer(data.typed, geometry.to_crs(WGS84))
-    write_layer(wgs84, geojson, "GeoJSON", name, WGS84, GEOJSON_OPTIONS)
+    write_layer(wgs84, geojson, "GeoJSON", name, WGS84, geojson_options(WGS84))
     gpkg = folder / f"{name}.gpkg"
     write_layer(arrow_layer(data.typed, geometry), gpkg, "GPKG", name, data.crs, {})
     return [

@@ -48,6 +48,10 @@ def test_the_irve_national_schema_with_its_geopoint_publishes_a_map(
     assert structure["geometry_columns"]["shape"] == "coordonneesXY"
     features = published_features(store, outcome.dataset)
     first = json.loads(features["coordonneesXY"].iloc[0])  # "[lon, lat]", as the schema says
+    path = store.release_path(store.current_release(outcome.dataset), "geojson")
+    geojson = json.loads(path.read_text(encoding="utf-8"))
+    assert geojson["name"] == outcome.dataset  # the layer is named after the dataset
+    assert isinstance(geojson["features"][0]["properties"]["coordonneesXY"], str)
     assert (features.geometry.iloc[0].x, features.geometry.iloc[0].y) == pytest.approx(first)
 
 
