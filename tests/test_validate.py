@@ -174,7 +174,7 @@ def test_each_error_has_row_column_rule_and_value_in_french(tmp_path: Path) -> N
     assert "ligne 3, colonne « n » : « 12 » est supérieur au maximum autorisé (10)." in text
     payload = json.loads(report.to_json())
     assert payload["valide"] is False
-    keys = {"etape", "regle", "message", "ligne", "colonne", "valeur"}  # one language: French
+    keys = {"etape", "regle", "message", "ligne", "colonne", "valeur", "objet"}  # French only
     assert set(payload["problemes"][0]) == keys
 
 
