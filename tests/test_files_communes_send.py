@@ -19,6 +19,9 @@ import geopandas as gpd
 import pyogrio
 import pytest
 
+from pipelines import personal
+from pipelines.read import read_source
+
 NATIONAL = Path(__file__).parent / "data" / "national_schemas"
 REAL_CORPUS = Path(__file__).parent / "data" / "real_corpus"
 IRVE = NATIONAL / "etalab-schema-irve-statique" / "2.3.1"
@@ -234,3 +237,11 @@ def test_a_utf8_shapefile_whose_field_names_gdal_cut_mid_letter_is_read(
     assert outcome.status == "publiee", outcome.summary()
     columns = store.structure_versions(outcome.dataset)[-1].structure["schema"]["fields"]
     assert [c["name"] for c in columns] == ["Intitulé", "Intitul_1"]
+
+
+def test_headers_a_shapefile_cut_to_ten_characters_read_as_written() -> None:
+    """Paris's real film-shooting places, as a Shapefile names their columns: no person."""
+    source = read_source(REAL_CORPUS / "paris_lieux_de_tournage.csv")
+    cut = [name[:10] for name in source.table.column_names]  # "nom_realisateur" → "nom_realis"
+    assert "nom_realis" in cut and "nom_tourna" in cut
+    assert personal.detect(source.table.rename_columns(cut)) == []

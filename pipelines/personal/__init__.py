@@ -40,7 +40,7 @@ from pipelines.personal.words import (
     PERSONAL_CIVILITIES,
     PLACE_WORDS,
     STREET_WORDS,
-    column_tokens,
+    completed_tokens,
     hinted,
     plain,
 )
@@ -109,6 +109,22 @@ PLACE_SUBJECT_HINTS = (
 )  # fmt: skip
 # A column of lone first names beside counts is a statistic of names, not of people.
 COUNT_HINTS = ("nombre", "nb", "effectif", "effectifs", "total", "occurrences", "count")
+# Single words the hints above are made of: what a header cut by the Shapefile format is
+# completed with.
+HEADER_WORDS = frozenset(
+    word
+    for hints in (
+        PERSON_NAME_HINTS, PERSON_ROLE_HINTS, PUBLIC_ROLE_HINTS, PLACE_HEADER_HINTS,
+        PLACE_SUBJECT_HINTS, COUNT_HINTS, tuple(PLACE_WORDS),
+    )  # fmt: skip
+    for word in hints
+    if "_" not in word
+)
+
+
+def header_tokens(name: str) -> str:
+    return completed_tokens(name, HEADER_WORDS)
+
 DATE_TEXT = r"^\s*(\d{1,2}[/.-]\d{1,2}[/.-]\d{4}|\d{4}-\d{2}-\d{2})\s*$"
 WEAK_NAME_SHARE = 0.1  # of a free-text column's values, to make it personal on its own
 SOLE_TRADER_PATTERN = (
@@ -287,14 +303,14 @@ def _years(column: pa.Array) -> pa.Array | None:
 
 
 def _public_role_context(table: pa.Table) -> bool:
-    tokens = [column_tokens(n) for n in table.column_names]
+    tokens = [header_tokens(n) for n in table.column_names]
     return sum(hinted(t, PUBLIC_ROLE_HINTS) for t in tokens) >= 2
 
 
 def _name_statistics(table: pa.Table, evidence: dict[str, _Evidence]) -> bool:
     """Lone first names (or surnames) counted: how often a name was given, not to whom."""
     named = [item for item in evidence.values() if "nom" in item.counts]
-    counted = any(hinted(column_tokens(n), COUNT_HINTS) for n in table.column_names)
+    counted = any(hinted(header_tokens(n), COUNT_HINTS) for n in table.column_names)
     return counted and bool(named) and all(item.single_names_only for item in named)
 
 
@@ -302,7 +318,7 @@ def _describes_places(table: pa.Table) -> bool:
     """A column names or locates the thing each row is (a station, a site, an address)."""
     return any(
         hinted(tokens, PLACE_SUBJECT_HINTS) or bool(set(tokens.split("_")) & PLACE_WORDS)
-        for tokens in (column_tokens(n) for n in table.column_names)
+        for tokens in (header_tokens(n) for n in table.column_names)
     )
 
 
@@ -348,7 +364,7 @@ def _column_findings(name: str, item: _Evidence, about_persons: bool) -> list[Fi
 
 def _column_evidence(name: str, chunked: pa.ChunkedArray) -> _Evidence:
     column = chunked.combine_chunks()
-    tokens = column_tokens(name)
+    tokens = header_tokens(name)
     item = _Evidence(role=quasi.column_role(name, chunked))
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         values = pc.drop_null(column.cast(pa.string()))
@@ -583,7 +599,7 @@ LONGITUDE_TOKENS = {"lon", "lng", "long", "longitude", "x", "xcoord", "coord_x"}
 
 def coordinate_axis(name: str) -> str | None:
     """'lat' or 'lon' for a column holding one coordinate (latitude_wgs84, x_l93…)."""
-    tokens = column_tokens(name)
+    tokens = header_tokens(name)
     parts = set(tokens.split("_"))
     if tokens in LATITUDE_TOKENS or parts & {"lat", "latitude"} or tokens.startswith("y_"):
         return "lat"

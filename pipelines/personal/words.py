@@ -16,6 +16,24 @@ def column_tokens(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", plain(name)).strip("_")
 
 
+DBF_NAME_LENGTH = 10  # a Shapefile's field names are cut there ("nom_realisateur" → "nom_realis")
+
+
+def completed_tokens(name: str, vocabulary: frozenset[str]) -> str:
+    """The column's tokens, with a last word the Shapefile format cut ("nom_statio") completed
+    when exactly one word of `vocabulary` starts with it: the header then reads as written."""
+    tokens = column_tokens(name)
+    if len(name) != DBF_NAME_LENGTH:
+        return tokens
+    head, _, last = tokens.rpartition("_")
+    if len(last) < 3 or last in vocabulary:
+        return tokens
+    candidates = [word for word in vocabulary if word.startswith(last)]
+    if len(candidates) != 1:
+        return tokens
+    return f"{head}_{candidates[0]}" if head else candidates[0]
+
+
 def hinted(tokens: str, hints: tuple[str, ...] | frozenset[str]) -> bool:
     """Whether a column's tokens (`nom_de_famille`) carry one of `hints` as a word or prefix."""
     parts = tokens.split("_")
