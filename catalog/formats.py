@@ -465,7 +465,13 @@ def _iso_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def datetimes_as_iso(table: pa.Table) -> pa.Table:
     """Datetimes as ISO 8601 text (2016-03-22T10:05:00), as the schema's `datetime` reads
     them; Arrow's CSV writer would put a space between date and time."""
-    return _dates_as_text(table, pa.types.is_timestamp)
+    for position, column in enumerate(table.columns):
+        if pa.types.is_timestamp(column.type) and column.type.tz is None:
+            seconds = pc.cast(column, pa.timestamp("s"), safe=False)
+            # Arrow's own cast writes "2016-03-22 10:05:00" fast; the T goes in its place
+            text = pc.utf8_replace_slice(pc.cast(seconds, pa.string()), 10, 11, "T")
+            table = table.set_column(position, table.field(position).name, text)
+    return table
 
 
 _WRITERS = {

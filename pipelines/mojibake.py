@@ -40,7 +40,7 @@ def repair_mojibake(
     """The table with its doubly encoded values restored; repairs and refusals in `report`."""
     for position, name in enumerate(table.column_names):
         column = table.column(name)
-        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        if not _may_hold_mojibake(column):
             continue
         suspect = pc.fill_null(pc.match_substring_regex(column, SUSPECT), False)
         if not pc.any(suspect).as_py():
@@ -53,6 +53,26 @@ def repair_mojibake(
         if broken:
             _refuse(column, broken, name, report, row_number)
     return table
+
+
+# UTF-8 of Ã, Â, â, Å, Æ: C3 then one of these bytes. Any mojibake holds one of them.
+LEAD_SECOND_BYTES = np.array([0x82, 0x83, 0xA2, 0x85, 0x86], dtype=np.uint8)
+
+
+def _may_hold_mojibake(column: pa.ChunkedArray) -> bool:
+    """A look at the column's bytes (no copy): most columns are let go here, in
+    milliseconds, before any pattern runs on their values."""
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        return False
+    for chunk in column.chunks:
+        data = chunk.buffers()[2]
+        if data is None:
+            continue
+        text = np.frombuffer(data, dtype=np.uint8)
+        leads = np.flatnonzero(text[:-1] == 0xC3)
+        if leads.size and np.isin(text[leads + 1], LEAD_SECOND_BYTES).any():
+            return True
+    return False
 
 
 def _fixes(values: list[str]) -> tuple[dict[str, str], set[str]]:
