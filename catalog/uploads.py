@@ -67,6 +67,7 @@ from pipelines.metadata import SLUG_PATTERN
 from pipelines.producers import load_producers
 from pipelines.publish import file_sha256
 from pipelines.read import FORMATS
+from pipelines.safe_yaml import UnsafeYaml, load_producer_yaml, short_error
 from pipelines.submission import (
     METADATA_NAMES,
     NOT_DATA,
@@ -191,10 +192,12 @@ def read_metadata(content: bytes) -> dict[str, Any]:
     if len(content) > METADATA_MAX:
         raise too_large(f"metadata.yaml dépasse {size_text(METADATA_MAX)}.")
     try:
-        document = yaml.safe_load(content.decode("utf-8"))
+        document = load_producer_yaml(content, "metadata.yaml")
+    except UnsafeYaml as error:
+        raise HTTPException(400, detail=str(error)) from error
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise HTTPException(
-            400, detail=f"metadata.yaml n'est pas un YAML lisible en UTF-8 : {error}"
+            400, detail=f"metadata.yaml n'est pas un YAML lisible en UTF-8 : {short_error(error)}"
         ) from error
     if not isinstance(document, dict):
         raise HTTPException(400, detail="metadata.yaml doit contenir des paires « clé: valeur ».")

@@ -19,6 +19,7 @@ import yaml
 from pipelines import clock, national_schemas
 from pipelines.anonymise import parse_declarations, parse_k_anonymity
 from pipelines.report import Problem, Report, SubmissionRejected
+from pipelines.safe_yaml import UnsafeYaml, read_producer_yaml, short_error
 from pipelines.vocabularies import (
     Frequency,
     find_frequency,
@@ -240,11 +241,13 @@ def accepted_crs_list() -> str:
 def read_metadata_file(path: Path, producer: str, default_identifier: str) -> Metadata:
     """Parse and check a metadata file; raise SubmissionRejected listing every problem."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = read_producer_yaml(path)
     except FileNotFoundError as error:
         raise _rejection(
             "fichier-absent", f"Fichier de métadonnées introuvable : {path.name}"
         ) from error
+    except UnsafeYaml as error:
+        raise _rejection("yaml-refuse", str(error)) from error
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise _rejection(
             "yaml-invalide",
@@ -262,8 +265,8 @@ def partial_metadata(path: Path) -> dict[str, Any]:
     (and the licence as written): the later stages' checks can still run on the data, so
     that one report tells the producer everything."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        document = read_producer_yaml(path)
+    except (OSError, ValueError, yaml.YAMLError):  # UnsafeYaml and UnicodeDecodeError included
         return {}
     if not isinstance(document, dict):
         return {}
@@ -283,8 +286,8 @@ def _fields(document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], R
             report.add(
                 _problem(
                     "cle-inconnue",
-                    f"Clé « {key} » inconnue. Clés acceptées : {_accepted_keys()}.",
-                    column=str(key),
+                    f"Clé « {str(key)[:60]} » inconnue. Clés acceptées : {_accepted_keys()}.",
+                    column=str(key)[:60],
                 )
             )
         elif value not in (None, "", []):
@@ -306,10 +309,9 @@ def _fields(document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], R
             try:
                 record[name] = parser(values[name])
             except ValueError as error:
+                message = short_error(error)  # a message never repeats a long input
                 report.add(
-                    _problem(
-                        "valeur-invalide", str(error), column=name, value=str(values[name])[:200]
-                    )
+                    _problem("valeur-invalide", message, column=name, value=str(values[name])[:200])
                 )
     return values, record, report
 
@@ -455,11 +457,31 @@ def _rejection(rule: str, message: str) -> SubmissionRejected:
     return SubmissionRejected(report)
 
 
-def _parse_text(value: Any) -> str:
+# Bounds on what a producer writes: a page shows them, feeds and catalogues repeat them.
+MAX_TITLE = 250
+MAX_DESCRIPTION = 20_000
+MAX_TEXT = 2_000
+MAX_KEYWORDS = 50
+MAX_KEYWORD = 100
+
+
+def _parse_text(value: Any, limit: int = MAX_TEXT) -> str:
+    if isinstance(value, (dict, list)):
+        raise ValueError("Un texte est attendu, pas une liste ni un dictionnaire.")
     text = str(value).strip()
     if not text:
         raise ValueError("Texte vide.")
+    if len(text) > limit:
+        raise ValueError(f"Texte de {len(text)} caractères : {limit} au plus.")
     return text
+
+
+def _parse_title(value: Any) -> str:
+    return _parse_text(value, MAX_TITLE)
+
+
+def _parse_description(value: Any) -> str:
+    return _parse_text(value, MAX_DESCRIPTION)
 
 
 def _parse_identifier(value: Any) -> str:
@@ -507,6 +529,11 @@ def _parse_list(value: Any) -> list[str]:
     cleaned = [str(item).strip() for item in items if str(item).strip()]
     if not cleaned:
         raise ValueError("Liste vide.")
+    if len(cleaned) > MAX_KEYWORDS:
+        raise ValueError(f"Liste de {len(cleaned)} éléments : {MAX_KEYWORDS} au plus.")
+    longest = max(cleaned, key=len)
+    if len(longest) > MAX_KEYWORD:
+        raise ValueError(f"Élément de {len(longest)} caractères : {MAX_KEYWORD} au plus.")
     return cleaned
 
 
@@ -605,8 +632,8 @@ _SOURCE_PARSERS = {
 
 _PARSERS = {
     "identifier": _parse_identifier,
-    "title": _parse_text,
-    "description": _parse_text,
+    "title": _parse_title,
+    "description": _parse_description,
     "accrual_periodicity": _parse_frequency,
     "delivery": _parse_text,
     "modified": _parse_date,

@@ -799,6 +799,26 @@ def _check_xlsx_container(path: Path) -> None:
                 "au format « Classeur Excel (.xlsx) ».",
             )
         safety.check_archive_xml(archive, infos, path.name)
+        _refuse_active_content(infos, path.name)
+
+
+def _refuse_active_content(infos: list[zipfile.ZipInfo], filename: str) -> None:
+    """Macros and links to other workbooks: a reuser's Excel would run or follow them."""
+    names = [info.filename.replace("\\", "/").lower() for info in infos]
+    if any(name.endswith("vbaproject.bin") for name in names):
+        raise reject(
+            STAGE,
+            "xlsx-macros",
+            f"Le classeur {filename} contient des macros : enregistrez-le au format « Classeur "
+            "Excel (.xlsx) » sans macros.",
+        )
+    if any(name.startswith("xl/externallinks/") for name in names):
+        raise reject(
+            STAGE,
+            "xlsx-liens-externes",
+            f"Le classeur {filename} contient des liens vers d'autres classeurs : copiez les "
+            "valeurs (Collage spécial > Valeurs), supprimez les liens, puis déposez-le.",
+        )
 
 
 def _is_opendocument(archive: zipfile.ZipFile) -> bool:
@@ -1012,11 +1032,13 @@ def _prepare_geographic(path: Path, fmt: str, work: Path) -> tuple[str, dict[str
         return str(path), {}
     if fmt == "geojson":
         _check_json_object(path)
+        _refuse_pattern(path, LINKED_CRS, "crs-lien-refuse", _linked_crs_message)
         return str(path), {}
     root = _xml_root(path)
     if fmt == "kml":
         if safety.local_name(root) != "kml":
             raise _not_the_format(path.name, "KML", f"élément racine « {root} »")
+        _refuse_pattern(path, NETWORK_LINK, "kml-lien-reseau", _network_link_message)
         return str(path), {}
     if not _is_gml_root(root):
         raise _not_the_format(path.name, "GML", f"élément racine « {root} »")
@@ -1031,6 +1053,42 @@ def _not_the_format(filename: str, label: str, detail: str) -> SubmissionRejecte
         STAGE,
         "format-incoherent",
         f"Le fichier {filename} n'est pas un fichier {label} ({detail}).",
+    )
+
+
+# What makes GDAL (or a GIS opening the published file) fetch a URL named by the file.
+LINKED_CRS = re.compile(rb'"crs"\s*:\s*\{(?:[^{}]|\{[^{}]*\})*"type"\s*:\s*"link"')
+NETWORK_LINK = re.compile(rb"<(?:[\w.-]+:)?NetworkLink[\s>/]")
+SCAN_OVERLAP = 256
+
+
+def _refuse_pattern(
+    path: Path, pattern: re.Pattern[bytes], rule: str, message: Callable[[str], str]
+) -> None:
+    """Refuse the file when `pattern` occurs anywhere in it (read in chunks that overlap, so
+    that no occurrence is cut in two)."""
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(SCAN_CHUNK):
+            if pattern.search(tail + chunk):
+                raise reject(STAGE, rule, message(path.name))
+            tail = chunk[-SCAN_OVERLAP:]
+
+
+def _linked_crs_message(filename: str) -> str:
+    return (
+        f"Le fichier {filename} désigne son système de coordonnées par un lien (« crs » de "
+        "type « link ») : la plateforme ne suit aucun lien d'un fichier déposé. Écrivez-le "
+        "par son nom (« urn:ogc:def:crs:EPSG::2154 »), ou retirez « crs » et déclarez "
+        "« systeme_coordonnees » dans les métadonnées."
+    )
+
+
+def _network_link_message(filename: str) -> str:
+    return (
+        f"Le fichier KML {filename} contient un lien réseau (« NetworkLink ») : ses données "
+        "viendraient d'ailleurs, et la plateforme ne suit aucun lien d'un fichier déposé. "
+        "Déposez un KML qui contient lui-même ses objets."
     )
 
 
@@ -1070,25 +1128,37 @@ def _check_geopackage(path: Path) -> None:
         raise _not_the_format(
             path.name, "GeoPackage", "base SQLite sans l'identifiant d'application GeoPackage"
         )
-    views = _geopackage_views(path)
+    views, triggers = _geopackage_code(path)
     if views:
         raise reject(
             STAGE,
             "gpkg-vue-refusee",
-            f"Le GeoPackage {path.name} publie une vue SQL ({', '.join(sorted(views)[:5])}) : "
+            f"Le GeoPackage {path.name} contient une vue SQL ({', '.join(sorted(views)[:5])}) : "
             "seules les tables sont acceptées (une vue peut exécuter une requête sans fin).",
+        )
+    if triggers:
+        raise reject(
+            STAGE,
+            "gpkg-declencheur-refuse",
+            f"Le GeoPackage {path.name} contient des déclencheurs SQL qui ne sont pas ceux du "
+            f"standard ({', '.join(sorted(triggers)[:5])}) : ils s'exécuteraient chez chaque "
+            "utilisateur qui modifie le fichier. Exportez la couche dans un nouveau GeoPackage.",
         )
 
 
-def _geopackage_views(path: Path) -> set[str]:
+# Triggers the GeoPackage standard and GDAL create: spatial index, feature counts, tiles.
+STANDARD_TRIGGER = re.compile(r"^(rtree_.+|gpkg_.+|trigger_(insert|delete)_feature_count_.+)$")
+
+
+def _geopackage_code(path: Path) -> tuple[set[str], set[str]]:
+    """Every view (listed in gpkg_contents or hidden), and every non-standard trigger."""
     uri = f"file:{pathname2url(str(path.resolve()))}?mode=ro&immutable=1"
     try:
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
             connection.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
             connection.execute("PRAGMA trusted_schema = OFF")
             rows = connection.execute(
-                "SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m "
-                "ON m.name = c.table_name WHERE m.type = 'view'"
+                "SELECT type, name FROM sqlite_master WHERE type IN ('view', 'trigger')"
             ).fetchall()
     except (sqlite3.Error, UnicodeDecodeError) as error:  # a corrupt schema's error message
         raise reject(
@@ -1096,7 +1166,9 @@ def _geopackage_views(path: Path) -> set[str]:
             "gpkg-illisible",
             f"Le GeoPackage {path.name} est illisible : base SQLite corrompue ou tronquée.",
         ) from error
-    return {str(row[0]) for row in rows}
+    views = {str(name) for kind, name in rows if kind == "view"}
+    triggers = {str(n) for kind, n in rows if kind == "trigger" and not STANDARD_TRIGGER.match(n)}
+    return views, triggers
 
 
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")

@@ -224,7 +224,20 @@ def extract_member(
     return written
 
 
+ZIP_LOCAL_HEADER = b"PK\x03\x04"
+
+
 def open_zip(path: Path) -> zipfile.ZipFile:
+    with path.open("rb") as handle:
+        starts_as_zip = handle.read(4) == ZIP_LOCAL_HEADER
+    if not starts_as_zip and zipfile.is_zipfile(path):
+        # A zip reader finds the archive from its end: bytes before it (another format, a
+        # "polyglot" read one way here and another way elsewhere) are refused.
+        raise UnsafeInput(
+            "zip-polyglotte",
+            f"L'archive {path.name} ne commence pas par un en-tête zip : des données d'un "
+            "autre format la précèdent. Déposez l'archive seule.",
+        )
     try:
         return zipfile.ZipFile(path)
     except ZIP_ERRORS as error:

@@ -21,6 +21,7 @@ import yaml
 
 from pipelines.read import SourceTable
 from pipelines.report import Problem, Report, SubmissionRejected, reject
+from pipelines.safe_yaml import read_producer_yaml
 
 STAGE = "structure"
 INFERENCE_SAMPLE_ROWS = 100_000
@@ -103,9 +104,11 @@ def load_schema_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise reject(STAGE, "schema-absent", f"Fichier de schéma introuvable : {path.name}")
     try:
-        text = path.read_text(encoding="utf-8")
-        descriptor = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as error:
+        if path.suffix == ".json":
+            descriptor = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            descriptor = read_producer_yaml(path)
+    except (ValueError, yaml.YAMLError) as error:  # JSON, UTF-8 and unsafe YAML errors
         raise reject(
             STAGE, "schema-illisible", f"Le schéma {path.name} est illisible : {error}"
         ) from error

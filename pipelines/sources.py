@@ -59,6 +59,7 @@ from pipelines.netguard import source_blocked
 from pipelines.publish import file_sha256
 from pipelines.read import FORMATS
 from pipelines.report import Problem, Report, SubmissionRejected, reject
+from pipelines.safe_yaml import read_producer_yaml
 from pipelines.safety import UnsafeInput, check_xml_bytes
 from pipelines.submission import (
     METADATA_NAMES,
@@ -1306,8 +1307,8 @@ def source_folders(inbox: Path, producer: str) -> list[Path]:
 
 def _declares_source(metadata: Path) -> bool:
     try:
-        document = yaml.safe_load(metadata.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        document = read_producer_yaml(metadata)
+    except (OSError, ValueError, yaml.YAMLError):  # UnsafeYaml and UnicodeDecodeError included
         return False  # the pipeline reports unreadable metadata when a file comes with it
     return isinstance(document, dict) and isinstance(document.get("source"), dict)
 
@@ -1543,8 +1544,8 @@ def due_folders(store: CatalogStore, settings: Settings, producer: str) -> list[
     for folder in source_folders(settings.inbox_dir, producer):
         metadata_path = next(folder / n for n in METADATA_NAMES if (folder / n).is_file())
         try:
-            document = yaml.safe_load(metadata_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            document = read_producer_yaml(metadata_path)
+        except (OSError, ValueError, yaml.YAMLError):  # unsafe or unreadable
             due.append(folder)  # the pull reports the unreadable metadata
             continue
         identifier = str(document.get("identifiant") or folder.name)

@@ -1,0 +1,229 @@
+"""Files and metadata that would make a library reach out or blow up (issue #16).
+
+An attacker HTTP server on loopback records every request: a submitted file must never
+make any process call it. A YAML "billion laughs" is refused before anything expands.
+"""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import sqlite3
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import openpyxl
+import pyogrio
+import pytest
+from fastapi import HTTPException
+
+from catalog.uploads import read_metadata
+from pipelines.safe_yaml import MAX_PRODUCER_YAML_BYTES
+
+# 356 bytes that PyYAML's safe_load expands to 9⁹ (387 million) strings.
+YAML_BOMB = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+@pytest.fixture
+def attacker() -> Iterator[tuple[str, list[str]]]:
+    """A loopback server that answers everything and records what it was asked."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            asked.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"+proj=longlat +datum=WGS84 +no_defs")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+
+
+def refusal(outcome) -> list[tuple[str, str]]:
+    assert outcome.status == "refusee", outcome.summary()
+    return [(p.stage, p.rule) for p in outcome.report.problems]
+
+
+# --- YAML -------------------------------------------------------------------------------------
+
+
+def test_a_yaml_bomb_is_refused_before_it_expands(submit, dataset_folder, store) -> None:
+    data = dataset_folder("arbres.csv", "id;nom\n1;Tilleul\n", extra_metadata=YAML_BOMB)
+    outcome = submit(data, data.parent / "metadata.yaml")
+    (problem,) = outcome.report.problems
+    assert (problem.stage, problem.rule) == ("metadonnees", "yaml-refuse")
+    assert "Les alias YAML (« *a ») (ligne 11) ne sont pas acceptés" in problem.message
+    assert store.list_datasets() == []
+
+
+def test_the_upload_api_refuses_the_bomb_with_a_short_reply() -> None:
+    with pytest.raises(HTTPException) as refused:
+        read_metadata(YAML_BOMB.encode())
+    assert refused.value.status_code == 400 and len(refused.value.detail) < 200
+    too_big = b"titre: " + b"x" * MAX_PRODUCER_YAML_BYTES
+    with pytest.raises(HTTPException) as refused:
+        read_metadata(too_big)
+    assert "256 Kio au plus" in refused.value.detail
+
+
+def test_metadata_fields_are_bounded_and_errors_quote_no_long_input(
+    submit, dataset_folder
+) -> None:
+    long_title = "titre: " + "Arbres " * 2_000 + "\n"
+    data = dataset_folder("arbres.csv", "id;nom\n1;Tilleul\n", extra_metadata=long_title)
+    (data.parent / "metadata.yaml").write_text(
+        (data.parent / "metadata.yaml").read_text().replace("titre: Arbres d'alignement\n", ""),
+        encoding="utf-8",
+    )
+    outcome = submit(data, data.parent / "metadata.yaml")
+    (problem,) = outcome.report.problems
+    assert (problem.rule, problem.column) == ("valeur-invalide", "title")
+    assert "250 au plus" in problem.message and len(problem.message) < 300
+
+
+# --- files that name a URL --------------------------------------------------------------------
+
+
+def test_a_geojson_crs_link_is_refused_and_never_fetched(
+    submit, dataset_folder, attacker
+) -> None:
+    base, asked = attacker
+    collection = {
+        "type": "FeatureCollection",
+        "crs": {"type": "link", "properties": {"href": f"{base}/crs", "type": "proj4"}},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"id": 1},
+                "geometry": {"type": "Point", "coordinates": [4.83, 45.76]},
+            }
+        ],
+    }
+    data = dataset_folder("bancs.geojson", json.dumps(collection), name="bancs")
+    assert refusal(submit(data, data.parent / "metadata.yaml")) == [
+        ("lecture", "crs-lien-refuse")
+    ]
+    assert asked == []
+
+
+def test_a_kml_network_link_is_refused_and_never_fetched(
+    submit, dataset_folder, attacker
+) -> None:
+    base, asked = attacker
+    kml = f"""<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2"><Document>
+<NetworkLink><name>suite</name><Link><href>{base}/suite.kml</href></Link></NetworkLink>
+<Placemark><name>banc</name><ExtendedData><Data name="id"><value>1</value></Data>
+</ExtendedData><Point><coordinates>4.83,45.76</coordinates></Point></Placemark>
+</Document></kml>"""
+    data = dataset_folder("bancs.kml", kml, name="bancs")
+    assert refusal(submit(data, data.parent / "metadata.yaml")) == [
+        ("lecture", "kml-lien-reseau")
+    ]
+    assert asked == []
+
+
+# --- files with active content ----------------------------------------------------------------
+
+
+def geopackage(tmp_path: Path, sql: str) -> bytes:
+    frame = gpd.GeoDataFrame(
+        {"id": [1, 2]}, geometry=gpd.points_from_xy([4.83, 4.84], [45.76, 45.77]), crs=4326
+    )
+    path = tmp_path / "bancs.gpkg"
+    pyogrio.write_dataframe(frame, path, layer="bancs")
+    with sqlite3.connect(path) as connection:
+        connection.execute(sql)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("sql", "rule"),
+    [
+        (
+            "CREATE TRIGGER espion AFTER UPDATE ON bancs BEGIN DELETE FROM bancs; END",
+            "gpkg-declencheur-refuse",
+        ),
+        ("CREATE VIEW cachee AS SELECT * FROM bancs", "gpkg-vue-refusee"),
+    ],
+    ids=["declencheur", "vue-cachee"],
+)
+def test_geopackages_with_code_are_refused(
+    sql: str, rule: str, submit, dataset_folder, tmp_path
+) -> None:
+    data = dataset_folder("bancs.gpkg", geopackage(tmp_path, sql), name="bancs")
+    assert refusal(submit(data, data.parent / "metadata.yaml")) == [("lecture", rule)]
+
+
+def test_a_plain_geopackage_with_its_spatial_index_triggers_publishes(
+    submit, dataset_folder, tmp_path
+) -> None:
+    data = dataset_folder("bancs.gpkg", geopackage(tmp_path, "SELECT 1"), name="bancs")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+
+
+EXTERNAL_LINK = (
+    b'<?xml version="1.0" encoding="UTF-8"?><externalLink xmlns='
+    b'"http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>'
+)
+
+
+def workbook(extra_member: str) -> bytes:
+    book = openpyxl.Workbook()
+    book.active.append(["id", "nom"])
+    book.active.append([1, "Tilleul"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        content = EXTERNAL_LINK if extra_member.endswith(".xml") else b"\xd0\xcf\x11\xe0" * 16
+        archive.writestr(extra_member, content)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("member", "rule"),
+    [
+        ("xl/vbaProject.bin", "xlsx-macros"),
+        ("xl/externalLinks/externalLink1.xml", "xlsx-liens-externes"),
+    ],
+    ids=["macros", "liens-externes"],
+)
+def test_workbooks_with_macros_or_external_links_are_refused(
+    member: str, rule: str, submit, dataset_folder
+) -> None:
+    data = dataset_folder("arbres.xlsx", workbook(member))
+    assert refusal(submit(data, data.parent / "metadata.yaml")) == [("lecture", rule)]
+
+
+def test_a_zip_polyglot_is_refused(submit, dataset_folder) -> None:
+    """Bytes of another format before the archive: zip readers find it from its end."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("bancs.shp", b"\x00\x00\x27\x0a" + b"\x00" * 96)
+    polyglot = b'{"type": "FeatureCollection", "features": []}\n' + archive.getvalue()
+    data = dataset_folder("bancs.zip", polyglot, name="bancs")
+    assert refusal(submit(data, data.parent / "metadata.yaml")) == [
+        ("lecture", "zip-polyglotte")
+    ]
