@@ -13,14 +13,17 @@ nothing to a random 256-bit secret), compared in constant time. A token expires 
 
 Guards. `authenticated`, `acting_for` and `data_team` answer 401 without credentials or
 with an unknown, expired or revoked token, and 403 when the caller may not act on that
-commune (another commune's agent) or is not the data team; a 403 is written to the audit
-log.
+commune (another commune's agent) or is not the data team. Refused credentials (on any
+endpoint) and 403s are written to the audit log, rate-limited per client
+(`catalog.refusals`).
 
 Audit log. Every action on the platform is recorded with who, what and when
 (`audit`): tokens created and revoked, uploads, submission outcomes (by the store, with
 the outcome), change notices, reads of statistics, of the health view and of the log
-itself, backups and restores. The data team reads it at `GET /api/equipe-data/journal`
-(filter by commune, action, date) or with `opendata journal`.
+itself, backups and restores, refused authentications and reads. The data team reads it
+at `GET /api/equipe-data/journal` (filter by commune, action, date) or with `opendata
+journal`. Names and values come from callers and identity providers: `audit_json` and the
+command line show their control characters escaped (`printable`), never raw.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
+from catalog import refusals
 from catalog.principal import API_TOKEN_PREFIX, Principal, bearer_token, identify
 from catalog.records import ApiToken, AuditEntry
 from catalog.store import CatalogStore
@@ -57,6 +61,10 @@ AUDIT_ACTIONS = {
     "jeton-cree": "Jeton d'API créé",
     "jeton-revoque": "Jeton d'API révoqué",
     "acces-refuse": "Accès refusé (autre commune ou rôle insuffisant)",
+    "authentification-refusee": "Authentification refusée (jeton ou session invalide, expiré "
+    "ou révoqué)",
+    "lecture-refusee": "Lecture refusée (jeu de données restreint, répondu comme introuvable)",
+    "refus-non-detailles": "Refus suivants de ce client non détaillés (limite du journal)",
     "televersement-cree": "Téléversement par morceaux commencé",
     "televersement-abandonne": "Téléversement par morceaux abandonné",
     "depot-recu": "Dépôt reçu par l'API, placé dans le dossier de dépôt",
@@ -196,27 +204,47 @@ def revoke_token(store: CatalogStore, token_id: str, by: Actor | None = None) ->
 _DUMMY_DIGEST = secret_digest("jeton-inexistant")
 
 
-def principal_for_api_token(store: CatalogStore, token: str) -> Principal | None:
-    """The principal of a valid token; None when it is malformed, unknown, expired or
-    revoked."""
+@dataclass(frozen=True)
+class TokenCheck:
+    """What a presented API token is worth: its principal, or why it is refused."""
+
+    principal: Principal | None
+    reason: str = ""  # jeton-mal-forme | jeton-inconnu | jeton-expire | jeton-revoque
+    token_id: str | None = None  # the token it names, when it names a stored one
+    commune: str | None = None
+
+
+def check_api_token(store: CatalogStore, token: str) -> TokenCheck:
+    """The principal of a valid token; otherwise why it is not (malformed, unknown or wrong
+    secret, expired, revoked)."""
     parsed = parse_token(token)
     if parsed is None:
-        return None
+        return TokenCheck(None, "jeton-mal-forme")
     token_id, secret = parsed
     record = store.token(token_id)
     expected = record.secret_sha256 if record else _DUMMY_DIGEST
     matches = hmac.compare_digest(secret_digest(secret), expected)
     moment = clock.now()
-    if record is None or not matches or not record.active(moment):
-        return None
+    if record is None or not matches:
+        return TokenCheck(None, "jeton-inconnu")
+    if not record.active(moment):
+        reason = "jeton-revoque" if record.revoked_at is not None else "jeton-expire"
+        return TokenCheck(None, reason, record.id, record.commune)
     if record.last_used_at is None or moment - record.last_used_at >= USE_RESOLUTION:
         store.token_used(record.id, moment)
-    return Principal(
+    principal = Principal(
         kind="producteur" if record.kind == "producteur" else "equipe-data",
         subject=record.id,
         email=record.agent,
         commune=record.commune,
     )
+    return TokenCheck(principal, token_id=record.id, commune=record.commune)
+
+
+def principal_for_api_token(store: CatalogStore, token: str) -> Principal | None:
+    """The principal of a valid token; None when it is malformed, unknown, expired or
+    revoked."""
+    return check_api_token(store, token).principal
 
 
 def token_json(record: ApiToken, moment: datetime | None = None) -> dict[str, Any]:
@@ -264,18 +292,48 @@ def audit(
 
 
 def audit_json(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "date": entry.at.isoformat(),
-        "qui": entry.actor,
-        "type_acteur": entry.actor_kind,
-        "id_acteur": entry.actor_id,
-        "action": entry.action,
-        "libelle": AUDIT_ACTIONS.get(entry.action, entry.action),
-        "commune": entry.commune,
-        "objet": entry.target,
-        "details": entry.details,
-    }
+    """An entry as the journal shows it: every text with its control characters escaped."""
+    return printable_values(
+        {
+            "id": entry.id,
+            "date": entry.at.isoformat(),
+            "qui": entry.actor,
+            "type_acteur": entry.actor_kind,
+            "id_acteur": entry.actor_id,
+            "action": entry.action,
+            "libelle": AUDIT_ACTIONS.get(entry.action, entry.action),
+            "commune": entry.commune,
+            "objet": entry.target,
+            "details": entry.details,
+        }
+    )
+
+
+# C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional overrides
+# and isolates (which reorder what a terminal or a page shows).
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with its control characters written as escapes (`\\x1b`, `\\n` as
+    `\\x0a`, `\\u202e`): a terminal or a page shows them, never obeys them."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable_values(value: Any) -> Any:
+    """`value` (JSON-like) with `printable` applied to every string, keys included."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable_values(k): printable_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable_values(v) for v in value]
+    return value
 
 
 def start_of(day: date | None) -> datetime | None:
@@ -339,7 +397,8 @@ def data_team(request: Request, store: CatalogStore, what: str) -> Principal:
 
 
 def refuse(store: CatalogStore, principal: Principal, what: str, commune: str | None) -> None:
-    audit(store, principal, "acces-refuse", commune=commune, details={"demande": what})
+    """A 403, in the audit log (rate-limited per client: `catalog.refusals`)."""
+    refusals.access_refused(store, principal, what, commune)
 
 
 def _whose(principal: Principal) -> str:
@@ -385,6 +444,7 @@ def router(store: CatalogStore) -> APIRouter:
             raise HTTPException(
                 400, detail=f"Action « {action} » inconnue : {', '.join(AUDIT_ACTIONS)}."
             )
+        refusals.flush(request.app)  # the refusals still on their way to the store
         entries = store.audit_log(commune, start_of(since), action, limite)
         filters = {"action": action, "depuis": depuis, "limite": limite}
         audit(store, principal, "journal-consulte", commune=commune, details=filters)

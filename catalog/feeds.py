@@ -27,6 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from feedgen.feed import FeedGenerator
 
+from catalog import site
 from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.conditional import none_match
 from catalog.principal import ANONYMOUS, Principal
@@ -336,7 +337,7 @@ def subscription_json(subscription: Subscription, *, with_secret: bool) -> dict[
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return site.public_url(request)
 
 
 def router(store: CatalogStore) -> APIRouter:

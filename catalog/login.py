@@ -11,16 +11,19 @@ set (32 characters at least):
 - `GET /connexion/retour?code=…&state=…`: back from the provider; the code is exchanged
   at the token endpoint (client secret, code verifier) for an ID token, verified like any
   bearer token (`OidcVerifier.claims`) with its nonce, issued by the provider the login
-  started with, for its client id. The session then holds the user's name, first name,
-  e-mail, `sub`, agent flag and an expiry (`OPENDATA_SESSION_HOURS`, default 8);
-- `GET /deconnexion`: the session is cleared, then the browser goes to the provider's
+  started with, for its client id. The store then keeps the user's session (name, first
+  name, e-mail, `sub`, agent flag, ID token, an expiry: `OPENDATA_SESSION_HOURS`, default
+  8), and the cookie gets its random identifier only (`catalog.sessions`);
+- `GET /deconnexion`: the session is deleted from the store (its cookie, even replayed,
+  opens nothing any more) and cleared, then the browser goes to the provider's
   `end_session_endpoint` (or back to the portal). A link rather than a form: the portal's
   CSP (`form-action 'self'`) would stop a form's redirection to the provider, and a forged
   request can do no more than sign the user out.
 
-The session is Starlette's `SessionMiddleware` cookie (`opendata_session`), signed with
-itsdangerous, HttpOnly, SameSite=Lax, Secure unless `OPENDATA_SESSION_SECURE=0` (plain
-http on a developer's machine). It is only read for reading data (`visibility.caller`):
+The session cookie is Starlette's `SessionMiddleware` cookie (`opendata_session`), signed
+with itsdangerous, HttpOnly, SameSite=Lax, Secure unless `OPENDATA_SESSION_SECURE=0` (plain
+http on a developer's machine): the session's identifier once signed in, the login under
+way before. It is only read for reading data (`visibility.caller`):
 the APIs that change something take bearer credentials only.
 """
 
@@ -57,7 +60,8 @@ from catalog.oidc import (
     ProviderUnavailable,
     check_url,
 )
-from catalog.visibility import SESSION_COOKIE, SESSION_USER, caller
+from catalog import sessions
+from catalog.visibility import SESSION_COOKIE, caller
 
 LOGGER = logging.getLogger(__name__)
 SECRET_VARIABLE = "OPENDATA_SESSION_SECRET"
@@ -67,7 +71,6 @@ PUBLIC_URL_VARIABLE = "OPENDATA_PUBLIC_URL"
 MIN_SECRET_LENGTH = 32
 DEFAULT_HOURS = 8.0
 PENDING = "connexion"  # the login under way, in the session
-ID_TOKEN = "jeton_id"  # kept for the provider's logout (id_token_hint)
 PENDING_SECONDS = 600  # a login must come back from the provider within this time
 CALLBACK_PATH = "/connexion/retour"
 SAFE_RETURN = re.compile(r"/(?![/\\])[^\s]*")  # fullmatch: no newline at the end
@@ -151,9 +154,16 @@ def router(verifier: OidcVerifier, providers: list[Provider], settings: LoginSet
             request.session.pop(PENDING, None)
             return failure_page(request, str(error))
         pending = request.session.get(PENDING, {})
-        request.session.clear()  # a new session for the signed-in user
-        request.session[SESSION_USER] = user
-        request.session[ID_TOKEN] = id_token
+        session_id = await run_in_threadpool(
+            sessions.open_session,
+            request.app.state.store,
+            str(user["iss"]),
+            user,
+            id_token,
+            settings.hours,
+        )
+        request.session.clear()  # a new session for the signed-in user: its identifier only
+        request.session[sessions.SESSION_ID] = session_id
         return RedirectResponse(safe_return(pending.get("retour")), status_code=303)
 
     @routes.get("/connexion")
@@ -180,17 +190,19 @@ def router(verifier: OidcVerifier, providers: list[Provider], settings: LoginSet
 
     @routes.get("/deconnexion")
     async def sign_out(request: Request) -> Response:
-        user = request.session.get(SESSION_USER)
-        id_token = request.session.get(ID_TOKEN)
-        request.session.clear()
-        provider = next(
-            (p for p in providers if isinstance(user, dict) and p.issuer == user.get("iss")),
-            None,
+        ended = await run_in_threadpool(
+            sessions.close, request.app.state.store, request.session.get(sessions.SESSION_ID)
         )
+        request.session.clear()
+        provider = next((p for p in providers if ended and p.issuer == ended.issuer), None)
         location = "/"
-        if provider is not None and id_token:
+        if provider is not None and ended is not None and ended.id_token:
             location = await run_in_threadpool(
-                provider_logout, verifier, provider, id_token, callback_base(request, settings)
+                provider_logout,
+                verifier,
+                provider,
+                ended.id_token,
+                callback_base(request, settings),
             )
         return RedirectResponse(location, status_code=303)
 
@@ -273,7 +285,6 @@ def finish_login(
         "given_name": principal.given_name,
         "email": principal.email,
         "agent": principal.agent,
-        "exp": time.time() + settings.hours * 3600,
     }
     return user, id_token
 

@@ -86,8 +86,9 @@ def identify(request: Any, store: Any) -> Principal:
     """The caller of `request`: an API token (catalog.accounts), an OIDC bearer JWT
     (the verifier in `request.app.state.oidc`, see catalog.oidc), or anonymous.
 
-    An unknown, revoked, expired or forged credential is anonymous here; endpoints that
-    require credentials answer 401 themselves. Reading endpoints use
+    An unknown, revoked, expired or forged credential is anonymous here, and written to the
+    audit log (`catalog.refusals`, rate-limited); endpoints that require credentials answer
+    401 themselves. Reading endpoints use
     `catalog.visibility.caller`, which also knows the portal's signed session (sign-in
     through `catalog.login`); endpoints that change something use bearer credentials only.
 
@@ -104,11 +105,18 @@ def _bearer_principal(request: Any, store: Any) -> Principal:
     token = bearer_token(request.headers)
     if token is None:
         return ANONYMOUS
-    if token.startswith(API_TOKEN_PREFIX):
-        from catalog import accounts  # noqa: PLC0415 - accounts needs the store module
+    from catalog import accounts, refusals  # noqa: PLC0415 - they need the store module
 
-        return accounts.principal_for_api_token(store, token) or ANONYMOUS
-    verifier = getattr(request.app.state, "oidc", None)
-    if verifier is None:
+    if token.startswith(API_TOKEN_PREFIX):
+        check = accounts.check_api_token(store, token)
+        if check.principal is not None:
+            return check.principal
+        refusals.authentication_refused(
+            store, check.reason, token_id=check.token_id, commune=check.commune, scope=request.scope
+        )
         return ANONYMOUS
-    return verifier.principal(token) or ANONYMOUS
+    verifier = getattr(request.app.state, "oidc", None)
+    found = verifier.principal(token) if verifier is not None else None
+    if found is None:
+        refusals.authentication_refused(store, "jeton-oidc-invalide", scope=request.scope)
+    return found or ANONYMOUS

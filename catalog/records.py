@@ -218,3 +218,21 @@ class AuditEntry:
     target: str | None = None  # dataset slug, token id, upload id…
     details: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class PortalSession:
+    """A person signed in on the portal (catalog.sessions). The cookie holds only a random
+    identifier; the store keeps its SHA-256 (`id_sha256`) and, here only, who the person is
+    and the ID token the provider's logout needs."""
+
+    id_sha256: str
+    issuer: str
+    subject: str
+    person: dict[str, Any]  # family_name, given_name, email, agent
+    created_at: datetime
+    expires_at: datetime
+    id_token: str | None = None
+
+    def active(self, moment: datetime) -> bool:
+        return moment < self.expires_at

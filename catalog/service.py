@@ -35,6 +35,7 @@ from catalog import (
     notices_api,
     rows,
     search,
+    site,
     uploads,
     usage,
 )
@@ -99,12 +100,16 @@ def create_app(
     store: CatalogStore,
     producers: dict[str, Producer] | None = None,
     services: list[OgcService] | None = None,
+    public_url: str | None = None,
 ) -> FastAPI:
     """The catalog application; `services` are the OGC services kept in step with the
-    store (by default all of them, with their files under the settings' services folder)."""
+    store (by default all of them, with their files under the settings' services folder).
+    Absolute links start with `public_url` (by default the settings', OPENDATA_PUBLIC_URL),
+    never with the request's Host (`catalog.site`)."""
     counter = usage.UsageCounter(store)
+    settings = load_settings()
     if services is None:
-        services = default_services(load_settings().services_dir)
+        services = default_services(settings.services_dir)
     refresher = ServicesRefresher(store, services)
 
     @asynccontextmanager
@@ -123,7 +128,8 @@ def create_app(
         version="0.1.0",
     )
     if producers is None:
-        producers = load_producers(load_settings().producers_file)
+        producers = load_producers(settings.producers_file)
+    site.install(app, public_url or settings.public_url)
     app.state.refresher = refresher
     app.state.store = store  # for catalog.principal.identify (API tokens)
     app.state.oidc = OidcVerifier.from_env()  # None: no OIDC provider configured
@@ -471,7 +477,7 @@ def _gone_structure(slug: str, notice: ChangeNotice) -> Gone:
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return site.public_url(request)
 
 
 def _serialisation_or_404(extension: str) -> str:
@@ -567,9 +573,10 @@ def _rows(request: Request, store: CatalogStore, release: Release, dataset: Data
             page = rows.run(database, schema, query)
     except ValueError as error:  # QueryError, or a non-numeric _taille/_decalage
         raise HTTPException(400, detail=str(error)) from error
-    following = (
-        str(request.url.include_query_params(_apres=page.next_cursor)) if page.next_cursor else None
-    )
+    following = None
+    if page.next_cursor:  # on the public URL, whatever the request's Host
+        following_url = request.url.include_query_params(_apres=page.next_cursor)
+        following = f"{_base(request)}{following_url.path}?{following_url.query}"
     headers = {"Link": f'<{following}>; rel="next"'} if following else {}
     headers["X-Licence"] = release.licence["id"]
     if fmt == "csv":

@@ -30,6 +30,7 @@ from catalog.records import (
     Distribution,
     Event,
     NewRelease,
+    PortalSession,
     Release,
     SourceState,
     StructureVersion,
@@ -210,6 +211,20 @@ audit_table = sa.Table(
     sa.Column("details", sa.JSON, nullable=False),
 )
 
+# The portal's sessions (issue #16): the cookie holds a random identifier only; the row,
+# under the SHA-256 of that identifier, holds who is signed in. Signing out deletes it.
+sessions_table = sa.Table(
+    "portal_sessions",
+    _meta,
+    sa.Column("id_sha256", sa.String(64), primary_key=True),
+    sa.Column("issuer", sa.Text, nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("person", sa.JSON, nullable=False),
+    sa.Column("id_token", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
 
 def now() -> datetime:
     return clock.now()
@@ -378,6 +393,22 @@ class CatalogStore(ABC):
         limit: int = 100,
     ) -> list[AuditEntry]:
         """Newest first."""
+
+    # --- the portal's sessions ---------------------------------------------------------------
+
+    @abstractmethod
+    def add_session(self, session: PortalSession) -> None: ...
+
+    @abstractmethod
+    def portal_session(self, id_sha256: str) -> PortalSession | None: ...
+
+    @abstractmethod
+    def delete_session(self, id_sha256: str) -> bool:
+        """Delete a session (signing out); False when there was none."""
+
+    @abstractmethod
+    def purge_sessions(self, moment: datetime) -> int:
+        """Delete the sessions expired at `moment`; how many."""
 
     @abstractmethod
     def submission(self, submission_id: str) -> SubmissionRecord | None: ...
@@ -881,6 +912,32 @@ class SqlCatalogStore(CatalogStore):
             query = query.where(audit_table.c.action == action)
         with self.engine.connect() as conn:
             return [AuditEntry(**row) for row in conn.execute(query).mappings()]
+
+    # --- the portal's sessions ---------------------------------------------------------------
+
+    def add_session(self, session: PortalSession) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sessions_table.insert().values(**asdict(session)))
+
+    def portal_session(self, id_sha256: str) -> PortalSession | None:
+        query = sa.select(sessions_table).where(sessions_table.c.id_sha256 == id_sha256)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return PortalSession(**row) if row else None
+
+    def delete_session(self, id_sha256: str) -> bool:
+        with self.engine.begin() as conn:
+            deleted = conn.execute(
+                sessions_table.delete().where(sessions_table.c.id_sha256 == id_sha256)
+            )
+        return deleted.rowcount > 0
+
+    def purge_sessions(self, moment: datetime) -> int:
+        with self.engine.begin() as conn:
+            deleted = conn.execute(
+                sessions_table.delete().where(sessions_table.c.expires_at <= moment)
+            )
+        return deleted.rowcount
 
     def _release_dir(self, dataset: str, release_id: str) -> Path:
         return self.files_dir / dataset / release_id

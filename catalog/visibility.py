@@ -2,7 +2,8 @@
 
 - `caller(request)`: the request's `Principal`, worked out once per request: a bearer
   credential (`catalog.principal.identify`: API token or OIDC JWT), else the portal's
-  signed session (`catalog.login`), else anonymous. Reading only: endpoints that change
+  session (`catalog.login`; the signed cookie names a session kept in the store,
+  `catalog.sessions`), else anonymous. Reading only: endpoints that change
   something use `identify` (bearer credentials), never the session cookie.
 - `may_see(principal, dataset)`: whether the caller may know that the dataset exists and
   read it (`Principal.may_read` of its access level). Every other caller gets what it would
@@ -13,7 +14,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import Depends
@@ -21,11 +21,11 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog import refusals, sessions
 from catalog.principal import ANONYMOUS, Principal, bearer_token, dataset_access, identify
 from catalog.records import Dataset
 
 SESSION_COOKIE = "opendata_session"
-SESSION_USER = "utilisateur"  # the signed-in user, in the portal's session
 STATE_KEY = "principal"
 
 
@@ -45,23 +45,40 @@ def _identify(request: Request) -> Principal:
 
 
 def session_principal(request: Request) -> Principal | None:
-    """The user signed in on the portal, while their session lasts and their provider is
-    still configured."""
+    """The user signed in on the portal, while their session lasts in the store and their
+    provider is still configured. A cookie that cannot be read, or that names a session
+    that is over (signed out, expired), is refused: in the audit log, and dropped."""
     session = request.scope.get("session")
-    user = session.get(SESSION_USER) if isinstance(session, dict) else None
+    if not isinstance(session, dict):
+        return None
+    store = getattr(request.app.state, "store", None)
+    if sessions.SESSION_ID not in session:
+        if not session and _has_session_cookie(request.scope):  # bad signature, too old
+            refusals.authentication_refused(store, "session-illisible", scope=request.scope)
+        return None
+    found, reason = sessions.find(store, session.get(sessions.SESSION_ID))
+    if found is None:
+        refusals.authentication_refused(store, reason, scope=request.scope)
+        session.clear()  # the answer tells the browser to drop the cookie
+        return None
     verifier = getattr(request.app.state, "oidc", None)
-    if not isinstance(user, dict) or verifier is None:
+    if verifier is None or found.issuer not in {p.issuer for p in verifier.providers}:
         return None
-    issuers = {provider.issuer for provider in verifier.providers}
-    if user.get("iss") not in issuers or not float(user.get("exp", 0)) > time.time():
-        return None
+    person = found.person
     return Principal(
         kind="usager",
-        subject=str(user.get("sub", "")),
-        family_name=str(user.get("family_name", "")),
-        given_name=str(user.get("given_name", "")),
-        email=str(user.get("email", "")),
-        agent=bool(user.get("agent", False)),
+        subject=found.subject,
+        family_name=str(person.get("family_name", "")),
+        given_name=str(person.get("given_name", "")),
+        email=str(person.get("email", "")),
+        agent=bool(person.get("agent", False)),
+    )
+
+
+def _has_session_cookie(scope: Scope) -> bool:
+    return any(
+        name == b"cookie" and SESSION_COOKIE.encode() + b"=" in value
+        for name, value in scope.get("headers", [])
     )
 
 

@@ -16,7 +16,13 @@ from typing import Any
 
 import yaml
 
-from pipelines.config import PROJECT_ROOT, Settings, load_settings
+from pipelines.config import (
+    PROJECT_ROOT,
+    PUBLIC_URL_VARIABLE,
+    Settings,
+    configured_public_url,
+    load_settings,
+)
 
 SAMPLES_INBOX = PROJECT_ROOT / "samples" / "inbox"
 
@@ -577,21 +583,50 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from catalog.service import create_app_from_env
 
-    print(f"Catalogue servi sur http://{args.host}:{args.port}/  (Ctrl+C pour arrêter)", flush=True)
-    # the client address the rate limiter keys on: uvicorn takes it from X-Forwarded-For
-    # only behind the same proxies as catalog.security does (loopback by default)
-    options = {
-        "host": args.host,
-        "port": args.port,
-        "log_level": "warning",
-        "forwarded_allow_ips": os.environ.get("OPENDATA_TRUSTED_PROXIES") or "127.0.0.1",
-    }
+    public_url = _default_public_url(args.host, args.port)
+    print(f"Catalogue servi sur {public_url}/  (Ctrl+C pour arrêter)", flush=True)
+    uvicorn_options = serve_options(args.host, args.port)
     workers = getattr(args, "workers", 1)
     if workers > 1:  # each worker process builds the app from the same environment
-        uvicorn.run("catalog.service:create_app_from_env", factory=True, workers=workers, **options)
+        uvicorn.run(
+            "catalog.service:create_app_from_env", factory=True, workers=workers, **uvicorn_options
+        )
         return 0
-    uvicorn.run(create_app_from_env(), **options)
+    uvicorn.run(create_app_from_env(), **uvicorn_options)
     return 0
+
+
+def _default_public_url(host: str, port: int) -> str:
+    """The catalog's public URL: OPENDATA_PUBLIC_URL, else (set so that every worker
+    inherits it) the address served. Links never follow the requests' Host (issue #16)."""
+    if os.environ.get(PUBLIC_URL_VARIABLE, "").strip():
+        return configured_public_url()
+    if host in {"", "0.0.0.0", "::"}:  # every interface: links on the loopback one
+        print(
+            f"{PUBLIC_URL_VARIABLE} non définie : les liens absolus du catalogue partiront de "
+            f"http://127.0.0.1:{port} ; définissez l'adresse publique du catalogue.",
+            file=sys.stderr,
+        )
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in brackets
+    os.environ[PUBLIC_URL_VARIABLE] = f"http://{shown}:{port}"
+    return configured_public_url()
+
+
+def serve_options(host: str, port: int) -> dict[str, Any]:
+    """uvicorn's options. The client address the rate limiter keys on comes from
+    X-Forwarded-For (and the scheme from X-Forwarded-Proto) only for connections from
+    OPENDATA_TRUSTED_PROXIES, the same proxies catalog.security believes: none by default,
+    not even loopback (uvicorn's own default), or any local process could pose as any
+    number of clients."""
+    trusted = os.environ.get("OPENDATA_TRUSTED_PROXIES", "").strip()
+    return {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or [],
+    }
 
 
 def airflow_environment(settings: Settings) -> dict[str, str]:

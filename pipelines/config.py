@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # schema.data.gouv.fr's catalogue of national schemas (issue #15).
 NATIONAL_SCHEMAS_CATALOGUE = "https://schema.data.gouv.fr/schemas.json"
+# The catalog's public base URL, the only origin of the absolute links it writes (issue #16:
+# never the request's Host). Default: where the embedded deployment serves it.
+PUBLIC_URL_VARIABLE = "OPENDATA_PUBLIC_URL"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+PUBLIC_URL = re.compile(
+    r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?"
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,8 @@ class Settings:
     # Local registry of national schemas (issue #15); None: <data_dir>/schemas-nationaux.
     national_schemas_registry: Path | None = None
     national_schemas_catalogue: str = NATIONAL_SCHEMAS_CATALOGUE
+    # Base of every absolute link (OPENDATA_PUBLIC_URL), without a trailing slash.
+    public_url: str = DEFAULT_PUBLIC_URL
 
     @property
     def files_dir(self) -> Path:
@@ -73,7 +84,22 @@ def load_settings() -> Settings:
         national_schemas_catalogue=os.environ.get(
             "OPENDATA_NATIONAL_SCHEMAS_CATALOGUE", NATIONAL_SCHEMAS_CATALOGUE
         ),
+        public_url=configured_public_url(),
     )
+
+
+def configured_public_url(environ: Mapping[str, str] | None = None) -> str:
+    """`OPENDATA_PUBLIC_URL` without its trailing slash (DEFAULT_PUBLIC_URL when unset);
+    ValueError unless it is an http(s) URL with a host, an optional port and path, and
+    nothing else (no credentials, query or fragment)."""
+    env = os.environ if environ is None else environ
+    value = (env.get(PUBLIC_URL_VARIABLE) or "").strip().rstrip("/") or DEFAULT_PUBLIC_URL
+    if not PUBLIC_URL.fullmatch(value):
+        raise ValueError(
+            f"{PUBLIC_URL_VARIABLE} : adresse publique du catalogue invalide ({value!r}) ; "
+            "attendu http(s)://hôte[:port][/chemin], par exemple https://donnees.exemple.fr."
+        )
+    return value
 
 
 def _optional_path(variable: str) -> Path | None:

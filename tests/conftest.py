@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import socket
 import threading
@@ -15,9 +16,16 @@ from typing import Any
 import pytest
 import uvicorn
 
+from catalog import site
 from catalog.service import create_app
 from catalog.store import CatalogStore
-from pipelines.config import PROJECT_ROOT, Settings, load_settings
+from pipelines.config import (
+    DEFAULT_PUBLIC_URL,
+    PROJECT_ROOT,
+    PUBLIC_URL_VARIABLE,
+    Settings,
+    load_settings,
+)
 from pipelines.submission import Outcome, Submission, open_settings_store, run_submission
 
 SAMPLES = PROJECT_ROOT / "samples"
@@ -112,10 +120,18 @@ def running_catalog(store: CatalogStore) -> Iterator[str]:
 
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
-    """An application run by uvicorn on a free loopback port; yields its base URL."""
+    """An application run by uvicorn on a free loopback port; yields its base URL.
+
+    A catalog application left on the default public URL (OPENDATA_PUBLIC_URL unset, no
+    `public_url` given) gets the address served, as `opendata serve` does."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    state = getattr(app, "state", None)
+    if getattr(state, "public_url", None) == DEFAULT_PUBLIC_URL and not os.environ.get(
+        PUBLIC_URL_VARIABLE
+    ):
+        site.install(app, f"http://127.0.0.1:{port}")
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -38,13 +38,14 @@ PUBLIC = "ecully-arbres"
 RESTRICTED = "ecully-interventions"
 PRODUCER_MAIL = "donnees-ouvertes@ecully.example.org"  # config/producers.yaml
 TEAM_MAIL = "equipe-data@test.example.org"
+PUBLIC_URL = "https://donnees.example.org"  # links start with it, whatever address is asked
 
 
 @pytest.fixture
 def catalog(submit, dataset_folder, store, monkeypatch) -> CatalogStore:
     """A public and a restricted dataset of Écully, published on START."""
     monkeypatch.setenv("OPENDATA_NOW", START)
-    monkeypatch.setenv("OPENDATA_PUBLIC_URL", "https://donnees.example.org")
+    monkeypatch.setenv("OPENDATA_PUBLIC_URL", PUBLIC_URL)
     # the receivers of these tests listen on loopback, which the SSRF guard refuses
     monkeypatch.setenv("OPENDATA_WEBHOOKS_INTERNAL", "1")
     public = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
@@ -119,7 +120,8 @@ def test_feeds_tell_public_events_newest_first_and_hide_restricted_ones(catalog,
     assert feed.feed.title.startswith("Changements du catalogue")
     assert feed.feed.language == "fr"
     assert any(
-        link.rel == "self" and link.href == f"{base}/changements.atom" for link in feed.feed.links
+        link.rel == "self" and link.href == f"{PUBLIC_URL}/changements.atom"
+        for link in feed.feed.links
     )
     ours = [e for e in feed.entries if e.id.endswith((f"/{notice.id}", f"/{switch.id}"))]
     assert [e.title for e in ours] == [switch.title, notice.title]  # newest first
@@ -129,14 +131,14 @@ def test_feeds_tell_public_events_newest_first_and_hide_restricted_ones(catalog,
     assert (
         oldest.id == f"tag:donnees-ouvertes.communes-lyon.example.org,2026:evenements/{notice.id}"
     )
-    assert oldest.link == f"{base}/jeux-de-donnees/{PUBLIC}"
+    assert oldest.link == f"{PUBLIC_URL}/jeux-de-donnees/{PUBLIC}"
     assert oldest.tags[0].term == "avis-changement"
     text = oldest.content[0].value
     assert "Date d'effet : 1er mars 2027" in text
     assert "La colonne « espece » est renommée « essence »." in text
     assert (
-        f"Lien stable de la nouvelle structure : {base}/api/datasets/{PUBLIC}/v2/download/csv"
-        in text
+        f"Lien stable de la nouvelle structure : {PUBLIC_URL}/api/datasets/{PUBLIC}/v2/"
+        "download/csv" in text
     )
     assert "Arbres d'alignement" in text
     assert again.status_code == 304

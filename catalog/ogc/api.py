@@ -4,7 +4,8 @@ served by pygeoapi under `/ogc`.
 pygeoapi builds every response; this module only writes its configuration from the
 catalog's layers and routes requests to it. pygeoapi reads its configuration once per
 `API` object, so a new one is built whenever the catalog changes (and per public base
-URL, since its links are absolute): no restart, and the previous one keeps answering
+URL, since its links are absolute: the application's `OPENDATA_PUBLIC_URL`, never the
+request's Host, see `catalog.site`): no restart, and the previous one keeps answering
 until the new one is ready.
 """
 
@@ -43,12 +44,13 @@ from pygeoapi.openapi import get_oas
 
 from catalog.ogc.layers import Entry, Layer
 from catalog.ogc.providers import register_password
+from catalog.site import public_url
 
 FEATURE_FUNCTIONS = (get_collection_items, get_collection_item)
 
 PREFIX = "/ogc"
 CATALOGUE = "catalogue"
-MAX_SITES = 8  # base URLs (Host headers) with a pygeoapi built for them
+MAX_SITES = 8  # public base URLs with a pygeoapi built for them (one per application)
 
 
 class _NoConfigCache(dict):
@@ -167,7 +169,7 @@ class OgcApi:
     def _endpoint(self, function: Any, allowed: set[str] | None) -> Any:
         async def endpoint(request: Request) -> Response:
             service = await run_in_threadpool(self._select, request)
-            api = await run_in_threadpool(service.api_for, str(request.base_url).rstrip("/"))
+            api = await run_in_threadpool(service.api_for, public_url(request))
             arguments = list(request.path_params.values())
             permitted = allowed if allowed is not None else service.items_parameters(arguments[0])
             unknown = sorted(set(request.query_params) - permitted)
@@ -201,11 +203,11 @@ class OgcApi:
         return ITEMS_PARAMETERS | fields
 
     def api_for(self, site: str) -> API:
-        """pygeoapi for callers who reach the catalog at `site`, built once per change."""
+        """pygeoapi with its links on the public base URL `site`, built once per change."""
         with self._lock:
             api = self._apis.get(site)
             if api is None:
-                # the Host header is the client's: keep a few sites, not one per value sent
+                # one site per application: a few kept for the apps sharing this service
                 while len(self._apis) >= MAX_SITES:
                     self._apis.pop(next(iter(self._apis)))
                 config = self._config(site)

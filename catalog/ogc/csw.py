@@ -38,6 +38,7 @@ from catalog import formats
 from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.ogc.layers import Entry, Layer
 from catalog.ogc.pycsw_app import BASE_PLACEHOLDER, CONFIG_VARIABLE, PUBLIC_URL_VARIABLE
+from catalog.site import cgi_server, public_url
 from pipelines.config import PROJECT_ROOT
 from pipelines.vocabularies import THEME_BASE_URI, THEMES
 
@@ -230,8 +231,9 @@ class CswService:
         return cgi_response(output)
 
     def cgi_environment(self, request: Request, length: int) -> dict[str, str]:
-        """The CGI variables of the request; the catalog's own environment is not passed on."""
-        https = request.url.scheme == "https"
+        """The CGI variables of the request; the catalog's own environment is not passed on,
+        nor the request's Host: pycsw's links start with the application's public URL."""
+        base = public_url(request)
         return {
             **_base_environment(),
             "REQUEST_METHOD": request.method,
@@ -240,12 +242,9 @@ class CswService:
             "CONTENT_LENGTH": str(length),
             "SCRIPT_NAME": "/csw",
             "PATH_INFO": "",
-            "SERVER_NAME": request.url.hostname or "localhost",
-            "SERVER_PORT": str(request.url.port or (443 if https else 80)),
+            **cgi_server(base),
             "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": request.headers.get("host", ""),
-            "HTTPS": "on" if https else "off",
-            PUBLIC_URL_VARIABLE: str(request.base_url).rstrip("/"),
+            PUBLIC_URL_VARIABLE: base,
             CONFIG_VARIABLE: str(self.config),
         }
 

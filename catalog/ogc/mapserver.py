@@ -12,6 +12,11 @@ MapServer does the protocols (capabilities, GetMap, GetFeatureInfo, GetLegendGra
 DescribeFeatureType, GetFeature with paging, filters and reprojection); this module only
 describes the layers and bridges HTTP requests to the CGI program.
 
+The capabilities' online resources (every absolute link MapServer writes) are in the map
+file, from the catalog's public URL (`OPENDATA_PUBLIC_URL`, `catalog.site`): MapServer
+never builds them from a request's Host or X-Forwarded-Host, whether run by the catalog or
+by a production web server (issue #16).
+
 A layer is read from its GeoPackage through OGR, or, when the store is PostGIS and the
 layer names its table there, from PostGIS directly (`CONNECTIONTYPE POSTGIS`, in the
 data's own CRS, with its GIST index). The map file then holds the connection string
@@ -30,15 +35,18 @@ import sqlite3
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pyproj import Transformer
 
+from catalog import site
 from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.ogc.layers import Entry, Layer
+from pipelines.config import DEFAULT_PUBLIC_URL
 
 LOGGER = logging.getLogger(__name__)
 
@@ -115,8 +123,9 @@ def sql_identifier(name: str) -> str:
 # --- the map file ----------------------------------------------------------------------------
 
 
-def render_mapfile(layers: Iterable[Layer]) -> str:
-    """The map file serving these layers by WMS and WFS (valid layer names only)."""
+def render_mapfile(layers: Iterable[Layer], public_url: str = DEFAULT_PUBLIC_URL) -> str:
+    """The map file serving these layers by WMS and WFS (valid layer names only), on
+    `/wms` and `/wfs` under `public_url`."""
     served = [layer for layer in layers if _valid_name(layer)]
     lines = [
         "# Generated from the catalog by catalog/ogc/mapserver.py: do not edit.",
@@ -134,7 +143,7 @@ def render_mapfile(layers: Iterable[Layer]) -> str:
         *_output_formats(),
         *_legend(),
         "  WEB",
-        *metadata_block(_service_metadata(served), "    "),
+        *metadata_block(_service_metadata(served, public_url), "    "),
         "  END",
     ]
     for layer in served:
@@ -191,8 +200,12 @@ def _legend() -> list[str]:
     ]
 
 
-def _service_metadata(layers: list[Layer]) -> dict[str, str]:
+def _service_metadata(layers: list[Layer], public_url: str) -> dict[str, str]:
+    online = {path: f"{public_url.rstrip('/')}{path}?" for path in ROUTES}
     return {
+        # the links of the capabilities: fixed here, never built from the request
+        "wms_onlineresource": online["/wms"],
+        "wfs_onlineresource": online["/wfs"],
         "ows_title": SERVICE_TITLE,
         "ows_abstract": SERVICE_ABSTRACT,
         "ows_keywordlist": ",".join(SERVICE_KEYWORDS),
@@ -422,7 +435,11 @@ class MapServerService:
     """WMS and WFS of every served layer, by MapServer, on `/wms` and `/wfs`."""
 
     def __init__(
-        self, services_dir: Path, mapserv: str = MAPSERV, timeout: float = TIMEOUT_SECONDS
+        self,
+        services_dir: Path,
+        mapserv: str = MAPSERV,
+        timeout: float = TIMEOUT_SECONDS,
+        public_url: str | None = None,
     ) -> None:
         self.folder = services_dir / "mapserver"
         self.map_path = self.folder / MAP_FILE
@@ -432,11 +449,22 @@ class MapServerService:
         self.layer_names: tuple[str, ...] | None = None  # None until the first update
         self.pg_password: str | None = None  # for PostGIS layers: mapserv's PGPASSWORD
         self._select: Callable[[Request], MapServerService] = lambda _request: self
+        self._public_url = public_url
+        self._app: Any = None  # the application serving this instance (attach)
+
+    def public_url(self) -> str:
+        """The base of the online resources: the one given, else the public URL of the
+        application serving this instance, else the configured one (`catalog.site`)."""
+        return self._public_url or site.of_app(self._app)
+
+    def attach(self, app: FastAPI) -> None:
+        """Serve links on `app`'s public URL (from the next update of the map file on)."""
+        self._app = app
 
     def update(self, layers: list[Layer], entries: list[Entry]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomically(self.config_path, render_config(self.map_path.resolve()))
-        write_atomically(self.map_path, render_mapfile(layers))
+        write_atomically(self.map_path, render_mapfile(layers, self.public_url()))
         self.layer_names = tuple(layer.name for layer in layers)
         passwords = {layer.postgis_password for layer in layers if layer.postgis_password}
         self.pg_password = next(iter(passwords), None)
@@ -446,6 +474,7 @@ class MapServerService:
     ) -> None:
         """The routes; `select` gives the instance answering each request (the caller's
         audience's, see `services.TieredService`), this one by default."""
+        self.attach(app)
         self._select = select or (lambda _request: self)
         for path, service in ROUTES.items():
             endpoint = self._endpoint(service)
@@ -489,8 +518,11 @@ class MapServerService:
         return cgi_response(output)
 
     def cgi_environ(self, request: Request, service: str, body: bytes) -> dict[str, str]:
+        """The CGI variables: no header of the request but its content type, and the
+        server's name and port the public URL's (should the map file name no online
+        resource, MapServer would build one from them)."""
         url = request.url
-        https = url.scheme == "https"
+        public = self.public_url()
         environ = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "MAPSERVER_CONFIG_FILE": str(self.config_path.resolve()),
@@ -498,12 +530,9 @@ class MapServerService:
             "SERVER_PROTOCOL": "HTTP/1.1",
             "REQUEST_METHOD": request.method,
             "QUERY_STRING": cgi_query(url.query, service, add_defaults=request.method == "GET"),
-            "SERVER_NAME": url.hostname or "localhost",
-            "SERVER_PORT": str(url.port or (443 if https else 80)),
-            "SCRIPT_NAME": url.path,
+            **site.cgi_server(public),
+            "SCRIPT_NAME": urlsplit(public).path.rstrip("/") + url.path,
         }
-        if https:
-            environ["HTTPS"] = "on"
         if self.pg_password:
             environ["PGPASSWORD"] = self.pg_password
         if request.method == "POST":

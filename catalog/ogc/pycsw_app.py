@@ -13,8 +13,9 @@ catalog's: it imports nothing but the standard library and pycsw. Three entry po
 
 The configuration file is named by ``OPENDATA_CSW_CONFIG``; its repository path is relative
 to the file's folder. Links in the records start with ``BASE_PLACEHOLDER``, replaced in
-every response by the public base URL (``OPENDATA_PUBLIC_URL``, else the request's
-scheme and host), so one repository serves every host name the catalog is reached by.
+every response by the public base URL (``OPENDATA_PUBLIC_URL``, else the embedded
+deployment's ``DEFAULT_PUBLIC_URL``), never by the request's Host: a forged Host must not
+end up in an answer a cache keeps (issue #16).
 """
 
 from __future__ import annotations
@@ -28,13 +29,17 @@ import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from wsgiref.handlers import BaseCGIHandler
 
 BASE_PLACEHOLDER = "http://catalogue.invalid"
 CONFIG_VARIABLE = "OPENDATA_CSW_CONFIG"
 PUBLIC_URL_VARIABLE = "OPENDATA_PUBLIC_URL"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"  # pipelines.config's (not importable here)
 TABLE = "records"
-SAFE_BASE_URL = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?")
+SAFE_BASE_URL = re.compile(
+    r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?"
+)
 SERVED_TYPES = ("application/xml", "application/json", "text/xml")
 StartResponse = Callable[..., Any]
 
@@ -50,6 +55,11 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
     base = public_base_url(environ)
     env = dict(environ)
     env["local.app_root"] = str(config_path.parent)  # resolves the relative sqlite path
+    # what pycsw could build a link from (SRU's host) is the public URL's, not the request's
+    public = urlsplit(base)
+    env["HTTP_HOST"] = env["SERVER_NAME"] = public.hostname or "localhost"
+    env["SERVER_PORT"] = str(public.port or (443 if public.scheme == "https" else 80))
+    env["wsgi.url_scheme"] = public.scheme
     csw = server.Csw(load_config(config_path, base), env, version="2.0.2")
     status, contents = csw.dispatch_wsgi()
     contents = contents.replace(BASE_PLACEHOLDER.encode(), base.encode())
@@ -64,17 +74,11 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
 
 
 def public_base_url(environ: dict[str, Any]) -> str:
-    """The base URL of the catalog as its users reach it, without a trailing slash."""
+    """The base URL of the catalog as its users reach it, without a trailing slash: the
+    configured one (the catalog passes its own in the CGI environment), never the request's."""
     configured = environ.get(PUBLIC_URL_VARIABLE) or os.environ.get(PUBLIC_URL_VARIABLE)
-    if configured:
-        candidate = configured
-    else:
-        host = environ.get("HTTP_HOST") or (
-            f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
-        )
-        candidate = f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
-    candidate = candidate.rstrip("/")
-    return candidate if SAFE_BASE_URL.fullmatch(candidate) else "http://localhost"
+    candidate = (configured or DEFAULT_PUBLIC_URL).strip().rstrip("/")
+    return candidate if SAFE_BASE_URL.fullmatch(candidate) else DEFAULT_PUBLIC_URL
 
 
 def load_config(path: Path, base: str) -> configparser.ConfigParser:

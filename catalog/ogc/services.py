@@ -106,6 +106,10 @@ class TieredService:
         self._answering = answering
 
     def mount(self, app: FastAPI) -> None:
+        for instance in self.instances.values():  # links on the app's public URL (catalog.site)
+            attach = getattr(instance, "attach", None)
+            if attach is not None:
+                attach(app)
         self.public.mount(app, select=self.select)
 
     def select(self, request: Request) -> RoutableService:
