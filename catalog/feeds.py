@@ -33,9 +33,9 @@ from catalog.conditional import none_match
 from catalog.principal import ANONYMOUS, Principal
 from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
 from catalog.store import CatalogStore
-from catalog.visibility import CALLER, may_see
+from catalog.visibility import CALLER, may_see, may_see_or_refuse
 from pipelines import clock
-from pipelines.netguard import webhook_blocked
+from pipelines.netguard import webhook_refusal
 
 ATOM_MEDIA_TYPE = "application/atom+xml"
 FEED_SIZE = 100
@@ -281,10 +281,9 @@ def check_webhook_url(url: Any) -> str:
         raise HTTPException(
             400, detail="« url » doit être une adresse http:// ou https:// avec un nom d'hôte."
         )
-    if webhook_blocked(url):
-        raise HTTPException(
-            400, detail="« url » désigne une adresse du réseau interne : les envois sont refusés."
-        )
+    refusal = webhook_refusal(url)  # the SSRF guard: checked again at every delivery
+    if refusal is not None:
+        raise HTTPException(400, detail=f"« url » refusée : {refusal.message}.")
     if parts.username is not None or parts.password is not None:
         raise HTTPException(
             400,
@@ -352,8 +351,8 @@ def router(store: CatalogStore) -> APIRouter:
     def told_dataset_or_404(slug: str, principal: Principal) -> Dataset:
         dataset = store.get_dataset(slug)
         if (
-            dataset is None
-            or not may_see(principal, dataset)
+            not may_see_or_refuse(store, principal, dataset)
+            or dataset is None
             or dataset.status not in TOLD_STATUSES
         ):
             raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")

@@ -51,8 +51,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
+from catalog import sessions, site
+from catalog.accounts import printable
 from catalog.oidc import (
-    HTTP_TIMEOUT,
     PERSON_CLAIMS,
     InvalidToken,
     OidcVerifier,
@@ -60,7 +61,6 @@ from catalog.oidc import (
     ProviderUnavailable,
     check_url,
 )
-from catalog import sessions
 from catalog.visibility import SESSION_COOKIE, caller
 
 LOGGER = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def portal_context(request: Request) -> dict[str, Any]:
     return {
         "compte": {
             "connecte": principal.kind == "usager",
-            "nom": name or principal.email,
+            "nom": printable(name or principal.email),  # names come from the provider
             "retour": request.url.path,
         }
     }
@@ -215,7 +215,7 @@ def safe_return(path: Any) -> str:
 
 
 def callback_base(request: Request, settings: LoginSettings) -> str:
-    return settings.public_url or str(request.base_url).rstrip("/")
+    return settings.public_url or site.public_url(request)  # never the request's Host
 
 
 def begin_login(
@@ -309,7 +309,7 @@ def exchange_code(
             auth = httpx.BasicAuth(provider.client_id or "", provider.client_secret)
         elif provider.client_secret:
             form["client_secret"] = provider.client_secret
-        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+        with verifier.http_client() as client:  # through the SSRF guard
             response = client.post(endpoint, data=form, auth=auth)
         answer = response.json() if response.status_code == 200 else {}
     except (ProviderUnavailable, KeyError, ValueError, httpx.HTTPError) as error:
@@ -333,7 +333,7 @@ def userinfo(
     if not isinstance(endpoint, str) or not isinstance(access_token, str):
         return {}
     try:
-        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+        with verifier.http_client() as client:  # through the SSRF guard
             response = client.get(
                 check_url(endpoint), headers={"Authorization": f"Bearer {access_token}"}
             )

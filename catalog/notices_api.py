@@ -21,11 +21,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from catalog import accounts, lifecycle
+from catalog import accounts, lifecycle, refusals
 from catalog.principal import Principal, dataset_access
 from catalog.records import ChangeNotice, Dataset
 from catalog.store import CatalogStore
-from catalog.visibility import CALLER, may_see
+from catalog.visibility import CALLER, may_see_or_refuse
 from pipelines import changes
 from pipelines.lifecycle import announce_change
 from pipelines.report import SubmissionRejected
@@ -150,6 +150,8 @@ def router(store: CatalogStore) -> APIRouter:
         )
         if dataset is None or not (own or visible):
             # a caller who may not read a restricted dataset does not learn that it exists
+            if dataset is not None:
+                refusals.read_refused(store, principal, dataset)
             raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
         if not own:
             accounts.refuse(store, principal, "d'annoncer un changement", dataset.producer)
@@ -196,7 +198,7 @@ def router(store: CatalogStore) -> APIRouter:
     )
     def list_notices(slug: str, principal: Principal = CALLER) -> dict[str, Any]:
         dataset = store.get_dataset(slug)
-        if not may_see(principal, dataset):
+        if not may_see_or_refuse(store, principal, dataset):
             raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
         if dataset.status != "publie":
             raise _gone(store, dataset)

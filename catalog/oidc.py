@@ -17,6 +17,9 @@ returns the `usager` it names, or None. A token is accepted only when all of the
 Only the person's name (`family_name`, or ProConnect's `usual_name`), first name
 (`given_name`) and e-mail are read, with `sub` for the audit log and the agents claim. The
 `jku`, `x5u` and `jwk` headers are never followed: keys only come from the issuer's JWKS.
+Every request to a provider (discovery, JWKS, token, userinfo) goes through the SSRF guard
+(`pipelines.netguard`): the configured issuers' hosts are the operator's choice, any other
+host a discovery document names must resolve to public addresses only.
 
 Expiry is checked against the real time, not `pipelines.clock` (`OPENDATA_NOW` replays
 the platform's rules, never a provider's tokens).
@@ -48,8 +51,9 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +61,7 @@ import httpx
 import jwt
 
 from catalog.principal import Principal
+from pipelines.netguard import Policy, Refused, httpx_client, parse_url
 
 LOGGER = logging.getLogger(__name__)
 
@@ -195,7 +200,14 @@ def _provider(entry: str, index: int, env: Mapping[str, str], agent_issuers: set
 
 
 def check_url(url: str) -> str:
-    """A provider URL: https, or http on the loopback interface only (local providers)."""
+    """A provider URL: https, or http on the loopback interface only (local providers);
+    read as the SSRF guard reads it (`pipelines.netguard.parse_url`)."""
+    try:
+        parse_url(url)
+    except Refused as refused:
+        raise ValueError(
+            f"Adresse de fournisseur OpenID Connect refusée ({refused.message}) : {url}"
+        ) from refused
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return url
@@ -216,12 +228,27 @@ def _loopback(host: str) -> bool:
 # --- provider metadata and keys --------------------------------------------------------------
 
 
-def fetch_json(url: str) -> dict[str, Any]:
-    """A JSON object from a provider (no redirect followed, bounded size and time)."""
+def issuers_policy(providers: Iterable[Provider]) -> Policy:
+    """The SSRF guard's policy for the providers: the configured issuers' hosts are the
+    operator's choice (an identity provider on the internal network, a local one on
+    loopback); any other host their documents name (jwks_uri, token or userinfo endpoint)
+    must be public."""
+    hosts = {urlsplit(p.issuer).hostname or "" for p in providers}
+    return Policy(allowed=",".join(sorted(h for h in hosts if h)))
+
+
+def guarded_client(policy: Policy) -> httpx.Client:
+    """An httpx client through the SSRF guard (`pipelines.netguard`), no redirect."""
+    return httpx_client(lambda: policy, HTTP_TIMEOUT)
+
+
+def fetch_json(url: str, policy: Policy | None = None) -> dict[str, Any]:
+    """A JSON object from a provider (no redirect followed, bounded size and time), through
+    the SSRF guard (nothing internal unless `policy` allows its host)."""
     check_url(url)
     try:
         with (
-            httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client,
+            guarded_client(policy or Policy()) as client,
             client.stream("GET", url, headers={"Accept": "application/json"}) as response,
         ):
             if response.status_code != 200:
@@ -333,8 +360,10 @@ def signing_key(jwk: dict[str, Any], algorithm: str) -> jwt.PyJWK:
 class OidcVerifier:
     """Checks the providers' JWTs; `principal(token)` for every request."""
 
-    def __init__(self, settings: OidcSettings, fetch: Fetch = fetch_json) -> None:
+    def __init__(self, settings: OidcSettings, fetch: Fetch | None = None) -> None:
         self.settings = settings
+        self.policy = issuers_policy(settings.providers)
+        fetch = fetch or partial(fetch_json, policy=self.policy)
         self._issuers = {p.issuer: IssuerMetadata(p, fetch) for p in settings.providers}
         # token -> (principal, until): the rate limiter and the endpoint of one request,
         # and a client's next requests, verify a token's signature once
@@ -349,6 +378,10 @@ class OidcVerifier:
     @property
     def providers(self) -> tuple[Provider, ...]:
         return self.settings.providers
+
+    def http_client(self) -> httpx.Client:
+        """For the providers' token and userinfo endpoints (`catalog.login`)."""
+        return guarded_client(self.policy)
 
     def metadata(self, provider: Provider) -> IssuerMetadata:
         return self._issuers[provider.issuer]

@@ -1,6 +1,8 @@
 """Hostile input at the edge of the catalog: security headers and per-client rate limits.
 
-`install(app, store)` adds two ASGI middlewares to the catalog application:
+`install(app, store)` adds these ASGI middlewares to the catalog application (and
+`catalog.refusals.RequestContext`, which tells the audit log of refusals the client's
+address, as below, and the path):
 
 - `SecurityHeaders`: every response gets `X-Content-Type-Options: nosniff`, a
   `Referrer-Policy`, a `Permissions-Policy` and a Content-Security-Policy chosen by what it
@@ -35,9 +37,8 @@ Environment variables:
   `127.0.0.0/8,::1`, the machine's own jobs and benchmarks); empty for none;
 - `OPENDATA_TRUSTED_PROXIES`: addresses or networks of the reverse proxies whose
   `X-Forwarded-For` is believed (default none; a connection over a Unix socket, which has no
-  address, comes from the local proxy and is trusted). uvicorn rewrites the client address
-  from `X-Forwarded-For` itself for the addresses in its `FORWARDED_ALLOW_IPS` (default
-  loopback), before this module sees it: give both the same value;
+  address, comes from the local proxy and is trusted). `opendata serve` gives uvicorn the
+  same list (its `forwarded_allow_ips`), empty by default: no forwarded header is believed;
 - `OPENDATA_EMBED_FRAME_ANCESTORS`: who may frame `/integration/<commune>` (default `*`).
 """
 
@@ -70,6 +71,7 @@ from limits.storage import storage_from_string
 
 from catalog import principal
 from catalog.bodies import BodyTooLarge, read_bounded
+from catalog.refusals import RequestContext
 
 LOG = logging.getLogger("catalog.security")
 
@@ -139,6 +141,8 @@ def install(app: FastAPI, store: Any = None, settings: SecuritySettings | None =
     if settings.limits:
         app.add_middleware(RateLimit, limiter=ClientLimiter(settings), store=store)
     app.add_middleware(SecurityHeaders, settings=settings, docs=DocsScripts(app))
+    # outermost: the refusals of every layer within know the request's client and path
+    app.add_middleware(RequestContext, trusted_proxies=settings.trusted_proxies)
 
 
 # --- security headers -------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from catalog import (
     health,
     lifecycle,
     notices_api,
+    refusals,
     rows,
     search,
     site,
@@ -49,7 +50,7 @@ from catalog.principal import Principal
 from catalog.records import ChangeNotice, Dataset, Release
 from catalog.security import install as install_security
 from catalog.store import CatalogStore, open_store
-from catalog.visibility import CALLER, PrivateWhenAuthenticated, may_see
+from catalog.visibility import CALLER, PrivateWhenAuthenticated, may_see, may_see_or_refuse
 from pipelines import clock
 from pipelines.config import load_settings
 from pipelines.licence import fill_notice
@@ -119,6 +120,7 @@ def create_app(
         yield
         refresher.stop()
         counter.stop()
+        await run_in_threadpool(refusals.flush, _app)  # refusals still queued for the log
 
     app = FastAPI(
         lifespan=lifespan,
@@ -130,6 +132,7 @@ def create_app(
     if producers is None:
         producers = load_producers(settings.producers_file)
     site.install(app, public_url or settings.public_url)
+    app.add_middleware(site.PublicRedirects)  # Starlette's redirects on the public URL too
     app.state.refresher = refresher
     app.state.store = store  # for catalog.principal.identify (API tokens)
     app.state.oidc = OidcVerifier.from_env()  # None: no OIDC provider configured
@@ -159,9 +162,9 @@ def create_app(
 
     def dataset_or_404(slug: str, principal: Principal) -> Dataset:
         dataset = store.get_dataset(slug)
-        if dataset is None or not may_see(principal, dataset):
+        if not may_see_or_refuse(store, principal, dataset):
             # A restricted dataset gets the same answer as a missing one: not even its
-            # existence is told to a caller who may not read it.
+            # existence is told to a caller who may not read it (the refusal is audited).
             raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
         if dataset.status == "depublie":
             raise _gone_dataset(store, dataset)

@@ -7,7 +7,8 @@
   something use `identify` (bearer credentials), never the session cookie.
 - `may_see(principal, dataset)`: whether the caller may know that the dataset exists and
   read it (`Principal.may_read` of its access level). Every other caller gets what it would
-  get for a dataset that does not exist.
+  get for a dataset that does not exist; `may_see_or_refuse` also writes that refused read
+  to the audit log (`catalog.refusals`), for the endpoints that name one dataset.
 - `PrivateWhenAuthenticated`: responses to a request with credentials are never stored by
   a shared cache, and every response varies on them.
 """
@@ -90,6 +91,16 @@ def may_see(principal: Principal, dataset: Dataset | None) -> bool:
     return dataset is not None and principal.may_read(
         dataset_access(dataset.metadata), dataset.producer
     )
+
+
+def may_see_or_refuse(store: Any, principal: Principal, dataset: Dataset | None) -> bool:
+    """`may_see`, for a request that names the dataset: when it exists but is not for this
+    caller (who gets a 404, as for a missing one), the refused read goes to the audit log."""
+    if may_see(principal, dataset):
+        return True
+    if dataset is not None:
+        refusals.read_refused(store, principal, dataset)
+    return False
 
 
 class PrivateWhenAuthenticated:

@@ -228,6 +228,14 @@ def _audit(settings: Settings, action: str, **entry: Any) -> None:
     audit(open_settings_store(settings), operator(), action, **entry)
 
 
+def _end_portal_sessions(settings: Settings) -> None:
+    """After a restore: the portal's sessions of the backup may have been signed out since,
+    none is kept (everyone signs in again)."""
+    from pipelines.submission import open_settings_store
+
+    open_settings_store(settings).purge_sessions(datetime.max)
+
+
 def _check_producer(store: Any, slug: str, producer: str) -> None:
     from pipelines.report import reject
 
@@ -317,6 +325,7 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
     except BackupError as error:
         print(str(error), file=sys.stderr)
         return 1
+    _end_portal_sessions(settings)
     _audit(
         settings,
         "restauration",
@@ -528,8 +537,16 @@ def _journal(args: argparse.Namespace, settings: Settings) -> int:
     if not entries:
         print("Aucune entrée.")
     for entry in entries:
-        about = " ".join(x for x in (entry.commune or "", entry.target or "") if x)
-        print(f"{entry.at:%d/%m/%Y %H:%M:%S}  {entry.actor:40}  {entry.action:24}  {about}")
+        # names and paths come from callers and identity providers: escaped, never obeyed
+        shown = accounts.audit_json(entry)
+        about = " ".join(x for x in (shown["commune"], shown["objet"]) if x)
+        refusal = " ".join(
+            f"{key}={shown['details'][key]}"
+            for key in ("motif", "client", "chemin", "refus")
+            if key in shown["details"]
+        )
+        line = f"{entry.at:%d/%m/%Y %H:%M:%S}  {shown['qui']:40}  {shown['action']:24}  {about}"
+        print(f"{line}  {refusal}".rstrip() if refusal else line)
     return 0
 
 

@@ -18,6 +18,7 @@ import yaml
 
 from pipelines import clock, national_schemas
 from pipelines.anonymise import parse_declarations, parse_k_anonymity
+from pipelines.netguard import Refused, parse_url
 from pipelines.report import Problem, Report, SubmissionRejected
 from pipelines.safe_yaml import UnsafeYaml, read_producer_yaml, short_error
 from pipelines.vocabularies import (
@@ -423,6 +424,12 @@ def check_source_url(value: Any) -> str:
             f"L'adresse de source sur {parts.hostname} contient un paramètre secret "
             f"(« {secrets[0]} ») : une source déclarée doit être publique, sans jeton ni clé."
         )
+    try:
+        parse_url(text)  # what the SSRF guard refuses at every fetch, said at once
+    except Refused as refused:
+        raise ValueError(
+            f"Adresse de source « {text[:200]} » refusée : {refused.message}."
+        ) from refused
     return text
 
 

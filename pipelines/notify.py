@@ -44,7 +44,7 @@ from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
 from catalog.store import CatalogStore
 from pipelines import clock
 from pipelines.config import Settings, load_settings
-from pipelines.netguard import webhook_blocked
+from pipelines.netguard import GuardedSession, Refused, webhooks_policy
 from pipelines.producers import Producer, load_producers
 
 log = logging.getLogger(__name__)
@@ -129,8 +129,6 @@ def _post(
     session: requests.Session, event: Event, subscription: Subscription, base: str, timeout: float
 ) -> str | None:
     """POST one event to one subscriber; the error in a few words, None when delivered."""
-    if webhook_blocked(subscription.url):
-        return "adresse du réseau interne refusée"
     body = webhook_body(event, base)
     headers = {
         "Content-Type": "application/json",
@@ -143,6 +141,8 @@ def _post(
         response = session.post(
             subscription.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )
+    except Refused as refused:  # the SSRF guard (pipelines.netguard): nothing was sent
+        return refused.message[:ERROR_LENGTH]
     except requests.RequestException as error:
         return f"{type(error).__name__} : {error}"[:ERROR_LENGTH]
     if 200 <= response.status_code < 300:
@@ -162,7 +162,7 @@ def deliver_webhooks(
     base = public_url()
     datasets = {d.slug: d for d in store.list_datasets()}
     report = dict.fromkeys(("delivered", "failed", "retry_scheduled", "skipped"), 0)
-    with requests.Session() as session:
+    with GuardedSession(webhooks_policy) as session:
         for event, subscription, attempts in store.due_deliveries(moment, max_attempts):
             if not is_told(datasets.get(event.dataset), event):
                 store.record_delivery(

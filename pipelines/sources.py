@@ -55,7 +55,7 @@ from catalog.store import CatalogStore
 from pipelines import clock
 from pipelines.config import Settings
 from pipelines.metadata import SOURCE_FORMATS, check_source_url
-from pipelines.netguard import source_blocked
+from pipelines.netguard import GuardedSession, Refused, sources_policy
 from pipelines.publish import file_sha256
 from pipelines.read import FORMATS
 from pipelines.report import Problem, Report, SubmissionRejected, reject
@@ -300,27 +300,13 @@ def _host_slot(url: str, size: int) -> Iterator[None]:
         yield
 
 
-class _GuardedSession(requests.Session):
-    """Every request, redirects included, is checked before it is sent: a commune's
-    source cannot make the platform call inside its own network (SSRF)."""
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        if source_blocked(request.url or ""):
-            raise SourceError(
-                "adresse-interne",
-                "adresse du réseau interne de la plateforme (boucle locale, réseau privé ou "
-                "adresse réservée) : refusée",
-                request.url or "",
-            )
-        return super().send(request, **kwargs)
-
-
 class HttpClient:
     """requests with the platform's User-Agent, timeouts, retries and per-host slots."""
 
     def __init__(self, policy: RetryPolicy | None = None) -> None:
         self.policy = policy or RetryPolicy.from_environment()
-        self.session = _GuardedSession()
+        # every request, redirects included, through the SSRF guard (pipelines.netguard)
+        self.session = GuardedSession(sources_policy)
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.max_redirects = 5
 
@@ -392,6 +378,8 @@ class HttpClient:
                 stream=True,
                 timeout=(policy.connect_timeout, policy.read_timeout),
             )
+        except Refused as refused:  # before RequestException: it is one, and never retried
+            raise SourceError(refused.rule, refused.message, refused.url) from refused
         except requests.exceptions.Timeout as error:
             raise _Transient(
                 "delai-depasse", f"pas de réponse du serveur en {policy.read_timeout:g} s"
@@ -1223,16 +1211,76 @@ def _dcat_graph(client: HttpClient, url: str) -> Graph:
     accept = "text/turtle, application/ld+json;q=0.9, application/rdf+xml;q=0.8"
     response = client.get(url, "Catalogue DCAT", accept=accept)
     syntax = RDF_FORMATS.get(response.media_type) or _rdf_format_of(url)
+    data: bytes | dict[str, Any] = response.content
     if syntax == "xml":
         _refuse_unsafe_xml(response.content, url)
+    if syntax == "json-ld":
+        data = _local_json_ld(response.content, url)
     graph = Graph()
     try:
-        graph.parse(data=response.content, format=syntax, publicID=url)
+        graph.parse(data=data, format=syntax, publicID=url)
     except Exception as error:  # rdflib raises per-syntax error types
         raise SourceError(
             "dcat-illisible", f"Catalogue DCAT illisible en {syntax} ({error})", url
         ) from error
     return graph
+
+
+def _local_json_ld(content: bytes, url: str) -> dict[str, Any]:
+    """The JSON-LD document, refused if it names a context by its address: rdflib would
+    fetch it itself (`rdflib.plugins.shared.jsonld.context.Context._fetch_context`, with
+    urllib), past the SSRF guard and at any address, `file:` included. rdflib is handed
+    the parsed document, so that it reads nothing else."""
+    try:
+        document = json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise SourceError(
+            "dcat-illisible", f"Catalogue DCAT illisible en json-ld ({error})", url
+        ) from error
+    if not isinstance(document, dict | list):
+        raise SourceError("dcat-illisible", "Catalogue DCAT JSON-LD : objet attendu", url)
+    remote = _remote_context(document)
+    if remote is not None:
+        raise SourceError(
+            "dcat-contexte-distant",
+            f"Catalogue DCAT JSON-LD avec un contexte distant (« {remote[:200]} ») : la "
+            "plateforme ne télécharge aucun contexte JSON-LD ; intégrez le contexte au "
+            "document (« @context » : { … }) ou publiez le catalogue en Turtle ou RDF/XML",
+            url,
+        )
+    # rdflib takes a parsed document as a dict only: a top-level array is its @graph
+    return document if isinstance(document, dict) else {"@graph": document}
+
+
+def _remote_context(node: Any) -> str | None:
+    """The first context named by address (`"@context": "https://…"`, in a list, or an
+    `@import`) anywhere in a JSON-LD document: embedded and scoped contexts included."""
+    stack = [node]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            named = _named_context(value.get("@context"))
+            if named is not None:
+                return named
+            if "@import" in value:
+                return str(value["@import"])
+            stack.extend(value.values())
+    return None
+
+
+def _named_context(context: Any) -> str | None:
+    """A context given by address: the value itself, or an item of (nested) arrays, which
+    rdflib reads the same way."""
+    pending = [context]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            return item
+        if isinstance(item, list):
+            pending.extend(item)
+    return None
 
 
 def _rdf_format_of(url: str) -> str:

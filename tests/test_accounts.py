@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from catalog import accounts
+from catalog import accounts, refusals, sessions
 from catalog.principal import Principal
+from catalog.records import AuditEntry
 from catalog.service import create_app
 from pipelines.cli import main as cli
 
@@ -190,6 +192,7 @@ def test_the_apis_answer_by_account_and_every_action_is_logged(
 
 def test_backups_and_restores_are_logged(store, tmp_path, capsys):
     accounts.create_token(store, "equipe-data", "data@grandlyon.com")
+    signed_in = sessions.open_session(store, "https://idp.example", {"sub": "a"}, "x.y.z", 8)
     assert cli(["backup", str(tmp_path)]) == 0
     [archive] = tmp_path.glob("*.tar")
     assert [e.action for e in store.audit_log(limit=1)] == ["sauvegarde"]
@@ -200,3 +203,185 @@ def test_backups_and_restores_are_logged(store, tmp_path, capsys):
     # the restored catalog: what the backup held, then the restore itself
     assert [e["action"] for e in entries] == ["restauration", "jeton-cree"]
     assert entries[0]["objet"] == archive.name and entries[0]["qui"].startswith("operateur:")
+    # a session of the backup may have been signed out since: none comes back
+    store.engine.dispose()  # SQLite: the restored database is a new file
+    assert store.portal_session(sessions.digest(signed_in)) is None
+
+
+# --- refusals in the audit log (issue #16) ------------------------------------------------------
+
+
+def refusals_of(store, action: str) -> list:
+    return [e for e in store.audit_log(limit=1000) if e.action == action]
+
+
+def test_refused_credentials_are_in_the_audit_log(store, dataset_folder, submit, monkeypatch):
+    monkeypatch.setenv("OPENDATA_RATE_LIMIT", "off")
+    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    revoked = accounts.create_token(store, "producteur", "ancien@ecully.fr", "ecully")
+    accounts.revoke_token(store, revoked.record.id)
+    monkeypatch.setenv("OPENDATA_NOW", "2020-01-01T00:00:00Z")
+    expired = accounts.create_token(store, "producteur", "parti@ecully.fr", "ecully", 30)
+    monkeypatch.delenv("OPENDATA_NOW")
+    team = accounts.create_token(store, "equipe-data", "data@grandlyon.com").token
+    stats = "/api/communes/ecully/statistiques"
+    with TestClient(create_app(store, services=[])) as http:
+        assert http.get(stats, headers=bearer(revoked.token)).status_code == 401
+        # a reading endpoint serves an expired token as an anonymous caller, but says so
+        assert http.get("/api/datasets", headers=bearer(expired.token)).status_code == 200
+        assert http.get(stats, headers=bearer(f"odl_{'0' * 12}_{'A' * 43}")).status_code == 401
+        assert http.get(stats, headers=bearer("odl_pas-un-jeton")).status_code == 401
+        assert http.get(stats, headers=bearer("un.jwt.quelconque")).status_code == 401
+        journal = http.get(
+            "/api/equipe-data/journal",
+            params={"action": "authentification-refusee"},
+            headers=bearer(team),
+        ).json()["entrees"]
+    seen = {(e["objet"], e["commune"], e["details"]["motif"]) for e in journal}
+    assert seen == {
+        (revoked.record.id, "ecully", "jeton-revoque"),
+        (expired.record.id, "ecully", "jeton-expire"),
+        (None, None, "jeton-inconnu"),
+        (None, None, "jeton-mal-forme"),
+        (None, None, "jeton-oidc-invalide"),
+    }
+    by_reason = {e["details"]["motif"]: e for e in journal}
+    revoked_line = by_reason["jeton-revoque"]
+    assert revoked_line["details"]["client"] == "testclient"
+    assert revoked_line["details"]["chemin"] == stats
+    assert revoked_line["details"]["methode"] == "GET"
+    assert revoked_line["date"] and revoked_line["qui"] == "anonyme"
+    assert by_reason["jeton-expire"]["details"]["chemin"] == "/api/datasets"
+
+
+def test_a_restricted_dataset_refused_to_a_caller_is_in_the_audit_log(
+    store, dataset_folder, submit, monkeypatch
+):
+    monkeypatch.setenv("OPENDATA_RATE_LIMIT", "off")
+    data = dataset_folder(
+        "arbres.csv", "id;espece\r\n1;Platane\r\n", extra_metadata="acces: restreint\n"
+    )
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    vaulx = accounts.create_token(store, "producteur", "paul@vaulx.fr", "vaulx-en-velin").token
+    ecully = accounts.create_token(store, "producteur", "marie@ecully.fr", "ecully").token
+    app = create_app(store, services=[])
+    with TestClient(app) as http:
+        missing = http.get("/api/datasets/ecully-inexistant")
+        hidden = http.get("/api/datasets/ecully-arbres")
+        assert missing.status_code == hidden.status_code == 404
+        assert (
+            http.get("/api/datasets/ecully-arbres/rows", headers=bearer(vaulx)).status_code == 404
+        )
+        assert http.get("/api/datasets/ecully-arbres", headers=bearer(ecully)).status_code == 200
+        refusals.flush(app)
+    lines = refusals_of(store, "lecture-refusee")
+    assert [(e.actor, e.target, e.commune) for e in lines] == [
+        ("producteur:paul@vaulx.fr", "ecully-arbres", "ecully"),
+        ("anonyme", "ecully-arbres", "ecully"),
+    ]
+    assert lines[0].details == {
+        "motif": "acces-restreint",
+        "client": "testclient",
+        "methode": "GET",
+        "chemin": "/api/datasets/ecully-arbres/rows",
+    }
+
+
+def test_a_flood_of_bad_requests_writes_a_bounded_number_of_lines(store, monkeypatch):
+    monkeypatch.setenv("OPENDATA_RATE_LIMIT_EXEMPT", "")  # the flood meets the rate limit too
+    app = create_app(store, services=[])
+    with TestClient(app) as http:
+        statuses = {
+            http.get("/api/compte", headers=bearer(f"odl_{n:012x}_{'A' * 43}")).status_code
+            for n in range(1000)
+        }
+        assert statuses <= {401, 429}
+        refusals.flush(app)
+    assert len(refusals_of(store, "authentification-refusee")) == refusals.PER_CLIENT
+    [summary] = refusals_of(store, "refus-non-detailles")
+    assert summary.details["client"] == "testclient"
+    assert summary.details["refus"] == "authentification-refusee"
+    assert summary.details["limite"] == refusals.PER_CLIENT
+
+
+class Lines:
+    """A store that only keeps what the refusal log writes."""
+
+    def __init__(self) -> None:
+        self.written: list[AuditEntry] = []
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        self.written.append(entry)
+
+
+def test_the_refusal_log_is_bounded_per_client_and_for_all_clients():
+    lines, moment = Lines(), [0.0]
+    log = refusals.RefusalLog(
+        lines, per_client=3, per_window=20, window=60, max_clients=50, monotonic=lambda: moment[0]
+    )
+
+    def refuse(client: str, action: str = "authentification-refusee") -> None:
+        log.record(
+            AuditEntry(
+                at=datetime(2027, 1, 1),
+                actor="anonyme",
+                actor_kind="anonyme",
+                actor_id="",
+                action=action,
+            ),
+            client,
+        )
+
+    for _ in range(100):
+        refuse("10.0.0.1")
+        refuse("10.0.0.1", "lecture-refusee")
+    log.flush()
+    assert [e.action for e in lines.written].count("authentification-refusee") == 3
+    assert [e.action for e in lines.written].count("lecture-refusee") == 3
+    assert [e.action for e in lines.written].count("refus-non-detailles") == 2
+
+    for n in range(10_000):  # many addresses (IPv6 makes them cheap)
+        refuse(f"2001:db8::{n:x}")
+    log.flush()
+    assert len(lines.written) <= 20 + 20 // 3 + 1 + 2
+    assert [e.details.get("client") for e in lines.written].count("*") == 1
+
+    moment[0] = 61.0  # the next minute: details again
+    before = len(lines.written)
+    refuse("10.0.0.1")
+    log.flush()
+    assert (
+        len(lines.written) == before + 1 and lines.written[-1].action == "authentification-refusee"
+    )
+
+
+def test_the_journal_shows_control_characters_escaped(store, capsys):
+    hostile = "usager:\x1b[31mMallory\x1b[0m\n01/01/2027 00:00:00  operateur:root"
+    store.record_audit(
+        AuditEntry(
+            at=datetime(2027, 1, 4, 9, 0),
+            actor=hostile,
+            actor_kind="usager",
+            actor_id="sub-\x9b6n",
+            action="statistiques-consultees",
+            commune="ecully",
+            target="jeu\u202etxt.exe",
+            details={"nom\x07": "\x1b]0;titre\x07"},
+        )
+    )
+    assert cli(["journal"]) == 0
+    out = capsys.readouterr().out
+    assert "\\x1b[31mMallory\\x1b[0m\\x0a01/01/2027" in out and "jeu\\u202etxt.exe" in out
+    assert out.count("\n") == 1  # one entry, one line
+    assert cli(["journal", "--json"]) == 0
+    raw = capsys.readouterr().out
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]", raw)  # newlines: the layout
+    [entry] = json.loads(raw)
+    assert entry["qui"] == "usager:\\x1b[31mMallory\\x1b[0m\\x0a01/01/2027 00:00:00  operateur:root"
+    assert entry["id_acteur"] == "sub-\\x9b6n"
+    assert entry["details"] == {"nom\\x07": "\\x1b]0;titre\\x07"}
+    team = accounts.create_token(store, "equipe-data", "data@grandlyon.com").token
+    with TestClient(create_app(store, services=[])) as http:
+        served = http.get("/api/equipe-data/journal", headers=bearer(team)).json()["entrees"]
+    assert any(e["qui"] == entry["qui"] for e in served)

@@ -25,6 +25,7 @@ import feedparser
 import pytest
 import requests
 from aiosmtpd.controller import Controller
+from attacker import PUBLIC_ADDRESS, attacker_server, fake_resolver
 
 from catalog.store import CatalogStore
 from pipelines import notify
@@ -303,6 +304,45 @@ def test_subscriptions_and_deliveries_to_the_internal_network_are_refused(catalo
 
 
 FAR_FUTURE = datetime(2100, 1, 1)
+
+
+def test_webhook_urls_that_parsers_read_differently_are_refused(catalog, monkeypatch):
+    # urlsplit reads the host as public.example or "127.0.0.1\\" (which does not resolve),
+    # urllib3 as 127.0.0.1: refused at subscription, and never delivered
+    monkeypatch.delenv("OPENDATA_WEBHOOKS_INTERNAL")
+    with attacker_server() as attacker:
+        with running_catalog(catalog) as base:
+            response = requests.post(
+                f"{base}/api/abonnements", json={"url": "http://127.0.0.1\\/x"}, timeout=10
+            )
+        assert response.status_code == 400
+        assert "barre oblique inverse" in response.json()["detail"]
+        sly = f"http://127.0.0.1:{attacker.port}\\@public.example/crochet"
+        catalog.add_subscription(sly, None)  # as if made before the guard was tightened
+        record(catalog, PUBLIC, "publication", "Nouvelle version publiée")
+        report = notify.deliver_webhooks(catalog, timeout=1)
+        assert attacker.received == []
+    assert report["delivered"] == 0 and report["retry_scheduled"] >= 1
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [[PUBLIC_ADDRESS, "127.0.0.1"], [None, "127.0.0.1"]],
+    ids=["rebinding", "introuvable-puis-interne"],
+)
+def test_a_webhook_goes_to_the_address_that_was_checked_or_nowhere(answers, catalog, monkeypatch):
+    # the name answers a public address (or nothing) when the guard asks, 127.0.0.1 after
+    monkeypatch.delenv("OPENDATA_WEBHOOKS_INTERNAL")
+    with attacker_server() as attacker:
+        lookups = fake_resolver(monkeypatch, "crochet.reutilisateur.example", answers)
+        url = f"http://crochet.reutilisateur.example:{attacker.port}/crochet"
+        catalog.add_subscription(url, None)
+        record(catalog, PUBLIC, "publication", "Nouvelle version publiée")
+        report = notify.deliver_webhooks(catalog, timeout=1)
+        assert attacker.received == []
+    assert report["delivered"] == 0 and report["retry_scheduled"] >= 1
+    # one event per delivery attempt, each resolved once: by the guard, not the connection
+    assert len(lookups) == report["retry_scheduled"]
 
 
 def test_webhooks_are_signed_retried_and_never_tell_restricted_events(catalog, monkeypatch):

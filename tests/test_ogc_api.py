@@ -535,6 +535,8 @@ def test_many_host_headers_keep_a_bounded_number_of_apis_and_record_files(served
             timeout=30,
         )
         assert response.status_code == 200
-        assert f"h{number}.example" in response.text  # links follow the host asked for
+        # links start with the catalog's public URL, never with the Host asked (issue #16)
+        assert f"h{number}.example" not in response.text
+        assert f'"{root}/collections' in response.text
     records = list((published.settings.services_dir).rglob("fiches-*.json"))
     assert 0 < len(records) <= MAX_SITES + 1

@@ -284,7 +284,7 @@ def test_capabilities_list_the_public_layers_in_french_in_four_crs(services: Ser
         assert "interventions" not in document and SECRET_TITLE not in document
 
 
-def test_capabilities_advertise_the_service_url_they_were_asked_at(services: Services) -> None:
+def test_capabilities_advertise_the_catalogs_public_url(services: Services) -> None:
     text = capabilities(services, "WFS")
     assert f'xlink:href="{services.base}/wfs?"' in text
     assert f'xlink:href="{services.base}/wms?"' in capabilities(services, "WMS")

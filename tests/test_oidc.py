@@ -21,22 +21,27 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
 import requests
+from attacker import attacker_server
 from oidc_provider import OidcProvider
 from owslib.wfs import WebFeatureService
 from owslib.wms import WebMapService
 from PIL import Image
 from test_access import CREDENTIALS_ONLY, normalised, urls_for
 
-from catalog.oidc import OidcSettings, OidcVerifier
+from catalog import accounts, refusals, sessions
+from catalog.oidc import OidcSettings, OidcVerifier, Provider, ProviderUnavailable
 from catalog.service import create_app
 
 from conftest import Deployment, deployment, serving, write_submission
@@ -57,6 +62,7 @@ class World:
     deployed: Deployment
     issuer: OidcProvider
     stranger: OidcProvider
+    app: Any = None  # the catalog application (its refusal log)
 
     def get(self, path: str, token: str | None = None, **options) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -111,8 +117,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             deployed.publish(map_dataset(deployed.root, "cameras", title, "restreint"))
             title = f"Vannes {SECRETS[AGENTS_ONLY]} du réseau de gaz"
             deployed.publish(map_dataset(deployed.root, "vannes-gaz", title, "agents"))
-            with serving(create_app(deployed.store)) as base:
-                yield World(base, deployed, issuer, stranger)
+            app = create_app(deployed.store)
+            with serving(app) as base:
+                yield World(base, deployed, issuer, stranger, app)
         finally:
             patch.undo()
 
@@ -298,6 +305,52 @@ def test_configuration_refuses_symmetric_algorithms_and_plain_http(variable, val
         OidcSettings.from_env({**environ, variable: value})
 
 
+@pytest.fixture
+def discovery() -> Iterator[dict[str, Any]]:
+    """An issuer on loopback whose discovery document the test writes (`document`)."""
+    state: dict[str, Any] = {"document": {}, "requests": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            state["requests"].append(self.path)
+            body = json.dumps(state["document"]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    state["issuer"] = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_providers_documents_cannot_send_the_platform_inside_its_network(discovery):
+    # the configured issuer (here on loopback) is the operator's choice; the addresses its
+    # discovery document names are not: a host other than the issuer's must be public
+    with attacker_server() as attacker:
+        discovery["document"] = {
+            "issuer": discovery["issuer"],
+            "jwks_uri": attacker.url("/jwks", host="localhost"),
+        }
+        provider = Provider(name="local", issuer=discovery["issuer"], label="Local")
+        verifier = OidcVerifier(OidcSettings(providers=(provider,), audiences=("client",)))
+        with pytest.raises(ProviderUnavailable):
+            verifier.metadata(provider).key("rsa-1")
+        assert attacker.received == []
+    assert discovery["requests"] == ["/.well-known/openid-configuration"]
+
+
 def test_without_configuration_every_jwt_is_anonymous(world, tokens, monkeypatch):
     monkeypatch.delenv("OPENDATA_OIDC_ISSUERS")
     assert OidcVerifier.from_env() is None
@@ -438,6 +491,23 @@ def test_agents_only_layers_need_the_agents_claim(world, tokens):
     assert SECRETS[AGENTS_ONLY] in world.get(csw_record(AGENTS_ONLY), token).text
 
 
+def test_a_communes_api_token_gets_its_restricted_layers_outside_the_ogc_services(world):
+    """The README says so: the OGC services have one audience per access level, not per
+    commune; a commune's API token reads its restricted data everywhere else, the data
+    team's token everywhere."""
+    store = world.deployed.store
+    ecully = accounts.create_token(store, "producteur", "agent@ecully.fr", "ecully").token
+    team = accounts.create_token(store, "equipe-data", "sig@grandlyon.example").token
+    assert world.get(f"/api/datasets/{RESTRICTED}", ecully).status_code == 200
+    assert world.get(f"/api/datasets/{AGENTS_ONLY}/rows", ecully).status_code == 200
+    for token, layers in ((ecully, {PUBLIC}), (team, {PUBLIC, RESTRICTED, AGENTS_ONLY})):
+        listed = world.get("/ogc/collections?f=json", token).json()["collections"]
+        assert {c["id"] for c in listed} & {PUBLIC, *SECRETS} == layers
+        capabilities = world.get(CAPABILITIES[1], token).text
+        assert {s for s in (PUBLIC, *SECRETS) if f"<Name>{s}</Name>" in capabilities} == layers
+    assert world.get(f"/ogc/collections/{RESTRICTED}/items?f=json", ecully).status_code == 404
+
+
 def test_gdal_reads_a_restricted_layer_with_a_bearer_token(world, tokens, tmp_path):
     command = ["ogrinfo", "-ro", "-so", "-al", f"OAPIF:{world.base}/ogc", RESTRICTED]
     environment = {**os.environ, "GDAL_HTTP_HEADERS": f"Authorization: Bearer {tokens['usager']}"}
@@ -475,6 +545,91 @@ def test_sign_in_with_pkce_then_sign_out(world):
     assert "/logout" in world.issuer.requests and out.url == f"{world.base}/"
     assert "Se connecter" in out.text
     assert browser.get(world.base + back, timeout=30).status_code == 404
+
+
+def session_cookie(browser: requests.Session) -> str:
+    return next(c.value for c in browser.cookies if c.name == "opendata_session")
+
+
+def cookie_content(cookie: str) -> dict[str, Any]:
+    """What a session cookie says: itsdangerous's `payload.timestamp.signature`, the payload
+    being base64 JSON (signed, not encrypted: anyone holding the cookie reads it)."""
+    payload = cookie.strip('"').split(".")[0]
+    return json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def new_minute(world: World) -> int:
+    """A fresh refusal log (the module's other tests filled this minute's quota for
+    127.0.0.1); the last line of the audit log so far."""
+    refusals.flush(world.app)
+    world.app.state.refusals = refusals.RefusalLog(world.deployed.store)
+    return max((e.id for e in world.deployed.store.audit_log(limit=1)), default=0)
+
+
+def audit_since(world: World, start: int, action: str, reason: str | None = None) -> list:
+    refusals.flush(world.app)
+    lines = world.deployed.store.audit_log(action=action, limit=200)
+    return [e for e in lines if e.id > start and reason in (None, e.details.get("motif"))]
+
+
+def test_the_session_cookie_names_a_server_side_session_that_sign_out_ends(world):
+    start = new_minute(world)
+    email = "claude.durand@ecully.fr"
+    person = {"sub": "agent-rejoue", "given_name": "Claude", "email": email}
+    browser = sign_in(world, person, "/")
+    cookie = session_cookie(browser)
+    content = cookie_content(cookie)
+    assert list(content) == [sessions.SESSION_ID] and len(content["sid"]) == 43
+    for secret in ("Claude", "Martin", email, "@", "agent-rejoue", world.issuer.issuer):
+        assert secret not in json.dumps(content), secret
+    kept = world.deployed.store.portal_session(sessions.digest(content["sid"]))
+    assert kept.person["email"] == email and kept.subject == "agent-rejoue"
+    assert kept.id_token and kept.id_token.count(".") == 2  # the ID token: server-side only
+    restricted = f"{world.base}/api/datasets/{RESTRICTED}"
+    assert browser.get(restricted, timeout=30).status_code == 200
+
+    browser.get(f"{world.base}/deconnexion", timeout=30)
+    assert world.deployed.store.portal_session(sessions.digest(content["sid"])) is None
+    replayed = requests.Session()
+    replayed.cookies.set("opendata_session", cookie)
+    answer = replayed.get(restricted, timeout=30)
+    assert answer.status_code == 404  # as for anyone anonymous
+    assert "opendata_session=null" in answer.headers["set-cookie"]  # dropped
+    [line] = audit_since(world, start, "authentification-refusee", "session-inconnue")
+    assert line.details["chemin"] == f"/api/datasets/{RESTRICTED}"
+    assert line.details["client"] == "127.0.0.1" and line.actor == "anonyme"
+
+    forged = requests.Session()
+    forged.cookies.set("opendata_session", cookie[:-3] + "AAA")  # the signature broken
+    assert forged.get(restricted, timeout=30).status_code == 404
+    assert len(audit_since(world, start, "authentification-refusee", "session-illisible")) == 1
+
+
+def test_a_name_with_control_characters_is_shown_escaped(world):
+    browser = sign_in(world, {"sub": "agent-piege", "given_name": "\x1b[31mEve\u202e"}, "/")
+    page = browser.get(f"{world.base}/", timeout=30).text
+    assert "\\x1b[31mEve\\u202e Martin" in page and "\x1b" not in page
+
+
+def test_a_session_ends_at_its_time_by_the_platforms_clock(world, monkeypatch):
+    start = new_minute(world)
+    browser = sign_in(world, {"sub": "agent-tardif"}, "/")
+    restricted = f"{world.base}/api/datasets/{RESTRICTED}"
+    assert browser.get(restricted, timeout=30).status_code == 200
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 8 * 3600 + 60))
+    monkeypatch.setenv("OPENDATA_NOW", later)  # OPENDATA_SESSION_HOURS: 8 by default
+    assert browser.get(restricted, timeout=30).status_code == 404
+    assert len(audit_since(world, start, "authentification-refusee", "session-expiree")) == 1
+
+
+def test_bad_bearer_tokens_are_in_the_audit_log(world, bad_tokens):
+    start = new_minute(world)
+    for token in bad_tokens.values():
+        assert world.get(f"/api/datasets/{RESTRICTED}", token).status_code == 404
+    refused = audit_since(world, start, "authentification-refusee")
+    assert [e.details["motif"] for e in refused] == ["jeton-oidc-invalide"] * len(bad_tokens)
+    reads = audit_since(world, start, "lecture-refusee")
+    assert [(e.target, e.actor) for e in reads] == [(RESTRICTED, "anonyme")] * len(bad_tokens)
 
 
 def test_an_agent_signed_in_reads_the_agents_layers(world):

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import geopandas as gpd
 import pytest
 import yaml
+from attacker import PUBLIC_ADDRESS, attacker_server, fake_resolver
 
 from catalog.records import EVENT_KINDS, SourceState
 from catalog.store import CatalogStore
@@ -957,3 +958,132 @@ def test_sources_cannot_reach_the_platforms_own_network(
         assert refused.value.rule == "adresse-interne", url
         assert "réseau interne" in str(refused.value)
     assert not commune.requests_to("/arbres.csv")
+
+
+# --- the egress guard (issue #16): what a declared source cannot make the platform do --------
+
+ONCE = replace(FAST, attempts=1, connect_timeout=0.5)
+
+
+def test_a_backslash_url_is_refused_before_any_parser_reads_it(
+    commune: CommuneServer, tmp_path: Path
+) -> None:
+    # urlsplit reads the host as public.example (after the "@"), urllib3 as 127.0.0.1
+    # (the backslash ends the authority): such a URL is refused, whoever reads it
+    commune.routes["/arbres.csv"] = Route(TREES.encode())
+    port = commune.base.rsplit(":", 1)[1]
+    for url in (
+        f"http://127.0.0.1:{port}\\@public.example/arbres.csv",
+        f"http://127.0.0.1:{port}\\/arbres.csv",
+    ):
+        with pytest.raises(SourceError) as refused:
+            HttpClient(ONCE).get(url, "Fichier")
+        assert refused.value.rule == "adresse-invalide", url
+        assert "barre oblique inverse" in refused.value.message
+    assert commune.seen == []
+
+
+def test_a_name_that_does_not_resolve_when_checked_is_refused(
+    commune: CommuneServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it would resolve (to the internal network) when the connection is made
+    commune.routes["/arbres.csv"] = Route(TREES.encode())
+    port = commune.base.rsplit(":", 1)[1]
+    lookups = fake_resolver(monkeypatch, "sig.commune.example", [None, "127.0.0.1"])
+    source = {"type": "fichier", "url": f"http://sig.commune.example:{port}/arbres.csv"}
+    with pytest.raises(SourceError) as refused:
+        fetch(source, None, tmp_path, client=HttpClient(ONCE))
+    assert refused.value.rule == "hote-inconnu"
+    assert "sig.commune.example" in refused.value.message
+    assert lookups == ["sig.commune.example"] and commune.seen == []
+
+
+def test_dns_rebinding_cannot_swap_the_checked_address(
+    commune: CommuneServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # public when the guard asks, 127.0.0.1 (allowed only by that literal address) after
+    commune.routes["/arbres.csv"] = Route(TREES.encode())
+    port = commune.base.rsplit(":", 1)[1]
+    lookups = fake_resolver(monkeypatch, "sig.commune.example", [PUBLIC_ADDRESS, "127.0.0.1"])
+    source = {"type": "fichier", "url": f"http://sig.commune.example:{port}/arbres.csv"}
+    with pytest.raises(SourceError) as failed:
+        fetch(source, None, tmp_path, client=HttpClient(ONCE))
+    assert failed.value.rule in {"connexion-impossible", "delai-depasse"}  # the public one
+    assert lookups == ["sig.commune.example"]  # resolved once: by the guard
+    assert commune.seen == []
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["document", "liste", "liste-imbriquee", "noeud", "import", "terme"],
+)
+def test_a_dcat_json_ld_catalog_never_makes_rdflib_fetch_a_context(
+    where: str, commune: CommuneServer, tmp_path: Path
+) -> None:
+    with attacker_server() as attacker:
+        remote = attacker.url("/contexte.jsonld")
+        catalog = dcat_json_ld(commune)
+        if where == "document":
+            catalog["@context"] = remote
+        elif where == "liste":
+            catalog["@context"] = [remote, catalog["@context"]]
+        elif where == "liste-imbriquee":  # not JSON-LD, but rdflib reads it all the same
+            catalog["@context"] = [catalog["@context"], [[remote]]]
+        elif where == "noeud":
+            catalog["@graph"][0]["@context"] = remote
+        elif where == "import":
+            catalog["@context"]["@import"] = remote
+        else:  # a scoped context, in a term's definition
+            catalog["@context"]["distribution"] = {"@id": "dcat:distribution", "@context": remote}
+        commune.routes["/catalogue.jsonld"] = Route(
+            json.dumps(catalog).encode(), content_type="application/ld+json"
+        )
+        source = {"type": "dcat", "url": commune.url("/catalogue.jsonld"), "jeu": "arbres"}
+        with pytest.raises(SourceError) as refused:
+            fetch({**source, "format": "csv"}, None, tmp_path, client=HttpClient(ONCE))
+        assert attacker.received == []
+    assert refused.value.rule == "dcat-contexte-distant"
+    assert remote in refused.value.message and "Turtle" in refused.value.message
+    assert not commune.requests_to("/arbres.csv")
+
+
+def test_a_dcat_json_ld_catalog_with_its_context_inline_is_read(
+    commune: CommuneServer, tmp_path: Path
+) -> None:
+    commune.routes["/arbres.csv"] = Route(TREES.encode())
+    document = dcat_json_ld(commune)
+    for name, catalog in (("objet", document), ("tableau", document["@graph"])):
+        if name == "tableau":  # a top-level array: the context in each node
+            catalog = [{"@context": document["@context"], **node} for node in catalog]
+        commune.routes[f"/{name}.jsonld"] = Route(
+            json.dumps(catalog).encode(), content_type="application/ld+json"
+        )
+        source = {"type": "dcat", "url": commune.url(f"/{name}.jsonld"), "jeu": "arbres"}
+        result = fetch({**source, "format": "csv"}, None, tmp_path / name, client=HttpClient(ONCE))
+        assert result.status == "nouveau" and result.url == commune.url("/arbres.csv")
+
+
+def dcat_json_ld(commune: CommuneServer) -> dict[str, Any]:
+    """A one-dataset DCAT catalog in JSON-LD, its context written in the document."""
+    return {
+        "@context": {
+            "dcat": "http://www.w3.org/ns/dcat#",
+            "dct": "http://purl.org/dc/terms/",
+            "distribution": {"@id": "dcat:distribution"},
+            "downloadURL": {"@id": "dcat:downloadURL", "@type": "@id"},
+            "format": {"@id": "dct:format"},
+            "identifier": {"@id": "dct:identifier"},
+        },
+        "@graph": [
+            {
+                "@id": commune.url("/jeux/arbres"),
+                "@type": "dcat:Dataset",
+                "identifier": "arbres",
+                "distribution": {
+                    "@type": "dcat:Distribution",
+                    "format": "CSV",
+                    "downloadURL": commune.url("/arbres.csv"),
+                },
+            }
+        ],
+    }
