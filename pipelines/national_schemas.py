@@ -36,7 +36,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from pipelines.config import NATIONAL_SCHEMAS_CATALOGUE, load_settings
-from pipelines.netguard import outside_allowed_hosts
+from pipelines.netguard import GuardedSession, Policy, outside_allowed_hosts
 
 INDEX = "index.json"
 SCHEMA_FILE = "schema.json"
@@ -410,9 +410,10 @@ class _Fetcher:
             )
         self.catalogue_url = catalogue_url
         self.host = host
-        self.session = requests.Session()
+        # The egress guard: the catalogue's host only (the operator chose it), each address
+        # checked and connected to as checked; no proxy or .netrc from the environment.
+        self.session = GuardedSession(lambda: Policy(allowed=host))
         self.session.headers["User-Agent"] = USER_AGENT
-        self.session.trust_env = False  # no proxy or .netrc credentials from the environment
 
     def page_of(self, name: str, version: str) -> str:
         """The version's page on the catalogue's site (schema.data.gouv.fr/<name>/<v>.html)."""
