@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import logging
+import os
 import re
 import sqlite3
 import tempfile
@@ -965,7 +966,7 @@ def read_geographic(path: Path, fmt: str, declared_crs: int | None) -> SourceTab
     GDAL from our own folder, then its attributes, geometries and coordinates checked."""
     with tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as work:
         location, options = _prepare_geographic(path, fmt, Path(work))
-        with _gdal_config({"GML_DOWNLOAD_WFS_SCHEMA": "NO"}):
+        with _gdal_config(OFFLINE_GDAL), _no_proxy_exemptions():
             layer = _read_layer(location, options, fmt, path.name)
     _refuse_without_attributes(layer, path.name)
     header = check_header(layer.fields, path.name, trim=False)
@@ -1057,7 +1058,7 @@ def _not_the_format(filename: str, label: str, detail: str) -> SubmissionRejecte
 
 
 # What makes GDAL (or a GIS opening the published file) fetch a URL named by the file.
-LINKED_CRS = re.compile(rb'"crs"\s*:\s*\{(?:[^{}]|\{[^{}]*\})*"type"\s*:\s*"link"')
+LINKED_CRS = re.compile(rb'"crs"\s*:\s*\{(?:[^{}]|\{[^{}]*\})*"type"\s*:\s*"link"', re.I)
 NETWORK_LINK = re.compile(rb"<(?:[\w.-]+:)?NetworkLink[\s>/]")
 SCAN_OVERLAP = 256
 
@@ -1242,6 +1243,31 @@ def _is_resource_fork(name: str) -> bool:
     """macOS adds __MACOSX/._x.shp copies that are not Shapefiles."""
     normalised = name.replace("\\", "/")
     return normalised.startswith("__MACOSX/") or normalised.rsplit("/", 1)[-1].startswith("._")
+
+
+# GDAL follows URLs a file names (a GeoJSON "crs" link, however it is spelt): while it
+# reads a submission, its HTTP client goes through a "proxy" at port 0, where nothing can
+# listen, so no request leaves the process; the files themselves never need the network.
+OFFLINE_GDAL = {
+    "GML_DOWNLOAD_WFS_SCHEMA": "NO",
+    "GDAL_HTTP_PROXY": "127.0.0.1:0",
+    "GDAL_HTTPS_PROXY": "127.0.0.1:0",
+    "GDAL_HTTP_CONNECTTIMEOUT": "1",
+    "GDAL_HTTP_TIMEOUT": "1",
+    "GDAL_HTTP_MAX_RETRY": "0",
+}
+NO_PROXY_VARIABLES = ("no_proxy", "NO_PROXY")
+
+
+@contextlib.contextmanager
+def _no_proxy_exemptions() -> Iterator[None]:
+    """curl skips the proxy for the hosts of `no_proxy` (often loopback): not while GDAL
+    reads a submission. Reads run in the pipeline's own processes, one at a time."""
+    saved = {name: os.environ.pop(name) for name in NO_PROXY_VARIABLES if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,9 @@ MAX_PRODUCER_YAML_BYTES = 256 * 1024  # a metadata file is a few kilobytes
 MAX_ERROR_CHARS = 300
 
 
+CONSTRUCTION_ERRORS = (ValueError, TypeError, AttributeError, OverflowError, RecursionError)
+
+
 class UnsafeYaml(ValueError):
     """Producer YAML the platform will not read; the message is in French."""
 
@@ -59,8 +62,15 @@ def load_producer_yaml(content: str | bytes, name: str) -> Any:
         raise _too_large(name, size)
     try:
         return yaml.load(content, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+    except UnsafeYaml:
+        raise
     except yaml.YAMLError as error:
         raise yaml.YAMLError(short_error(error)) from None
+    except CONSTRUCTION_ERRORS as error:
+        # PyYAML's constructors raise these on values it recognises but cannot build (found
+        # by fuzzing): a date 2026-90-01, a broken !!timestamp, 5,000 digits, deep nesting.
+        reason = f"valeur illisible ({type(error).__name__}) : {short_error(error)}"
+        raise yaml.YAMLError(reason) from None
 
 
 def short_error(error: Exception) -> str:

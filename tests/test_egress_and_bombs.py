@@ -6,6 +6,7 @@ make any process call it. A YAML "billion laughs" is refused before anything exp
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import io
 import json
@@ -22,6 +23,8 @@ import pytest
 from fastapi import HTTPException
 
 from catalog.uploads import read_metadata
+from pipelines.read import read_source
+from pipelines.report import SubmissionRejected
 from pipelines.safe_yaml import MAX_PRODUCER_YAML_BYTES
 
 # 356 bytes that PyYAML's safe_load expands to 9⁹ (387 million) strings.
@@ -227,3 +230,35 @@ def test_a_zip_polyglot_is_refused(submit, dataset_folder) -> None:
     assert refusal(submit(data, data.parent / "metadata.yaml")) == [
         ("lecture", "zip-polyglotte")
     ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "date_mise_a_jour: 2026-90-01",  # found by atheris (bench/fuzz_readers.py)
+        "date_mise_a_jour: !!timestamp 2026-;0-01T10:00:00Z",
+        "identifiant: " + "1" * 5_000,
+        "theme: " + "[" * 400 + "]" * 400,
+    ],
+    ids=["date-impossible", "timestamp-casse", "nombre-geant", "imbrication"],
+)
+def test_values_pyyaml_cannot_build_are_refused_in_french(line: str) -> None:
+    with pytest.raises(HTTPException) as refused:
+        read_metadata(f"titre: Arbres\n{line}\n".encode())
+    assert refused.value.status_code == 400
+    assert "n'est pas un YAML lisible" in refused.value.detail
+
+
+def test_a_crs_link_however_spelt_reaches_no_one(attacker, tmp_path) -> None:
+    """GDAL follows "\\u006cink" too: its HTTP client is closed while it reads."""
+    base, asked = attacker
+    text = (
+        '{"type": "FeatureCollection", "crs": {"type": "\\\\u006cink", "properties": '
+        f'{{"href": "{base}/crs", "type": "proj4"}}}}, "features": [{{"type": "Feature", '
+        '"properties": {"id": 1}, "geometry": {"type": "Point", "coordinates": [4.83, 45.76]}}]}'
+    )
+    path = tmp_path / "lien.geojson"
+    path.write_text(text)
+    with contextlib.suppress(SubmissionRejected):
+        read_source(path)
+    assert asked == []
