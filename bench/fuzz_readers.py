@@ -150,10 +150,10 @@ def run_child(target: Target, options: list[str]) -> None:
     with atheris.instrument_imports(include=include):
         import yaml  # noqa: F401 - imported here to be instrumented
 
+        from core.problems import SubmissionRejected
         from pipelines import read
         from pipelines.metadata import read_metadata_file
         from pipelines.read import read_source
-        from pipelines.report import SubmissionRejected
     warnings.simplefilter("ignore")
     for name, value in HARNESS_LIMITS.items():  # same code paths, cheaper inputs
         setattr(read, name, value)

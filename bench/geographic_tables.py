@@ -75,9 +75,9 @@ import shapely.geometry
 import yaml
 from pyproj import Geod, Transformer
 
+from core.problems import Problem, SubmissionRejected
 from pipelines.coordinates import GeometryColumns, locate_geometry
 from pipelines.read import SourceTable, read_source
-from pipelines.report import Problem, SubmissionRejected
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -398,7 +398,7 @@ class Result:
     rows_over: int = 0  # rows farther than the target from their reference
     matching: str = "ligne à ligne"
     problems: list[Problem] = field(default_factory=list)
-    repairs: list[Any] = field(default_factory=list)  # pipelines.report.Repair
+    repairs: list[Any] = field(default_factory=list)  # core.problems.Repair
     note: str = ""
     treated: bool = False  # resubmitted declaring the removal of the refused personal columns
 
@@ -416,7 +416,7 @@ class Stores:
 
     def get(self, variant: str) -> tuple[Any, Any]:
         if variant not in self.opened:
-            from pipelines.config import load_settings
+            from core.settings import load_settings
             from pipelines.submission import open_settings_store
 
             folder = self.work / f"store-{VARIANTS.index(variant)}"

@@ -40,9 +40,9 @@ def child(kind: str, path: str) -> None:
     """One case; imports first, so that only the reading is timed."""
     import yaml
 
+    from core.problems import SubmissionRejected
     from pipelines.metadata import read_metadata_file
     from pipelines.read import read_source
-    from pipelines.report import SubmissionRejected
 
     started = time.perf_counter()
     outcome = "lu"

@@ -69,7 +69,7 @@ def free_port() -> int:
 def publish_all(data: Path, rows: int) -> list[str]:
     """Publish the samples (and `rows` generated rows, if any); the published slugs."""
     os.environ["OPENDATA_DATA_DIR"] = str(data)
-    from pipelines.config import load_settings
+    from core.settings import load_settings
     from pipelines.submission import Submission, open_settings_store, run_submission
 
     settings = load_settings()

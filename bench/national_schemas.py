@@ -39,9 +39,9 @@ import frictionless
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.problems import Problem, SubmissionRejected
 from pipelines.coordinates import locate_geometry
 from pipelines.read import read_source
-from pipelines.report import Problem, SubmissionRejected
 from pipelines.schema import check_schema_descriptor
 from pipelines.validate import FRICTIONLESS_TYPES, validate
 

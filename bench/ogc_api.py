@@ -44,7 +44,7 @@ def publish(folder: Path, rows: int) -> Path:
     import pyarrow.csv as pacsv
     from check_publish import generate
 
-    from pipelines.config import load_settings
+    from core.settings import load_settings
     from pipelines.submission import Submission, open_settings_store, run_submission
 
     submission_folder = folder / "inbox" / "lyon" / "releves-geo"

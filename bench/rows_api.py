@@ -88,7 +88,7 @@ def publish(folder: Path, rows: int) -> Path:
     sys.path.insert(0, str(HERE))
     from check_publish import generate
 
-    from pipelines.config import load_settings
+    from core.settings import load_settings
     from pipelines.submission import Submission, open_settings_store, run_submission
 
     submission_folder = folder / "inbox" / "lyon" / "releves"

@@ -286,8 +286,8 @@ def safety_child(reader: str, path: Path, limits: str) -> None:
     address space: an unbounded allocation fails here instead of swapping the machine."""
     import resource
 
+    from core.problems import SubmissionRejected
     from pipelines import read, safety
-    from pipelines.report import SubmissionRejected
 
     for candidate in ("python_calamine", "fastexcel"):
         with contextlib.suppress(ImportError):

@@ -43,10 +43,10 @@ from catalog import refusals
 from catalog.principal import API_TOKEN_PREFIX, Principal, bearer_token, identify
 from catalog.records import ApiToken, AuditEntry
 from catalog.store import CatalogStore
-from pipelines import clock
-from pipelines.config import load_settings
+from core import clock
+from core.producers import load_producers
+from core.settings import load_settings
 from pipelines.metadata import EMAIL_PATTERN
-from pipelines.producers import load_producers
 
 KINDS = ("producteur", "equipe-data")
 DEFAULT_DAYS = 90

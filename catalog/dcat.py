@@ -27,8 +27,8 @@ from catalog.principal import ANONYMOUS, Principal, dataset_access
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore
 from catalog.visibility import may_see
-from pipelines.licence import fill_notice
-from pipelines.vocabularies import THEMES, find_frequency
+from core.licences import fill_notice
+from core.vocabularies import THEMES, find_frequency
 
 DCAT3 = Namespace("http://www.w3.org/ns/dcat#")  # open: rdflib's DCAT lacks DCAT 3 terms
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")

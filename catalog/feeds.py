@@ -34,8 +34,8 @@ from catalog.principal import ANONYMOUS, Principal
 from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
 from catalog.store import CatalogStore
 from catalog.visibility import CALLER, may_see, may_see_or_refuse
-from pipelines import clock
-from pipelines.netguard import webhook_refusal
+from core import clock
+from core.netguard import webhook_refusal
 
 ATOM_MEDIA_TYPE = "application/atom+xml"
 FEED_SIZE = 100

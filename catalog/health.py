@@ -30,10 +30,10 @@ from catalog.lifecycle import depublication, lifecycle_of
 from catalog.records import Dataset, SourceState
 from catalog.search import freshness
 from catalog.store import CatalogStore
-from pipelines import clock
-from pipelines.config import load_settings
+from core import clock
+from core.producers import load_producers
+from core.settings import load_settings
 from pipelines.governance import WARNING_DAYS, depublication_date
-from pipelines.producers import load_producers
 
 SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")

@@ -11,7 +11,8 @@ from typing import Any
 
 from catalog.records import EVENT_KINDS, ChangeNotice, Dataset, Event
 from catalog.store import CatalogStore
-from pipelines import changes, clock
+from core import clock
+from pipelines import changes
 from pipelines.governance import depublication_date
 from pipelines.schema import Structure
 

@@ -26,9 +26,9 @@ from catalog.principal import Principal, dataset_access
 from catalog.records import ChangeNotice, Dataset
 from catalog.store import CatalogStore
 from catalog.visibility import CALLER, may_see_or_refuse
+from core.problems import SubmissionRejected
 from pipelines import changes
 from pipelines.lifecycle import announce_change
-from pipelines.report import SubmissionRejected
 
 CONFLICTS = {"avis-deja-en-cours", "jeu-inconnu"}  # the dataset's state forbids it: 409
 BODY_HELP = (

@@ -18,10 +18,10 @@ Only the person's name (`family_name`, or ProConnect's `usual_name`), first name
 (`given_name`) and e-mail are read, with `sub` for the audit log and the agents claim. The
 `jku`, `x5u` and `jwk` headers are never followed: keys only come from the issuer's JWKS.
 Every request to a provider (discovery, JWKS, token, userinfo) goes through the SSRF guard
-(`pipelines.netguard`): the configured issuers' hosts are the operator's choice, any other
+(`core.netguard`): the configured issuers' hosts are the operator's choice, any other
 host a discovery document names must resolve to public addresses only.
 
-Expiry is checked against the real time, not `pipelines.clock` (`OPENDATA_NOW` replays
+Expiry is checked against the real time, not `core.clock` (`OPENDATA_NOW` replays
 the platform's rules, never a provider's tokens).
 
 Configuration (environment):
@@ -61,7 +61,7 @@ import httpx
 import jwt
 
 from catalog.principal import Principal
-from pipelines.netguard import Policy, Refused, httpx_client, parse_url
+from core.netguard import Policy, Refused, httpx_client, parse_url
 
 LOGGER = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _provider(entry: str, index: int, env: Mapping[str, str], agent_issuers: set
 
 def check_url(url: str) -> str:
     """A provider URL: https, or http on the loopback interface only (local providers);
-    read as the SSRF guard reads it (`pipelines.netguard.parse_url`)."""
+    read as the SSRF guard reads it (`core.netguard.parse_url`)."""
     try:
         parse_url(url)
     except Refused as refused:
@@ -238,7 +238,7 @@ def issuers_policy(providers: Iterable[Provider]) -> Policy:
 
 
 def guarded_client(policy: Policy) -> httpx.Client:
-    """An httpx client through the SSRF guard (`pipelines.netguard`), no redirect."""
+    """An httpx client through the SSRF guard (`core.netguard`), no redirect."""
     return httpx_client(lambda: policy, HTTP_TIMEOUT)
 
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from catalog.principal import Principal, dataset_access
 from catalog.records import AuditEntry, Dataset
-from pipelines import clock
+from core import clock
 
 LOGGER = logging.getLogger(__name__)
 WINDOW_SECONDS = 60.0

@@ -33,7 +33,7 @@ from catalog.formats import build_once, exclusive
 from catalog.postgis import DATA_SCHEMA, FID, table_name
 from catalog.records import Release
 from catalog.store import structures_table
-from pipelines.vocabularies import normalise_label
+from core.vocabularies import normalise_label
 
 OPERATORS = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 TEXT_OPERATORS = ("in", "contains")

@@ -24,8 +24,8 @@ import snowballstemmer
 
 from catalog.formats import offered
 from catalog.records import Dataset, Release
-from pipelines import clock
-from pipelines.vocabularies import find_frequency, normalise_label
+from core import clock
+from core.vocabularies import find_frequency, normalise_label
 
 FACETS = ("commune", "theme", "licence", "format", "geographique", "statut")
 SORTS = ("pertinence", "mise-a-jour", "titre")

@@ -51,11 +51,11 @@ from catalog.records import ChangeNotice, Dataset, Release
 from catalog.security import install as install_security
 from catalog.store import CatalogStore, open_store
 from catalog.visibility import CALLER, PrivateWhenAuthenticated, may_see, may_see_or_refuse
-from pipelines import clock
-from pipelines.config import load_settings
-from pipelines.licence import fill_notice
-from pipelines.producers import Producer, load_producers
-from pipelines.vocabularies import THEMES, find_frequency
+from core import clock
+from core.licences import fill_notice
+from core.producers import Producer, load_producers
+from core.settings import load_settings
+from core.vocabularies import THEMES, find_frequency
 
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # kept as they are when a URL goes into a header
 TEMPLATES = Jinja2Templates(

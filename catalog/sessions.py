@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from catalog.records import PortalSession
-from pipelines import clock
+from core import clock
 
 SESSION_ID = "sid"  # the session's identifier, in the cookie
 

@@ -2,7 +2,7 @@
 
 Every absolute link of every document (WMS/WFS/CSW capabilities, OGC API links, Atom
 feeds, DCAT, the embed snippet, the paging links of the rows API…) starts with
-`OPENDATA_PUBLIC_URL` (`pipelines.config.configured_public_url`, default
+`OPENDATA_PUBLIC_URL` (`core.settings.configured_public_url`, default
 http://127.0.0.1:8000), never with the request's `Host` or `X-Forwarded-*` headers: a
 forged header must not end up in an answer that a cache in front of the catalog keeps and
 hands to everyone else (issue #16).
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from pipelines.config import configured_public_url
+from core.settings import configured_public_url
 
 
 def install(app: Any, url: str) -> None:

@@ -37,7 +37,7 @@ from catalog.records import (
     SubmissionRecord,
     Subscription,
 )
-from pipelines import clock
+from core import clock
 
 _meta = sa.MetaData()
 

@@ -61,13 +61,13 @@ from starlette.requests import ClientDisconnect
 from catalog import accounts
 from catalog.principal import Principal
 from catalog.store import CatalogStore
-from pipelines import clock
-from pipelines.config import Settings, load_settings
+from core import clock
+from core.producers import load_producers
+from core.safe_yaml import UnsafeYaml, load_producer_yaml, short_error
+from core.settings import Settings, load_settings
 from pipelines.metadata import SLUG_PATTERN
-from pipelines.producers import load_producers
 from pipelines.publish import file_sha256
 from pipelines.read import FORMATS
-from pipelines.safe_yaml import UnsafeYaml, load_producer_yaml, short_error
 from pipelines.submission import (
     METADATA_NAMES,
     NOT_DATA,

@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import date
 
 from catalog.store import CatalogStore
-from pipelines import clock
+from core import clock
 
 KINDS = {"telechargement": "téléchargements", "api": "appels à l'API", "page": "consultations"}
 

@@ -15,10 +15,10 @@ from typing import Any
 from airflow.exceptions import AirflowFailException
 from airflow.sdk import dag, task, task_group
 
+from core.problems import SubmissionRejected
+from core.producers import Producer, load_producers
+from core.settings import load_settings
 from pipelines import tasks
-from pipelines.config import load_settings
-from pipelines.producers import Producer, load_producers
-from pipelines.report import SubmissionRejected
 
 DEFAULT_ARGS = {
     "owner": "equipe-data",

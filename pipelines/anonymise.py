@@ -25,10 +25,10 @@ import shapely
 import yaml
 from shapely.geometry import Point
 
+from core.problems import Problem, Report, SubmissionRejected
 from pipelines import personal
 from pipelines.personal import names
 from pipelines.publish import CheckedData
-from pipelines.report import Problem, Report, SubmissionRejected
 
 STAGE = "anonymisation"
 TREATMENTS = ("supprimer", "pseudonymiser", "generaliser", "masquer", "non-personnel")

@@ -12,7 +12,7 @@ readable by the operator only (mode 0600: it holds the pseudonymisation keys). I
 - `donnees/archive/…`: the processed drop folders (what each commune sent, with its report);
 - `secrets/pseudonymes.yaml`: the pseudonymisation keys, when the secrets file exists;
   without them the next version of a pseudonymised dataset would get new pseudonyms;
-- `manifest.json` (last member): format version, date (`pipelines.clock.now()`), backend,
+- `manifest.json` (last member): format version, date (`core.clock.now()`), backend,
   and every member with its size and SHA-256.
 
 Left out: `services/` (the OGC services' generated files, rebuilt by the refresher at
@@ -48,8 +48,8 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
-from pipelines import clock
-from pipelines.config import Settings
+from core import clock
+from core.settings import Settings
 from pipelines.publish import file_sha256
 
 FORMAT_VERSION = 1

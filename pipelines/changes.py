@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from catalog.records import ChangeNotice
-from pipelines import clock
-from pipelines.report import SubmissionRejected, reject
+from core import clock
+from core.problems import SubmissionRejected, reject
 from pipelines.schema import Structure, check_schema_descriptor
 
 NOTICE_DAYS = 30  # a notice precedes its effective date by at least this

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.config import (
+from core.settings import (
     PROJECT_ROOT,
     PUBLIC_URL_VARIABLE,
     Settings,
@@ -186,8 +186,8 @@ def _add_notice_parser(commands: Any) -> None:
 
 
 def _announce_change(args: argparse.Namespace, settings: Settings) -> int:
+    from core.problems import SubmissionRejected
     from pipelines.lifecycle import announce_change
-    from pipelines.report import SubmissionRejected
     from pipelines.schema import load_schema_file
     from pipelines.submission import dataset_slug, open_settings_store
 
@@ -237,7 +237,7 @@ def _end_portal_sessions(settings: Settings) -> None:
 
 
 def _check_producer(store: Any, slug: str, producer: str) -> None:
-    from pipelines.report import reject
+    from core.problems import reject
 
     dataset = store.get_dataset(slug)
     if dataset is not None and dataset.producer != producer:
@@ -247,7 +247,7 @@ def _check_producer(store: Any, slug: str, producer: str) -> None:
 
 
 def _effective_date(text: str) -> date:
-    from pipelines.report import reject
+    from core.problems import reject
 
     try:
         return date.fromisoformat(text)
@@ -258,7 +258,7 @@ def _effective_date(text: str) -> date:
 
 
 def _load_mapping(path: Path | None) -> dict[str, Any] | None:
-    from pipelines.report import reject
+    from core.problems import reject
 
     if path is None:
         return None
@@ -662,7 +662,7 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from pipelines.producers import load_producers
+    from core.producers import load_producers
     from pipelines.submission import open_settings_store
 
     env = airflow_environment(settings)

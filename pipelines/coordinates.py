@@ -33,10 +33,10 @@ import pyarrow.compute as pc
 import shapely
 from pyproj import CRS
 
+from core.problems import Problem, Repair, reject
 from pipelines import read
 from pipelines.metadata import accepted_crs_list
 from pipelines.read import MOSTLY, PROJECTED_CRS, SourceTable
-from pipelines.report import Problem, Repair, reject
 from pipelines.structured_types import geopoint_coordinates
 
 STAGE = "lecture"

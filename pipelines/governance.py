@@ -32,7 +32,8 @@ from pathlib import Path
 from catalog.records import Dataset
 from catalog.search import freshness
 from catalog.store import CatalogStore
-from pipelines import changes, clock, retention
+from core import clock
+from pipelines import changes, retention
 
 STALE_YEARS = 3
 WARNING_DAYS = (90, 30)

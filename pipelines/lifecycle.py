@@ -20,9 +20,10 @@ import pyarrow.parquet as pq
 
 from catalog.records import ChangeNotice, Dataset, NewRelease, SubmissionRecord
 from catalog.store import CatalogStore
-from pipelines import changes, clock
+from core import clock
+from core.problems import reject
+from pipelines import changes
 from pipelines.publish import CheckedData, PublishOutcome, publish
-from pipelines.report import reject
 from pipelines.schema import Structure
 
 LOGGER = logging.getLogger(__name__)

@@ -16,12 +16,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from pipelines import clock, national_schemas
-from pipelines.anonymise import parse_declarations, parse_k_anonymity
-from pipelines.netguard import Refused, parse_url
-from pipelines.report import Problem, Report, SubmissionRejected
-from pipelines.safe_yaml import UnsafeYaml, read_producer_yaml, short_error
-from pipelines.vocabularies import (
+from core import clock
+from core.netguard import Refused, parse_url
+from core.problems import Problem, Report, SubmissionRejected
+from core.safe_yaml import UnsafeYaml, read_producer_yaml, short_error
+from core.vocabularies import (
     Frequency,
     find_frequency,
     find_theme,
@@ -29,6 +28,8 @@ from pipelines.vocabularies import (
     normalise_label,
     theme_choices,
 )
+from pipelines import national_schemas
+from pipelines.anonymise import parse_declarations, parse_k_anonymity
 
 STAGE = "metadonnees"
 

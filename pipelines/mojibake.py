@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.report import MAX_LISTED_PROBLEMS, Problem, Repair, Report
+from core.problems import MAX_LISTED_PROBLEMS, Problem, Repair, Report
 
 STAGE = "lecture"
 # UTF-8 lead bytes of accented letters (Ã, Â, â) read as Windows-1252, then a continuation

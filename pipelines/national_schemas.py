@@ -35,8 +35,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from pipelines.config import NATIONAL_SCHEMAS_CATALOGUE, load_settings
-from pipelines.netguard import GuardedSession, Policy, outside_allowed_hosts
+from core.netguard import GuardedSession, Policy, outside_allowed_hosts
+from core.settings import NATIONAL_SCHEMAS_CATALOGUE, load_settings
 
 INDEX = "index.json"
 SCHEMA_FILE = "schema.json"

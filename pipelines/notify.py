@@ -42,10 +42,10 @@ from catalog.feeds import (
 )
 from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
 from catalog.store import CatalogStore
-from pipelines import clock
-from pipelines.config import Settings, load_settings
-from pipelines.netguard import GuardedSession, Refused, webhooks_policy
-from pipelines.producers import Producer, load_producers
+from core import clock
+from core.netguard import GuardedSession, Refused, webhooks_policy
+from core.producers import Producer, load_producers
+from core.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def _post(
         response = session.post(
             subscription.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
         )
-    except Refused as refused:  # the SSRF guard (pipelines.netguard): nothing was sent
+    except Refused as refused:  # the SSRF guard (core.netguard): nothing was sent
         return refused.message[:ERROR_LENGTH]
     except requests.RequestException as error:
         return f"{type(error).__name__} : {error}"[:ERROR_LENGTH]

@@ -28,7 +28,7 @@ from catalog.formats import (
 )
 from catalog.records import Distribution, NewRelease, Release, SubmissionRecord
 from catalog.store import CatalogStore
-from pipelines.report import Repair
+from core.problems import Repair
 
 WGS84 = 4326
 

@@ -47,10 +47,10 @@ import pyogrio.raw
 import shapely
 from pyproj import CRS, Transformer
 
+from core.problems import Problem, Report, SubmissionRejected, reject
 from pipelines import safety
 from pipelines.metadata import ACCEPTED_CRS, accepted_crs_list, crs_code
 from pipelines.mojibake import repair_mojibake
-from pipelines.report import Problem, Report, SubmissionRejected, reject
 from pipelines.safety import UnsafeInput
 
 LOGGER = logging.getLogger(__name__)

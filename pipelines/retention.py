@@ -11,7 +11,7 @@ import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from pipelines import clock
+from core import clock
 
 MARKER = "DONNEES_PERSONNELLES.json"
 KEPT = {"rapport.txt", "rapport.json", MARKER}

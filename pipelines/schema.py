@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from core.problems import Problem, Report, SubmissionRejected, reject
+from core.safe_yaml import read_producer_yaml
 from pipelines.read import SourceTable
-from pipelines.report import Problem, Report, SubmissionRejected, reject
-from pipelines.safe_yaml import read_producer_yaml
 
 STAGE = "structure"
 INFERENCE_SAMPLE_ROWS = 100_000

@@ -52,14 +52,15 @@ from urllib3.exceptions import ReadTimeoutError
 
 from catalog.records import SourceState, SubmissionRecord
 from catalog.store import CatalogStore
-from pipelines import clock
-from pipelines.config import Settings
+from core import clock
+from core.netguard import GuardedSession, Refused, sources_policy
+from core.problems import Problem, Report, SubmissionRejected, reject
+from core.safe_yaml import read_producer_yaml
+from core.settings import Settings
+from core.vocabularies import find_frequency
 from pipelines.metadata import SOURCE_FORMATS, check_source_url
-from pipelines.netguard import GuardedSession, Refused, sources_policy
 from pipelines.publish import file_sha256
 from pipelines.read import FORMATS
-from pipelines.report import Problem, Report, SubmissionRejected, reject
-from pipelines.safe_yaml import read_producer_yaml
 from pipelines.safety import UnsafeInput, check_xml_bytes
 from pipelines.submission import (
     METADATA_NAMES,
@@ -71,7 +72,6 @@ from pipelines.submission import (
     run_submission,
     stage_metadata,
 )
-from pipelines.vocabularies import find_frequency
 
 USER_AGENT = (
     "PlateformeDonneesOuvertes-MetropoleLyon/1.0 "
@@ -305,7 +305,7 @@ class HttpClient:
 
     def __init__(self, policy: RetryPolicy | None = None) -> None:
         self.policy = policy or RetryPolicy.from_environment()
-        # every request, redirects included, through the SSRF guard (pipelines.netguard)
+        # every request, redirects included, through the SSRF guard (core.netguard)
         self.session = GuardedSession(sources_policy)
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.max_redirects = 5

@@ -25,7 +25,12 @@ import pyarrow.parquet as pq
 
 from catalog.records import Dataset, NewRelease, SubmissionRecord
 from catalog.store import CatalogStore, now, open_store
-from pipelines import changes, clock, lifecycle, national_schemas, retention
+from core import clock
+from core.licences import Licence, check_licence
+from core.problems import Repair, Report, SubmissionRejected, reject
+from core.producers import load_producers
+from core.settings import Settings, load_settings
+from pipelines import changes, lifecycle, national_schemas, retention
 from pipelines.anonymise import (
     STAGE as ANONYMISATION_STAGE,
 )
@@ -38,14 +43,10 @@ from pipelines.anonymise import (
     treatments_of,
     with_published_schema,
 )
-from pipelines.config import Settings, load_settings
 from pipelines.coordinates import locate_geometry
-from pipelines.licence import Licence, check_licence
 from pipelines.metadata import Metadata, partial_metadata, read_metadata_file
-from pipelines.producers import load_producers
 from pipelines.publish import CheckedData, publish
 from pipelines.read import FORMATS, SourceTable, read_source
-from pipelines.report import Repair, Report, SubmissionRejected, reject
 from pipelines.schema import (
     Structure,
     check_schema_descriptor,

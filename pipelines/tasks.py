@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pipelines.config import load_settings
-from pipelines.report import SubmissionRejected
+from core.problems import SubmissionRejected
+from core.settings import load_settings
 from pipelines.submission import (
     Outcome,
     Submission,
@@ -184,7 +184,7 @@ def commune_pools(slots: int | None = None) -> dict[str, dict[str, Any]]:
     """Every commune's pool, in the format of `airflow pools import`."""
     import os
 
-    from pipelines.producers import load_producers
+    from core.producers import load_producers
 
     if slots is None:
         slots = int(os.environ.get("OPENDATA_POOL_SLOTS", "2"))

@@ -18,9 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.problems import MAX_LISTED_PROBLEMS, Problem, Report
 from pipelines import structured_types as structured
 from pipelines.read import SourceTable
-from pipelines.report import MAX_LISTED_PROBLEMS, Problem, Report
 
 STAGE = "structure"
 

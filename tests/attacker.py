@@ -1,4 +1,4 @@
-"""What an SSRF attacker aims at, for the tests of the egress guard (`pipelines.netguard`,
+"""What an SSRF attacker aims at, for the tests of the egress guard (`core.netguard`,
 issue #16): an HTTP server on loopback standing for the platform's internal network, which
 records every request it gets (the tests prove it gets none), and a DNS resolver the test
 controls.

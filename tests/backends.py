@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from catalog.store import CatalogStore, datasets_table
-from pipelines.config import Settings, load_settings
+from core.settings import Settings, load_settings
 from pipelines.submission import open_settings_store
 
 BACKENDS = ["sqlite", "postgis"]

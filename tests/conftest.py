@@ -19,7 +19,7 @@ import uvicorn
 from catalog import site
 from catalog.service import create_app
 from catalog.store import CatalogStore
-from pipelines.config import (
+from core.settings import (
     DEFAULT_PUBLIC_URL,
     PROJECT_ROOT,
     PUBLIC_URL_VARIABLE,

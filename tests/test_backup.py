@@ -23,9 +23,10 @@ from rdflib.compare import to_isomorphic
 
 from catalog.service import create_app
 from catalog.store import CatalogStore
-from pipelines import backup, clock
+from core import clock
+from core.settings import Settings
+from pipelines import backup
 from pipelines.cli import main as cli
-from pipelines.config import Settings
 from pipelines.lifecycle import announce_change
 from pipelines.submission import (
     archive_submission,

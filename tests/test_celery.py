@@ -25,8 +25,8 @@ import pytest
 import yaml
 from test_lifecycle import TEAM_MAIL, Mailbox, mailbox  # noqa: F401 - mailbox: fixture
 
+from core.settings import PROJECT_ROOT, Settings
 from pipelines import tasks
-from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.submission import open_settings_store
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 from openpyxl import Workbook
 
+from core.problems import SubmissionRejected
 from pipelines import changes, lifecycle
-from pipelines.report import SubmissionRejected
 from pipelines.schema import Structure
 
 FIELDS = [

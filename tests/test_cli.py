@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipelines.config import Settings
+from core.settings import Settings
 
 OPENDATA = str(Path(sys.executable).parent / "opendata")
 

@@ -10,13 +10,14 @@ import pytest
 import yaml
 
 from catalog.ogc import mapserver as mapserver_module
-from pipelines.config import PROJECT_ROOT, Settings
+from core.settings import PROJECT_ROOT, Settings
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 
 
 def test_every_opendata_variable_is_one_the_code_reads() -> None:
     sources = [
+        *(PROJECT_ROOT / "core").rglob("*.py"),
         *(PROJECT_ROOT / "pipelines").rglob("*.py"),
         *(PROJECT_ROOT / "catalog").rglob("*.py"),
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import PROJECT_ROOT, Settings
+from core.settings import PROJECT_ROOT, Settings
 from pipelines.submission import open_settings_store
 
 from backends import on_both_backends

@@ -10,7 +10,7 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF
 from shapely.geometry import Point
 
-from pipelines.config import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 from conftest import running_catalog
 

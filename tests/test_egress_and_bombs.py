@@ -23,9 +23,9 @@ import pytest
 from fastapi import HTTPException
 
 from catalog.uploads import read_metadata
+from core.problems import SubmissionRejected
+from core.safe_yaml import MAX_PRODUCER_YAML_BYTES
 from pipelines.read import read_source
-from pipelines.report import SubmissionRejected
-from pipelines.safe_yaml import MAX_PRODUCER_YAML_BYTES
 
 # 356 bytes that PyYAML's safe_load expands to 9⁹ (387 million) strings.
 YAML_BOMB = """\

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from hostile_corpus import Case, build_corpus
 
+from core.problems import Report, SubmissionRejected
 from pipelines import read, safety
 from pipelines.read import read_source
-from pipelines.report import Report, SubmissionRejected
 from pipelines.schema import infer_schema
 from pipelines.sources import HttpClient, RetryPolicy, SourceError, fetch
 from pipelines.validate import validate

@@ -1,8 +1,8 @@
 import pytest
 
-from pipelines.config import load_settings
-from pipelines.licence import check_licence, load_licences
-from pipelines.report import SubmissionRejected
+from core.licences import check_licence, load_licences
+from core.problems import SubmissionRejected
+from core.settings import load_settings
 
 LICENCES = load_settings().licenses_dir
 

@@ -40,9 +40,9 @@ from catalog import accounts
 from catalog.ogc.api import OgcApi
 from catalog.service import create_app
 from catalog.store import CatalogStore
+from core.settings import PROJECT_ROOT, Settings
 from pipelines import governance
 from pipelines.cli import main as cli
-from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.submission import Submission, run_submission
 
 from backends import on_both_backends

@@ -2,8 +2,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from core.problems import SubmissionRejected
 from pipelines.metadata import DCAT_TERMS, parse_metadata
-from pipelines.report import SubmissionRejected
 
 VALID = {
     "titre": "Bancs publics",

@@ -29,11 +29,11 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, RDF
 
 from catalog.uploads import check_schema_reference
+from core.problems import SubmissionRejected
 from pipelines import national_schemas
 from pipelines.cli import main as cli
 from pipelines.metadata import parse_metadata
 from pipelines.national_schemas import NationalSchemaError, RefreshError, refresh, resolve
-from pipelines.report import SubmissionRejected
 
 from conftest import METADATA_TEMPLATE, running_catalog
 

@@ -16,8 +16,8 @@ from typing import Any
 import frictionless
 import pytest
 
+from core.problems import SubmissionRejected
 from pipelines.read import read_source
-from pipelines.report import SubmissionRejected
 from pipelines.schema import check_schema_descriptor
 from pipelines.validate import validate
 

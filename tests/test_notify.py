@@ -28,8 +28,8 @@ from aiosmtpd.controller import Controller
 from attacker import PUBLIC_ADDRESS, attacker_server, fake_resolver
 
 from catalog.store import CatalogStore
+from core.producers import load_producers
 from pipelines import notify
-from pipelines.producers import load_producers
 
 from conftest import running_catalog
 

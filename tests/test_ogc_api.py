@@ -22,7 +22,7 @@ import shapely
 from owslib.ogcapi.features import Features
 from owslib.ogcapi.records import Records
 
-from pipelines.config import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 from conftest import SAMPLES, Deployment, deployment, running_catalog
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from pipelines.config import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 from conftest import deployment, running_catalog, write_submission
 

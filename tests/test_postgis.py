@@ -23,7 +23,7 @@ from catalog import postgis, rows
 from catalog.records import ChangeNotice, NewRelease, Release, SourceState, SubmissionRecord
 from catalog.service import create_app, published_schema
 from catalog.store import SqlCatalogStore, datasets_table, now, open_store
-from pipelines.config import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from pipelines.submission import Outcome, Submission, run_submission
 
 from conftest import write_submission

@@ -41,9 +41,9 @@ from catalog.ogc.layers import served_layers
 from catalog.ogc.mapserver import MapServerService, render_mapfile
 from catalog.service import published_schema
 from catalog.store import CatalogStore
+from core.settings import Settings, load_settings
 from pipelines import governance
 from pipelines.cli import main as cli
-from pipelines.config import Settings, load_settings
 from pipelines.submission import Submission, open_settings_store, run_submission
 
 from conftest import SAMPLES, running_catalog

@@ -33,7 +33,7 @@ from owslib.wms import WebMapService
 from catalog.ogc import pycsw_app
 from catalog.ogc.csw import pycsw_venv
 from catalog.service import create_app
-from pipelines.config import PROJECT_ROOT, configured_public_url
+from core.settings import PROJECT_ROOT, configured_public_url
 
 from conftest import SAMPLES, Deployment, deployment, serving
 

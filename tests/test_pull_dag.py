@@ -36,7 +36,7 @@ from test_sources import (  # noqa: F401 - commune: fixture
 from catalog import accounts
 from catalog.service import create_app
 from catalog.store import CatalogStore
-from pipelines.config import Settings
+from core.settings import Settings
 from pipelines.sources import USER_AGENT, HttpClient, RetryPolicy
 
 from backends import on_both_backends

@@ -9,8 +9,8 @@ import openpyxl
 import pytest
 from shapely.geometry import Point
 
+from core.problems import SubmissionRejected
 from pipelines.read import read_source
-from pipelines.report import SubmissionRejected
 
 ROWS = [("1", "Érable sycomore", "12,5"), ("2", "Tilleul à petites feuilles", "8")]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 SAMPLES = PROJECT_ROOT / "samples"
 VALID = sorted(p for p in (SAMPLES / "inbox").glob("*/*") if p.is_dir())

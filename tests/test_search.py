@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from catalog.search import freshness
-from pipelines.config import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 from conftest import deployment, running_catalog
 

@@ -37,7 +37,7 @@ from oidc_provider import OidcProvider
 from catalog import security
 from catalog.service import create_app
 from catalog.store import CatalogStore
-from pipelines.config import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 from conftest import Deployment, deployment, serving
 

@@ -30,9 +30,9 @@ from attacker import PUBLIC_ADDRESS, attacker_server, fake_resolver
 
 from catalog.records import EVENT_KINDS, SourceState
 from catalog.store import CatalogStore
-from pipelines.config import Settings
+from core.problems import SubmissionRejected
+from core.settings import Settings
 from pipelines.metadata import parse_metadata
-from pipelines.report import SubmissionRejected
 from pipelines.sources import (
     USER_AGENT,
     FetchResult,

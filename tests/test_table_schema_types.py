@@ -10,8 +10,8 @@ import frictionless
 import pyarrow as pa
 import pytest
 
+from core.problems import SubmissionRejected
 from pipelines.read import SourceTable
-from pipelines.report import SubmissionRejected
 from pipelines.schema import check_schema_descriptor
 from pipelines.validate import validate
 

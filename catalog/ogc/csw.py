@@ -39,8 +39,8 @@ from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.ogc.layers import Entry, Layer
 from catalog.ogc.pycsw_app import BASE_PLACEHOLDER, CONFIG_VARIABLE, PUBLIC_URL_VARIABLE
 from catalog.site import cgi_server, public_url
-from pipelines.config import PROJECT_ROOT
-from pipelines.vocabularies import THEME_BASE_URI, THEMES
+from core.settings import PROJECT_ROOT
+from core.vocabularies import THEME_BASE_URI, THEMES
 
 LOGGER = logging.getLogger(__name__)
 RUNNER = Path(__file__).with_name("pycsw_app.py")

@@ -39,7 +39,7 @@ from catalog.postgis import PostgisCatalogStore
 from catalog.principal import Principal, dataset_access
 from catalog.records import Dataset, Release
 from catalog.store import CatalogStore
-from pipelines.licence import fill_notice
+from core.licences import fill_notice
 
 LOGGER = logging.getLogger(__name__)
 LAYER_CRS = 4326

@@ -46,7 +46,7 @@ from pyproj import Transformer
 from catalog import site
 from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.ogc.layers import Entry, Layer
-from pipelines.config import DEFAULT_PUBLIC_URL
+from core.settings import DEFAULT_PUBLIC_URL
 
 LOGGER = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from wsgiref.handlers import BaseCGIHandler
 BASE_PLACEHOLDER = "http://catalogue.invalid"
 CONFIG_VARIABLE = "OPENDATA_CSW_CONFIG"
 PUBLIC_URL_VARIABLE = "OPENDATA_PUBLIC_URL"
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"  # pipelines.config's (not importable here)
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"  # core.settings's (not importable here)
 TABLE = "records"
 SAFE_BASE_URL = re.compile(
     r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?"

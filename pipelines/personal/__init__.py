@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from stdnum.fr import siren as std_siren
 from stdnum.fr import siret as std_siret
 
-from pipelines import clock
+from core import clock
 from pipelines.personal import names, quasi
 from pipelines.personal.identifiers import (
     ANY_IDENTIFIER,

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from pipelines.report import reject
-from pipelines.vocabularies import normalise_label
+from core.problems import reject
+from core.vocabularies import normalise_label
 
 STAGE = "licence"
 
