@@ -46,7 +46,7 @@ from catalog.store import CatalogStore
 from core import clock
 from core.producers import load_producers
 from core.settings import load_settings
-from pipelines.metadata import EMAIL_PATTERN
+from core.vocabularies import EMAIL_PATTERN
 
 KINDS = ("producteur", "equipe-data")
 DEFAULT_DAYS = 90

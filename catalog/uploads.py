@@ -65,7 +65,7 @@ from core import clock
 from core.producers import load_producers
 from core.safe_yaml import UnsafeYaml, load_producer_yaml, short_error
 from core.settings import Settings, load_settings
-from pipelines.metadata import SLUG_PATTERN
+from core.vocabularies import SLUG_PATTERN
 from pipelines.publish import file_sha256
 from pipelines.read import FORMATS
 from pipelines.submission import (

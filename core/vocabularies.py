@@ -6,8 +6,13 @@ export uses their URIs as they are.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
+
+# A dataset's or commune's identifier, and an e-mail address, as the platform accepts them.
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 FREQUENCY_BASE_URI = "http://publications.europa.eu/resource/authority/frequency/"
 THEME_BASE_URI = "http://publications.europa.eu/resource/authority/data-theme/"

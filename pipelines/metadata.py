@@ -21,6 +21,8 @@ from core.netguard import Refused, parse_url
 from core.problems import Problem, Report, SubmissionRejected
 from core.safe_yaml import UnsafeYaml, read_producer_yaml, short_error
 from core.vocabularies import (
+    EMAIL_PATTERN,
+    SLUG_PATTERN,
     Frequency,
     find_frequency,
     find_theme,
@@ -109,8 +111,6 @@ REQUIRED_FIELDS = {
     "contact": "contact",
 }
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 # Coordinate reference systems accepted from producers, with their usual names.
 ACCEPTED_CRS = {
