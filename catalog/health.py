@@ -32,8 +32,8 @@ from catalog.search import freshness
 from catalog.store import CatalogStore
 from core import clock
 from core.producers import load_producers
+from core.rules import WARNING_DAYS, depublication_date
 from core.settings import load_settings
-from pipelines.governance import WARNING_DAYS, depublication_date
 
 SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -72,7 +72,7 @@ def dataset_health(store: CatalogStore, dataset: Dataset, today: date) -> dict[s
     fresh = freshness(dataset, today)
     cycle = lifecycle_of(store, dataset)
     published = dataset.status == "publie"
-    deadline = depublication_date(dataset)
+    deadline = depublication_date(dataset.last_confirmed_at.date())
     gone = None if published else depublication(store, dataset.slug)
     return {
         "slug": dataset.slug,

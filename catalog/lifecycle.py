@@ -12,8 +12,8 @@ from typing import Any
 from catalog.records import EVENT_KINDS, ChangeNotice, Dataset, Event
 from catalog.store import CatalogStore
 from core import clock
+from core.rules import depublication_date
 from pipelines import changes
-from pipelines.governance import depublication_date
 from pipelines.schema import Structure
 
 
@@ -34,7 +34,9 @@ def lifecycle_of(store: CatalogStore, dataset: Dataset) -> dict[str, Any]:
             for n in notices
             if n.retired_at
         ],
-        "depublication_prevue_le": depublication_date(dataset).isoformat(),
+        "depublication_prevue_le": depublication_date(
+            dataset.last_confirmed_at.date()
+        ).isoformat(),
         "changements": [
             {
                 "date": e.at.isoformat(),

@@ -33,10 +33,9 @@ from catalog.records import Dataset
 from catalog.search import freshness
 from catalog.store import CatalogStore
 from core import clock
+from core.rules import WARNING_DAYS, depublication_date
 from pipelines import changes, retention
 
-STALE_YEARS = 3
-WARNING_DAYS = (90, 30)
 LEFTOVER_AGE = timedelta(days=1)  # older than any publication in progress
 
 
@@ -131,20 +130,11 @@ def _drop_data(store: CatalogStore, method: str, *arguments: object) -> None:
         drop(*arguments)
 
 
-def depublication_date(dataset: Dataset) -> date:
-    """Three years after the last update (a 29 February falls back to the 28th)."""
-    last = dataset.last_confirmed_at.date()
-    try:
-        return last.replace(year=last.year + STALE_YEARS)
-    except ValueError:
-        return last.replace(year=last.year + STALE_YEARS, day=28)
-
-
 def _apply_staleness(
     store: CatalogStore, dataset: Dataset, today: date, report: GovernanceReport
 ) -> None:
     slug = dataset.slug
-    deadline = depublication_date(dataset)
+    deadline = depublication_date(dataset.last_confirmed_at.date())
     last = dataset.last_confirmed_at.date()
     fresh = freshness(dataset, today)
     if fresh["statut"] == "en-retard":
