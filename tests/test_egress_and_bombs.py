@@ -7,11 +7,9 @@ make any process call it. A YAML "billion laughs" is refused before anything exp
 from __future__ import annotations
 
 import contextlib
-import http.server
 import io
 import json
 import sqlite3
-import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ import geopandas as gpd
 import openpyxl
 import pyogrio
 import pytest
+from attacker import Attacker, attacker_server
 from fastapi import HTTPException
 
 from catalog.uploads import read_metadata
@@ -42,26 +41,10 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 
 
 @pytest.fixture
-def attacker() -> Iterator[tuple[str, list[str]]]:
-    """A loopback server that answers everything and records what it was asked."""
-    asked: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            asked.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"+proj=longlat +datum=WGS84 +no_defs")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
-    finally:
-        server.shutdown()
+def attacker() -> Iterator[Attacker]:
+    """The loopback server of the egress tests, which records every request it gets."""
+    with attacker_server() as server:
+        yield server
 
 
 def refusal(outcome) -> list[tuple[str, str]]:
@@ -112,7 +95,7 @@ def test_metadata_fields_are_bounded_and_errors_quote_no_long_input(
 def test_a_geojson_crs_link_is_refused_and_never_fetched(
     submit, dataset_folder, attacker
 ) -> None:
-    base, asked = attacker
+    base = attacker.url("")
     collection = {
         "type": "FeatureCollection",
         "crs": {"type": "link", "properties": {"href": f"{base}/crs", "type": "proj4"}},
@@ -128,13 +111,13 @@ def test_a_geojson_crs_link_is_refused_and_never_fetched(
     assert refusal(submit(data, data.parent / "metadata.yaml")) == [
         ("lecture", "crs-lien-refuse")
     ]
-    assert asked == []
+    assert attacker.received == []
 
 
 def test_a_kml_network_link_is_refused_and_never_fetched(
     submit, dataset_folder, attacker
 ) -> None:
-    base, asked = attacker
+    base = attacker.url("")
     kml = f"""<?xml version="1.0" encoding="UTF-8"?>
 <kml xmlns="http://www.opengis.net/kml/2.2"><Document>
 <NetworkLink><name>suite</name><Link><href>{base}/suite.kml</href></Link></NetworkLink>
@@ -145,7 +128,7 @@ def test_a_kml_network_link_is_refused_and_never_fetched(
     assert refusal(submit(data, data.parent / "metadata.yaml")) == [
         ("lecture", "kml-lien-reseau")
     ]
-    assert asked == []
+    assert attacker.received == []
 
 
 # --- files with active content ----------------------------------------------------------------
@@ -251,7 +234,7 @@ def test_values_pyyaml_cannot_build_are_refused_in_french(line: str) -> None:
 
 def test_a_crs_link_however_spelt_reaches_no_one(attacker, tmp_path) -> None:
     """GDAL follows "\\u006cink" too: its HTTP client is closed while it reads."""
-    base, asked = attacker
+    base = attacker.url("")
     text = (
         '{"type": "FeatureCollection", "crs": {"type": "\\\\u006cink", "properties": '
         f'{{"href": "{base}/crs", "type": "proj4"}}}}, "features": [{{"type": "Feature", '
@@ -261,4 +244,4 @@ def test_a_crs_link_however_spelt_reaches_no_one(attacker, tmp_path) -> None:
     path.write_text(text)
     with contextlib.suppress(SubmissionRejected):
         read_source(path)
-    assert asked == []
+    assert attacker.received == []

@@ -11,21 +11,20 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import feedparser
 import pytest
 import requests
 from aiosmtpd.controller import Controller
-from attacker import PUBLIC_ADDRESS, attacker_server, fake_resolver
+from attacker import PUBLIC_ADDRESS, attacker_server, fake_resolver, loopback_server
 
 from catalog.store import CatalogStore
 from core.producers import load_producers
@@ -261,16 +260,9 @@ def receiver(failures: dict[str, int]) -> Iterator[Receiver]:
         def log_message(self, *_args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with loopback_server(Handler) as port:
+        state.url = f"http://127.0.0.1:{port}"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def subscribe(base: str, url: str, dataset: str | None = None) -> dict[str, Any]:

@@ -21,19 +21,18 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 import requests
-from attacker import attacker_server
+from attacker import attacker_server, loopback_server
 from oidc_provider import OidcProvider
 from owslib.wfs import WebFeatureService
 from owslib.wms import WebMapService
@@ -323,16 +322,9 @@ def discovery() -> Iterator[dict[str, Any]]:
         def log_message(self, *_args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    state["issuer"] = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with loopback_server(Handler) as port:
+        state["issuer"] = f"http://127.0.0.1:{port}"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def test_a_providers_documents_cannot_send_the_platform_inside_its_network(discovery):
