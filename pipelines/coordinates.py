@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,7 @@ from pyproj import CRS
 from core.problems import Problem, Repair, reject
 from pipelines import read
 from pipelines.metadata import accepted_crs_list
+from pipelines.personal.words import column_tokens
 from pipelines.read import MOSTLY, PROJECTED_CRS, SourceTable
 from pipelines.structured_types import geopoint_coordinates
 
@@ -134,8 +134,8 @@ def _crs_without_positions(source: SourceTable, crs: int, filename: str) -> Exce
 
 
 def _folded(name: str) -> str:
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]", "", ascii_name.lower())
+    """The header's words run together: « Coordonnées géo » → "coordonneesgeo"."""
+    return column_tokens(name).replace("_", "")
 
 
 def _declared_columns(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import yaml
 
 from core.problems import Problem, Report, SubmissionRejected, reject
 from core.safe_yaml import read_producer_yaml
+from pipelines.personal.words import column_tokens
 from pipelines.read import SourceTable
 
 STAGE = "structure"
@@ -182,8 +182,7 @@ def _infer_field(name: str, column: pa.ChunkedArray) -> dict[str, Any]:
 
 def _is_code(name: str, values: pa.ChunkedArray) -> bool:
     """Digits that identify (SIRET, INSEE code, phone…) rather than count."""
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    if IDENTIFIER_HEADER.search(re.sub(r"[^a-z0-9]+", "_", folded)):
+    if IDENTIFIER_HEADER.search(column_tokens(name)):
         return True
     lengths = pc.utf8_length(values)
     shortest = pc.min(lengths).as_py()
