@@ -454,24 +454,21 @@ def write_layer(
 
 
 def _iso_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Dates as 2016-03-22, datetimes as 2016-03-22T10:05:00 (ISO 8601)."""
+    """Dates as 2016-03-22, datetimes as 2016-03-22T10:05:00 (ISO 8601), in whole seconds
+    (Arrow's %S would write the fractions of a finer unit: 10:05:00.000)."""
     if pa.types.is_date(column.type):
         return pc.strftime(column, format="%Y-%m-%d")
-    # Arrow's %S writes the fractions of a finer unit (10:05:00.000): whole seconds, as read
     seconds = pc.cast(column, pa.timestamp("s", column.type.tz), safe=False)
-    return pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S")
+    if column.type.tz is not None:
+        return pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S")
+    # Arrow's own cast writes "2016-03-22 10:05:00" fast; the T goes in its place
+    return pc.utf8_replace_slice(pc.cast(seconds, pa.string()), 10, 11, "T")
 
 
 def datetimes_as_iso(table: pa.Table) -> pa.Table:
     """Datetimes as ISO 8601 text (2016-03-22T10:05:00), as the schema's `datetime` reads
     them; Arrow's CSV writer would put a space between date and time."""
-    for position, column in enumerate(table.columns):
-        if pa.types.is_timestamp(column.type) and column.type.tz is None:
-            seconds = pc.cast(column, pa.timestamp("s"), safe=False)
-            # Arrow's own cast writes "2016-03-22 10:05:00" fast; the T goes in its place
-            text = pc.utf8_replace_slice(pc.cast(seconds, pa.string()), 10, 11, "T")
-            table = table.set_column(position, table.field(position).name, text)
-    return table
+    return _dates_as_text(table, lambda kind: pa.types.is_timestamp(kind) and kind.tz is None)
 
 
 _WRITERS = {
