@@ -163,9 +163,10 @@ def stage_structure(
     slug = dataset_slug(submission.producer, metadata["identifier"])
     declared = _declared_schema(submission, metadata)
     existing = store.get_dataset(slug)
+    kept = _kept_structure(store, slug, existing.current_version) if existing else None
     source, positions = locate_geometry(
         source,
-        declared or _current_schema(store, existing),
+        declared or (kept.schema if kept else None),
         metadata.get("geometry_columns"),
         metadata.get("crs"),
         Path(submission.data_path).name,
@@ -182,8 +183,9 @@ def stage_structure(
                 "jeu-d-un-autre-producteur",
                 f"Le jeu de données « {slug} » appartient à une autre commune.",
             )
+        assert kept is not None  # a published dataset always has its current structure
         structure, version = _incoming_structure(
-            store, existing, declared, source, _endpoint(metadata), geometry_columns
+            store, existing, kept, declared, source, _endpoint(metadata), geometry_columns
         )
     result = validate(source, structure.schema)
     if not result.report.valid:
@@ -197,12 +199,6 @@ def stage_structure(
     )
     return checked, structure, version
 
-
-def _current_schema(store: CatalogStore, dataset: Dataset | None) -> dict[str, Any] | None:
-    if dataset is None:
-        return None
-    kept = _kept_structure(store, dataset.slug, dataset.current_version)
-    return kept.schema if kept else None
 
 
 def _endpoint(metadata: dict[str, Any]) -> str | None:
@@ -232,14 +228,13 @@ def _declared_schema(submission: Submission, metadata: dict[str, Any]) -> dict[s
 def _incoming_structure(
     store: CatalogStore,
     dataset: Dataset,
+    kept: Structure,
     declared: dict[str, Any] | None,
     source: SourceTable,
     endpoint: str | None,
     geometry_columns: dict[str, str] | None,
 ) -> tuple[Structure, int]:
     version = dataset.current_version
-    kept_record = next(v for v in store.structure_versions(dataset.slug) if v.version == version)
-    kept = Structure.from_dict(kept_record.structure)
     notice = changes.active_notice(store.notices(dataset.slug), version)
     if declared is not None:
         schema = declared
