@@ -43,7 +43,7 @@ from pipelines.anonymise import (
     treatments_of,
     with_published_schema,
 )
-from pipelines.coordinates import locate_geometry
+from pipelines.coordinates import GeometryColumns, locate_geometry
 from pipelines.metadata import Metadata, partial_metadata, read_metadata_file
 from pipelines.publish import CheckedData, publish
 from pipelines.read import FORMATS, SourceTable, read_source
@@ -191,7 +191,7 @@ def stage_structure(
     if not result.report.valid:
         report = mask_personal_values(result.report, source.table, metadata)
         # One pass: the personal data this file would be refused for, with its structure.
-        for problem in personal_problems(source.table, source.geometry is not None, metadata):
+        for problem in personal_problems(source.table, _own_geometry(source, positions), metadata):
             report.add(problem)
         raise SubmissionRejected(report)
     checked = CheckedData(
@@ -495,9 +495,14 @@ def _data_findings(submission: Submission, metadata: dict[str, Any], whole: Repo
     )
     whole.rows_checked = source.table.num_rows
     whole.extend(mask_personal_values(validate(source, schema).report, source.table, metadata))
-    own_geometry = source.geometry is not None and positions is None
-    for problem in personal_problems(source.table, own_geometry, metadata):
+    for problem in personal_problems(source.table, _own_geometry(source, positions), metadata):
         whole.add(problem)
+
+
+def _own_geometry(source: SourceTable, positions: GeometryColumns | None) -> bool:
+    """A geometry of the file's own; positions read from columns are judged in the columns
+    (as the anonymisation stage judges them)."""
+    return source.geometry is not None and positions is None
 
 
 def _add_refusal(report: Report, check: Callable[[], Any]) -> None:

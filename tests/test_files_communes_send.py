@@ -245,3 +245,22 @@ def test_headers_a_shapefile_cut_to_ten_characters_read_as_written() -> None:
     cut = [name[:10] for name in source.table.column_names]  # "nom_realisateur" → "nom_realis"
     assert "nom_realis" in cut and "nom_tourna" in cut
     assert personal.detect(source.table.rename_columns(cut)) == []
+
+
+def test_a_refused_map_from_columns_asks_to_treat_its_columns_not_a_geometry(
+    submit, dataset_folder
+) -> None:
+    """The structure's refusal lists the personal columns as the anonymisation stage would:
+    positions read from latitude/longitude are declared there, never as « geometry »."""
+    people = [("Martin", "Jeanne", "34"), ("Bernard", "Paul", "x"), ("Dubois", "Marie", "51")]
+    rows = ["nom;prenom;age;latitude;longitude"] + [
+        f"{n};{p};{a};45.76{i}1;4.83{i}7" for i, (n, p, a) in enumerate(people)
+    ]
+    fields = [{"name": "nom"}, {"name": "prenom"}, {"name": "age", "type": "integer"}]
+    fields += [{"name": "latitude", "type": "number"}, {"name": "longitude", "type": "number"}]
+    data = dataset_folder("sig.csv", "\n".join(rows) + "\n", schema=json.dumps({"fields": fields}))
+    outcome = submit(data, data.parent / "metadata.yaml")
+    columns = {p.column for p in outcome.report.problems if p.stage == "anonymisation"}
+    found = {(p.stage, p.rule, p.column) for p in outcome.report.problems}
+    assert ("structure", "type", "age") in found
+    assert {"latitude", "longitude"} <= columns and "geometry" not in columns
