@@ -137,8 +137,8 @@ def phase_frictionless(path: Path) -> dict:
 
 
 def phase_check_publish(path: Path) -> dict:
-    from catalog.records import NewRelease, SubmissionRecord
     from catalog.store import now, open_store
+    from core.records import NewRelease, SubmissionRecord
     from pipelines.publish import CheckedData, publish
     from pipelines.read import read_source
     from pipelines.validate import FRICTIONLESS_TYPES, validate

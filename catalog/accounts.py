@@ -41,10 +41,10 @@ from fastapi import APIRouter, HTTPException, Request
 
 from catalog import refusals
 from catalog.principal import API_TOKEN_PREFIX, Principal, bearer_token, identify
-from catalog.records import ApiToken, AuditEntry
 from catalog.store import CatalogStore
 from core import clock
 from core.producers import load_producers
+from core.records import ApiToken, AuditEntry
 from core.settings import load_settings
 from core.vocabularies import EMAIL_PATTERN
 

@@ -24,10 +24,10 @@ from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
 from catalog.principal import ANONYMOUS, Principal, dataset_access
-from catalog.records import Dataset, Release
 from catalog.store import CatalogStore
 from catalog.visibility import may_see
 from core.licences import fill_notice
+from core.records import Dataset, Release
 from core.vocabularies import THEMES, find_frequency
 
 DCAT3 = Namespace("http://www.w3.org/ns/dcat#")  # open: rdflib's DCAT lacks DCAT 3 terms

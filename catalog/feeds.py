@@ -31,11 +31,11 @@ from catalog import site
 from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.conditional import none_match
 from catalog.principal import ANONYMOUS, Principal
-from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
 from catalog.store import CatalogStore
 from catalog.visibility import CALLER, may_see, may_see_or_refuse
 from core import clock
 from core.netguard import webhook_refusal
+from core.records import EVENT_KINDS, Dataset, Event, Subscription
 
 ATOM_MEDIA_TYPE = "application/atom+xml"
 FEED_SIZE = 100

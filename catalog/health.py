@@ -27,11 +27,11 @@ from fastapi.templating import Jinja2Templates
 
 from catalog import accounts
 from catalog.lifecycle import depublication, lifecycle_of
-from catalog.records import Dataset, SourceState
 from catalog.search import freshness
 from catalog.store import CatalogStore
 from core import clock
 from core.producers import load_producers
+from core.records import Dataset, SourceState
 from core.rules import WARNING_DAYS, depublication_date
 from core.settings import load_settings
 

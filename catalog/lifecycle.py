@@ -9,12 +9,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-from catalog.records import EVENT_KINDS, ChangeNotice, Dataset, Event
 from catalog.store import CatalogStore
-from core import clock
+from core import changes, clock
+from core.records import EVENT_KINDS, ChangeNotice, Dataset, Event
 from core.rules import depublication_date
-from pipelines import changes
-from pipelines.schema import Structure
+from core.structure import Structure
 
 
 def lifecycle_of(store: CatalogStore, dataset: Dataset) -> dict[str, Any]:

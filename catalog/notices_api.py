@@ -23,11 +23,11 @@ from fastapi.responses import JSONResponse
 
 from catalog import accounts, lifecycle, refusals
 from catalog.principal import Principal, dataset_access
-from catalog.records import ChangeNotice, Dataset
 from catalog.store import CatalogStore
 from catalog.visibility import CALLER, may_see_or_refuse
+from core import changes
 from core.problems import SubmissionRejected
-from pipelines import changes
+from core.records import ChangeNotice, Dataset
 from pipelines.lifecycle import announce_change
 
 CONFLICTS = {"avis-deja-en-cours", "jeu-inconnu"}  # the dataset's state forbids it: 409

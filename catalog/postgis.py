@@ -47,8 +47,8 @@ from alembic import command
 from alembic.config import Config
 from psycopg import sql
 
-from catalog.records import NewRelease, SubmissionRecord
 from catalog.store import SqlCatalogStore, datasets_table, notices_table, structures_table
+from core.records import NewRelease, SubmissionRecord
 
 DATA_SCHEMA = "donnees"
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.principal import Principal, dataset_access
-from catalog.records import AuditEntry, Dataset
 from core import clock
+from core.records import AuditEntry, Dataset
 
 LOGGER = logging.getLogger(__name__)
 WINDOW_SECONDS = 60.0

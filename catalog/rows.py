@@ -31,8 +31,8 @@ from psycopg import sql as psql
 
 from catalog.formats import build_once, exclusive
 from catalog.postgis import DATA_SCHEMA, FID, table_name
-from catalog.records import Release
 from catalog.store import structures_table
+from core.records import Release
 from core.vocabularies import normalise_label
 
 OPERATORS = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}

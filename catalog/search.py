@@ -23,8 +23,8 @@ from typing import Any
 import snowballstemmer
 
 from catalog.formats import offered
-from catalog.records import Dataset, Release
 from core import clock
+from core.records import Dataset, Release
 from core.vocabularies import find_frequency, normalise_label
 
 FACETS = ("commune", "theme", "licence", "format", "geographique", "statut")

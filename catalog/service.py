@@ -47,13 +47,13 @@ from catalog.ogc.services import OgcService, ServicesRefresher, default_services
 from catalog.oidc import OidcVerifier
 from catalog.postgis import PostgisCatalogStore
 from catalog.principal import Principal
-from catalog.records import ChangeNotice, Dataset, Release
 from catalog.security import install as install_security
 from catalog.store import CatalogStore, open_store
 from catalog.visibility import CALLER, PrivateWhenAuthenticated, may_see, may_see_or_refuse
 from core import clock
 from core.licences import fill_notice
 from core.producers import Producer, load_producers
+from core.records import ChangeNotice, Dataset, Release
 from core.settings import load_settings
 from core.vocabularies import THEMES, find_frequency
 

@@ -21,8 +21,8 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from catalog.records import PortalSession
 from core import clock
+from core.records import PortalSession
 
 SESSION_ID = "sid"  # the session's identifier, in the cookie
 

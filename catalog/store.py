@@ -22,7 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from catalog.records import (
+from core import clock
+from core.records import (
     ApiToken,
     AuditEntry,
     ChangeNotice,
@@ -37,7 +38,6 @@ from catalog.records import (
     SubmissionRecord,
     Subscription,
 )
-from core import clock
 
 _meta = sa.MetaData()
 

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog import refusals, sessions
 from catalog.principal import ANONYMOUS, Principal, bearer_token, dataset_access, identify
-from catalog.records import Dataset
+from core.records import Dataset
 
 SESSION_COOKIE = "opendata_session"
 STATE_KEY = "principal"

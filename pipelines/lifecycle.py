@@ -18,13 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from catalog.records import ChangeNotice, Dataset, NewRelease, SubmissionRecord
 from catalog.store import CatalogStore
-from core import clock
+from core import changes, clock
 from core.problems import reject
-from pipelines import changes
+from core.records import ChangeNotice, Dataset, NewRelease, SubmissionRecord
+from core.structure import Structure
+from pipelines import old_structure
 from pipelines.publish import CheckedData, PublishOutcome, publish
-from pipelines.schema import Structure
 
 LOGGER = logging.getLogger(__name__)
 
@@ -174,7 +174,9 @@ def feed_old_structure(
     old_record = next(v for v in store.structure_versions(slug) if v.version == version - 1)
     old = Structure.from_dict(old_record.structure)
     try:
-        table, geometry = changes.derive_old(checked.typed, checked.geometry, notice.mapping, old)
+        table, geometry = old_structure.derive_old(
+            checked.typed, checked.geometry, notice.mapping, old
+        )
         table = _cast_like_previous(store, slug, version - 1, table)
         derived_draft = replace(
             draft,

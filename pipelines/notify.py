@@ -40,11 +40,11 @@ from catalog.feeds import (
     public_details,
     rfc3339,
 )
-from catalog.records import EVENT_KINDS, Dataset, Event, Subscription
 from catalog.store import CatalogStore
 from core import clock
 from core.netguard import GuardedSession, Refused, webhooks_policy
 from core.producers import Producer, load_producers
+from core.records import EVENT_KINDS, Dataset, Event, Subscription
 from core.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from catalog.formats import (
     neutralise_formulas,
     write_layer,
 )
-from catalog.records import Distribution, NewRelease, Release, SubmissionRecord
 from catalog.store import CatalogStore
 from core.problems import Repair
+from core.records import Distribution, NewRelease, Release, SubmissionRecord
 
 WGS84 = 4326
 

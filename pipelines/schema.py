@@ -9,42 +9,21 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import frictionless
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from core.problems import Problem, Report, SubmissionRejected, reject
+from core.problems import reject
 from core.safe_yaml import read_producer_yaml
+from core.structure import Structure, check_schema_descriptor
 from pipelines.personal.words import column_tokens
 from pipelines.read import SourceTable
 
 STAGE = "structure"
 INFERENCE_SAMPLE_ROWS = 100_000
-
-SUPPORTED_TYPES = {
-    "string",
-    "integer",
-    "number",
-    "boolean",
-    "date",
-    "datetime",
-    "time",
-    "year",
-    "yearmonth",
-    "duration",
-    "geopoint",
-    "geojson",
-    "array",
-    "object",
-    "any",
-}
-
-FIELDS_MATCH = ("exact", "equal", "subset", "superset", "partial")  # Table Schema v2
 
 # Headers of codes written with digits: never numbers, whatever their cells look like
 # (a SIRET read as a number becomes 2,16901E+13 in a spreadsheet; a code loses its 0).
@@ -67,38 +46,6 @@ _INFERENCE_RULES: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-@dataclass
-class Structure:
-    """What reusers rely on: columns and their rules, and the geometry of map data."""
-
-    schema: dict[str, Any]
-    geometry_type: str | None = None
-    crs: int | None = None
-    published_schema: dict[str, Any] | None = None  # after anonymisation, when it differs
-    source_format: str | None = None  # the submitted file's format (csv, xlsx, geojson…)
-    endpoint: str | None = None  # where the platform pulls it from (issue #7), if it does
-    geometry_columns: dict[str, str] | None = None  # a table's positions: {x, y} or {shape}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, record: dict[str, Any]) -> Structure:
-        return cls(**record)
-
-    @property
-    def field_names(self) -> list[str]:
-        return [f["name"] for f in self.schema.get("fields", [])]
-
-
-def normalised_schema(schema: dict[str, Any]) -> str:
-    """Canonical text of a schema, ignoring titles and descriptions."""
-    ignored = {"title", "description", "example"}
-    fields = [{k: v for k, v in f.items() if k not in ignored} for f in schema.get("fields", [])]
-    core = {k: v for k, v in schema.items() if k not in ignored | {"fields"}}
-    return json.dumps({"fields": fields, **core}, sort_keys=True, ensure_ascii=False)
-
-
 def load_schema_file(path: Path) -> dict[str, Any]:
     """Read and check a Table Schema descriptor (JSON or YAML)."""
     if not path.is_file():
@@ -113,44 +60,6 @@ def load_schema_file(path: Path) -> dict[str, Any]:
             STAGE, "schema-illisible", f"Le schéma {path.name} est illisible : {error}"
         ) from error
     return check_schema_descriptor(descriptor, path.name)
-
-
-def check_schema_descriptor(descriptor: Any, name: str) -> dict[str, Any]:
-    if not isinstance(descriptor, dict):
-        raise reject(STAGE, "schema-invalide", f"Le schéma {name} doit être un objet Table Schema.")
-    try:
-        frictionless.Schema.from_descriptor(descriptor)
-    except frictionless.FrictionlessException as error:
-        raise reject(
-            STAGE,
-            "schema-invalide",
-            f"Le schéma {name} n'est pas un Table Schema valide : {error.error.message}",
-        ) from error
-    report = Report()
-    match = descriptor.get("fieldsMatch", "equal")
-    if match not in FIELDS_MATCH:
-        report.add(
-            Problem(
-                STAGE,
-                "schema-invalide",
-                f"« fieldsMatch: {match} » inconnu dans le schéma {name}. Valeurs possibles : "
-                f"{', '.join(FIELDS_MATCH)}.",
-            )
-        )
-    for spec in descriptor.get("fields", []):
-        if spec.get("type", "string") not in SUPPORTED_TYPES:
-            report.add(
-                Problem(
-                    STAGE,
-                    "type-non-supporte",
-                    f"Type « {spec.get('type')} » non "
-                    f"supporté. Types acceptés : {', '.join(sorted(SUPPORTED_TYPES))}.",
-                    column=spec.get("name"),
-                )
-            )
-    if not report.valid:
-        raise SubmissionRejected(report)
-    return descriptor
 
 
 def infer_schema(source: SourceTable) -> dict[str, Any]:

@@ -50,11 +50,11 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF
 from urllib3.exceptions import ReadTimeoutError
 
-from catalog.records import SourceState, SubmissionRecord
 from catalog.store import CatalogStore
 from core import clock
 from core.netguard import GuardedSession, Refused, sources_policy
 from core.problems import Problem, Report, SubmissionRejected, reject
+from core.records import SourceState, SubmissionRecord
 from core.safe_yaml import read_producer_yaml
 from core.settings import Settings
 from core.vocabularies import find_frequency

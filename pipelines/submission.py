@@ -23,14 +23,15 @@ import geopandas as gpd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from catalog.records import Dataset, NewRelease, SubmissionRecord
 from catalog.store import CatalogStore, now, open_store
-from core import clock
+from core import changes, clock
 from core.licences import Licence, check_licence
 from core.problems import Repair, Report, SubmissionRejected, reject
 from core.producers import load_producers
+from core.records import Dataset, NewRelease, SubmissionRecord
 from core.settings import Settings, load_settings
-from pipelines import changes, lifecycle, national_schemas, retention
+from core.structure import Structure, check_schema_descriptor, normalised_schema
+from pipelines import lifecycle, national_schemas, retention
 from pipelines.anonymise import (
     STAGE as ANONYMISATION_STAGE,
 )
@@ -47,14 +48,7 @@ from pipelines.coordinates import GeometryColumns, locate_geometry
 from pipelines.metadata import Metadata, partial_metadata, read_metadata_file
 from pipelines.publish import CheckedData, publish
 from pipelines.read import FORMATS, SourceTable, read_source
-from pipelines.schema import (
-    Structure,
-    check_schema_descriptor,
-    infer_schema,
-    load_schema_file,
-    normalised_schema,
-    structure_of,
-)
+from pipelines.schema import infer_schema, load_schema_file, structure_of
 from pipelines.validate import validate
 
 METADATA_NAMES = ("metadata.yaml", "metadata.yml", "metadonnees.yaml", "metadonnees.yml")

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from catalog import accounts, refusals, sessions
 from catalog.principal import Principal
-from catalog.records import AuditEntry
 from catalog.service import create_app
+from core.records import AuditEntry
 from pipelines.cli import main as cli
 
 from backends import on_both_backends

@@ -9,9 +9,10 @@ import pyarrow as pa
 import pytest
 from openpyxl import Workbook
 
+from core import changes
 from core.problems import SubmissionRejected
-from pipelines import changes, lifecycle
-from pipelines.schema import Structure
+from core.structure import Structure
+from pipelines import lifecycle, old_structure
 
 FIELDS = [
     {"name": "id", "type": "integer", "constraints": {"required": True}},
@@ -123,7 +124,7 @@ def test_the_old_structure_is_derived_from_new_data() -> None:
         "longueur_m": {"formule": "longueur_km * -1000 * -1"},
         "source": {"valeur": "SIG communal"},
     }
-    derived, geometry = changes.derive_old(new_data, None, mapping, old)
+    derived, geometry = old_structure.derive_old(new_data, None, mapping, old)
     assert geometry is None
     assert derived.to_pylist() == [
         {"id": 1, "nom_voie": "Rue A", "longueur_m": 500.0, "source": "SIG communal"},

@@ -17,8 +17,8 @@ import frictionless
 import pytest
 
 from core.problems import SubmissionRejected
+from core.structure import check_schema_descriptor
 from pipelines.read import read_source
-from pipelines.schema import check_schema_descriptor
 from pipelines.validate import validate
 
 CORPUS = Path(__file__).parent / "data" / "national_schemas"

@@ -20,9 +20,9 @@ from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
 from catalog import postgis, rows
-from catalog.records import ChangeNotice, NewRelease, Release, SourceState, SubmissionRecord
 from catalog.service import create_app, published_schema
 from catalog.store import SqlCatalogStore, datasets_table, now, open_store
+from core.records import ChangeNotice, NewRelease, Release, SourceState, SubmissionRecord
 from core.settings import PROJECT_ROOT
 from pipelines.submission import Outcome, Submission, run_submission
 

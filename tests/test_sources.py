@@ -28,9 +28,9 @@ import pytest
 import yaml
 from attacker import PUBLIC_ADDRESS, attacker_server, fake_resolver
 
-from catalog.records import EVENT_KINDS, SourceState
 from catalog.store import CatalogStore
 from core.problems import SubmissionRejected
+from core.records import EVENT_KINDS, SourceState
 from core.settings import Settings
 from pipelines.metadata import parse_metadata
 from pipelines.sources import (

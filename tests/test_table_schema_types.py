@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from core.problems import SubmissionRejected
+from core.structure import check_schema_descriptor
 from pipelines.read import SourceTable
-from pipelines.schema import check_schema_descriptor
 from pipelines.validate import validate
 
 CELLS = {

@@ -37,9 +37,9 @@ from typing import Any
 from catalog import formats
 from catalog.postgis import PostgisCatalogStore
 from catalog.principal import Principal, dataset_access
-from catalog.records import Dataset, Release
 from catalog.store import CatalogStore
 from core.licences import fill_notice
+from core.records import Dataset, Release
 
 LOGGER = logging.getLogger(__name__)
 LAYER_CRS = 4326

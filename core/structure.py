@@ -1,0 +1,105 @@
+"""A dataset's structure: its Frictionless Table Schema plus, for maps, geometry type,
+CRS and where its positions are. The words both wings share about it: the structure
+record kept with every version, the schema types the platform reads, and the check of a
+Table Schema descriptor (a producer's file, a national schema, a change notice's)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import frictionless
+
+from core.problems import Problem, Report, SubmissionRejected, reject
+
+STAGE = "structure"
+
+SUPPORTED_TYPES = {
+    "string",
+    "integer",
+    "number",
+    "boolean",
+    "date",
+    "datetime",
+    "time",
+    "year",
+    "yearmonth",
+    "duration",
+    "geopoint",
+    "geojson",
+    "array",
+    "object",
+    "any",
+}
+
+FIELDS_MATCH = ("exact", "equal", "subset", "superset", "partial")  # Table Schema v2
+
+@dataclass
+class Structure:
+    """What reusers rely on: columns and their rules, and the geometry of map data."""
+
+    schema: dict[str, Any]
+    geometry_type: str | None = None
+    crs: int | None = None
+    published_schema: dict[str, Any] | None = None  # after anonymisation, when it differs
+    source_format: str | None = None  # the submitted file's format (csv, xlsx, geojson…)
+    endpoint: str | None = None  # where the platform pulls it from (issue #7), if it does
+    geometry_columns: dict[str, str] | None = None  # a table's positions: {x, y} or {shape}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Structure:
+        return cls(**record)
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f["name"] for f in self.schema.get("fields", [])]
+
+
+def normalised_schema(schema: dict[str, Any]) -> str:
+    """Canonical text of a schema, ignoring titles and descriptions."""
+    ignored = {"title", "description", "example"}
+    fields = [{k: v for k, v in f.items() if k not in ignored} for f in schema.get("fields", [])]
+    core = {k: v for k, v in schema.items() if k not in ignored | {"fields"}}
+    return json.dumps({"fields": fields, **core}, sort_keys=True, ensure_ascii=False)
+
+
+def check_schema_descriptor(descriptor: Any, name: str) -> dict[str, Any]:
+    if not isinstance(descriptor, dict):
+        raise reject(STAGE, "schema-invalide", f"Le schéma {name} doit être un objet Table Schema.")
+    try:
+        frictionless.Schema.from_descriptor(descriptor)
+    except frictionless.FrictionlessException as error:
+        raise reject(
+            STAGE,
+            "schema-invalide",
+            f"Le schéma {name} n'est pas un Table Schema valide : {error.error.message}",
+        ) from error
+    report = Report()
+    match = descriptor.get("fieldsMatch", "equal")
+    if match not in FIELDS_MATCH:
+        report.add(
+            Problem(
+                STAGE,
+                "schema-invalide",
+                f"« fieldsMatch: {match} » inconnu dans le schéma {name}. Valeurs possibles : "
+                f"{', '.join(FIELDS_MATCH)}.",
+            )
+        )
+    for spec in descriptor.get("fields", []):
+        if spec.get("type", "string") not in SUPPORTED_TYPES:
+            report.add(
+                Problem(
+                    STAGE,
+                    "type-non-supporte",
+                    f"Type « {spec.get('type')} » non "
+                    f"supporté. Types acceptés : {', '.join(sorted(SUPPORTED_TYPES))}.",
+                    column=spec.get("name"),
+                )
+            )
+    if not report.valid:
+        raise SubmissionRejected(report)
+    return descriptor
