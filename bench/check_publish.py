@@ -137,7 +137,8 @@ def phase_frictionless(path: Path) -> dict:
 
 
 def phase_check_publish(path: Path) -> dict:
-    from catalog.store import now, open_store
+    from catalog.store import open_store
+    from core import clock
     from core.records import NewRelease, SubmissionRecord
     from pipelines.publish import CheckedData, publish
     from pipelines.read import read_source
@@ -171,7 +172,7 @@ def phase_check_publish(path: Path) -> dict:
                 producer="lyon",
                 dataset="bench",
                 channel="bench",
-                received_at=now(),
+                received_at=clock.now(),
                 status="",
                 release=None,
             )

@@ -67,7 +67,7 @@ def phase_generate(folder: Path, rows: int) -> dict:
 
 def phase_publish(folder: Path, rows: int) -> dict:
     """run_submission on the environment's backend (OPENDATA_* set by the parent)."""
-    import catalog.postgis as postgis
+    import catalog.store.postgis as postgis
     from core.settings import load_settings
     from pipelines.submission import Submission, open_settings_store, run_submission
 

@@ -1,7 +1,7 @@
 """Change notices over HTTP (annex data.grandlyon.com, §3.2).
 
 - `POST /api/datasets/<slug>/avis-changement`: the producing commune announces a breaking
-  structure change, at least 30 days ahead (`pipelines.lifecycle.announce_change`);
+  structure change, at least 30 days ahead (`catalog.store.notices.announce_change`);
 - `GET /api/datasets/<slug>/avis-changement`: the dataset's notices, for everyone (public
   datasets only).
 
@@ -24,11 +24,11 @@ from fastapi.responses import JSONResponse
 from catalog import accounts, lifecycle, refusals
 from catalog.principal import Principal, dataset_access
 from catalog.store import CatalogStore
+from catalog.store.notices import announce_change
 from catalog.visibility import CALLER, may_see_or_refuse
 from core import changes
 from core.problems import SubmissionRejected
 from core.records import ChangeNotice, Dataset
-from pipelines.lifecycle import announce_change
 
 CONFLICTS = {"avis-deja-en-cours", "jeu-inconnu"}  # the dataset's state forbids it: 409
 BODY_HELP = (

@@ -30,8 +30,8 @@ import sqlalchemy as sa
 from psycopg import sql as psql
 
 from catalog.formats import build_once, exclusive
-from catalog.postgis import DATA_SCHEMA, FID, table_name
-from catalog.store import structures_table
+from catalog.store.postgis import DATA_SCHEMA, FID, table_name
+from catalog.store.tables import structures_table
 from core.records import Release
 from core.vocabularies import normalise_label
 
@@ -313,7 +313,7 @@ def _ensure_index(database: Path, column: str) -> None:
 # --- PostGIS backend ---------------------------------------------------------------------
 #
 # On the PostGIS store, the current release of each structure version is already loaded in
-# `donnees."<slug>__v<N>"` (`catalog/postgis.py`), its `ogc_fid` numbering the rows as the
+# `donnees."<slug>__v<N>"` (`catalog/store/postgis.py`), its `ogc_fid` numbering the rows as the
 # SQLite copy's rowid does. `run_postgis` answers from it when it can answer exactly as
 # `run` would: the same values (dates as ISO text, booleans as 0/1), the same order (text
 # by code point, NULLs smallest) and the same cursors. Otherwise (text search, which uses

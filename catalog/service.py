@@ -45,7 +45,6 @@ from catalog.login import install as install_login
 from catalog.login import portal_context
 from catalog.ogc.services import OgcService, ServicesRefresher, default_services
 from catalog.oidc import OidcVerifier
-from catalog.postgis import PostgisCatalogStore
 from catalog.principal import Principal
 from catalog.security import install as install_security
 from catalog.store import CatalogStore, open_store
@@ -569,8 +568,8 @@ def _rows(request: Request, store: CatalogStore, release: Release, dataset: Data
         )
         schema = published_schema(store, release)
         page = None
-        if isinstance(store, PostgisCatalogStore):  # the release's table, when it holds it
-            page = rows.run_postgis(store.engine, release, schema, query)
+        if store.spatial is not None:  # the release's table, when PostGIS holds it
+            page = rows.run_postgis(store.spatial.engine, release, schema, query)
         if page is None:
             database = rows.rows_database(store.release_path(release, "parquet"), schema)
             page = rows.run(database, schema, query)

@@ -186,8 +186,8 @@ def _add_notice_parser(commands: Any) -> None:
 
 
 def _announce_change(args: argparse.Namespace, settings: Settings) -> int:
+    from catalog.store.notices import announce_change
     from core.problems import SubmissionRejected
-    from pipelines.lifecycle import announce_change
     from pipelines.schema import load_schema_file
     from pipelines.submission import dataset_slug, open_settings_store
 

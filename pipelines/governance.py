@@ -10,7 +10,7 @@ What counts as an update: a new release, or a re-submission of identical content
 confirms the data are current (`last_confirmed_at`). Editing the metadata's date alone
 does not count.
 
-When the store keeps the data in PostGIS (`catalog/postgis.py`), what leaves the services
+When the store keeps the data in PostGIS (`catalog/store/postgis.py`), what leaves the services
 leaves the database too: a retired structure version's table, a depublished dataset's
 tables and view (files and history stay: the archive; republishing reloads them).
 
@@ -81,7 +81,7 @@ def run(
 def sweep_leftovers(store: CatalogStore) -> list[str]:
     """Remove the folders interrupted publications left behind, a day old or more (by the
     files' real age: the publication's own clock may be replayed)."""
-    root: Path = store.files_dir  # type: ignore[attr-defined]
+    root = store.files_dir
     if not root.is_dir():
         return []
     oldest = time.time() - LEFTOVER_AGE.total_seconds()
@@ -105,7 +105,8 @@ def retire_structures(store: CatalogStore, dataset: Dataset, moment: datetime) -
         if not changes.due_for_retirement(notice, moment):
             continue
         # the data first: a failure in between is retried by the next run (both idempotent)
-        _drop_data(store, "drop_version_data", dataset.slug, notice.from_version)
+        if store.spatial is not None:
+            store.spatial.drop_version_data(dataset.slug, notice.from_version)
         store.mark_notice(notice.id, retired_at=moment)
         store.record_event(
             dataset.slug,
@@ -121,13 +122,6 @@ def retire_structures(store: CatalogStore, dataset: Dataset, moment: datetime) -
         )
         retired.append(f"{dataset.slug} v{notice.from_version}")
     return retired
-
-
-def _drop_data(store: CatalogStore, method: str, *arguments: object) -> None:
-    """The store's served copy of the data goes, when it keeps one (PostGIS)."""
-    drop = getattr(store, method, None)
-    if drop is not None:
-        drop(*arguments)
 
 
 def _apply_staleness(
@@ -200,7 +194,8 @@ def _depublish_once_warned(
         if event:
             report.warned.append(f"{slug} ({(postponed - today).days} j)")
         return
-    _drop_data(store, "drop_dataset_data", slug)
+    if store.spatial is not None:
+        store.spatial.drop_dataset_data(slug)
     store.set_status(slug, "depublie")
     store.record_event(
         slug,

@@ -23,7 +23,7 @@ import geopandas as gpd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from catalog.store import CatalogStore, now, open_store
+from catalog.store import CatalogStore, open_store
 from core import changes, clock
 from core.licences import Licence, check_licence
 from core.problems import Repair, Report, SubmissionRejected, reject
@@ -78,7 +78,7 @@ class Submission:
             data_path=str(data.resolve()),
             metadata_path=str(metadata.resolve()),
             channel=channel,
-            received_at=now().isoformat(),
+            received_at=clock.now().isoformat(),
         )
 
     def to_dict(self) -> dict[str, str]:
@@ -86,7 +86,7 @@ class Submission:
 
 
 def new_submission_id() -> str:
-    return f"{now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
+    return f"{clock.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass

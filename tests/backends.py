@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from catalog.store import CatalogStore, datasets_table
+from catalog.store import CatalogStore
+from catalog.store.tables import datasets_table
 from core.settings import Settings, load_settings
 from pipelines.submission import open_settings_store
 

@@ -23,11 +23,11 @@ from rdflib.compare import to_isomorphic
 
 from catalog.service import create_app
 from catalog.store import CatalogStore
+from catalog.store.notices import announce_change
 from core import clock
 from core.settings import Settings
 from pipelines import backup
 from pipelines.cli import main as cli
-from pipelines.lifecycle import announce_change
 from pipelines.submission import (
     archive_submission,
     open_settings_store,
@@ -159,7 +159,7 @@ def test_round_trip_into_an_empty_instance_gives_the_same_files_and_answers(
     original = source.deployment
     target = _target(tmp_path)
     # An instance whose store was opened once (empty tables, empty files folder) is empty.
-    open_settings_store(target).engine.dispose()  # type: ignore[attr-defined]
+    open_settings_store(target).close()
 
     result = backup.restore(target, source.archive)
 
@@ -356,7 +356,7 @@ def test_a_round_trip_of_the_sql_store_on_postgresql(
         written = backup.backup(settings[0], tmp_path / "pg.tar")
         empty = open_settings_store(settings[1])  # its tables exist, empty: still empty
         stores.append(empty)
-        empty.engine.dispose()  # type: ignore[attr-defined]
+        empty.close()
 
         backup.restore(settings[1], written.path)
 
@@ -374,6 +374,6 @@ def test_a_round_trip_of_the_sql_store_on_postgresql(
             backup.restore(settings[1], written.path)
     finally:
         for store in stores:
-            store.engine.dispose()  # type: ignore[attr-defined]
+            store.close()
         for name in names:
             _psql("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

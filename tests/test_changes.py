@@ -9,10 +9,11 @@ import pyarrow as pa
 import pytest
 from openpyxl import Workbook
 
+from catalog.store.notices import announce_change
 from core import changes
 from core.problems import SubmissionRejected
 from core.structure import Structure
-from pipelines import lifecycle, old_structure
+from pipelines import old_structure
 
 FIELDS = [
     {"name": "id", "type": "integer", "constraints": {"required": True}},
@@ -152,7 +153,7 @@ def test_old_structure_data_is_accepted_while_a_type_change_is_announced(
     data = dataset_folder("codes.csv", "code;libelle\r\n1;Un\r\n", name="codes")
     assert submit(data, data.parent / "metadata.yaml").status == "publiee"
     schema = {"fields": [{"name": "code", "type": "string"}, {"name": "libelle", "type": "string"}]}
-    lifecycle.announce_change(store, "ecully-codes", schema, date(2027, 4, 1), "code en texte")
+    announce_change(store, "ecully-codes", schema, date(2027, 4, 1), "code en texte")
     data = dataset_folder("codes.csv", "code;libelle\r\n1;Un\r\n2;Deux\r\n", name="codes")
     assert submit(data, data.parent / "metadata.yaml").status == "publiee"  # still v1
     assert store.get_dataset("ecully-codes").current_version == 1

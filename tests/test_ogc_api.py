@@ -499,7 +499,7 @@ def _withdraw(published: Deployment, slug: str) -> None:
     """Depublication (issue #6 brings its rule) sets the dataset's status."""
     import sqlalchemy as sa
 
-    from catalog.store import datasets_table
+    from catalog.store.tables import datasets_table
 
     with published.store.engine.begin() as conn:
         conn.execute(

@@ -24,7 +24,7 @@ from owslib.ows import ExceptionReport
 
 from catalog.ogc.csw import CswError, CswService, pycsw_venv
 from catalog.service import create_app, is_public
-from catalog.store import datasets_table
+from catalog.store.tables import datasets_table
 
 from conftest import SAMPLES, Deployment, deployment, serving, write_submission
 

@@ -34,7 +34,7 @@ from shapely.geometry import Point
 
 from catalog.ogc.mapserver import MapServerService
 from catalog.service import create_app
-from catalog.store import datasets_table
+from catalog.store.tables import datasets_table
 from pipelines.publish import CheckedData
 from pipelines.schema import infer_schema, structure_of
 from pipelines.submission import (

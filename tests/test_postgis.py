@@ -19,9 +19,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
-from catalog import postgis, rows
+from catalog import rows
 from catalog.service import create_app, published_schema
-from catalog.store import SqlCatalogStore, datasets_table, now, open_store
+from catalog.store import open_store, postgis
+from catalog.store.sql import SqlCatalogStore
+from catalog.store.tables import datasets_table
+from core import clock
 from core.records import ChangeNotice, NewRelease, Release, SourceState, SubmissionRecord
 from core.settings import PROJECT_ROOT
 from pipelines.submission import Outcome, Submission, run_submission
@@ -200,7 +203,7 @@ def _record() -> SubmissionRecord:
         producer="ecully",
         dataset=SLUG,
         channel="test",
-        received_at=now(),
+        received_at=clock.now(),
         status="publiee",
         release=None,
     )
@@ -223,13 +226,13 @@ def test_lifecycle_records_round_trip(backend: Backend, tmp_path: Path) -> None:
         effective_date=date.today() + timedelta(days=31),
         description="Renommage d'une colonne.",
         mapping={"etat": {"colonne": "etat_constate"}},
-        announced_at=now(),
+        announced_at=clock.now(),
     )
     store.add_notice(notice)
-    store.mark_notice("avis-1", switched_at=now())
+    store.mark_notice("avis-1", switched_at=clock.now())
     (stored,) = store.notices(SLUG)
     assert stored.mapping == notice.mapping and stored.switched_at is not None
-    later = now() + timedelta(hours=1)
+    later = clock.now() + timedelta(hours=1)
     due = [(e.id, s.id, n) for e, s, n in store.due_deliveries(later, max_attempts=5)]
     assert (event.id, subscription.id, 0) in due
     store.record_delivery(

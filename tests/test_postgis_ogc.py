@@ -34,13 +34,13 @@ from PIL import Image
 from pyproj import Transformer
 from starlette.requests import Request
 
-from catalog import postgis, rows
+from catalog import rows
 from catalog.ogc import providers
 from catalog.ogc.api import OgcApi, _layer_resource
 from catalog.ogc.layers import served_layers
 from catalog.ogc.mapserver import MapServerService, render_mapfile
 from catalog.service import published_schema
-from catalog.store import CatalogStore
+from catalog.store import CatalogStore, postgis
 from core.settings import Settings, load_settings
 from pipelines import governance
 from pipelines.cli import main as cli
@@ -179,7 +179,8 @@ class Deployed:
 
     @property
     def engine(self) -> sa.Engine:
-        return self.store.engine  # type: ignore[attr-defined]
+        assert self.store.spatial is not None, "a PostGIS deployment"
+        return self.store.spatial.engine
 
 
 def deploy(patch: MonkeyPatch, root: Path, name: str, store_url: str | None) -> Deployed:
@@ -334,7 +335,7 @@ def deployments(
     finally:
         patch.undo()
         for deployed in created:
-            deployed.engine.dispose()
+            deployed.store.close()
         from backends import empty_postgis  # a pytest plugin here: imported once registered
 
         empty_postgis(postgis_database)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point
 
-from catalog.store import SqlCatalogStore
+from catalog.store.sql import SqlCatalogStore
 
 CSV_V1 = "id;espece;hauteur\r\n1;Platane;12,5\r\n2;Tilleul;8\r\n"
 CSV_V2 = "id;espece;hauteur\r\n1;Platane;13\r\n2;Tilleul;8,5\r\n3;Érable;4\r\n"

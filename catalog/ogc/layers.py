@@ -18,7 +18,7 @@ audience of a caller from `Principal.may_read`.
 A layer's features are read from a GeoPackage in WGS84 (longitude, latitude) derived once
 from the release's GeoParquet, with its R-tree spatial index; on the PostGIS backend, from
 the structure version's PostGIS table (MapServer and the OGC API alike). When the store is PostGIS
-(`catalog/postgis.py`), the layer also names its structure version's table there
+(`catalog/store/postgis.py`), the layer also names its structure version's table there
 (`postgis_*` fields): MapServer then reads PostGIS directly, in the data's own CRS with
 its GIST index; the OGC API keeps reading the GeoPackage (pygeoapi's PostgreSQL provider
 needs GeoAlchemy2 and psycopg2, which this environment does not ship).
@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from catalog import formats
-from catalog.postgis import PostgisCatalogStore
 from catalog.principal import Principal, dataset_access
 from catalog.store import CatalogStore
 from core.licences import fill_notice
@@ -219,9 +218,7 @@ def _layer(
     table, bbox = _table_and_extent(gpkg)
     version = release.structure_version
     source = (
-        store.layer_source(dataset.slug, version)
-        if isinstance(store, PostgisCatalogStore)
-        else None
+        store.spatial.layer_source(dataset.slug, version) if store.spatial is not None else None
     )
     title = metadata["title"] if current else f"{metadata['title']} (structure v{version})"
     return Layer(

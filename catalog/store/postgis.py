@@ -1,7 +1,7 @@
 """The catalog store on PostgreSQL/PostGIS (`OPENDATA_STORE_URL=postgresql+psycopg://…`).
 
 The catalog's tables are those of `catalog.store`, created and upgraded by Alembic
-(`catalog/migrations/`) when the store opens, under an advisory lock so that the catalog
+(`catalog/store/migrations/`) when the store opens, under an advisory lock so that the catalog
 service and the Airflow workers opening the store together migrate it once. SQLite keeps
 `create_all` (see `SqlCatalogStore`).
 
@@ -27,13 +27,11 @@ PostGIS alike. Names longer than PostgreSQL's 63 bytes are shortened with a hash
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +45,9 @@ from alembic import command
 from alembic.config import Config
 from psycopg import sql
 
-from catalog.store import SqlCatalogStore, datasets_table, notices_table, structures_table
+from catalog.store.concerns import LayerSource
+from catalog.store.sql import SqlCatalogStore
+from catalog.store.tables import datasets_table, notices_table, structures_table
 from core.records import NewRelease, SubmissionRecord
 
 DATA_SCHEMA = "donnees"
@@ -70,6 +70,68 @@ _SIMPLE_TYPES: list[tuple[Any, str]] = [
 ]
 
 
+class PostgisTables:
+    """The PostGIS capability (`SpatialTables`): each structure version's rows in a table
+    of schema `donnees`, for MapServer, SQL reusers and the rows API."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    # --- the lifecycle: what leaves the services leaves PostGIS ---------------------------------
+
+    def drop_version_data(self, slug: str, version: int) -> None:
+        """A retired structure version: its table goes (the alias view never reads it)."""
+        with self.engine.begin() as conn:
+            cursor = conn.connection.driver_connection.cursor()
+            cursor.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.Identifier(DATA_SCHEMA, table_name(slug, version))
+                )
+            )
+
+    def drop_dataset_data(self, slug: str) -> None:
+        """A depublished dataset: its view and every version's table go, in one transaction.
+        Its files and history stay in the file store and the catalog."""
+        with self.engine.begin() as conn:
+            versions = conn.execute(
+                sa.select(structures_table.c.version).where(structures_table.c.dataset == slug)
+            ).scalars()
+            cursor = conn.connection.driver_connection.cursor()
+            cursor.execute(
+                sql.SQL("DROP VIEW IF EXISTS {}").format(
+                    sql.Identifier(DATA_SCHEMA, view_name(slug))
+                )
+            )
+            for version in versions:
+                cursor.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {}").format(
+                        sql.Identifier(DATA_SCHEMA, table_name(slug, version))
+                    )
+                )
+
+    # --- what the OGC services read ---------------------------------------------------------------
+
+    def layer_source(self, slug: str, version: int) -> LayerSource | None:
+        """The version's table as MapServer reads it; None when it is not loaded."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT f_geometry_column, srid FROM geometry_columns "
+                    "WHERE f_table_schema = :schema AND f_table_name = :table"
+                ),
+                {"schema": DATA_SCHEMA, "table": table_name(slug, version)},
+            ).first()
+        if row is None or not row.srid:
+            return None
+        return LayerSource(
+            table=f"{DATA_SCHEMA}.{table_name(slug, version)}",
+            geometry=str(row.f_geometry_column),
+            srid=int(row.srid),
+            dsn=libpq_dsn(self.engine.url),
+            password=self.engine.url.password,
+        )
+
+
 class PostgisCatalogStore(SqlCatalogStore):
     """`SqlCatalogStore` on PostgreSQL, with each structure version's rows in PostGIS."""
 
@@ -79,6 +141,7 @@ class PostgisCatalogStore(SqlCatalogStore):
         self.files_dir = files_dir
         files_dir.mkdir(parents=True, exist_ok=True)
         upgrade_schema(self.engine)
+        self.spatial = PostgisTables(self.engine)
 
     def _switch(
         self, conn: sa.Connection, new: NewRelease, release_id: str, submission: SubmissionRecord
@@ -134,69 +197,6 @@ class PostgisCatalogStore(SqlCatalogStore):
         ).scalar_one()
         if _relation_exists(conn, table_name(slug, current)):
             replace_alias_view(conn, slug, current)
-
-    # --- the lifecycle: what leaves the services leaves PostGIS ---------------------------------
-
-    def drop_version_data(self, slug: str, version: int) -> None:
-        """A retired structure version: its table goes (the alias view never reads it)."""
-        with self.engine.begin() as conn:
-            cursor = conn.connection.driver_connection.cursor()
-            cursor.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}").format(
-                    sql.Identifier(DATA_SCHEMA, table_name(slug, version))
-                )
-            )
-
-    def drop_dataset_data(self, slug: str) -> None:
-        """A depublished dataset: its view and every version's table go, in one transaction.
-        Its files and history stay in the file store and the catalog."""
-        versions = [v.version for v in self.structure_versions(slug)]
-        with self.engine.begin() as conn:
-            cursor = conn.connection.driver_connection.cursor()
-            cursor.execute(
-                sql.SQL("DROP VIEW IF EXISTS {}").format(
-                    sql.Identifier(DATA_SCHEMA, view_name(slug))
-                )
-            )
-            for version in versions:
-                cursor.execute(
-                    sql.SQL("DROP TABLE IF EXISTS {}").format(
-                        sql.Identifier(DATA_SCHEMA, table_name(slug, version))
-                    )
-                )
-
-    # --- what the OGC services read ---------------------------------------------------------------
-
-    def layer_source(self, slug: str, version: int) -> LayerSource | None:
-        """The version's table as MapServer reads it; None when it is not loaded."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.text(
-                    "SELECT f_geometry_column, srid FROM geometry_columns "
-                    "WHERE f_table_schema = :schema AND f_table_name = :table"
-                ),
-                {"schema": DATA_SCHEMA, "table": table_name(slug, version)},
-            ).first()
-        if row is None or not row.srid:
-            return None
-        return LayerSource(
-            table=f"{DATA_SCHEMA}.{table_name(slug, version)}",
-            geometry=str(row.f_geometry_column),
-            srid=int(row.srid),
-            dsn=libpq_dsn(self.engine.url),
-            password=self.engine.url.password,
-        )
-
-
-@dataclass(frozen=True)
-class LayerSource:
-    """Where a structure version's features are in PostGIS, for MapServer."""
-
-    table: str  # schema.table, unquoted
-    geometry: str
-    srid: int
-    dsn: str  # libpq keywords, never the password
-    password: str | None = dataclasses.field(default=None, repr=False)
 
 
 def libpq_dsn(url: sa.URL) -> str:

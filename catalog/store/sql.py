@@ -1,8 +1,6 @@
-"""The catalog store: one interface, chosen by URL.
-
-`SqlCatalogStore` keeps the catalog in any SQLAlchemy database (SQLite for the
-embedded default; PostgreSQL speaks the same SQL) and the distributions as
-files, one immutable folder per release. Publication is atomic: files are
+"""The catalog store on SQL: `SqlCatalogStore` keeps the catalog in any SQLAlchemy
+database (SQLite for the embedded default; PostgreSQL speaks the same SQL) and the
+distributions as files, one immutable folder per release. Publication is atomic: files are
 staged, moved into a new release folder, and the switch of the current release
 is a single database transaction, so a failure at any step leaves the previous
 release served.
@@ -14,7 +12,6 @@ import json
 import secrets
 import shutil
 import uuid
-from abc import ABC, abstractmethod
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +19,24 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from catalog.store.concerns import CatalogStore, SpatialTables
+from catalog.store.tables import (
+    audit_table,
+    catalog_metadata,
+    datasets_table,
+    deliveries_table,
+    events_table,
+    mails_table,
+    notices_table,
+    releases_table,
+    sessions_table,
+    source_checks_table,
+    structures_table,
+    submissions_table,
+    subscriptions_table,
+    tokens_table,
+    usage_table,
+)
 from core import clock
 from core.records import (
     ApiToken,
@@ -39,380 +54,6 @@ from core.records import (
     Subscription,
 )
 
-_meta = sa.MetaData()
-
-datasets_table = sa.Table(
-    "datasets",
-    _meta,
-    sa.Column("slug", sa.String(80), primary_key=True),
-    sa.Column("producer", sa.String(80), nullable=False, index=True),
-    sa.Column("metadata", sa.JSON, nullable=False),
-    sa.Column("licence", sa.JSON, nullable=False),
-    sa.Column("current_version", sa.Integer, nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("first_published_at", sa.DateTime, nullable=False),
-    sa.Column("last_published_at", sa.DateTime, nullable=False),
-    sa.Column("last_confirmed_at", sa.DateTime, nullable=False),
-)
-
-structures_table = sa.Table(
-    "structure_versions",
-    _meta,
-    sa.Column("dataset", sa.String(80), sa.ForeignKey("datasets.slug"), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("structure", sa.JSON, nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("current_release", sa.String(40)),
-)
-
-releases_table = sa.Table(
-    "releases",
-    _meta,
-    sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("dataset", sa.String(80), sa.ForeignKey("datasets.slug"), nullable=False, index=True),
-    sa.Column("structure_version", sa.Integer, nullable=False),
-    sa.Column("content_hash", sa.String(64), nullable=False),
-    sa.Column("published_at", sa.DateTime, nullable=False),
-    sa.Column("row_count", sa.Integer, nullable=False),
-    sa.Column("distributions", sa.JSON, nullable=False),
-    sa.Column("metadata", sa.JSON, nullable=False),
-    sa.Column("licence", sa.JSON, nullable=False),
-    sa.Column("anonymisation", sa.JSON),
-)
-
-submissions_table = sa.Table(
-    "submissions",
-    _meta,
-    sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("producer", sa.String(80), nullable=False, index=True),
-    sa.Column("dataset", sa.String(80), index=True),
-    sa.Column("channel", sa.String(20), nullable=False),
-    sa.Column("received_at", sa.DateTime, nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("release", sa.String(40)),
-    sa.Column("report", sa.JSON, nullable=False),
-)
-
-
-# Lifecycle (annex §3.2). New tables rather than new columns: existing stores gain them
-# with create_all, no migration needed.
-notices_table = sa.Table(
-    "change_notices",
-    _meta,
-    sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("dataset", sa.String(80), sa.ForeignKey("datasets.slug"), nullable=False, index=True),
-    sa.Column("from_version", sa.Integer, nullable=False),
-    sa.Column("structure", sa.JSON, nullable=False),
-    sa.Column("effective_date", sa.Date, nullable=False),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("mapping", sa.JSON),
-    sa.Column("announced_at", sa.DateTime, nullable=False),
-    sa.Column("switched_at", sa.DateTime),
-    sa.Column("retired_at", sa.DateTime),
-)
-
-events_table = sa.Table(
-    "events",
-    _meta,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("dataset", sa.String(80), nullable=False, index=True),
-    sa.Column("kind", sa.String(40), nullable=False),
-    sa.Column("at", sa.DateTime, nullable=False, index=True),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("details", sa.JSON, nullable=False),
-    # one event per (dataset, key): the governance job may run twice and tell once
-    sa.Column("key", sa.String(200), nullable=False, unique=True),
-)
-
-subscriptions_table = sa.Table(
-    "subscriptions",
-    _meta,
-    sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("url", sa.Text, nullable=False),
-    sa.Column("dataset", sa.String(80), index=True),
-    sa.Column("secret", sa.String(80), nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-)
-
-deliveries_table = sa.Table(
-    "deliveries",
-    _meta,
-    sa.Column("event", sa.Integer, sa.ForeignKey("events.id"), primary_key=True),
-    sa.Column("subscription", sa.String(40), sa.ForeignKey("subscriptions.id"), primary_key=True),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("next_attempt_at", sa.DateTime),
-    sa.Column("delivered_at", sa.DateTime),
-    sa.Column("last_error", sa.Text),
-)
-
-mails_table = sa.Table(
-    "mails_sent",
-    _meta,
-    sa.Column("key", sa.String(200), primary_key=True),  # what was told, to whom, about what
-    sa.Column("sent_at", sa.DateTime, nullable=False),
-    sa.Column("recipients", sa.JSON, nullable=False),
-    sa.Column("subject", sa.Text, nullable=False),
-)
-
-usage_table = sa.Table(
-    "usage_daily",
-    _meta,
-    sa.Column("dataset", sa.String(80), primary_key=True),
-    sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("kind", sa.String(20), primary_key=True),  # telechargement | api | page
-    sa.Column("count", sa.Integer, nullable=False),
-)
-
-
-# Pull delivery (issue #7): the last check of each dataset's declared source.
-source_checks_table = sa.Table(
-    "source_checks",
-    _meta,
-    sa.Column("dataset", sa.String(80), primary_key=True),
-    sa.Column("endpoint", sa.Text, nullable=False),
-    sa.Column("etag", sa.Text),
-    sa.Column("last_modified", sa.String(64)),
-    sa.Column("length", sa.BigInteger),
-    sa.Column("sha256", sa.String(64)),
-    sa.Column("last_checked_at", sa.DateTime),
-    sa.Column("last_success_at", sa.DateTime),
-    sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
-    sa.Column("last_error", sa.Text),
-    sa.Column("failing_since", sa.DateTime),
-)
-
-
-# Accounts (issue #9): API tokens, only the SHA-256 of their secret, and the audit log.
-tokens_table = sa.Table(
-    "api_tokens",
-    _meta,
-    sa.Column("id", sa.String(40), primary_key=True),
-    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
-    sa.Column("kind", sa.String(20), nullable=False),  # producteur | equipe-data
-    sa.Column("commune", sa.String(80), index=True),
-    sa.Column("agent", sa.String(200), nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("expires_at", sa.DateTime, nullable=False),
-    sa.Column("revoked_at", sa.DateTime),
-    sa.Column("last_used_at", sa.DateTime),
-)
-
-audit_table = sa.Table(
-    "audit_log",
-    _meta,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.DateTime, nullable=False, index=True),
-    sa.Column("actor", sa.String(250), nullable=False),
-    sa.Column("actor_kind", sa.String(20), nullable=False),
-    sa.Column("actor_id", sa.String(200), nullable=False),
-    sa.Column("action", sa.String(60), nullable=False, index=True),
-    sa.Column("commune", sa.String(80), index=True),
-    sa.Column("target", sa.String(200)),
-    sa.Column("details", sa.JSON, nullable=False),
-)
-
-# The portal's sessions (issue #16): the cookie holds a random identifier only; the row,
-# under the SHA-256 of that identifier, holds who is signed in. Signing out deletes it.
-sessions_table = sa.Table(
-    "portal_sessions",
-    _meta,
-    sa.Column("id_sha256", sa.String(64), primary_key=True),
-    sa.Column("issuer", sa.Text, nullable=False),
-    sa.Column("subject", sa.String(255), nullable=False),
-    sa.Column("person", sa.JSON, nullable=False),
-    sa.Column("id_token", sa.Text),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
-)
-
-
-def now() -> datetime:
-    return clock.now()
-
-
-class CatalogStore(ABC):
-    """What the pipeline and the catalog service need from a store."""
-
-    @abstractmethod
-    def list_datasets(self) -> list[Dataset]: ...
-
-    @abstractmethod
-    def get_dataset(self, slug: str) -> Dataset | None: ...
-
-    @abstractmethod
-    def structure_versions(self, slug: str) -> list[StructureVersion]: ...
-
-    @abstractmethod
-    def current_release(self, slug: str, version: int | None = None) -> Release | None: ...
-
-    @abstractmethod
-    def current_releases(self) -> dict[str, Release]:
-        """The current release of every dataset, by slug, in one read."""
-
-    @abstractmethod
-    def releases(self, slug: str) -> list[Release]: ...
-
-    @abstractmethod
-    def submissions(self, producer: str | None = None) -> list[SubmissionRecord]: ...
-
-    @abstractmethod
-    def staging_dir(self) -> Path:
-        """A fresh folder, on the same file system as the releases, to write files into."""
-
-    @abstractmethod
-    def publish(self, new: NewRelease, staged: Path, submission: SubmissionRecord) -> Release:
-        """Switch in a release whose files are in `staged`; all or nothing."""
-
-    @abstractmethod
-    def confirm(
-        self,
-        slug: str,
-        submission: SubmissionRecord,
-        metadata: dict[str, Any],
-        licence: dict[str, Any],
-    ) -> None:
-        """Record that a submission brought the same content: the dataset is current, and
-        its metadata (access level, licence, description…) is the submitted one."""
-
-    @abstractmethod
-    def record_rejection(self, submission: SubmissionRecord) -> None: ...
-
-    @abstractmethod
-    def release_path(self, release: Release, fmt: str) -> Path | None: ...
-
-    @abstractmethod
-    def add_usage(self, counts: dict[tuple[str, date, str], int]) -> None:
-        """Add counts of (dataset, day, kind); no caller is ever recorded."""
-
-    @abstractmethod
-    def usage(self, datasets: list[str], since: date) -> list[tuple[str, date, str, int]]: ...
-
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    @abstractmethod
-    def notices(self, slug: str) -> list[ChangeNotice]:
-        """The dataset's change notices, oldest first."""
-
-    @abstractmethod
-    def add_notice(self, notice: ChangeNotice) -> None: ...
-
-    @abstractmethod
-    def mark_notice(
-        self,
-        notice_id: str,
-        *,
-        switched_at: datetime | None = None,
-        retired_at: datetime | None = None,
-    ) -> None: ...
-
-    @abstractmethod
-    def set_status(self, slug: str, status: str) -> None:
-        """`publie` or `depublie`; files and history are kept either way."""
-
-    @abstractmethod
-    def record_event(
-        self, dataset: str, kind: str, title: str, details: dict[str, Any], key: str
-    ) -> Event | None:
-        """Add an event, once per `key`: None when it was already recorded."""
-
-    @abstractmethod
-    def events(self, dataset: str | None = None, limit: int = 100) -> list[Event]:
-        """Newest first; every dataset's when `dataset` is None."""
-
-    @abstractmethod
-    def add_subscription(self, url: str, dataset: str | None) -> Subscription: ...
-
-    @abstractmethod
-    def subscriptions(self) -> list[Subscription]: ...
-
-    @abstractmethod
-    def remove_subscription(self, subscription_id: str) -> bool: ...
-
-    @abstractmethod
-    def due_deliveries(
-        self, moment: datetime, max_attempts: int
-    ) -> list[tuple[Event, Subscription, int]]:
-        """Webhook deliveries to (re)try now: (event, subscription, attempts so far)."""
-
-    @abstractmethod
-    def record_delivery(
-        self,
-        event_id: int,
-        subscription_id: str,
-        *,
-        delivered: bool,
-        error: str | None,
-        next_attempt_at: datetime | None,
-    ) -> None: ...
-
-    @abstractmethod
-    def mail_sent(self, key: str) -> bool: ...
-
-    @abstractmethod
-    def record_mail(self, key: str, recipients: list[str], subject: str) -> None: ...
-
-    # --- pull delivery -----------------------------------------------------------------------
-
-    @abstractmethod
-    def source_state(self, slug: str) -> SourceState | None:
-        """The last check of the dataset's declared source; None before the first one."""
-
-    @abstractmethod
-    def record_source_check(self, slug: str, state: SourceState) -> None:
-        """Keep `state` as the dataset's last source check (replacing the previous one)."""
-
-    # --- accounts and audit log --------------------------------------------------------------
-
-    @abstractmethod
-    def add_token(self, token: ApiToken) -> None: ...
-
-    @abstractmethod
-    def token(self, token_id: str) -> ApiToken | None: ...
-
-    @abstractmethod
-    def tokens(self, commune: str | None = None) -> list[ApiToken]:
-        """Every token (of `commune` when given), oldest first."""
-
-    @abstractmethod
-    def revoke_token(self, token_id: str, moment: datetime) -> bool:
-        """Revoke a token not revoked yet; False when there is none such."""
-
-    @abstractmethod
-    def token_used(self, token_id: str, moment: datetime) -> None:
-        """Remember when a token was last used."""
-
-    @abstractmethod
-    def record_audit(self, entry: AuditEntry) -> None: ...
-
-    @abstractmethod
-    def audit_log(
-        self,
-        commune: str | None = None,
-        since: datetime | None = None,
-        action: str | None = None,
-        limit: int = 100,
-    ) -> list[AuditEntry]:
-        """Newest first."""
-
-    # --- the portal's sessions ---------------------------------------------------------------
-
-    @abstractmethod
-    def add_session(self, session: PortalSession) -> None: ...
-
-    @abstractmethod
-    def portal_session(self, id_sha256: str) -> PortalSession | None: ...
-
-    @abstractmethod
-    def delete_session(self, id_sha256: str) -> bool:
-        """Delete a session (signing out); False when there was none."""
-
-    @abstractmethod
-    def purge_sessions(self, moment: datetime) -> int:
-        """Delete the sessions expired at `moment`; how many."""
-
-    @abstractmethod
-    def submission(self, submission_id: str) -> SubmissionRecord | None: ...
-
 
 class SqlCatalogStore(CatalogStore):
     def __init__(self, url: str, files_dir: Path) -> None:
@@ -421,7 +62,12 @@ class SqlCatalogStore(CatalogStore):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.files_dir = files_dir
         files_dir.mkdir(parents=True, exist_ok=True)
-        _meta.create_all(self.engine)
+        catalog_metadata.create_all(self.engine)
+
+    spatial: SpatialTables | None = None  # rows in files only; PostGIS has tables
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -517,7 +163,7 @@ class SqlCatalogStore(CatalogStore):
 
     def publish(self, new: NewRelease, staged: Path, submission: SubmissionRecord) -> Release:
         # Unique across datasets: two communes may publish identical files in one second.
-        release_id = f"{now():%Y%m%dT%H%M%S}-{new.content_hash[:12]}-{uuid.uuid4().hex[:6]}"
+        release_id = f"{clock.now():%Y%m%dT%H%M%S}-{new.content_hash[:12]}-{uuid.uuid4().hex[:6]}"
         target = self._release_dir(new.dataset, release_id)
         target.parent.mkdir(parents=True, exist_ok=True)
         staged.rename(target)
@@ -534,7 +180,7 @@ class SqlCatalogStore(CatalogStore):
     def _switch(
         self, conn: sa.Connection, new: NewRelease, release_id: str, submission: SubmissionRecord
     ) -> None:
-        moment = now()
+        moment = clock.now()
         existing = conn.execute(
             sa.select(datasets_table.c.slug).where(datasets_table.c.slug == new.dataset)
         ).first()
@@ -622,7 +268,10 @@ class SqlCatalogStore(CatalogStore):
                 datasets_table.update()
                 .where(datasets_table.c.slug == slug)
                 .values(
-                    last_confirmed_at=now(), metadata=metadata, licence=licence, status="publie"
+                    last_confirmed_at=clock.now(),
+                    metadata=metadata,
+                    licence=licence,
+                    status="publie",
                 )
             )
             self._insert_submission(conn, submission, "confirmee", submission.release)
@@ -714,7 +363,7 @@ class SqlCatalogStore(CatalogStore):
     def record_event(
         self, dataset: str, kind: str, title: str, details: dict[str, Any], key: str
     ) -> Event | None:
-        moment = now()
+        moment = clock.now()
         row = {"dataset": dataset, "kind": kind, "at": moment, "title": title}
         with self.engine.begin() as conn:
             if conn.execute(sa.select(events_table.c.id).where(events_table.c.key == key)).first():
@@ -736,7 +385,7 @@ class SqlCatalogStore(CatalogStore):
             url=url,
             dataset=dataset,
             secret=secrets.token_hex(32),
-            created_at=now(),
+            created_at=clock.now(),
         )
         with self.engine.begin() as conn:
             conn.execute(subscriptions_table.insert().values(**asdict(subscription)))
@@ -810,7 +459,7 @@ class SqlCatalogStore(CatalogStore):
             deliveries_table.c.subscription == subscription_id,
         )
         values = {
-            "delivered_at": now() if delivered else None,
+            "delivered_at": clock.now() if delivered else None,
             "last_error": error,
             "next_attempt_at": next_attempt_at,
         }
@@ -838,7 +487,7 @@ class SqlCatalogStore(CatalogStore):
         with self.engine.begin() as conn:
             conn.execute(
                 mails_table.insert().values(
-                    key=key, sent_at=now(), recipients=recipients, subject=subject
+                    key=key, sent_at=clock.now(), recipients=recipients, subject=subject
                 )
             )
 
@@ -980,7 +629,7 @@ def _audit_row(entry: AuditEntry) -> dict[str, Any]:
 def _outcome_entry(submission: SubmissionRecord, status: str) -> AuditEntry:
     """The audit line of a submission's outcome: decided by the platform's pipeline."""
     return AuditEntry(
-        at=now(),
+        at=clock.now(),
         actor="plateforme:pipeline",
         actor_kind="plateforme",
         actor_id="",
@@ -999,13 +648,3 @@ def _release(row: Any) -> Release:
     values = dict(row)
     values["distributions"] = [Distribution(**d) for d in values["distributions"]]
     return Release(**values)
-
-
-def open_store(url: str, files_dir: Path) -> CatalogStore:
-    """The store for a URL: sqlite:///… for the embedded default, postgresql+psycopg://…
-    for PostGIS (`catalog.postgis`: schema migrated with Alembic, data tables and views)."""
-    if sa.engine.make_url(url).get_backend_name() == "postgresql":
-        from catalog.postgis import PostgisCatalogStore  # imports this module
-
-        return PostgisCatalogStore(url, files_dir)
-    return SqlCatalogStore(url, files_dir)

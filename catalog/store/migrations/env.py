@@ -1,8 +1,8 @@
 """Alembic environment of the catalog store.
 
-Run by `catalog.postgis.upgrade_schema` at store opening, which hands over an open
+Run by `catalog.store.postgis.upgrade_schema` at store opening, which hands over an open
 connection (`config.attributes["connection"]`); from the command line, set
-`OPENDATA_STORE_URL` and run `alembic -c catalog/migrations/alembic.ini upgrade head`.
+`OPENDATA_STORE_URL` and run `alembic -c catalog/store/migrations/alembic.ini upgrade head`.
 Only the catalog's own tables (those of `catalog.store`'s MetaData) are managed: the
 data tables and views of schema `donnees` are created by the store at publication.
 """
@@ -14,7 +14,7 @@ import os
 import sqlalchemy as sa
 from alembic import context
 
-from catalog.store import datasets_table
+from catalog.store.tables import datasets_table
 
 config = context.config
 target_metadata = datasets_table.metadata  # every table of catalog.store
