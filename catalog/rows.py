@@ -29,7 +29,7 @@ import shapely
 import sqlalchemy as sa
 from psycopg import sql as psql
 
-from catalog.formats import build_once, exclusive
+from catalog.store.downloads import build_once, exclusive
 from catalog.store.postgis import DATA_SCHEMA, FID, table_name
 from catalog.store.tables import structures_table
 from core.records import Release

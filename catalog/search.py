@@ -22,7 +22,7 @@ from typing import Any
 
 import snowballstemmer
 
-from catalog.formats import offered
+from catalog.store.downloads import offered
 from core import clock
 from core.records import Dataset, Release
 from core.vocabularies import find_frequency, normalise_label

@@ -29,7 +29,6 @@ from catalog import (
     accounts,
     dcat,
     feeds,
-    formats,
     health,
     lifecycle,
     notices_api,
@@ -47,7 +46,8 @@ from catalog.ogc.services import OgcService, ServicesRefresher, default_services
 from catalog.oidc import OidcVerifier
 from catalog.principal import Principal
 from catalog.security import install as install_security
-from catalog.store import CatalogStore, open_store
+from catalog.store import CatalogStore, downloads, open_store
+from catalog.store.downloads.tables import neutralise_cell
 from catalog.visibility import CALLER, PrivateWhenAuthenticated, may_see, may_see_or_refuse
 from core import clock
 from core.licences import fill_notice
@@ -510,8 +510,8 @@ def _download(
 ) -> Response:
     geographic = release.distribution("geojson") is not None
     try:
-        spec = formats.check_request(fmt, crs, geographic)
-    except formats.FormatError as error:
+        spec = downloads.check_request(fmt, crs, geographic)
+    except downloads.FormatError as error:
         raise HTTPException(error.status, detail=str(error)) from error
     source = release.metadata.get("publisher_name", dataset.producer)
     notice = fill_notice(release.licence["notice"], source, release.metadata["modified"])
@@ -525,7 +525,7 @@ def _download(
             f["name"] for f in published_schema(store, release)["fields"] if f.get("type") == "date"
         )
         crs_or_default = crs or (4326 if fmt == "csv" else None)
-        path = formats.derived_file(parquet, fmt, crs_or_default, notice, dates)
+        path = downloads.derived_file(parquet, fmt, crs_or_default, notice, dates)
     etag = f'"{release.id}-{fmt}-{crs or "natif"}"'
     headers = {
         "etag": etag,
@@ -625,7 +625,7 @@ def _rows_csv(page: rows.Page) -> str:
     writer = csv.writer(buffer)
     writer.writerow(page.columns)
     for row in page.rows:
-        writer.writerow([formats.neutralise_cell(row[c]) for c in page.columns])
+        writer.writerow([neutralise_cell(row[c]) for c in page.columns])
     return buffer.getvalue()
 
 
@@ -660,7 +660,7 @@ def _summary(dataset: Dataset, release: Release | None) -> dict[str, Any]:
         "date_mise_a_jour": metadata["modified"],
         "themes": list(metadata.get("themes", [])),
         "geographique": metadata.get("crs") is not None,
-        "formats": formats.offered(metadata.get("crs") is not None) if release else [],
+        "formats": downloads.offered(metadata.get("crs") is not None) if release else [],
         "prochaine_mise_a_jour": fresh["prochaine"],
         "statut_mise_a_jour": fresh["statut"],
         "url": f"/api/datasets/{dataset.slug}",

@@ -18,15 +18,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from catalog.formats import (
+from catalog.store import CatalogStore
+from catalog.store.downloads.layers import (
     arrow_layer,
-    datetimes_as_iso,
     geojson_options,
     geoparquet_table,
-    neutralise_formulas,
     write_layer,
 )
-from catalog.store import CatalogStore
+from catalog.store.downloads.tables import datetimes_as_iso, neutralise_formulas
 from core.problems import Repair
 from core.records import Distribution, NewRelease, Release, SubmissionRecord
 

@@ -143,9 +143,9 @@ def test_odbl_downloads_carry_the_share_alike_notice(catalog):
 
 
 def test_derived_files_are_written_chunk_by_chunk(catalog, tmp_path, monkeypatch):
-    from catalog import formats
+    from catalog.store.downloads import tables
 
-    monkeypatch.setattr(formats, "CHUNK_ROWS", 1)  # two points: two chunks
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 1)  # two points: two chunks
     for fmt in ("gpkg", "shp"):
         frame = read_geo(requests.get(url(catalog, fmt, 3857), timeout=30).content, fmt, tmp_path)
         assert sorted(frame["materiau"]) == ["bois", "métal"] and frame.crs.to_epsg() == 3857

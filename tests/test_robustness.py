@@ -137,9 +137,9 @@ def test_control_characters_do_not_break_the_spreadsheet(catalog):
 
 
 def test_map_exports_keep_dates_and_empty_first_chunks(catalog, monkeypatch):
-    from catalog import formats
+    from catalog.store.downloads import tables
 
-    monkeypatch.setattr(formats, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 1)
     rows = requests.get(f"{catalog}/api/datasets/ecully-points/download/json", timeout=10).json()
     assert rows[0]["pose"] == "2017-09-02"
     text = requests.get(

@@ -34,11 +34,11 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from catalog import formats
 from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.ogc.layers import Entry, Layer
 from catalog.ogc.pycsw_app import BASE_PLACEHOLDER, CONFIG_VARIABLE, PUBLIC_URL_VARIABLE
 from catalog.site import cgi_server, public_url
+from catalog.store import downloads
 from core.settings import PROJECT_ROOT
 from core.vocabularies import THEME_BASE_URI, THEMES
 
@@ -326,8 +326,8 @@ def record_xml(entry: Entry, links: list[Link]) -> str:
 
 
 def media_types(entry: Entry) -> list[str]:
-    offered = formats.offered(entry.bbox is not None)
-    return list(dict.fromkeys(formats.FORMATS[fmt].media_type for fmt in offered))
+    offered = downloads.offered(entry.bbox is not None)
+    return list(dict.fromkeys(downloads.FORMATS[fmt].media_type for fmt in offered))
 
 
 def entry_links(entry: Entry) -> list[Link]:
@@ -341,7 +341,7 @@ def entry_links(entry: Entry) -> list[Link]:
             fmt,
             f"Téléchargement au format {fmt}",
         )
-        for fmt in formats.offered(entry.bbox is not None)
+        for fmt in downloads.offered(entry.bbox is not None)
     ]
     for layer in entry.layers:
         links += [

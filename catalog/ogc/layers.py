@@ -34,9 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from catalog import formats
 from catalog.principal import Principal, dataset_access
-from catalog.store import CatalogStore
+from catalog.store import CatalogStore, downloads
 from core.licences import fill_notice
 from core.records import Dataset, Release
 
@@ -257,7 +256,7 @@ def layer_file(
     if parquet is None:
         raise ValueError(f"La version {release.id} n'a pas de fichier Parquet.")
     dates = frozenset(f["name"] for f in fields if f.get("type") == "date")
-    return formats.derived_file(parquet, "gpkg", LAYER_CRS, notice, dates)
+    return downloads.derived_file(parquet, "gpkg", LAYER_CRS, notice, dates)
 
 
 def _table_and_extent(gpkg: Path) -> tuple[str, tuple[float, float, float, float]]:
