@@ -40,9 +40,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 
 from catalog import refusals
-from catalog.principal import API_TOKEN_PREFIX, Principal, bearer_token, identify
+from catalog.principal import API_TOKEN_PREFIX, bearer_token, identify
 from catalog.store import CatalogStore
 from core import clock
+from core.access import Principal
 from core.producers import load_producers
 from core.records import ApiToken, AuditEntry
 from core.settings import load_settings

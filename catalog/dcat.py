@@ -11,7 +11,7 @@ dataset-status vocabulary) and no distribution, while its URLs answer 410 Gone.
 
 Access: `dct:accessRights` says PUBLIC or RESTRICTED (EU access-right vocabulary). A
 restricted dataset is only in the graphs of a caller who may read it
-(`catalog.visibility.may_see`); anonymous harvesters never learn it exists.
+(`core.access.may_see`); anonymous harvesters never learn it exists.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from urllib.parse import quote
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
-from catalog.principal import ANONYMOUS, Principal, dataset_access
 from catalog.store import CatalogStore
-from catalog.visibility import may_see
+from core.access import ANONYMOUS, Principal, dataset_access, may_see
 from core.licences import fill_notice
 from core.records import Dataset, Release
 from core.vocabularies import THEMES, find_frequency

@@ -27,12 +27,11 @@ from fastapi.templating import Jinja2Templates
 
 from catalog import accounts
 from catalog.lifecycle import depublication, lifecycle_of
-from catalog.search import freshness
 from catalog.store import CatalogStore
 from core import clock
 from core.producers import load_producers
 from core.records import Dataset, SourceState
-from core.rules import WARNING_DAYS, depublication_date
+from core.rules import WARNING_DAYS, depublication_date, freshness
 from core.settings import load_settings
 
 SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication

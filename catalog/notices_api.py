@@ -22,11 +22,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from catalog import accounts, lifecycle, refusals
-from catalog.principal import Principal, dataset_access
 from catalog.store import CatalogStore
 from catalog.store.notices import announce_change
 from catalog.visibility import CALLER, may_see_or_refuse
 from core import changes
+from core.access import Principal, dataset_access
 from core.problems import SubmissionRejected
 from core.records import ChangeNotice, Dataset
 

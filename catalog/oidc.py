@@ -60,7 +60,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
-from catalog.principal import Principal
+from core.access import Principal
 from core.netguard import Policy, Refused, httpx_client, parse_url
 
 LOGGER = logging.getLogger(__name__)

@@ -19,56 +19,9 @@ expired token learns nothing more, not even whether a restricted dataset exists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Kind = Literal["anonyme", "usager", "producteur", "equipe-data"]
-
-
-@dataclass(frozen=True)
-class Principal:
-    kind: Kind = "anonyme"
-    subject: str = ""  # OIDC `sub` or API token id: who, for the audit log
-    family_name: str = ""
-    given_name: str = ""
-    email: str = ""
-    commune: str | None = None  # producers: their commune's slug
-    agent: bool = False  # OIDC users in the agents group (layers reserved to agents)
-
-    @property
-    def authenticated(self) -> bool:
-        return self.kind != "anonyme"
-
-    @property
-    def label(self) -> str:
-        """How the audit log and the portal name this caller."""
-        if self.kind == "anonyme":
-            return "anonyme"
-        person = " ".join(p for p in (self.given_name, self.family_name) if p) or self.email
-        return f"{self.kind}:{person or self.subject}"
-
-    def acts_for(self, commune: str) -> bool:
-        """May act (submit, announce, read statistics) on `commune`'s datasets."""
-        return self.kind == "equipe-data" or (self.kind == "producteur" and self.commune == commune)
-
-    def may_read(self, access: str, producer: str) -> bool:
-        """May read a dataset with this `access` level published by `producer`."""
-        if access == "public" or self.acts_for(producer):
-            return True
-        if access == "restreint":
-            return self.kind == "usager"
-        if access == "agents":
-            return self.kind == "usager" and self.agent
-        return False
-
-
-ANONYMOUS = Principal()
-
-
-def dataset_access(metadata: dict[str, Any]) -> str:
-    """A dataset's access level from its normalised metadata: public | restreint | agents."""
-    return str(metadata.get("access", "public"))
-
+from core.access import ANONYMOUS, Principal
 
 BEARER_STATE = "opendata_bearer_principal"  # identify()'s answer, in the scope's state
 API_TOKEN_PREFIX = "odl_"  # platform API tokens (producers, data team); anything else is a JWT

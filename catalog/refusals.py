@@ -41,8 +41,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from catalog.principal import Principal, dataset_access
 from core import clock
+from core.access import Principal, dataset_access
 from core.records import AuditEntry, Dataset
 
 LOGGER = logging.getLogger(__name__)

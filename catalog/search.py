@@ -16,16 +16,16 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 import snowballstemmer
 
 from catalog.store.downloads import offered
-from core import clock
 from core.records import Dataset, Release
-from core.vocabularies import find_frequency, normalise_label
+from core.rules import freshness
+from core.vocabularies import normalise_label
 
 FACETS = ("commune", "theme", "licence", "format", "geographique", "statut")
 SORTS = ("pertinence", "mise-a-jour", "titre")
@@ -54,22 +54,6 @@ class Hit:
     dataset: Dataset
     release: Release
     score: int
-
-
-def freshness(dataset: Dataset, today: date | None = None) -> dict[str, Any]:
-    """Last update, next expected one from the committed frequency, and whether it is late."""
-    today = today or clock.today()
-    modified = date.fromisoformat(dataset.metadata["modified"])
-    last = max(modified, dataset.last_confirmed_at.date())
-    frequency = find_frequency(dataset.metadata["accrual_periodicity"])
-    if frequency is None or frequency.days is None:
-        return {"derniere": last.isoformat(), "prochaine": None, "statut": "a-jour"}
-    expected = last + timedelta(days=max(1, round(frequency.days)))
-    return {
-        "derniere": last.isoformat(),
-        "prochaine": expected.isoformat(),
-        "statut": "en-retard" if today > expected else "a-jour",
-    }
 
 
 def facet_values(dataset: Dataset, release: Release) -> dict[str, list[str]]:

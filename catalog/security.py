@@ -72,6 +72,7 @@ from limits.storage import storage_from_string
 from catalog import principal
 from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.refusals import RequestContext
+from core.access import ANONYMOUS, Principal
 
 LOG = logging.getLogger("catalog.security")
 
@@ -547,10 +548,10 @@ class RateLimit:
             return None, False
         return f"ip:{address}", False
 
-    async def _principal(self, scope: Scope) -> principal.Principal:
+    async def _principal(self, scope: Scope) -> Principal:
         request = Request(scope)
         if self.store is None or principal.bearer_token(request.headers) is None:
-            return principal.ANONYMOUS
+            return ANONYMOUS
         return await run_in_threadpool(principal.identify, request, self.store)
 
     def _warn_untrusted_forwarding(self, scope: Scope, address: str) -> None:

@@ -44,15 +44,16 @@ from catalog.login import install as install_login
 from catalog.login import portal_context
 from catalog.ogc.services import OgcService, ServicesRefresher, default_services
 from catalog.oidc import OidcVerifier
-from catalog.principal import Principal
 from catalog.security import install as install_security
 from catalog.store import CatalogStore, downloads, open_store
 from catalog.store.downloads.tables import neutralise_cell
-from catalog.visibility import CALLER, PrivateWhenAuthenticated, may_see, may_see_or_refuse
+from catalog.visibility import CALLER, PrivateWhenAuthenticated, may_see_or_refuse
 from core import clock
+from core.access import Principal, may_see
 from core.licences import fill_notice
 from core.producers import Producer, load_producers
 from core.records import ChangeNotice, Dataset, Release
+from core.rules import freshness
 from core.settings import load_settings
 from core.vocabularies import THEMES, find_frequency
 
@@ -648,7 +649,7 @@ def _not_modified(request: Request, etag: str, published_at: datetime) -> bool:
 def _summary(dataset: Dataset, release: Release | None) -> dict[str, Any]:
     metadata = dataset.metadata
     frequency = find_frequency(metadata["accrual_periodicity"])
-    fresh = search.freshness(dataset)
+    fresh = freshness(dataset)
     return {
         "slug": dataset.slug,
         "titre": metadata["title"],

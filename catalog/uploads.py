@@ -59,9 +59,9 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect
 
 from catalog import accounts
-from catalog.principal import Principal
 from catalog.store import CatalogStore
 from core import clock
+from core.access import Principal
 from core.producers import load_producers
 from core.safe_yaml import UnsafeYaml, load_producer_yaml, short_error
 from core.settings import Settings, load_settings

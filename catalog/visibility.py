@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog import refusals, sessions
-from catalog.principal import ANONYMOUS, Principal, bearer_token, dataset_access, identify
+from catalog.principal import bearer_token, identify
+from core.access import ANONYMOUS, Principal, may_see
 from core.records import Dataset
 
 SESSION_COOKIE = "opendata_session"
@@ -84,13 +85,6 @@ def _has_session_cookie(scope: Scope) -> bool:
 
 
 CALLER: Any = Depends(caller)  # an endpoint's `principal: Principal = CALLER` parameter
-
-
-def may_see(principal: Principal, dataset: Dataset | None) -> bool:
-    """May this caller know `dataset` exists (and read it when published)?"""
-    return dataset is not None and principal.may_read(
-        dataset_access(dataset.metadata), dataset.producer
-    )
 
 
 def may_see_or_refuse(store: Any, principal: Principal, dataset: Dataset | None) -> bool:

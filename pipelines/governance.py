@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from catalog.search import freshness
 from catalog.store import CatalogStore
 from core import changes, clock
 from core.records import Dataset
-from core.rules import WARNING_DAYS, depublication_date
+from core.rules import WARNING_DAYS, depublication_date, freshness
 from pipelines import retention
 
 LEFTOVER_AGE = timedelta(days=1)  # older than any publication in progress

@@ -30,9 +30,14 @@ from typing import Any
 
 import requests
 
-from catalog.feeds import (
-    dataset_feed,
-    dataset_page,
+from catalog.store import CatalogStore
+from core import clock
+from core.netguard import GuardedSession, Refused, webhooks_policy
+from core.producers import Producer, load_producers
+from core.records import EVENT_KINDS, Dataset, Event, Subscription
+from core.settings import Settings, load_settings
+from core.urls import dataset_feed, dataset_page
+from core.wording import (
     dataset_title,
     describe_details,
     french_date,
@@ -40,12 +45,6 @@ from catalog.feeds import (
     public_details,
     rfc3339,
 )
-from catalog.store import CatalogStore
-from core import clock
-from core.netguard import GuardedSession, Refused, webhooks_policy
-from core.producers import Producer, load_producers
-from core.records import EVENT_KINDS, Dataset, Event, Subscription
-from core.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 

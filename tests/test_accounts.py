@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from catalog import accounts, refusals, sessions
-from catalog.principal import Principal
 from catalog.service import create_app
+from core.access import Principal
 from core.records import AuditEntry
 from pipelines.cli import main as cli
 

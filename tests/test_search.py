@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 import requests
 
-from catalog.search import freshness
+from core.rules import freshness
 from core.settings import PROJECT_ROOT
 
 from conftest import deployment, running_catalog

@@ -34,8 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from catalog.principal import Principal, dataset_access
 from catalog.store import CatalogStore, downloads
+from core.access import Principal, dataset_access
 from core.licences import fill_notice
 from core.records import Dataset, Release
 

@@ -1,0 +1,138 @@
+"""The platform's French wording of its events: dates spelled out, event details labelled,
+and what reusers are told (feeds, webhooks, e-mails) — shared by the catalog's feeds and
+the pipeline's notifications."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+from core.access import ANONYMOUS, Principal, may_see
+from core.records import EVENT_KINDS, Dataset, Event
+from core.urls import dataset_page
+
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+DETAIL_LABELS = {  # keys written by pipelines.lifecycle and pipelines.governance
+    "description": "Changement",
+    "changements": "Modifications",
+    "date_effet": "Date d'effet",
+    "avis": "Référence de l'avis",
+    "ancienne_structure": "Ancienne version de structure",
+    "nouvelle_structure": "Nouvelle version de structure",
+    "ancienne_structure_alimentee": "Ancienne structure alimentée en parallèle",
+    "retrait_au_plus_tot": "Ancienne structure diffusée au moins jusqu'au",
+    "successeur": "Lien stable de la nouvelle structure",
+    "version": "Version publiée",
+    "structure": "Version de structure",
+    "lignes": "Nombre de lignes",
+    "attendue_le": "Mise à jour attendue le",
+    "date_attendue": "Mise à jour attendue le",
+    "derniere_mise_a_jour": "Dernière mise à jour",
+    "depublication_le": "Dépublication le",
+    "date_depublication": "Dépublication le",
+    "jours_restants": "Jours restants avant la dépublication",
+    "depuis": "Depuis le",
+    "motif": "Motif",
+    "url": "Lien",
+}
+# Never told to reusers, even when the rules engine puts them in an event's details.
+PRIVATE_DETAILS = frozenset({"contact", "courriel", "email", "destinataires"})
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]00:?00)?")
+
+
+INTERNAL_KINDS = frozenset({"source-en-echec"})  # for the commune and the data team only
+
+
+def is_told(dataset: Dataset | None, event: Event, principal: Principal = ANONYMOUS) -> bool:
+    """Whether reusers (feeds, webhooks: anonymous) learn of `event` about `dataset`."""
+    if not may_see(principal, dataset) or dataset is None or event.kind in INTERNAL_KINDS:
+        return False
+    if dataset.status == "publie":
+        return True
+    return dataset.status == "depublie" and event.kind == "depublication"
+
+
+def french_date(day: date) -> str:
+    """`1er mars 2027`, `15 octobre 2026`."""
+    number = "1er" if day.day == 1 else str(day.day)
+    return f"{number} {MONTHS[day.month - 1]} {day.year}"
+
+
+def french_moment(moment: datetime) -> str:
+    """`2 novembre 2026 à 10 h 05 (UTC)`, from a naive UTC instant."""
+    return f"{french_date(moment.date())} à {moment.hour} h {moment:%M} (UTC)"
+
+
+def rfc3339(moment: datetime) -> str:
+    """A naive UTC instant (as the store keeps it) in RFC 3339: `2026-11-02T10:05:00Z`."""
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+
+
+def describe_value(value: Any, base: str) -> str:
+    """A detail's value in French: dates spelled out, site paths made absolute."""
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, list):
+        return " ; ".join(describe_value(v, base) for v in value)
+    if isinstance(value, dict):
+        return " ; ".join(f"{k} : {describe_value(v, base)}" for k, v in value.items())
+    text = str(value)
+    if ISO_DATE.fullmatch(text):
+        return french_date(date.fromisoformat(text))
+    if ISO_DATETIME.fullmatch(text):
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return french_moment(
+            moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+        )
+    if text.startswith("/"):
+        return base + text
+    return text
+
+
+def public_details(details: dict[str, Any]) -> dict[str, Any]:
+    """An event's details reusers may read (feeds, webhooks): no internal or private key."""
+    return {k: v for k, v in details.items() if k not in PRIVATE_DETAILS and not k.startswith("_")}
+
+
+def describe_details(details: dict[str, Any], base: str) -> list[str]:
+    """`Libellé : valeur` lines of an event's details, for feeds and e-mails."""
+    lines = []
+    for key, value in public_details(details).items():
+        if value in (None, "", [], {}):
+            continue
+        label = DETAIL_LABELS.get(key, key.replace("_", " ").capitalize())
+        lines.append(f"{label} : {describe_value(value, base)}")
+    return lines
+
+
+def dataset_title(dataset: Dataset | None, slug: str) -> str:
+    return dataset.metadata.get("title", slug) if dataset else slug
+
+
+def event_text(event: Event, dataset: Dataset | None, base: str) -> str:
+    """An event told in French plain text: what, about which dataset, its details, the link."""
+    label = EVENT_KINDS.get(event.kind, event.kind)
+    source = dataset.metadata.get("publisher_name", dataset.producer) if dataset else ""
+    lines = [
+        f"{label} : « {dataset_title(dataset, event.dataset)} » ({event.dataset})"
+        + (f", publié par {source}." if source else "."),
+        f"Date : {french_moment(event.at)}.",
+        *describe_details(event.details, base),
+        f"Page du jeu de données : {dataset_page(base, event.dataset)}",
+    ]
+    return "\n".join(lines)
