@@ -1,7 +1,7 @@
 """Load test: many concurrent clients on the catalog, on loopback, bounded in time.
 
 The bundled sample submissions (and a generated table of `--rows` rows) are published
-through the real pipeline into a scratch folder; `opendata serve --workers N` serves them
+through the real pipeline into a scratch folder; `opendata servir --workers N` serves them
 with the rate limiter on (Redis storage, shared by the workers; a per-client limit set for
 the run, see `RATE_LIMIT`). A second process (this one) runs `--clients` simulated users for
 `--duration` seconds: each has its own keep-alive connection and its own address, given to
@@ -115,7 +115,7 @@ def serve(data: Path, port: int, workers: int, storage: str) -> subprocess.Popen
         "OPENDATA_RATE_LIMIT_EXEMPT": "",
         "OPENDATA_TRUSTED_PROXIES": "127.0.0.1",
     }
-    command = [str(Path(sys.executable).parent / "opendata"), "serve", "--port", str(port)]
+    command = [str(Path(sys.executable).parent / "opendata"), "servir", "--port", str(port)]
     return subprocess.Popen(
         [*command, "--workers", str(workers)],
         env=env,
@@ -300,7 +300,7 @@ def report(
     lines = [
         f"# Load test ({args.clients} clients, {args.duration:.0f} s)",
         "",
-        f"- {context['machine']}; catalog: `opendata serve --workers {args.workers}` "
+        f"- {context['machine']}; catalog: `opendata servir --workers {args.workers}` "
         f"(uvicorn), load generator: this process (asyncio + httpx), both on the machine.",
         f"- Data: the {context['samples']} bundled samples"
         + (f" and a generated table of {args.rows:,} rows (`{BIG}`)." if args.rows else "."),

@@ -1,7 +1,7 @@
 """Benchmark: our OGC API – Features items endpoint against pygeoapi 0.21 on Parquet.
 
 The same 1M generated points are published through the real pipeline (a GeoPackage
-submission) and served by the catalog (`opendata serve`: pygeoapi with our GeoPackage
+submission) and served by the catalog (`opendata servir`: pygeoapi with our GeoPackage
 provider, under /ogc); the reference is pygeoapi's stock Parquet provider over a
 GeoParquet of the same release, as in bench/rows_api.py. One uvicorn worker each, a
 bounded load from a second process (8 client threads with keep-alive).
@@ -104,7 +104,7 @@ def main() -> None:
         print(f"  published in {time.perf_counter() - started:.0f} s", flush=True)
         ours_port, theirs_port = free_port(), free_port()
         ours = subprocess.Popen(
-            [str(Path(sys.executable).parent / "opendata"), "serve", "--port", str(ours_port)],
+            [str(Path(sys.executable).parent / "opendata"), "servir", "--port", str(ours_port)],
             env={**os.environ, "OPENDATA_DATA_DIR": str(data)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -8,7 +8,7 @@
    `opendata_bench_<random>` with the PostGIS extension on 127.0.0.1:5432, dropped at the
    end; there the publication also COPYs the release into `donnees."<slug>__v1"` (geometry
    + GIST index) inside the switch's transaction, timed on its own.
-2. Serve (skipped with --no-serve): `opendata serve` per backend (one uvicorn worker each,
+2. Serve (skipped with --no-serve): `opendata servir` per backend (one uvicorn worker each,
    the matching environment), loaded one at a time by `rows_api.load` (8 client threads,
    keep-alive, a fixed number of requests): search, dataset page, rows first page, rows 90 %
    deep (keyset cursor), rows sorted by a column 90 % deep. On SQLite the rows endpoint
@@ -173,7 +173,7 @@ def serve_and_measure(envs: dict[str, dict[str, str]], count: int, rows: int) ->
             port = free_port()
             bases[backend] = f"http://127.0.0.1:{port}"
             servers[backend] = subprocess.Popen(
-                [str(Path(sys.executable).parent / "opendata"), "serve", "--port", str(port)],
+                [str(Path(sys.executable).parent / "opendata"), "servir", "--port", str(port)],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -304,7 +304,7 @@ def write(args, size_mb: float, publish: dict, serving: dict | None) -> None:
     if serving:
         lines += [
             "",
-            f"Serving: `opendata serve`, one uvicorn worker per backend, {args.requests} "
+            f"Serving: `opendata servir`, one uvicorn worker per backend, {args.requests} "
             "requests per row over 8 client threads, loaded one server at a time "
             "(alternating backends per request kind).",
             "",

@@ -235,7 +235,7 @@ def main() -> None:
         ours_port, theirs_port = free_port(), free_port()
         env = {**os.environ, "OPENDATA_DATA_DIR": str(data)}
         ours = subprocess.Popen(
-            [str(Path(sys.executable).parent / "opendata"), "serve", "--port", str(ours_port)],
+            [str(Path(sys.executable).parent / "opendata"), "servir", "--port", str(ours_port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

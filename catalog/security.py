@@ -37,7 +37,7 @@ Environment variables:
   `127.0.0.0/8,::1`, the machine's own jobs and benchmarks); empty for none;
 - `OPENDATA_TRUSTED_PROXIES`: addresses or networks of the reverse proxies whose
   `X-Forwarded-For` is believed (default none; a connection over a Unix socket, which has no
-  address, comes from the local proxy and is trusted). `opendata serve` gives uvicorn the
+  address, comes from the local proxy and is trusted). `opendata servir` gives uvicorn the
   same list (its `forwarded_allow_ips`), empty by default: no forwarded header is believed;
 - `OPENDATA_EMBED_FRAME_ANCESTORS`: who may frame `/integration/<commune>` (default `*`).
 """

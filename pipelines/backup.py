@@ -1,4 +1,4 @@
-"""Backups and restore of one instance (`opendata backup`, `opendata restore`).
+"""Backups and restore of one instance (`opendata sauvegarder`, `opendata restaurer`).
 
 A backup is a single tar file, written atomically (temporary file, fsync, rename) and
 readable by the operator only (mode 0600: it holds the pseudonymisation keys). It holds:

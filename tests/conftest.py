@@ -123,7 +123,7 @@ def serving(app: Any) -> Iterator[str]:
     """An application run by uvicorn on a free loopback port; yields its base URL.
 
     A catalog application left on the default public URL (OPENDATA_PUBLIC_URL unset, no
-    `public_url` given) gets the address served, as `opendata serve` does."""
+    `public_url` given) gets the address served, as `opendata servir` does."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -16,7 +16,7 @@ from catalog import accounts, refusals, sessions
 from catalog.service import create_app
 from core.access import Principal
 from core.records import AuditEntry
-from pipelines.cli import main as cli
+from opendata.cli import main as cli
 
 from backends import on_both_backends
 

@@ -26,8 +26,8 @@ from catalog.store import CatalogStore
 from catalog.store.notices import announce_change
 from core import clock
 from core.settings import Settings
+from opendata.cli import main as cli
 from pipelines import backup
-from pipelines.cli import main as cli
 from pipelines.submission import (
     archive_submission,
     open_settings_store,

@@ -1,4 +1,4 @@
-"""`opendata submit`, as a commune agent runs it from a shell."""
+"""`opendata soumettre`, as a commune agent runs it from a shell; the old English names."""
 
 import json
 import os
@@ -21,14 +21,14 @@ def run(settings: Settings, *args: str) -> subprocess.CompletedProcess:
 
 
 def submit_cli(settings: Settings, data: Path, *options: str) -> subprocess.CompletedProcess:
-    """`opendata submit --producer ecully DATA --metadata METADATA [options]`."""
+    """`opendata soumettre --producteur ecully DATA --metadonnees METADATA [options]`."""
     return run(
         settings,
-        "submit",
-        "--producer",
+        "soumettre",
+        "--producteur",
         "ecully",
         str(data),
-        "--metadata",
+        "--metadonnees",
         str(data.parent / "metadata.yaml"),
         *options,
     )
@@ -46,19 +46,39 @@ def test_submit_publishes_then_reports_errors_in_french(settings, dataset_folder
     assert "ligne 3, colonne « id » : « deux » n'est pas un nombre entier." in refused.stdout
     assert "Rien n'a été publié ; la version précédente reste diffusée." in refused.stdout
 
-    listed = run(settings, "datasets")
+    listed = run(settings, "jeux")
     assert "ecully-arbres" in listed.stdout and "v1" in listed.stdout
+
+
+def test_old_english_names_still_work_for_one_release_with_a_notice(settings, dataset_folder):
+    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
+    done = run(
+        settings,
+        "submit",
+        "--producer",
+        "ecully",
+        str(data),
+        "--metadata",
+        str(data.parent / "metadata.yaml"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "« ecully-arbres » publié" in done.stdout
+    assert "« opendata submit » est l'ancien nom de « opendata soumettre »" in done.stderr
+    listed = run(settings, "datasets")
+    assert "ecully-arbres" in listed.stdout
+    assert "ancien nom de « opendata jeux »" in listed.stderr
+    assert "ancien nom" not in run(settings, "jeux").stderr
 
 
 def test_submit_json_report_and_unknown_commune(settings, dataset_folder):
     data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
     refused = run(
         settings,
-        "submit",
-        "--producer",
+        "soumettre",
+        "--producteur",
         "villeurbanne",
         str(data),
-        "--metadata",
+        "--metadonnees",
         str(data.parent / "metadata.yaml"),
         "--json",
     )
@@ -77,7 +97,7 @@ def test_demo_publishes_every_sample_through_the_dags(settings, tmp_path):
         "AIRFLOW_HOME": str(tmp_path / "af"),
     }
     done = subprocess.run(
-        [OPENDATA, "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=900
+        [OPENDATA, "demo", "--sans-serveur"], env=env, capture_output=True, text=True, timeout=900
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[3/3] DAG commune_lyon" in done.stdout

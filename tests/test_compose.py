@@ -33,7 +33,7 @@ def test_every_opendata_variable_is_one_the_code_reads() -> None:
 
 def test_services_run_the_commands_the_readme_and_tests_use() -> None:
     catalog = COMPOSE["services"]["catalog"]
-    assert "opendata serve" in catalog["command"] and "scripts/bootstrap.sh" in catalog["command"]
+    assert "opendata servir" in catalog["command"] and "scripts/bootstrap.sh" in catalog["command"]
     airflow = COMPOSE["services"]["airflow"]
     assert airflow["environment"]["AIRFLOW__CORE__DAGS_FOLDER"].endswith("/dags")
     assert "airflow db migrate" in airflow["command"]
@@ -132,7 +132,7 @@ def test_production_airflow_runs_what_the_celery_test_starts() -> None:
     assert services["redis"]["image"].startswith("redis:")
     # the catalog on PostGIS, several workers; data, archives and logs on named volumes
     catalog = services["catalog-production"]
-    assert re.search(r"opendata serve .*--workers [2-9]", catalog["command"])
+    assert re.search(r"opendata servir .*--workers [2-9]", catalog["command"])
     assert catalog["environment"]["OPENDATA_STORE_URL"].startswith("postgresql+psycopg://")
     for name in (*deployment.SERVICES, "catalog-production"):
         assert any(

@@ -1,6 +1,6 @@
 """A publication killed at any stage never damages what is served (issue #9).
 
-The real `opendata submit` (and `opendata process-inbox`) runs in a subprocess through the
+The real `opendata soumettre` (and `opendata traiter-depots`) runs in a subprocess through the
 wrapper at the bottom of this file: it instruments the stage boundaries (read, validate,
 anonymise, publish, the files staged, inside the switch's transaction, after the switch,
 after the lifecycle events), writes a marker when the chosen one is reached and pauses
@@ -138,7 +138,7 @@ class Platform:
         (folder / "compteurs.csv").write_text(counts_csv(variant), encoding="utf-8")
         (folder / "metadata.yaml").write_text(METADATA, encoding="utf-8")
         data, metadata = folder / "compteurs.csv", folder / "metadata.yaml"
-        return ["submit", str(data), "--producer", "ecully", "--metadata", str(metadata)]
+        return ["soumettre", str(data), "--producteur", "ecully", "--metadonnees", str(metadata)]
 
     def kill_at(self, stage: str, arguments: list[str]) -> None:
         marker = self.root / f"marqueur-{stage}"
@@ -254,11 +254,11 @@ def test_a_drop_folder_killed_in_the_switch_is_processed_again(platform: Platfor
     previous = platform.served()
     inbox = platform.root / "inbox" / "ecully" / "compteurs"
     platform.submission(9, folder=inbox)
-    platform.kill_at("bascule-en-cours", ["process-inbox", "--producer", "ecully"])
+    platform.kill_at("bascule-en-cours", ["traiter-depots", "--producteur", "ecully"])
     assert platform.served() == previous
     platform.check_integrity()
     assert (inbox / "compteurs.csv").exists()  # still waiting in the drop folder
-    output = platform.rerun(["process-inbox", "--producer", "ecully"])
+    output = platform.rerun(["traiter-depots", "--producteur", "ecully"])
     assert "publié" in output
     assert platform.served()["premiere_ligne"] == first_row(9)
     assert not (inbox / "compteurs.csv").exists() and (inbox / "rapport.txt").exists()

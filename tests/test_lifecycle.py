@@ -41,8 +41,8 @@ from catalog.ogc.api import OgcApi
 from catalog.service import create_app
 from catalog.store import CatalogStore
 from core.settings import PROJECT_ROOT, Settings
+from opendata.cli import main as cli
 from pipelines import governance
-from pipelines.cli import main as cli
 from pipelines.submission import Submission, run_submission
 
 from backends import on_both_backends

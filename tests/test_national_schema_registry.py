@@ -30,8 +30,8 @@ from rdflib.namespace import DCTERMS, RDF
 
 from catalog.uploads import check_schema_reference
 from core.problems import SubmissionRejected
+from opendata.cli import main as cli
 from pipelines import national_schemas
-from pipelines.cli import main as cli
 from pipelines.metadata import parse_metadata
 from pipelines.national_schemas import NationalSchemaError, RefreshError, refresh, resolve
 
@@ -273,7 +273,7 @@ def test_refresh_stays_on_the_catalogue_host(catalogue: Site, tmp_path: Path):
 
 
 def test_cli_refreshes_and_lists(catalogue: Site, settings, capsys):
-    assert cli(["schemas", "liste"]) == 0
+    assert cli(["schemas", "lister"]) == 0
     assert "Registre vide" in capsys.readouterr().out
     assert cli(["schemas", "rafraichir", "--catalogue", f"{catalogue.base}/schemas.json"]) == 0
     assert "2 schémas, 3 versions" in capsys.readouterr().out

@@ -42,8 +42,8 @@ from catalog.ogc.mapserver import MapServerService, render_mapfile
 from catalog.service import published_schema
 from catalog.store import CatalogStore, postgis
 from core.settings import Settings, load_settings
+from opendata.cli import main as cli
 from pipelines import governance
-from pipelines.cli import main as cli
 from pipelines.submission import Submission, open_settings_store, run_submission
 
 from conftest import SAMPLES, running_catalog

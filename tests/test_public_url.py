@@ -4,7 +4,7 @@ A real catalog (the three OGC services, pycsw and MapServer included) configured
 `OPENDATA_PUBLIC_URL` is asked for every document that holds absolute links with a
 forged `Host` (and `X-Forwarded-Host`/`-Port`/`-Proto`): none of them may hold the forged
 name, nor the address the request was really sent to; their links start with the public
-URL. `opendata serve` itself is started to check that a changing `X-Forwarded-For` does
+URL. `opendata servir` itself is started to check that a changing `X-Forwarded-For` does
 not get a client past the rate limit by default, and that its links follow its own
 address when no public URL is configured.
 """
@@ -292,7 +292,7 @@ def test_nginx_neither_passes_nor_caches_by_the_client_host() -> None:
     )
 
 
-# --- opendata serve ---------------------------------------------------------------------------
+# --- opendata servir ---------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -303,7 +303,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def opendata_serve(tmp_path: Path) -> Iterator[Any]:
-    """Start `opendata serve` with extra environment variables; stopped at the end."""
+    """Start `opendata servir` with extra environment variables; stopped at the end."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(**environment: str) -> str:
@@ -318,7 +318,7 @@ def opendata_serve(tmp_path: Path) -> Iterator[Any]:
             "OPENDATA_INBOX_DIR": str(tmp_path / "inbox"),
             **environment,
         }
-        command = [sys.executable, "-m", "pipelines.cli", "serve", "--port", str(port)]
+        command = [sys.executable, "-m", "opendata", "servir", "--port", str(port)]
         process = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
@@ -332,7 +332,7 @@ def opendata_serve(tmp_path: Path) -> Iterator[Any]:
                 return base
             except requests.ConnectionError:
                 time.sleep(0.2)
-        raise AssertionError("opendata serve did not start")
+        raise AssertionError("opendata servir did not start")
 
     yield start
     for process in started:

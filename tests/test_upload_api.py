@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from catalog import accounts
 from catalog.service import create_app
+from opendata.cli import main as cli
 from pipelines import tasks
-from pipelines.cli import main as cli
 from pipelines.submission import UPLOAD_MARKER
 
 from conftest import METADATA_TEMPLATE, serving

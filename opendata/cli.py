@@ -1,5 +1,9 @@
 """`opendata` command line: submit a dataset, process drop folders, serve the catalog, demo;
-API tokens and the audit log (operator); upload to the platform over HTTP (commune agents)."""
+API tokens and the audit log (operator); upload to the platform over HTTP (commune agents).
+
+The commands and options are French, for the people who type them (commune agents, the
+data team); the English names of the first versions still work for one release, with a
+notice on the standard error (`ANCIENS_NOMS`)."""
 
 from __future__ import annotations
 
@@ -26,21 +30,44 @@ from core.settings import (
 
 SAMPLES_INBOX = PROJECT_ROOT / "samples" / "inbox"
 
+DESCRIPTION = (
+    "Plateforme de données ouvertes des communes de la Métropole de Lyon : soumettre un jeu "
+    "de données, traiter les dépôts, servir le catalogue ; jetons d'API et journal d'audit "
+    "(exploitation) ; dépôt par l'API (agents des communes)."
+)
+
+# Old (English) command names → their French names; kept as aliases for one release.
+ANCIENS_NOMS = {
+    "submit": "soumettre",
+    "process-inbox": "traiter-depots",
+    "datasets": "jeux",
+    "backup": "sauvegarder",
+    "restore": "restaurer",
+    "serve": "servir",
+}
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="opendata", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="opendata", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="commande")
 
-    submit = commands.add_parser("submit", help="soumettre un jeu de données")
+    submit = _command(commands, "soumettre", help="soumettre un jeu de données")
     submit.add_argument("data", type=Path, help="fichier de données (CSV, XLSX, GeoJSON, …)")
-    submit.add_argument("--producer", required=True, help="commune productrice (ex. ecully)")
-    submit.add_argument("--metadata", required=True, type=Path, help="fichier metadata.yaml")
+    _producer_option(submit, help="commune productrice (ex. ecully)")
+    submit.add_argument(
+        "--metadonnees",
+        "--metadata",
+        dest="metadonnees",
+        required=True,
+        type=Path,
+        help="fichier metadata.yaml",
+    )
     submit.add_argument("--json", action="store_true", help="rapport en JSON")
 
-    process = commands.add_parser("process-inbox", help="traiter les dépôts sans Airflow")
-    process.add_argument("--producer", required=True)
+    process = _command(commands, "traiter-depots", help="traiter les dépôts sans Airflow")
+    _producer_option(process, help="commune dont les dépôts sont traités (ex. ecully)")
 
-    commands.add_parser("datasets", help="lister les jeux de données publiés")
+    _command(commands, "jeux", help="lister les jeux de données publiés")
 
     anonymisation = commands.add_parser(
         "anonymisation", help="rapport d'anonymisation de la version courante (équipe data)"
@@ -53,13 +80,17 @@ def main(argv: list[str] | None = None) -> int:
         help="appliquer une fois les règles de cycle de vie et envoyer les notifications",
     )
 
-    backup = commands.add_parser(
-        "backup", help="sauvegarder le catalogue, les fichiers publiés, les archives, les clés"
+    backup = _command(
+        commands,
+        "sauvegarder",
+        help="sauvegarder le catalogue, les fichiers publiés, les archives, les clés",
     )
     backup.add_argument(
         "destination", type=Path, help="fichier .tar à créer, ou dossier où le créer"
     )
-    restore = commands.add_parser("restore", help="restaurer une sauvegarde dans une instance vide")
+    restore = _command(
+        commands, "restaurer", help="restaurer une sauvegarde dans une instance vide"
+    )
     restore.add_argument("archive", type=Path, help="fichier de sauvegarde (.tar)")
     restore.add_argument(
         "--force", action="store_true", help="remplacer le contenu d'une instance non vide"
@@ -68,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_account_parsers(commands)
     _add_schemas_parser(commands)
 
-    serve = commands.add_parser("serve", help="servir le catalogue en HTTP")
+    serve = _command(commands, "servir", help="servir le catalogue en HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
@@ -78,33 +109,57 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="publier les exemples via Airflow puis servir")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--no-serve", action="store_true", help="ne pas lancer le serveur")
+    demo.add_argument(
+        "--sans-serveur",
+        "--no-serve",
+        dest="sans_serveur",
+        action="store_true",
+        help="ne pas lancer le serveur",
+    )
 
     args = parser.parse_args(argv)
+    command = ANCIENS_NOMS.get(args.command, args.command)
+    if command != args.command:
+        print(
+            f"« opendata {args.command} » est l'ancien nom de « opendata {command} », "
+            "qui le remplace ; l'ancien nom sera retiré à la prochaine version.",
+            file=sys.stderr,
+        )
     settings = load_settings()
     handlers = {
-        "submit": _submit,
-        "process-inbox": _process_inbox,
-        "datasets": _datasets,
+        "soumettre": _submit,
+        "traiter-depots": _process_inbox,
+        "jeux": _datasets,
         "anonymisation": _anonymisation,
         "annoncer-changement": _announce_change,
         "gouvernance": _governance,
-        "backup": _backup,
-        "restore": _restore,
+        "sauvegarder": _backup,
+        "restaurer": _restore,
         "jetons": _tokens,
         "schemas": _schemas,
         "journal": _journal,
         "deposer": _deposit,
-        "serve": _serve,
+        "servir": _serve,
         "demo": _demo,
     }
-    return handlers[args.command](args, settings)
+    return handlers[command](args, settings)
+
+
+def _command(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A command, also answering to its old English name (`ANCIENS_NOMS`)."""
+    old = [old for old, new in ANCIENS_NOMS.items() if new == name]
+    parser: argparse.ArgumentParser = commands.add_parser(name, aliases=old, help=help)
+    return parser
+
+
+def _producer_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--producteur", "--producer", dest="producteur", required=True, help=help)
 
 
 def _submit(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.submission import Submission, open_settings_store, run_submission
 
-    submission = Submission.new(args.producer, args.data, args.metadata, "ligne-de-commande")
+    submission = Submission.new(args.producteur, args.data, args.metadonnees, "ligne-de-commande")
     outcome = run_submission(submission, settings, open_settings_store(settings))
     if args.json:
         print(
@@ -134,7 +189,7 @@ def _process_inbox(args: argparse.Namespace, settings: Settings) -> int:
 
     store = open_settings_store(settings)
     failures = 0
-    for submission in ready_submissions(settings.inbox_dir, args.producer):
+    for submission in ready_submissions(settings.inbox_dir, args.producteur):
         outcome = run_submission(submission, settings, store)
         archive_submission(submission, outcome, settings)
         print(f"{Path(submission.data_path).name} : {outcome.summary()}")
@@ -414,7 +469,9 @@ def _add_schemas_parser(commands: Any) -> None:
         help="catalogue à lire (défaut : OPENDATA_NATIONAL_SCHEMAS_CATALOGUE, sinon "
         "https://schema.data.gouv.fr/schemas.json) ; seul son hôte est contacté",
     )
-    listing = actions.add_parser("liste", help="schémas du registre, leurs versions")
+    listing = actions.add_parser(
+        "lister", aliases=["liste"], help="schémas du registre, leurs versions"
+    )
     listing.add_argument("--json", action="store_true", help="liste en JSON")
 
 
@@ -422,7 +479,7 @@ def _schemas(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines import national_schemas
 
     registry = settings.national_schemas_dir
-    if args.action == "liste":
+    if args.action in ("lister", "liste"):
         return _list_schemas(national_schemas.listing(registry), args.json)
     catalogue = args.catalogue or settings.national_schemas_catalogue
     try:
@@ -692,7 +749,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     store = open_settings_store(settings)
     for dataset in store.list_datasets():
         step(f"      publié : {dataset.slug} (structure v{dataset.current_version})")
-    if args.no_serve:
+    if args.sans_serveur:
         return 0
     return _serve(args, settings)
 
