@@ -33,10 +33,11 @@ from catalog.store import CatalogStore
 from catalog.visibility import CALLER, may_see_or_refuse
 from core import clock
 from core.access import ANONYMOUS, Principal, may_see
+from core.lifecycle import event_text, is_told, label
 from core.netguard import webhook_refusal
-from core.records import EVENT_KINDS, Dataset, Event, Subscription
+from core.records import Dataset, Event, Subscription
 from core.urls import dataset_feed, dataset_page
-from core.wording import dataset_title, event_text, is_told, rfc3339
+from core.wording import dataset_title, rfc3339
 
 ATOM_MEDIA_TYPE = "application/atom+xml"
 FEED_SIZE = 100
@@ -114,7 +115,7 @@ def atom_feed(
         entry.updated(event.at.replace(tzinfo=UTC))
         entry.published(event.at.replace(tzinfo=UTC))
         entry.link(href=dataset_page(base, event.dataset), rel="alternate", type="text/html")
-        entry.category(term=event.kind, label=EVENT_KINDS.get(event.kind, event.kind))
+        entry.category(term=event.kind, label=label(event.kind))
         entry.content(event_text(event, dataset, base), type="text")
     return feed.atom_str(pretty=True)
 

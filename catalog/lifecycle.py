@@ -11,7 +11,8 @@ from typing import Any
 
 from catalog.store import CatalogStore
 from core import changes, clock
-from core.records import EVENT_KINDS, ChangeNotice, Dataset, Event
+from core.lifecycle import label
+from core.records import ChangeNotice, Dataset, Event
 from core.rules import depublication_date
 from core.structure import Structure
 
@@ -40,7 +41,7 @@ def lifecycle_of(store: CatalogStore, dataset: Dataset) -> dict[str, Any]:
             {
                 "date": e.at.isoformat(),
                 "type": e.kind,
-                "libelle": EVENT_KINDS[e.kind],
+                "libelle": label(e.kind),
                 "titre": e.title,
             }
             for e in store.events(dataset.slug, limit=20)

@@ -125,24 +125,10 @@ class Event:
 
     id: int
     dataset: str
-    kind: str  # see EVENT_KINDS
+    kind: str  # see core.lifecycle.EVENT_KINDS
     at: datetime
     title: str  # French, one line
     details: dict[str, Any] = field(default_factory=dict)
-
-
-EVENT_KINDS = {
-    "publication": "Nouvelle version publiée",
-    "changement-compatible": "Changement de structure compatible",
-    "avis-changement": "Changement de structure annoncé",
-    "bascule": "Nouvelle structure en vigueur",
-    "retrait-structure": "Ancienne structure retirée",
-    "retard": "Mise à jour en retard",
-    "avertissement-depublication": "Dépublication prochaine",
-    "depublication": "Jeu de données dépublié",
-    "republication": "Jeu de données republié",
-    "source-en-echec": "Source de la commune injoignable",
-}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The platform's French wording of its events: dates spelled out, event details labelled,
-and what reusers are told (feeds, webhooks, e-mails) — shared by the catalog's feeds and
+for feeds, webhooks and e-mails — shared by the catalog's feeds and
 the pipeline's notifications."""
 
 from __future__ import annotations
@@ -8,9 +8,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from core.access import ANONYMOUS, Principal, may_see
-from core.records import EVENT_KINDS, Dataset, Event
-from core.urls import dataset_page
+from core.records import Dataset
 
 MONTHS = (
     "janvier",
@@ -53,18 +51,6 @@ DETAIL_LABELS = {  # keys written by pipelines.lifecycle and pipelines.governanc
 PRIVATE_DETAILS = frozenset({"contact", "courriel", "email", "destinataires"})
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]00:?00)?")
-
-
-INTERNAL_KINDS = frozenset({"source-en-echec"})  # for the commune and the data team only
-
-
-def is_told(dataset: Dataset | None, event: Event, principal: Principal = ANONYMOUS) -> bool:
-    """Whether reusers (feeds, webhooks: anonymous) learn of `event` about `dataset`."""
-    if not may_see(principal, dataset) or dataset is None or event.kind in INTERNAL_KINDS:
-        return False
-    if dataset.status == "publie":
-        return True
-    return dataset.status == "depublie" and event.kind == "depublication"
 
 
 def french_date(day: date) -> str:
@@ -122,17 +108,3 @@ def describe_details(details: dict[str, Any], base: str) -> list[str]:
 
 def dataset_title(dataset: Dataset | None, slug: str) -> str:
     return dataset.metadata.get("title", slug) if dataset else slug
-
-
-def event_text(event: Event, dataset: Dataset | None, base: str) -> str:
-    """An event told in French plain text: what, about which dataset, its details, the link."""
-    label = EVENT_KINDS.get(event.kind, event.kind)
-    source = dataset.metadata.get("publisher_name", dataset.producer) if dataset else ""
-    lines = [
-        f"{label} : « {dataset_title(dataset, event.dataset)} » ({event.dataset})"
-        + (f", publié par {source}." if source else "."),
-        f"Date : {french_moment(event.at)}.",
-        *describe_details(event.details, base),
-        f"Page du jeu de données : {dataset_page(base, event.dataset)}",
-    ]
-    return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""The daily governance job: the lifecycle rules that depend on time alone.
+"""The daily governance job: the lifecycle rules that depend on time alone, as
+`core.lifecycle` decides them (one module per rule), applied here to the store.
 
 - An old structure diffused in parallel is retired once its notice is 30 days old and
   the parallel diffusion has lasted 30 days: its URLs then answer 410 Gone.
@@ -26,16 +27,17 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from catalog.store import CatalogStore
-from core import changes, clock
-from core.records import Dataset
-from core.rules import WARNING_DAYS, depublication_date, freshness
+from core import clock
+from core.lifecycle import RULES
+from core.lifecycle.rule import Action, DatasetState, Depublish, RetireStructure
 from pipelines import retention
 
 LEFTOVER_AGE = timedelta(days=1)  # older than any publication in progress
+RECENT_EVENTS = 500  # a dataset's events read back to find its past warnings
 
 
 @dataclass
@@ -63,18 +65,50 @@ class GovernanceReport:
 def run(
     store: CatalogStore, moment: datetime | None = None, archive_dir: Path | None = None
 ) -> GovernanceReport:
-    """Apply the rules; with `archive_dir`, also delete raw personal submissions whose
-    retention has run out (pipelines.retention)."""
+    """Apply every lifecycle rule (`core.lifecycle.RULES`, in order) to every dataset; with
+    `archive_dir`, also delete raw personal submissions whose retention has run out
+    (pipelines.retention)."""
     moment = moment or clock.now()
     report = GovernanceReport()
     for dataset in store.list_datasets():
-        report.retired += retire_structures(store, dataset, moment)
-        if dataset.status == "publie":
-            _apply_staleness(store, dataset, moment.date(), report)
+        state = DatasetState(
+            dataset,
+            store.notices(dataset.slug),
+            lambda slug=dataset.slug: store.events(slug, limit=RECENT_EVENTS),
+            moment,
+        )
+        for rule in RULES.values():
+            for action in rule.decide(state):
+                apply(store, dataset.slug, action, moment, report)
     report.swept = sweep_leftovers(store)
     if archive_dir is not None:
         report.purged = retention.purge_expired(archive_dir, moment)
     return report
+
+
+def apply(
+    store: CatalogStore, slug: str, action: Action, moment: datetime, report: GovernanceReport
+) -> None:
+    """One decision, data first: a failure in between is retried by the next run (every
+    step is idempotent)."""
+    if isinstance(action, RetireStructure):
+        if store.spatial is not None:
+            store.spatial.drop_version_data(slug, action.version)
+        store.mark_notice(action.notice_id, retired_at=moment)
+        _report(report, action.report)
+    elif isinstance(action, Depublish):
+        if store.spatial is not None:
+            store.spatial.drop_dataset_data(slug)
+        store.set_status(slug, "depublie")
+        _report(report, action.report)
+    elif store.record_event(slug, action.kind, action.title, action.details, action.key):
+        _report(report, action.report)
+
+
+def _report(report: GovernanceReport, line: tuple[str, str] | None) -> None:
+    if line is not None:
+        field_name, text = line
+        getattr(report, field_name).append(text)
 
 
 def sweep_leftovers(store: CatalogStore) -> list[str]:
@@ -96,111 +130,3 @@ def sweep_leftovers(store: CatalogStore) -> list[str]:
             shutil.rmtree(path, ignore_errors=True)
             swept.append(str(path.relative_to(root)))
     return sorted(swept)
-
-
-def retire_structures(store: CatalogStore, dataset: Dataset, moment: datetime) -> list[str]:
-    retired = []
-    for notice in store.notices(dataset.slug):
-        if not changes.due_for_retirement(notice, moment):
-            continue
-        # the data first: a failure in between is retried by the next run (both idempotent)
-        if store.spatial is not None:
-            store.spatial.drop_version_data(dataset.slug, notice.from_version)
-        store.mark_notice(notice.id, retired_at=moment)
-        store.record_event(
-            dataset.slug,
-            "retrait-structure",
-            f"La structure v{notice.from_version} n'est plus diffusée : utilisez la "
-            f"v{notice.to_version}",
-            {
-                "ancienne_structure": notice.from_version,
-                "nouvelle_structure": notice.to_version,
-                "successeur": f"/api/datasets/{dataset.slug}/v{notice.to_version}/download/csv",
-            },
-            f"retrait:{notice.id}",
-        )
-        retired.append(f"{dataset.slug} v{notice.from_version}")
-    return retired
-
-
-def _apply_staleness(
-    store: CatalogStore, dataset: Dataset, today: date, report: GovernanceReport
-) -> None:
-    slug = dataset.slug
-    deadline = depublication_date(dataset.last_confirmed_at.date())
-    last = dataset.last_confirmed_at.date()
-    fresh = freshness(dataset, today)
-    if fresh["statut"] == "en-retard":
-        event = store.record_event(
-            slug,
-            "retard",
-            f"Mise à jour attendue le {date.fromisoformat(fresh['prochaine']):%d/%m/%Y} non reçue",
-            {"attendue_le": fresh["prochaine"], "depublication_le": deadline.isoformat()},
-            f"retard:{slug}:{fresh['prochaine']}",
-        )
-        if event:
-            report.late.append(slug)
-    for days in WARNING_DAYS:
-        if deadline - timedelta(days=days) <= today < deadline:
-            event = store.record_event(
-                slug,
-                "avertissement-depublication",
-                f"Sans mise à jour, dépublication le {deadline:%d/%m/%Y}",
-                {
-                    "jours_restants": (deadline - today).days,
-                    "depublication_le": deadline.isoformat(),
-                    "derniere_mise_a_jour": last.isoformat(),
-                },
-                f"avertissement:{slug}:{deadline}:{days}",
-            )
-            if event:
-                report.warned.append(f"{slug} ({days} j)")
-    if today >= deadline:
-        _depublish_once_warned(store, dataset, deadline, last, today, report)
-
-
-def _depublish_once_warned(
-    store: CatalogStore,
-    dataset: Dataset,
-    deadline: date,
-    last: date,
-    today: date,
-    report: GovernanceReport,
-) -> None:
-    """Depublish, unless the producer was not warned at least 30 days ago (the job was
-    down, or the rule arrived late): then warn now and depublish 30 days later."""
-    slug = dataset.slug
-    warned = [
-        e.at.date()
-        for e in store.events(slug, limit=500)
-        if e.kind == "avertissement-depublication"
-        and e.details.get("depublication_le") == deadline.isoformat()
-    ]
-    if not warned or today < min(warned) + timedelta(days=min(WARNING_DAYS)):
-        postponed = (min(warned) if warned else today) + timedelta(days=min(WARNING_DAYS))
-        event = store.record_event(
-            slug,
-            "avertissement-depublication",
-            f"Sans mise à jour, dépublication le {postponed:%d/%m/%Y}",
-            {
-                "jours_restants": (postponed - today).days,
-                "depublication_le": deadline.isoformat(),
-                "depublication_effective_le": postponed.isoformat(),
-                "derniere_mise_a_jour": last.isoformat(),
-            },
-            f"avertissement:{slug}:{deadline}:{min(WARNING_DAYS)}",
-        )
-        if event:
-            report.warned.append(f"{slug} ({(postponed - today).days} j)")
-        return
-    if store.spatial is not None:
-        store.spatial.drop_dataset_data(slug)
-    store.set_status(slug, "depublie")
-    store.record_event(
-        slug,
-        "depublication",
-        f"Jeu de données dépublié : aucune mise à jour depuis le {last:%d/%m/%Y}",
-        {"depuis": today.isoformat(), "derniere_mise_a_jour": last.isoformat()},
-        f"depublication:{slug}:{deadline}",
-    )
-    report.depublished.append(slug)

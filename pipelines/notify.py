@@ -21,9 +21,8 @@ import json
 import logging
 import os
 import smtplib
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -31,17 +30,15 @@ from typing import Any
 import requests
 
 from catalog.store import CatalogStore
-from core import clock
+from core import clock, lifecycle
 from core.netguard import GuardedSession, Refused, webhooks_policy
 from core.producers import Producer, load_producers
-from core.records import EVENT_KINDS, Dataset, Event, Subscription
+from core.records import Dataset, Event, Subscription
 from core.settings import Settings, load_settings
 from core.urls import dataset_feed, dataset_page
 from core.wording import (
     dataset_title,
     describe_details,
-    french_date,
-    is_told,
     public_details,
     rfc3339,
 )
@@ -58,16 +55,6 @@ BACKOFF = (
 PENDING_WINDOW = 500  # the recent events notify_pending looks at
 USER_AGENT = "donnees-ouvertes-communes-lyon-webhooks/1.0"
 ERROR_LENGTH = 500
-STALENESS_RULE = (
-    "un jeu de données qui n'est pas mis à jour pendant 3 ans est dépublié ; son producteur "
-    "est averti dès la première mise à jour manquée, puis 90 jours et 30 jours avant la "
-    "dépublication (annexe data.grandlyon.com, §3.2)."
-)
-STRUCTURE_RULE = (
-    "un changement de structure cassant est annoncé au moins 30 jours avant sa date d'effet ; "
-    "l'ancienne et la nouvelle structure sont ensuite diffusées en parallèle pendant au moins "
-    "30 jours (annexe data.grandlyon.com, §3.2)."
-)
 SIGNATURE = "Plateforme de données ouvertes des communes de la Métropole de Lyon"
 
 
@@ -163,7 +150,7 @@ def deliver_webhooks(
     report = dict.fromkeys(("delivered", "failed", "retry_scheduled", "skipped"), 0)
     with GuardedSession(webhooks_policy) as session:
         for event, subscription, attempts in store.due_deliveries(moment, max_attempts):
-            if not is_told(datasets.get(event.dataset), event):
+            if not lifecycle.is_told(datasets.get(event.dataset), event):
                 store.record_delivery(
                     event.id,
                     subscription.id,
@@ -243,160 +230,7 @@ def _message(
     return message
 
 
-# --- which event mails whom, saying what --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Notice:
-    subject: str
-    what: str
-    why: str
-    todo: str
-
-
-def _detail_date(event: Event, *keys: str) -> date | None:
-    """The first of `keys` present in the event's details, as a date."""
-    value = next((event.details[k] for k in keys if event.details.get(k)), None)
-    return date.fromisoformat(str(value)[:10]) if value else None
-
-
-def depublication_date(event: Event) -> date | None:
-    """The announced depublication date: `depublication_le`, else from `jours_restants`."""
-    announced = _detail_date(
-        event, "depublication_effective_le", "depublication_le", "date_depublication"
-    )
-    if announced:
-        return announced
-    days = event.details.get("jours_restants")
-    return (event.at + timedelta(days=int(days))).date() if days is not None else None
-
-
-def _retard(event: Event, title: str) -> Notice:
-    deadline = depublication_date(event)
-    expected = _detail_date(event, "attendue_le", "date_attendue")
-    before = f" avant le {french_date(deadline)}" if deadline else ""
-    return Notice(
-        subject=f"Mise à jour en retard : {title}",
-        what=f"Le jeu de données « {title} » n'a pas été mis à jour à la date prévue par sa "
-        "fréquence de mise à jour"
-        + (f" (mise à jour attendue le {french_date(expected)})" if expected else "")
-        + ".",
-        why=STALENESS_RULE,
-        todo=f"déposez une mise à jour des données{before} ; si elles n'ont pas changé, "
-        "déposez-les à nouveau : le dépôt confirme qu'elles sont toujours exactes.",
-    )
-
-
-def _avertissement(event: Event, title: str) -> Notice:
-    deadline = depublication_date(event)
-    days = event.details.get("jours_restants")
-    when = f"le {french_date(deadline)}" if deadline else "prochainement"
-    by = f"avant le {french_date(deadline)}" if deadline else "au plus vite"
-    return Notice(
-        subject=f"Dépublication dans {days} jours : {title}"
-        if days is not None
-        else f"Dépublication prochaine : {title}",
-        what=f"Faute de mise à jour, le jeu de données « {title} » sera dépublié {when}"
-        + (f", dans {days} jours" if days is not None else "")
-        + ".",
-        why=STALENESS_RULE,
-        todo=f"déposez une mise à jour des données {by} (ou déposez-les à nouveau si elles "
-        "n'ont pas changé) : il restera publié.",
-    )
-
-
-def _depublication(event: Event, title: str) -> Notice:
-    return Notice(
-        subject=f"Jeu de données dépublié : {title}",
-        what=f"Le jeu de données « {title} » a été dépublié le {french_date(event.at.date())} : "
-        "il n'est plus listé dans le catalogue ni téléchargeable ; ses fichiers et son "
-        "historique sont conservés. Les réutilisateurs en sont informés (fils des changements, "
-        "webhooks).",
-        why=STALENESS_RULE,
-        todo="pour le republier, déposez une version à jour des données ; pour toute question, "
-        "répondez à ce courriel.",
-    )
-
-
-def _republication(event: Event, title: str) -> Notice:
-    return Notice(
-        subject=f"Jeu de données republié : {title}",
-        what=f"Le jeu de données « {title} » est de nouveau publié depuis le "
-        f"{french_date(event.at.date())}.",
-        why=STALENESS_RULE,
-        todo="rien à faire ; pensez à le mettre à jour selon sa fréquence.",
-    )
-
-
-def _avis(event: Event, title: str) -> Notice:
-    effective = _detail_date(event, "date_effet")
-    until = (
-        f"jusqu'au {french_date(effective - timedelta(days=1))}, continuez à déposer les données "
-        f"dans la structure actuelle ; à partir du {french_date(effective)}, déposez-les dans "
-        "la nouvelle"
-        if effective
-        else "à la date d'effet de l'avis, déposez les données dans la nouvelle structure"
-    )
-    return Notice(
-        subject=f"Avis de changement de structure enregistré : {title}",
-        what=f"Votre avis de changement de structure pour « {title} » est enregistré"
-        + (f" ; il prend effet le {french_date(effective)}" if effective else "")
-        + ". Les réutilisateurs en sont informés dès maintenant (bandeau sur la page du jeu de "
-        "données, fils des changements, webhooks).",
-        why=STRUCTURE_RULE,
-        todo=f"{until}. L'ancienne structure restera diffusée en parallèle pendant au moins "
-        "30 jours.",
-    )
-
-
-def _bascule(event: Event, title: str) -> Notice:
-    until = _detail_date(event, "retrait_au_plus_tot")
-    return Notice(
-        subject=f"Nouvelle structure en vigueur : {title}",
-        what=f"La nouvelle structure du jeu de données « {title} » est en vigueur depuis le "
-        f"{french_date(event.at.date())}. L'ancienne structure reste diffusée en parallèle "
-        + (f"au moins jusqu'au {french_date(until)}." if until else "pendant au moins 30 jours."),
-        why=STRUCTURE_RULE,
-        todo="déposez désormais les données dans la nouvelle structure.",
-    )
-
-
-def _retrait(event: Event, title: str) -> Notice:
-    return Notice(
-        subject=f"Ancienne structure retirée : {title}",
-        what=f"L'ancienne structure du jeu de données « {title} » n'est plus diffusée depuis le "
-        f"{french_date(event.at.date())} : ses liens stables répondent désormais qu'elle a été "
-        "retirée.",
-        why=STRUCTURE_RULE,
-        todo="rien à faire.",
-    )
-
-
-def _source_failure(event: Event, title: str) -> Notice:
-    since = _detail_date(event, "depuis")
-    return Notice(
-        subject=f"Source injoignable : {title}",
-        what=f"La plateforme n'arrive pas à récupérer « {title} » à sa source "
-        f"({event.details.get('source', 'source déclarée')}) depuis le "
-        f"{french_date(since) if since else 'dernier essai'} : {event.details.get('erreur', '')}",
-        why="Les données sont récupérées sur le serveur de la commune selon la périodicité "
-        "déclarée ; la version publiée reste diffusée, intacte, tant que la source échoue.",
-        todo="vérifiez que l'adresse déclarée répond (ou déclarez la nouvelle adresse par un "
-        "avis de changement : un changement de point de livraison suit la règle des 30 jours).",
-    )
-
-
-NOTICES: dict[str, Callable[[Event, str], Notice]] = {
-    "source-en-echec": _source_failure,
-    "retard": _retard,
-    "avertissement-depublication": _avertissement,
-    "depublication": _depublication,
-    "republication": _republication,
-    "avis-changement": _avis,
-    "bascule": _bascule,
-    "retrait-structure": _retrait,
-}
-MAILED_KINDS = frozenset(NOTICES)
+# --- which event mails whom, saying what (core.lifecycle) --------------------------------------
 
 
 def mail_key(event: Event) -> str:
@@ -417,7 +251,9 @@ def producer_email(dataset: Dataset | None, producers: dict[str, Producer]) -> s
 def compose(event: Event, dataset: Dataset | None, base: str) -> tuple[str, str]:
     """The French subject and plain-text body telling the producer about `event`."""
     title = dataset_title(dataset, event.dataset)
-    notice = NOTICES[event.kind](event, title)
+    notice = lifecycle.mail(event, title)
+    if notice is None:
+        raise ValueError(f"no mail for event kind {event.kind}")
     details = describe_details(event.details, base)
     lines = [
         "Bonjour,",
@@ -428,7 +264,7 @@ def compose(event: Event, dataset: Dataset | None, base: str) -> tuple[str, str]
         "",
         f"Ce qu'il faut faire : {notice.todo}",
         "",
-        f"Jeu de données : {event.dataset} ({EVENT_KINDS.get(event.kind, event.kind)})",
+        f"Jeu de données : {event.dataset} ({lifecycle.label(event.kind)})",
         *(f"- {line}" for line in details),
         "",
         "Liens :",
@@ -452,7 +288,7 @@ def notify_event(
     """Mail the producer and the data team about `event`, once; the addresses mailed now.
 
     `producers` defaults to the settings' producers file."""
-    if event.kind not in MAILED_KINDS or store.mail_sent(mail_key(event)):
+    if event.kind not in lifecycle.MAILED_KINDS or store.mail_sent(mail_key(event)):
         return []
     config = config or MailConfig.from_env()
     if producers is None:
@@ -478,7 +314,7 @@ def notify_pending(
         producers = load_producers((settings or load_settings()).producers_file)
     sent = pending = 0
     for event in reversed(store.events(limit=PENDING_WINDOW)):  # oldest first
-        if event.kind not in MAILED_KINDS or store.mail_sent(mail_key(event)):
+        if event.kind not in lifecycle.MAILED_KINDS or store.mail_sent(mail_key(event)):
             continue
         if notify_event(store, event, settings, producers, config):
             sent += 1

@@ -29,8 +29,9 @@ import yaml
 from attacker import PUBLIC_ADDRESS, attacker_server, fake_resolver
 
 from catalog.store import CatalogStore
+from core.lifecycle import label
 from core.problems import SubmissionRejected
-from core.records import EVENT_KINDS, SourceState
+from core.records import SourceState
 from core.settings import Settings
 from pipelines.metadata import parse_metadata
 from pipelines.sources import (
@@ -661,7 +662,7 @@ def test_failures_are_counted_told_once_per_streak_and_the_version_kept(
         assert store.current_release(slug).id == published.release
     events = [e for e in store.events(slug) if e.kind == "source-en-echec"]
     assert len(events) == 1 and "injoignable depuis le 03/11/2026" in events[0].title
-    assert EVENT_KINDS["source-en-echec"] == "Source de la commune injoignable"
+    assert label("source-en-echec") == "Source de la commune injoignable"
     assert last_submission(store).status == "refusee"
 
     route.fault = None
