@@ -125,7 +125,7 @@ class Event:
 
     id: int
     dataset: str
-    kind: str  # see core.lifecycle.EVENT_KINDS
+    kind: str  # one of the lifecycle rules' kinds (core.lifecycle)
     at: datetime
     title: str  # French, one line
     details: dict[str, Any] = field(default_factory=dict)

@@ -288,7 +288,7 @@ def notify_event(
     """Mail the producer and the data team about `event`, once; the addresses mailed now.
 
     `producers` defaults to the settings' producers file."""
-    if event.kind not in lifecycle.MAILED_KINDS or store.mail_sent(mail_key(event)):
+    if not lifecycle.is_mailed(event.kind) or store.mail_sent(mail_key(event)):
         return []
     config = config or MailConfig.from_env()
     if producers is None:
@@ -314,7 +314,7 @@ def notify_pending(
         producers = load_producers((settings or load_settings()).producers_file)
     sent = pending = 0
     for event in reversed(store.events(limit=PENDING_WINDOW)):  # oldest first
-        if event.kind not in lifecycle.MAILED_KINDS or store.mail_sent(mail_key(event)):
+        if not lifecycle.is_mailed(event.kind) or store.mail_sent(mail_key(event)):
             continue
         if notify_event(store, event, settings, producers, config):
             sent += 1

@@ -34,25 +34,33 @@ def _load(entry: str) -> Rule:
 
 
 RULES: dict[str, Rule] = {name: _load(entry) for name, entry in REGISTRY.items()}
-EVENT_KINDS: dict[str, EventKind] = {k.name: k for rule in RULES.values() for k in rule.kinds}
-MAILED_KINDS = frozenset(name for name, kind in EVENT_KINDS.items() if kind.mail is not None)
+
+
+def event_kind(name: str) -> EventKind | None:
+    """The description of an event kind, from the rule that records it."""
+    return next((k for rule in RULES.values() for k in rule.kinds if k.name == name), None)
 
 
 def label(kind: str) -> str:
     """The French label of an event kind (the kind itself when unknown)."""
-    known = EVENT_KINDS.get(kind)
+    known = event_kind(kind)
     return known.label if known else kind
+
+
+def is_mailed(kind: str) -> bool:
+    known = event_kind(kind)
+    return known is not None and known.mail is not None
 
 
 def mail(event: Event, title: str) -> Mail | None:
     """The notice the producer gets about `event`; None for events that are not mailed."""
-    known = EVENT_KINDS.get(event.kind)
+    known = event_kind(event.kind)
     return known.mail(event, title) if known and known.mail else None
 
 
 def is_told(dataset: Dataset | None, event: Event, principal: Principal = ANONYMOUS) -> bool:
     """Whether reusers (feeds, webhooks: anonymous) learn of `event` about `dataset`."""
-    known = EVENT_KINDS.get(event.kind)
+    known = event_kind(event.kind)
     if not may_see(principal, dataset) or dataset is None or (known and not known.told_to_reusers):
         return False
     if dataset.status == "publie":
