@@ -7,6 +7,7 @@ names every one of them but the store, and no contract silently stops matching a
 
 from __future__ import annotations
 
+import importlib.util
 import pkgutil
 import tomllib
 from pathlib import Path
@@ -40,3 +41,13 @@ def test_the_layers_name_every_package_of_the_project():
     packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
     assert set(contract["layers"]) == packages
     assert contract["layers"][-1] == "core"
+
+
+def test_the_readme_names_every_module_as_the_tree_has_it():
+    spec = importlib.util.spec_from_file_location("plan", ROOT / "scripts" / "plan.py")
+    assert spec is not None and spec.loader is not None
+    plan = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plan)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "À DÉCRIRE" not in plan.section(), "describe the new package in scripts/plan.py"
+    assert readme == plan.rewritten(readme), "run: python scripts/plan.py"
