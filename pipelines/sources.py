@@ -610,8 +610,7 @@ def _format_of(response: Answer, url: str) -> str:
     raise SourceError(
         "format-indetermine",
         f"Format du fichier indéterminé (type « {response.media_type or 'absent'} », sans "
-        "extension connue) : précisez « format: » dans la source (csv, xlsx, geojson, "
-        "shapefile, gpkg)",
+        f"extension connue) : précisez « format: » dans la source ({', '.join(EXTENSIONS)})",
         url,
     )
 
