@@ -93,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     from pipelines.anonymise import anonymise
     from pipelines.publish import CheckedData
-    from pipelines.read import read_source
+    from pipelines.read.stage import read_source
     from pipelines.validate import validate
 
     with tempfile.TemporaryDirectory() as folder:

@@ -141,7 +141,7 @@ def phase_check_publish(path: Path) -> dict:
     from core import clock
     from core.records import NewRelease, SubmissionRecord
     from pipelines.publish import CheckedData, publish
-    from pipelines.read import read_source
+    from pipelines.read.stage import read_source
     from pipelines.validate import FRICTIONLESS_TYPES, validate
 
     source = read_source(path)

@@ -1,7 +1,7 @@
 """Fuzz every reader of the read stage, and the metadata reader, with atheris (libFuzzer,
 coverage-guided).
 
-Each target feeds the fuzzer's bytes to `pipelines.read.read_source` as one kind of file
+Each target feeds the fuzzer's bytes to `pipelines.read.stage.read_source` as one kind of file
 (or as one part inside an otherwise valid container, to reach the parsers behind it), or
 to `pipelines.metadata.read_metadata_file` as a producer's metadata.yaml, for a bounded
 time, in a child process of its own. A finding is any exception other than
@@ -151,12 +151,12 @@ def run_child(target: Target, options: list[str]) -> None:
         import yaml  # noqa: F401 - imported here to be instrumented
 
         from core.problems import SubmissionRejected
-        from pipelines import read
         from pipelines.metadata import read_metadata_file
-        from pipelines.read import read_source
+        from pipelines.read import xlsx
+        from pipelines.read.stage import read_source
     warnings.simplefilter("ignore")
     for name, value in HARNESS_LIMITS.items():  # same code paths, cheaper inputs
-        setattr(read, name, value)
+        setattr(xlsx, name, value)
     parts = container(target) if target.member else {}
     path = Path(tempfile.gettempdir()) / target.filename  # the parent's folder (TMPDIR)
     reader: Callable[[Path], object] = read_source

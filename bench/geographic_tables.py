@@ -77,7 +77,8 @@ from pyproj import Geod, Transformer
 
 from core.problems import Problem, SubmissionRejected
 from pipelines.coordinates import GeometryColumns, locate_geometry
-from pipelines.read import SourceTable, read_source
+from pipelines.read.stage import read_source
+from pipelines.read.table import SourceTable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -42,7 +42,7 @@ def child(kind: str, path: str) -> None:
 
     from core.problems import SubmissionRejected
     from pipelines.metadata import read_metadata_file
-    from pipelines.read import read_source
+    from pipelines.read.stage import read_source
 
     started = time.perf_counter()
     outcome = "lu"

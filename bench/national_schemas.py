@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 from core.problems import Problem, SubmissionRejected
 from core.structure import check_schema_descriptor
 from pipelines.coordinates import locate_geometry
-from pipelines.read import read_source
+from pipelines.read.stage import read_source
 from pipelines.validate import FRICTIONLESS_TYPES, validate
 
 HERE = Path(__file__).resolve().parent

@@ -3,7 +3,7 @@ fastexcel, on generated sheets and the repository's real workbooks.
 
 Every reader turns the first sheet into the same kind of Arrow table of text cells:
 
-- `openpyxl`: `pipelines.read.read_xlsx` as it is (container checks, openpyxl in read-only
+- `openpyxl`: `pipelines.read.xlsx.read_xlsx` as it is (container checks, openpyxl in read-only
   streaming mode, `_cell_to_text` on every cell);
 - `calamine`: the same container checks and the same `_read_sheet` (hence the same
   `_cell_to_text`), fed with python-calamine's rows instead of openpyxl's;
@@ -142,14 +142,15 @@ def calamine_sheet(path: Path) -> Any:
     `_read_sheet` (rules, limits, French messages, `_cell_to_text`), calamine's rows."""
     import python_calamine
 
-    from pipelines import read
+    from core.problems import reject
+    from pipelines.read import STAGE, xlsx
 
-    read._check_xlsx_container(path)
+    xlsx._check_xlsx_container(path)
     try:
         book = python_calamine.CalamineWorkbook.from_path(path)
     except python_calamine.CalamineError as error:
-        raise read.reject(
-            read.STAGE,
+        raise reject(
+            STAGE,
             "xlsx-illisible",
             f"Le classeur {path.name} est illisible : ce n'est pas un classeur Excel (.xlsx) "
             f"valide ({type(error).__name__}).",
@@ -157,28 +158,28 @@ def calamine_sheet(path: Path) -> Any:
     with book:
         kinds = [meta.typ for meta in book.sheets_metadata]
         if python_calamine.SheetTypeEnum.WorkSheet not in kinds:
-            raise read.reject(
-                read.STAGE, "fichier-vide", f"Le classeur {path.name} n'a aucune feuille."
+            raise reject(
+                STAGE, "fichier-vide", f"Le classeur {path.name} n'a aucune feuille."
             )
         try:  # the whole sheet, densified in Rust memory, before any row reaches Python
             sheet = book.get_sheet_by_index(kinds.index(python_calamine.SheetTypeEnum.WorkSheet))
         except python_calamine.CalamineError as error:
-            raise read.reject(
-                read.STAGE,
+            raise reject(
+                STAGE,
                 "xlsx-illisible",
                 f"Le classeur {path.name} est illisible ({type(error).__name__}).",
             ) from error
         # iter_rows starts at row 1 but at the first used column: pad back to column A
         padding = [None] * (sheet.start or (0, 0))[1]
-        return read._read_sheet((padding + row for row in sheet.iter_rows()), path.name)
+        return xlsx._read_sheet((padding + row for row in sheet.iter_rows()), path.name)
 
 
 def read_with(reader: str, path: Path) -> tuple[Any, int]:
     """The Arrow table (None for the raw reader) and the number of data rows."""
-    from pipelines import read
+    from pipelines.read import xlsx
 
     if reader == "openpyxl":
-        source = read.read_xlsx(path)
+        source = xlsx.read_xlsx(path)
         return source.table, source.table.num_rows
     if reader == "calamine":
         source = calamine_sheet(path)
@@ -192,7 +193,7 @@ def read_with(reader: str, path: Path) -> tuple[Any, int]:
     if reader == "fastexcel":
         import fastexcel
 
-        read._check_xlsx_container(path)
+        xlsx._check_xlsx_container(path)
         table = fastexcel.read_excel(str(path)).load_sheet(0, dtypes="string").to_arrow()
         return table, table.num_rows
     raise ValueError(reader)
@@ -200,7 +201,7 @@ def read_with(reader: str, path: Path) -> tuple[Any, int]:
 
 def child(reader: str, path: Path) -> None:
     """Import everything first (its memory is the baseline), then time the read alone."""
-    from pipelines import read  # noqa: F401
+    from pipelines.read import stage  # noqa: F401
 
     for candidate in ("python_calamine", "fastexcel"):  # imported by every reader alike
         with contextlib.suppress(ImportError):
@@ -258,17 +259,18 @@ def fastexcel_sheet(path: Path) -> Any:
     """fastexcel behind the same container checks, as a SourceTable for `read_source`."""
     import fastexcel
 
-    from pipelines import read
+    from pipelines.read import xlsx
+    from pipelines.read.table import SourceTable
 
-    read._check_xlsx_container(path)
+    xlsx._check_xlsx_container(path)
     table = fastexcel.read_excel(str(path)).load_sheet(0, dtypes="string").to_arrow()
-    return read.SourceTable(table=table, source_format="xlsx")
+    return SourceTable(table=table, source_format="xlsx")
 
 
 def hostile_cases() -> list[tuple[str, bytes, str, dict[str, Any]]]:
     """The test suite's hostile workbooks (tests/hostile_corpus.py), plus sheets of two cells
     whose far corners make a dense reader hold rows × columns cells: (name, bytes, what the
-    suite expects, limits patched in pipelines.read/safety)."""
+    suite expects, limits patched in pipelines.read.text/xlsx, pipelines.safety)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from hostile_corpus import SHEET, row, xlsx_cases, xlsx_parts, zip_bytes
 
@@ -287,23 +289,24 @@ def safety_child(reader: str, path: Path, limits: str) -> None:
     import resource
 
     from core.problems import SubmissionRejected
-    from pipelines import read, safety
+    from pipelines import safety
+    from pipelines.read import stage, text, xlsx
 
     for candidate in ("python_calamine", "fastexcel"):
         with contextlib.suppress(ImportError):
             importlib.import_module(candidate)
     space = vm_kib("VmSize") * 1024 + SAFETY_HEADROOM
     resource.setrlimit(resource.RLIMIT_AS, (space, space))
-    modules = {"read": read, "safety": safety}
+    modules = {"text": text, "xlsx": xlsx, "safety": safety}
     for key, value in json.loads(limits).items():
         module, name = key.split(".")
         setattr(modules[module], name, value)
-    read.read_xlsx = {"calamine": calamine_sheet, "fastexcel": fastexcel_sheet}.get(
-        reader, read.read_xlsx
+    xlsx.read_xlsx = {"calamine": calamine_sheet, "fastexcel": fastexcel_sheet}.get(
+        reader, xlsx.read_xlsx
     )
     started = time.perf_counter()
     try:
-        source = read.read_source(path)
+        source = stage.read_source(path)
         rules = sorted({problem.rule for problem in source.problems.problems})
         outcome = f"lu, {source.table.num_rows} ligne(s)" + "".join(f", {r}" for r in rules)
     except SubmissionRejected as refusal:
@@ -406,12 +409,12 @@ def semantics_workbooks() -> list[Path]:
 
 def semantics_table() -> str:
     """The cells whose text differs from today's reader, per candidate."""
-    from pipelines import read
+    from pipelines.read import xlsx
 
     lines = ["| Cas | openpyxl (aujourd'hui) | calamine | fastexcel |", "| --- | --- | --- | --- |"]
     counts = []
     for path in semantics_workbooks():
-        today = read.read_xlsx(path).table.to_pylist()
+        today = xlsx.read_xlsx(path).table.to_pylist()
         other = calamine_sheet(path).table.to_pylist()
         fast = fastexcel_sheet(path).table.to_pylist()
         differ = [0, 0]

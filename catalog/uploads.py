@@ -1,14 +1,14 @@
 """Submissions over HTTP, beside the drop folder and the command line (issue #9).
 
 An upload becomes a drop folder `inbox/<commune>/<identifiant>/`, so the commune's DAG
-processes it exactly as a dropped one (`pipelines.submission.ready_submissions`): same
-stages, same report, same archive. The folder is written in `inbox/.televersements/`
-(the same file system, a folder no DAG reads) and renamed into place: the DAG never sees
-a half-written folder. When the dataset's folder already exists with only the previous
-submission's reports in it, the files are renamed into it one by one, the metadata last:
-a folder without its metadata is not ready, so the DAG still never takes it early. A
-folder that still holds a submission waiting for the DAG, or a declared source, is left
-alone (409). A marker (`.depot`, see `pipelines.submission.UPLOAD_MARKER`) gives the
+processes it exactly as a dropped one: both follow the inbox's folder protocol
+(`core.inbox`); same stages, same report, same archive. The folder is written in
+`inbox/.televersements/` (the same file system, a folder no DAG reads) and renamed into
+place: the DAG never sees a half-written folder. When the dataset's folder already exists
+with only the previous submission's reports in it, the files are renamed into it one by
+one, the metadata last: a folder without its metadata is not ready, so the DAG still never
+takes it early. A folder that still holds a submission waiting for the DAG, or a declared
+source, is left alone (409). A marker (`.depot`, `core.inbox.UPLOAD_MARKER`) gives the
 submission the upload's id, which the status URL follows.
 
 - `POST /api/producteurs/<commune>/depots` (multipart): `fichier` (the data file),
@@ -62,28 +62,27 @@ from catalog import accounts
 from catalog.store import CatalogStore
 from core import clock
 from core.access import Principal
+from core.inbox import (
+    METADATA_NAMES,
+    NOT_DATA,
+    REPORTS,
+    SCHEMA_NAME,
+    SUBMISSION_ID,
+    UPLOAD_MARKER,
+    file_sha256,
+    new_submission_id,
+    upload_marker,
+)
+from core.input_formats import FORMAT_BY_SUFFIX
 from core.producers import load_producers
 from core.safe_yaml import UnsafeYaml, load_producer_yaml, short_error
 from core.settings import Settings, load_settings
 from core.vocabularies import SLUG_PATTERN
-from pipelines.publish import file_sha256
-from pipelines.read import FORMATS
-from pipelines.submission import (
-    METADATA_NAMES,
-    NOT_DATA,
-    REPORT_JSON,
-    REPORT_TEXT,
-    SUBMISSION_ID,
-    UPLOAD_MARKER,
-    new_submission_id,
-    upload_marker,
-)
 
 STAGING = ".televersements"  # under the inbox: same file system as the drop folders
 DEFAULT_REQUEST_MAX = 100 * 2**20
 DEFAULT_FILE_MAX = 20 * 2**30
 METADATA_MAX = 2**20
-SCHEMA_NAME = "schema.json"
 IDLE_DAYS = 7
 TUS_VERSION = "1.0.0"
 CHUNK_TYPE = "application/offset+octet-stream"
@@ -176,8 +175,8 @@ def data_name(filename: str | None) -> str:
     """A safe name for the data file, keeping its extension (which tells its format)."""
     name = PurePosixPath((filename or "").replace("\\", "/")).name
     suffix = PurePosixPath(name).suffix.lower()
-    if suffix not in FORMATS:
-        accepted = ", ".join(sorted(FORMATS))
+    if suffix not in FORMAT_BY_SUFFIX:
+        accepted = ", ".join(sorted(FORMAT_BY_SUFFIX))
         raise HTTPException(
             415,
             detail=f"Fichier de données « {name or '(sans nom)'} » : format non accepté. "
@@ -258,7 +257,7 @@ def check_schema_reference(metadata: dict[str, Any], schema_given: bool) -> None
 
 def pending_files(folder: Path) -> list[str]:
     """What a drop folder holds besides the previous submission's reports."""
-    return sorted(p.name for p in folder.iterdir() if p.name not in {REPORT_TEXT, REPORT_JSON})
+    return sorted(p.name for p in folder.iterdir() if p.name not in REPORTS)
 
 
 def place(staged: Path, target: Path, lock: Path) -> None:

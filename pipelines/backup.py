@@ -49,8 +49,8 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from core import clock
+from core.inbox import file_sha256
 from core.settings import Settings
-from pipelines.publish import file_sha256
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

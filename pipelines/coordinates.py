@@ -33,10 +33,11 @@ import shapely
 from pyproj import CRS
 
 from core.problems import Problem, Repair, reject
-from pipelines import read
 from pipelines.metadata import accepted_crs_list
 from pipelines.personal.words import column_tokens
-from pipelines.read import MOSTLY, PROJECTED_CRS, SourceTable
+from pipelines.read import geometry
+from pipelines.read.geometry import MOSTLY, PROJECTED_CRS
+from pipelines.read.table import SourceTable
 from pipelines.structured_types import geopoint_coordinates
 
 STAGE = "lecture"
@@ -114,7 +115,7 @@ def locate_geometry(
     located = dataclasses.replace(
         source, geometry=gpd.GeoSeries(geometries, crs=f"EPSG:{crs}"), crs=crs
     )
-    read.check_geography(located, filename)
+    geometry.check_geography(located, filename)
     return located, columns
 
 
@@ -373,7 +374,7 @@ def _report_half_points(
 def _report_rows(source: SourceTable, indexes: np.ndarray, rule: str, column: str, what) -> None:
     if indexes.size == 0:
         return
-    listed = indexes[: read.MAX_LISTED_GEOMETRY_PROBLEMS]
+    listed = indexes[: geometry.MAX_LISTED_GEOMETRY_PROBLEMS]
     rows = source.row_number(listed)
     problems = [
         Problem(STAGE, rule, what(index), row=int(row), column=column)
@@ -456,7 +457,7 @@ def _inside_area_of_use(code: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Points that fall where the projection is meant to be used (all of mainland France for
     Lambert-93, a band around the 46th parallel for CC46)."""
     area = CRS.from_epsg(code).area_of_use
-    lon, lat = read.to_wgs84(code).transform(x, y, errcheck=False)
+    lon, lat = geometry.to_wgs84(code).transform(x, y, errcheck=False)
     with np.errstate(invalid="ignore"):
         return (
             (lon >= area.west) & (lon <= area.east) & (lat >= area.south) & (lat <= area.north)
@@ -479,7 +480,7 @@ def _crs(
     known = np.isfinite(x) & np.isfinite(y)
     if not known.any() or ((np.abs(x[known]) <= 180) & (np.abs(y[known]) <= 90)).all():
         return WGS84
-    for inside in (read.inside_as, _inside_area_of_use):
+    for inside in (geometry.inside_as, _inside_area_of_use):
         for code in sorted(PROJECTED_CRS):
             if inside(code, x[known], y[known]).mean() >= MOSTLY:
                 return code

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from core import clock
+from core.input_formats import FORMAT_BY_NAME, accepted_names
 from core.netguard import Refused, parse_url
 from core.problems import Problem, Report, SubmissionRejected
 from core.safe_yaml import UnsafeYaml, read_producer_yaml, short_error
@@ -132,22 +133,6 @@ SOURCE_KEYS = {
 SOURCE_TYPE_ALIASES = {"fichier": "fichier", "file": "fichier", "http": "fichier", "url": "fichier"}
 # `schema: {nom: …, version: …}`: a national schema of schema.data.gouv.fr (issue #15).
 NATIONAL_SCHEMA_KEYS = {"nom": "name", "name": "name", "version": "version"}
-# Formats of a fetched file, as pipelines.read.FORMATS names them, with their usual names.
-SOURCE_FORMATS = {
-    "csv": "csv",
-    "txt": "csv",
-    "xlsx": "xlsx",
-    "excel": "xlsx",
-    "geojson": "geojson",
-    "json": "geojson",
-    "shapefile": "shapefile",
-    "shp": "shapefile",
-    "zip": "shapefile",
-    "gpkg": "gpkg",
-    "geopackage": "gpkg",
-    "kml": "kml",
-    "gml": "gml",
-}
 WFS_VERSIONS = {"2.0.0": "2.0.0", "2.0": "2.0.0", "2": "2.0.0", "1.1.0": "1.1.0", "1.1": "1.1.0"}
 # Query parameters that carry a secret: a declared URL is public, it must hold none.
 SECRET_PARAMETERS = {
@@ -436,12 +421,11 @@ def check_source_url(value: Any) -> str:
 
 def _parse_source_format(value: Any) -> str:
     text = str(value).strip().lower().lstrip(".")
-    if text not in SOURCE_FORMATS:
+    if text not in FORMAT_BY_NAME:
         raise ValueError(
-            f"Format de source « {value} » non accepté. Formats acceptés : CSV, XLSX, GeoJSON, "
-            "Shapefile zippé (shapefile), GeoPackage (gpkg), KML, GML."
+            f"Format de source « {value} » non accepté. Formats acceptés : {accepted_names()}."
         )
-    return SOURCE_FORMATS[text]
+    return FORMAT_BY_NAME[text]
 
 
 def _parse_wfs_version(value: Any) -> str:

@@ -8,7 +8,6 @@ the release in atomically.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from catalog.store.downloads.layers import (
     write_layer,
 )
 from catalog.store.downloads.tables import datetimes_as_iso, neutralise_formulas
+from core.inbox import file_sha256
 from core.problems import Repair
 from core.records import Distribution, NewRelease, Release, SubmissionRecord
 
@@ -84,14 +84,6 @@ def publish(
 
 def _with_release(submission: SubmissionRecord, release_id: str) -> SubmissionRecord:
     return SubmissionRecord(**{**submission.__dict__, "release": release_id})
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(4 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_csv(data: CheckedData, path: Path) -> None:

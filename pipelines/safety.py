@@ -28,21 +28,13 @@ from xml.parsers import expat
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
 
+from core.input_formats import DESCRIPTIONS
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
-# Largest file accepted per format (bytes). A Shapefile's .shp and .dbf are each at most
-# 2 GiB by design; GDAL reads a GeoJSON or a KML whole in memory (about ten times its
-# size), openpyxl a workbook's shared strings, hence lower limits; GML is streamed.
-MAX_FILE_BYTES = {
-    "csv": 2 * GIB,
-    "xlsx": 256 * MIB,
-    "geojson": 512 * MIB,
-    "kml": 256 * MIB,
-    "gml": 1 * GIB,
-    "shapefile": 2 * GIB,
-    "gpkg": 2 * GIB,
-}
+# Largest file accepted per format (bytes): each input format's description says, and why.
+MAX_FILE_BYTES = {d.name: d.max_bytes for d in DESCRIPTIONS}
 
 # Archives (zipped Shapefiles, XLSX workbooks).
 MAX_ARCHIVE_MEMBERS = 1000

@@ -20,7 +20,7 @@ from core.problems import reject
 from core.safe_yaml import read_producer_yaml
 from core.structure import Structure, check_schema_descriptor
 from pipelines.personal.words import column_tokens
-from pipelines.read import SourceTable
+from pipelines.read.table import SourceTable
 
 STAGE = "structure"
 INFERENCE_SAMPLE_ROWS = 100_000

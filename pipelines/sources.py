@@ -52,19 +52,22 @@ from urllib3.exceptions import ReadTimeoutError
 
 from catalog.store import CatalogStore
 from core import clock
+from core.inbox import METADATA_NAMES, NOT_DATA, file_sha256
+from core.input_formats import (
+    DESCRIPTIONS,
+    FORMAT_BY_MEDIA_TYPE,
+    FORMAT_BY_NAME,
+    FORMAT_BY_SUFFIX,
+)
 from core.netguard import GuardedSession, Refused, sources_policy
 from core.problems import Problem, Report, SubmissionRejected, reject
 from core.records import SourceState, SubmissionRecord
 from core.safe_yaml import read_producer_yaml
 from core.settings import Settings
 from core.vocabularies import find_frequency
-from pipelines.metadata import SOURCE_FORMATS, check_source_url
-from pipelines.publish import file_sha256
-from pipelines.read import FORMATS
+from pipelines.metadata import check_source_url
 from pipelines.safety import UnsafeInput, check_xml_bytes
 from pipelines.submission import (
-    METADATA_NAMES,
-    NOT_DATA,
     Outcome,
     Submission,
     dataset_slug,
@@ -86,40 +89,12 @@ MAX_PAGES = 10_000
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024  # one capabilities document, JSON page, catalog
 CHUNK_BYTES = 1024 * 1024
 RETRYABLE_STATUS = {408: "delai-depasse", 425: "trop-de-requetes", 429: "trop-de-requetes"}
-EXTENSIONS = {
-    "csv": ".csv",
-    "xlsx": ".xlsx",
-    "geojson": ".geojson",
-    "shapefile": ".zip",
-    "gpkg": ".gpkg",
-    "kml": ".kml",
-    "gml": ".gml",
-}
-CONTENT_TYPES = {
-    "text/csv": "csv",
-    "application/csv": "csv",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-    "application/geo+json": "geojson",
-    "application/vnd.geo+json": "geojson",
-    "application/json": "geojson",
-    "application/zip": "shapefile",
-    "application/x-zip-compressed": "shapefile",
-    "application/geopackage+sqlite3": "gpkg",
-}
+# What a fetched file's format is known by: its input format's description (core.input_formats).
+EXTENSIONS = {d.name: d.usual_extension for d in DESCRIPTIONS}
+CONTENT_TYPES = FORMAT_BY_MEDIA_TYPE
 # How catalogs name each format (DCAT file-type codes, media types, CKAN formats).
-FORMAT_LABELS = {
-    "csv": {"csv", "text/csv"},
-    "xlsx": {"xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
-    "geojson": {"geojson", "application/geo+json", "application/vnd.geo+json"},
-    "shapefile": {"shp", "shapefile", "zip", "application/zip"},
-    "gpkg": {"gpkg", "geopackage", "application/geopackage+sqlite3"},
-}
-MAGIC = {
-    "xlsx": (b"PK\x03\x04",),
-    "shapefile": (b"PK\x03\x04",),
-    "gpkg": (b"SQLite format 3\x00",),
-    "geojson": (b"{",),
-}
+FORMAT_LABELS = {d.name: set(d.catalog_names) for d in DESCRIPTIONS}
+MAGIC = {d.name: d.magic for d in DESCRIPTIONS if d.magic}
 RDF_FORMATS = {
     "text/turtle": "turtle",
     "application/ld+json": "json-ld",
@@ -628,15 +603,14 @@ def _format_of(response: Answer, url: str) -> str:
         message["content-disposition"] = disposition
         names.insert(0, message.get_filename() or "")
     for name in names:
-        if Path(name).suffix.lower() in FORMATS:
-            return FORMATS[Path(name).suffix.lower()]
+        if Path(name).suffix.lower() in FORMAT_BY_SUFFIX:
+            return FORMAT_BY_SUFFIX[Path(name).suffix.lower()]
     if response.media_type in CONTENT_TYPES:
         return CONTENT_TYPES[response.media_type]
     raise SourceError(
         "format-indetermine",
         f"Format du fichier indéterminé (type « {response.media_type or 'absent'} », sans "
-        "extension connue) : précisez « format: » dans la source (csv, xlsx, geojson, "
-        "shapefile, gpkg)",
+        f"extension connue) : précisez « format: » dans la source ({', '.join(EXTENSIONS)})",
         url,
     )
 
@@ -1145,7 +1119,7 @@ def _resolve_ckan(client: HttpClient, source: Source) -> tuple[str, str | None]:
     if not document.get("success") or not isinstance(result, dict):
         raise SourceError("ckan-jeu-introuvable", f"{what} introuvable", source.url)
     resource = _ckan_resource(result.get("resources") or [], source.ressource or "", source.url)
-    fmt = SOURCE_FORMATS.get(str(resource.get("format") or "").strip().lower())
+    fmt = FORMAT_BY_NAME.get(str(resource.get("format") or "").strip().lower())
     return _public_url(resource.get("url"), source.url), fmt
 
 
@@ -1345,7 +1319,7 @@ def source_folders(inbox: Path, producer: str) -> list[Path]:
     for folder in sorted((inbox / producer).glob("*/")):
         metadata = next((folder / n for n in METADATA_NAMES if (folder / n).is_file()), None)
         has_data = any(
-            p.suffix.lower() in FORMATS and p.name not in NOT_DATA and p.is_file()
+            p.suffix.lower() in FORMAT_BY_SUFFIX and p.name not in NOT_DATA and p.is_file()
             for p in folder.iterdir()
         )
         if metadata is not None and not has_data and _declares_source(metadata):

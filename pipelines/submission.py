@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import shutil
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -25,6 +23,15 @@ import pyarrow.parquet as pq
 
 from catalog.store import CatalogStore, open_store
 from core import changes, clock
+from core.inbox import (
+    REPORT_JSON,
+    REPORT_TEXT,
+    REPORTS,
+    data_files,
+    metadata_file,
+    new_submission_id,
+    upload_marker,
+)
 from core.licences import Licence, check_licence
 from core.problems import Repair, Report, SubmissionRejected, reject
 from core.producers import load_producers
@@ -47,18 +54,10 @@ from pipelines.anonymise import (
 from pipelines.coordinates import GeometryColumns, locate_geometry
 from pipelines.metadata import Metadata, partial_metadata, read_metadata_file
 from pipelines.publish import CheckedData, publish
-from pipelines.read import FORMATS, SourceTable, read_source
+from pipelines.read.stage import read_source
+from pipelines.read.table import SourceTable
 from pipelines.schema import infer_schema, load_schema_file, structure_of
 from pipelines.validate import validate
-
-METADATA_NAMES = ("metadata.yaml", "metadata.yml", "metadonnees.yaml", "metadonnees.yml")
-# Written by the upload API (catalog.uploads) beside the files of a drop folder it fills:
-# the submission keeps the upload's id, so its status URL finds the outcome.
-UPLOAD_MARKER = ".depot"
-SUBMISSION_ID = re.compile(r"^\d{14}-[0-9a-f]{8}$")
-REPORT_TEXT = "rapport.txt"
-REPORT_JSON = "rapport.json"
-NOT_DATA = {REPORT_TEXT, REPORT_JSON, "schema.json"}
 
 
 @dataclass(frozen=True)
@@ -83,10 +82,6 @@ class Submission:
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
-
-
-def new_submission_id() -> str:
-    return f"{clock.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -548,15 +543,12 @@ def load_checked(folder: Path) -> tuple[CheckedData, Structure, int]:
 
 
 def ready_submissions(inbox: Path, producer: str) -> list[Submission]:
-    """Folders inbox/<producer>/<dataset>/ holding a metadata file and one data file."""
+    """Folders inbox/<producer>/<dataset>/ holding a metadata file and one data file
+    (`core.inbox`)."""
     submissions = []
     for folder in sorted((inbox / producer).glob("*/")):
-        metadata = next((folder / n for n in METADATA_NAMES if (folder / n).is_file()), None)
-        data = [
-            p
-            for p in folder.iterdir()
-            if p.suffix.lower() in FORMATS and p.name not in NOT_DATA and p.is_file()
-        ]
+        metadata = metadata_file(folder)
+        data = data_files(folder)
         if metadata is not None and len(data) == 1:
             submissions.append(_dropped(producer, data[0], metadata))
     return submissions
@@ -573,24 +565,13 @@ def _dropped(producer: str, data: Path, metadata: Path) -> Submission:
     )
 
 
-def upload_marker(folder: Path) -> dict[str, Any] | None:
-    """The upload API's marker of a drop folder, when there is a valid one."""
-    try:
-        marker = json.loads((folder / UPLOAD_MARKER).read_text(encoding="utf-8"))
-        datetime.fromisoformat(marker["recu_le"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    valid = isinstance(marker, dict) and SUBMISSION_ID.fullmatch(str(marker.get("id", "")))
-    return marker if valid else None
-
-
 def archive_submission(submission: Submission, outcome: Outcome, settings: Settings) -> Path:
     """Move a processed drop folder's files to the archive and leave the report in the inbox."""
     folder = Path(submission.metadata_path).parent
     archive = settings.archive_dir / submission.producer / folder.name / submission.id
     archive.mkdir(parents=True, exist_ok=True)
     for path in list(folder.iterdir()):
-        if path.name not in {REPORT_TEXT, REPORT_JSON}:
+        if path.name not in REPORTS:
             shutil.move(str(path), archive / path.name)
     write_report_files(folder, outcome)
     write_report_files(archive, outcome)

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from core.problems import MAX_LISTED_PROBLEMS, Problem, Report
 from pipelines import structured_types as structured
-from pipelines.read import SourceTable
+from pipelines.read.table import SourceTable
 
 STAGE = "structure"
 

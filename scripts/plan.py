@@ -43,7 +43,7 @@ PACKAGES = {
     "dags": "les DAG Airflow, minces, générés depuis `config/producers.yaml` : une tâche par étape",
     "pipelines": "les étapes du traitement d'un dépôt, une par module, enchaînées par `submission` et exposées aux orchestrateurs par `tasks`",
     "pipelines/personal": "la détection des données personnelles : identifiants, noms (listes INSEE de `data/names/`), quasi-identifiants",
-    "pipelines/read": "la lecture des fichiers déposés, un module par format d'entrée (registre : `__init__`)",
+    "pipelines/read": "la lecture des fichiers déposés, un module par format d'entrée (registre : `core/input_formats.py`, `registry`)",
     "pipelines/harvest": "le moissonnage des sources déclarées par les communes, un module par type de source",
     "catalog": "le côté web du catalogue : portail, API, flux, DCAT, comptes et sessions",
     "catalog/web": "l'application web : assemblage des routeurs et des protections",

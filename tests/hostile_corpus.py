@@ -52,7 +52,8 @@ class Case:
     rules: frozenset[str] = frozenset()  # empty: the file must be read
     note: str = ""  # for accepted files, the documented normalisation
     declared_crs: int | None = None
-    limits: dict[str, object] = field(default_factory=dict)  # pipelines.read/safety constants
+    # constants of pipelines.read.text, pipelines.read.xlsx, pipelines.safety
+    limits: dict[str, object] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -168,7 +169,7 @@ def csv_markup() -> Iterator[Case]:
 
 
 def csv_lines() -> Iterator[Case]:
-    limit = {"read.MAX_LINE_BYTES": 64 * 1024}
+    limit = {"text.MAX_LINE_BYTES": 64 * 1024}
     for position in (0, 1, 5):
         rows = ["id;texte"] + [f"{i};court" for i in range(position)]
         rows.append("99;" + "x" * 100_000)
@@ -663,7 +664,7 @@ def xlsx_cases() -> Iterator[Case]:
         "a.xlsx",
         zip_bytes(xlsx_parts(row(1, [("A", "id")]) + wide)),
         "trop-de-cellules",
-        limits={"read.MAX_XLSX_CELLS": 1_000_000},
+        limits={"xlsx.MAX_XLSX_CELLS": 1_000_000},
     )
     yield refused(
         family,

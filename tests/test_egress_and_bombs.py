@@ -24,7 +24,7 @@ from fastapi import HTTPException
 from catalog.uploads import read_metadata
 from core.problems import SubmissionRejected
 from core.safe_yaml import MAX_PRODUCER_YAML_BYTES
-from pipelines.read import read_source
+from pipelines.read.stage import read_source
 
 # 356 bytes that PyYAML's safe_load expands to 9⁹ (387 million) strings.
 YAML_BOMB = """\

@@ -20,7 +20,7 @@ import pyogrio
 import pytest
 
 from pipelines import personal
-from pipelines.read import read_source
+from pipelines.read.stage import read_source
 
 NATIONAL = Path(__file__).parent / "data" / "national_schemas"
 REAL_CORPUS = Path(__file__).parent / "data" / "real_corpus"

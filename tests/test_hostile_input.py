@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 from hostile_corpus import Case, build_corpus
 
+import pipelines.read.text
+import pipelines.read.xlsx
 from core.problems import Report, SubmissionRejected
-from pipelines import read, safety
-from pipelines.read import read_source
+from pipelines import safety
+from pipelines.read.stage import read_source
 from pipelines.schema import infer_schema
 from pipelines.sources import HttpClient, RetryPolicy, SourceError, fetch
 from pipelines.validate import validate
@@ -59,7 +61,11 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def with_limits(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
-    modules = {"read": read, "safety": safety}
+    modules = {
+        "text": pipelines.read.text,
+        "xlsx": pipelines.read.xlsx,
+        "safety": safety,
+    }
     for key, value in case.limits.items():
         module, name = key.split(".")
         monkeypatch.setattr(modules[module], name, value)

@@ -18,7 +18,7 @@ import pytest
 
 from core.problems import SubmissionRejected
 from core.structure import check_schema_descriptor
-from pipelines.read import read_source
+from pipelines.read.stage import read_source
 from pipelines.validate import validate
 
 CORPUS = Path(__file__).parent / "data" / "national_schemas"

@@ -34,7 +34,7 @@ from catalog.service import create_app
 from pipelines import governance, personal, retention
 from pipelines.anonymise import redact
 from pipelines.personal import names
-from pipelines.read import read_source
+from pipelines.read.stage import read_source
 from pipelines.submission import Submission, archive_submission, run_submission
 
 from conftest import PROJECT_ROOT, Deployment, deployment, serving, write_submission

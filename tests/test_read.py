@@ -10,7 +10,7 @@ import pytest
 from shapely.geometry import Point
 
 from core.problems import SubmissionRejected
-from pipelines.read import read_source
+from pipelines.read.stage import read_source
 
 ROWS = [("1", "Érable sycomore", "12,5"), ("2", "Tilleul à petites feuilles", "8")]
 

@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 from shapely.geometry import Point
 
 from core.problems import SubmissionRejected
-from pipelines.read import SourceTable, read_source
+from pipelines.read.stage import read_source
+from pipelines.read.table import SourceTable
 
 # OPENDATA_PROPERTY_EXAMPLES=N explores N random examples per test instead (a longer run).
 DEEPER = int(os.environ.get("OPENDATA_PROPERTY_EXAMPLES", "0"))

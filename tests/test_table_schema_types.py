@@ -12,7 +12,7 @@ import pytest
 
 from core.problems import SubmissionRejected
 from core.structure import check_schema_descriptor
-from pipelines.read import SourceTable
+from pipelines.read.table import SourceTable
 from pipelines.validate import validate
 
 CELLS = {

@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 
 from catalog import accounts
 from catalog.service import create_app
+from core.inbox import UPLOAD_MARKER
 from opendata.cli import main as cli
 from pipelines import tasks
-from pipelines.submission import UPLOAD_MARKER
 
 from conftest import METADATA_TEMPLATE, serving
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import frictionless
 import pytest
 
-from pipelines.read import read_source
+from pipelines.read.stage import read_source
 from pipelines.validate import FRICTIONLESS_TYPES, validate
 
 SCHEMA = {
