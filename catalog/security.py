@@ -18,7 +18,8 @@ address, as below, and the path):
   pygeoapi 0.21 writes features there unescaped, and a value holding `</script>` ended the
   script, the rest of the value being read as HTML.
 - `RateLimit`: requests to the APIs and services (`/api/`, `/dcat/`, the Atom feed, `/ogc`,
-  `/wms`, `/wfs`, `/csw`; never `/static` nor the portal's pages) are counted per client
+  `/wms`, `/wfs`, `/csw`; never `/static` nor the portal's pages: the prefixes the web
+  services' table declares, `catalog.web.registry`) are counted per client
   with the `limits` library (sliding window counter): per authenticated principal when the
   request carries valid credentials, else per client IP address. `X-Forwarded-For` is read
   only when the connection comes from a trusted proxy (`OPENDATA_TRUSTED_PROXIES`). Over the
@@ -124,10 +125,17 @@ def parse_networks(text: str) -> tuple[Network, ...]:
     )
 
 
-def install(app: FastAPI, store: Any = None, settings: SecuritySettings | None = None) -> None:
+def install(
+    app: FastAPI,
+    store: Any = None,
+    settings: SecuritySettings | None = None,
+    *,
+    limited: tuple[str, ...],
+) -> None:
     """Add the security headers and the rate limiter to `app` (before it serves).
 
-    `store` is the catalog store, to recognise API tokens (rate limits per principal)."""
+    `store` is the catalog store, to recognise API tokens (rate limits per principal);
+    `limited` the path prefixes the rate limiter counts (`catalog.web.registry`)."""
     settings = settings or SecuritySettings.from_env()
     reports = CspReports()
     app.state.csp_reports = reports
@@ -140,7 +148,9 @@ def install(app: FastAPI, store: Any = None, settings: SecuritySettings | None =
     )
     harden_pygeoapi_templates()
     if settings.limits:
-        app.add_middleware(RateLimit, limiter=ClientLimiter(settings), store=store)
+        app.add_middleware(
+            RateLimit, limiter=ClientLimiter(settings), store=store, prefixes=limited
+        )
     app.add_middleware(SecurityHeaders, settings=settings, docs=DocsScripts(app))
     # outermost: the refusals of every layer within know the request's client and path
     app.add_middleware(RequestContext, trusted_proxies=settings.trusted_proxies)
@@ -394,12 +404,7 @@ class CspReports:
 
 # --- rate limiting ----------------------------------------------------------------------------
 
-LIMITED_PREFIXES = ("/api/", "/dcat/", "/ogc", "/wms", "/wfs", "/csw", "/changements.atom")
 STORAGE_ERROR_LOG_INTERVAL = 60.0
-
-
-def is_limited(path: str) -> bool:
-    return path.startswith(LIMITED_PREFIXES)
 
 
 def client_address(scope: Scope, trusted: tuple[Network, ...]) -> str:
@@ -513,16 +518,24 @@ def _describe(item: RateLimitItem) -> str:
 
 
 class RateLimit:
-    """Answers 429 to a client over its limits on the APIs and services."""
+    """Answers 429 to a client over its limits on the APIs and services: the paths under
+    `prefixes` (the web services' table, `catalog.web.registry.limited_prefixes`)."""
 
-    def __init__(self, app: App, limiter: ClientLimiter, store: Any = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        limiter: ClientLimiter,
+        store: Any = None,
+        prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.limiter = limiter
         self.store = store
+        self.prefixes = prefixes
         self._warned_forwarded = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_limited(scope.get("path", "")):
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
         key, authenticated = await self._client_key(scope)

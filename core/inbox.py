@@ -4,7 +4,7 @@ all follow.
 A submission is a drop folder `inbox/<commune>/<dataset>/` holding one metadata file (one
 of `METADATA_NAMES`) and one data file (an input format's extension, `core.input_formats`),
 optionally `schema.json`. The pipeline leaves its report beside them (`rapport.txt`,
-`rapport.json`) and moves the rest to the archive. The upload API (`catalog.uploads`)
+`rapport.json`) and moves the rest to the archive. The upload API (`catalog.web.routes.uploads`)
 writes a marker (`.depot`) beside the files of a folder it fills: the submission keeps the
 upload's id, so the upload's status URL finds the outcome. Files are compared by their
 SHA-256 (`file_sha256`).

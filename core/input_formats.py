@@ -4,7 +4,7 @@ This table is the input formats' registry, in pygeoapi's shape: each entry names
 by a dotted path (`"pipelines.read.csv:CsvReader"`), which `pipelines.read.registry` loads
 when a file of that format is read; this module imports nothing of the project. Everything
 else that lists input formats derives from it: the drop folders' and the upload API's
-accepted extensions (`core.inbox`, `catalog.uploads`), the read stage's format detection
+accepted extensions (`core.inbox`, `catalog.web.routes.uploads`), the read stage's format detection
 and its French wording (`pipelines.read`), the size limits (`pipelines.safety`), the
 metadata's `format:` of a source (`pipelines.metadata`), and how a pulled file's format is
 recognised from its name, media type, catalog label and first bytes (`pipelines.sources`).

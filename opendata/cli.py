@@ -655,7 +655,7 @@ def _deposit(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from catalog.service import create_app_from_env
+    from catalog.web.app import create_app_from_env
 
     public_url = _default_public_url(args.host, args.port)
     print(f"Catalogue servi sur {public_url}/  (Ctrl+C pour arrêter)", flush=True)
@@ -663,7 +663,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     workers = getattr(args, "workers", 1)
     if workers > 1:  # each worker process builds the app from the same environment
         uvicorn.run(
-            "catalog.service:create_app_from_env", factory=True, workers=workers, **uvicorn_options
+            "catalog.web.app:create_app_from_env", factory=True, workers=workers, **uvicorn_options
         )
         return 0
     uvicorn.run(create_app_from_env(), **uvicorn_options)

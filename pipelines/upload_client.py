@@ -1,7 +1,7 @@
 """The client of the upload API (`opendata deposer`): a commune agent's file to the platform.
 
 A file up to one chunk (`chunk_size`, 8 Mio by default) goes in one multipart request;
-a bigger one through a resumable upload (tus, see `catalog.uploads`): chunks with their
+a bigger one through a resumable upload (tus, see `catalog.web.routes.uploads`): chunks with their
 SHA-256, retried with a growing delay after a network error or a server error, resumed at
 the offset the server gives (`HEAD`). The upload's URL is kept in a small state file
 (`$XDG_CACHE_HOME/opendata/televersements/`, keyed by the file's SHA-256 and the

@@ -17,8 +17,8 @@ import pytest
 import uvicorn
 
 from catalog import site
-from catalog.service import create_app
 from catalog.store import CatalogStore
+from catalog.web.app import create_app
 from core.settings import (
     DEFAULT_PUBLIC_URL,
     PROJECT_ROOT,

@@ -12,7 +12,7 @@ import pytest
 import requests
 from fastapi.routing import APIRoute
 
-from catalog.service import create_app
+from catalog.web.app import create_app
 
 from conftest import running_catalog
 
@@ -34,7 +34,8 @@ ROUTE_VALUES = {
 # Routes that answer 401 without credentials, whatever the dataset: the data team's views,
 # accounts, the producers' APIs and usage statistics.
 CREDENTIALS_ONLY = re.compile(
-    r"^/(api/)?equipe-data/|^/api/compte$|^/api/producteurs/|^/api/communes/[^/]+/statistiques$"
+    r"^/(api/)?equipe-data/|^/api/compte$|^/api/producteurs/"
+    r"|^/api/communes/[^/]+/(statistiques$|depots/)"
 )
 TIMESTAMPS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
 

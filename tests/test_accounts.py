@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from catalog import accounts, refusals, sessions
-from catalog.service import create_app
+from catalog.web.app import create_app
 from core.access import Principal
 from core.records import AuditEntry
 from opendata.cli import main as cli

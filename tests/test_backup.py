@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from rdflib import Graph
 from rdflib.compare import to_isomorphic
 
-from catalog.service import create_app
 from catalog.store import CatalogStore
 from catalog.store.notices import announce_change
+from catalog.web.app import create_app
 from core import clock
 from core.settings import Settings
 from opendata.cli import main as cli

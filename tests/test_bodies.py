@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from catalog.service import create_app
+from catalog.web.app import create_app
 
 BIG = 4 * 2**20
 

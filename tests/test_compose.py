@@ -215,14 +215,16 @@ def test_compose_refuses_a_misspelt_option(tmp_path: Path) -> None:
 
 
 def test_nginx_lets_uploads_through_up_to_the_catalogs_own_limit() -> None:
-    from catalog import uploads
+    from catalog.web.routes import uploads
     from pipelines import upload_client
 
     nginx = (PROJECT_ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
     server_wide = re.search(r"^    client_max_body_size (\d+)m;", nginx, re.M)
-    block = re.search(r"location /api/producteurs/ \{(.*?)\}", nginx, re.S)
-    assert server_wide and block
-    allowed = int(re.search(r"client_max_body_size (\d+)m;", block.group(1)).group(1)) * 2**20
-    assert allowed >= uploads.DEFAULT_REQUEST_MAX >= upload_client.DEFAULT_CHUNK
-    assert "proxy_request_buffering off;" in block.group(1)  # streamed, not spooled whole
+    assert server_wide
+    for prefix in ("/api/communes/", "/api/producteurs/"):  # the new paths, the former ones
+        block = re.search(rf"location {prefix} \{{(.*?)\}}", nginx, re.S)
+        assert block, prefix
+        allowed = int(re.search(r"client_max_body_size (\d+)m;", block.group(1)).group(1)) * 2**20
+        assert allowed >= uploads.DEFAULT_REQUEST_MAX >= upload_client.DEFAULT_CHUNK
+        assert "proxy_request_buffering off;" in block.group(1)  # streamed, not spooled whole
     assert int(server_wide.group(1)) * 2**20 < upload_client.DEFAULT_CHUNK  # elsewhere: small

@@ -21,7 +21,7 @@ import pytest
 from attacker import Attacker, attacker_server
 from fastapi import HTTPException
 
-from catalog.uploads import read_metadata
+from catalog.web.routes.uploads import read_metadata
 from core.problems import SubmissionRejected
 from core.safe_yaml import MAX_PRODUCER_YAML_BYTES
 from pipelines.read.stage import read_source

@@ -206,7 +206,7 @@ def first_row(variant: int) -> str:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    from catalog.service import create_app
+    from catalog.web.app import create_app
 
     from conftest import deployment, serving
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi import HTTPException
 from shapely.geometry import Point
 
-from catalog.uploads import data_name
+from catalog.web.routes.uploads import data_name
 from core.inbox import data_files
 from core.input_formats import DESCRIPTIONS, FORMAT_BY_NAME, INPUT_FORMATS, InputFormatDescription
 from core.problems import SubmissionRejected

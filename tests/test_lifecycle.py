@@ -38,8 +38,8 @@ from test_dags import _airflow_env, _drop, airflow_home  # noqa: F401 - airflow_
 
 from catalog import accounts
 from catalog.ogc.api import OgcApi
-from catalog.service import create_app
 from catalog.store import CatalogStore
+from catalog.web.app import create_app
 from core.settings import PROJECT_ROOT, Settings
 from opendata.cli import main as cli
 from pipelines import governance

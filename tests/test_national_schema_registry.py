@@ -28,7 +28,7 @@ from fastapi import HTTPException
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, RDF
 
-from catalog.uploads import check_schema_reference
+from catalog.web.routes.uploads import check_schema_reference
 from core.problems import SubmissionRejected
 from opendata.cli import main as cli
 from pipelines import national_schemas

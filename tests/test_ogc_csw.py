@@ -23,8 +23,9 @@ from owslib.csw import CatalogueServiceWeb
 from owslib.ows import ExceptionReport
 
 from catalog.ogc.csw import CswError, CswService, pycsw_venv
-from catalog.service import create_app, is_public
 from catalog.store.tables import datasets_table
+from catalog.web.app import create_app
+from catalog.web.views import is_public
 
 from conftest import SAMPLES, Deployment, deployment, serving, write_submission
 

@@ -33,8 +33,8 @@ from PIL import Image
 from shapely.geometry import Point
 
 from catalog.ogc.mapserver import MapServerService
-from catalog.service import create_app
 from catalog.store.tables import datasets_table
+from catalog.web.app import create_app
 from pipelines.publish import CheckedData
 from pipelines.schema import infer_schema, structure_of
 from pipelines.submission import (

@@ -41,7 +41,7 @@ from test_access import CREDENTIALS_ONLY, normalised, urls_for
 
 from catalog import accounts, refusals, sessions
 from catalog.oidc import OidcSettings, OidcVerifier, Provider, ProviderUnavailable
-from catalog.service import create_app
+from catalog.web.app import create_app
 
 from conftest import Deployment, deployment, serving, write_submission
 

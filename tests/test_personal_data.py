@@ -30,7 +30,7 @@ import pytest
 import requests
 import yaml
 
-from catalog.service import create_app
+from catalog.web.app import create_app
 from pipelines import governance, personal, retention
 from pipelines.anonymise import redact
 from pipelines.personal import names

@@ -20,10 +20,11 @@ from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
 from catalog import rows
-from catalog.service import create_app, published_schema
 from catalog.store import open_store, postgis
 from catalog.store.sql import SqlCatalogStore
 from catalog.store.tables import datasets_table
+from catalog.web.app import create_app
+from catalog.web.views import published_schema
 from core import clock
 from core.records import ChangeNotice, NewRelease, Release, SourceState, SubmissionRecord
 from core.settings import PROJECT_ROOT

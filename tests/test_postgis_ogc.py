@@ -39,8 +39,8 @@ from catalog.ogc import providers
 from catalog.ogc.api import OgcApi, _layer_resource
 from catalog.ogc.layers import served_layers
 from catalog.ogc.mapserver import MapServerService, render_mapfile
-from catalog.service import published_schema
 from catalog.store import CatalogStore, postgis
+from catalog.web.views import published_schema
 from core.settings import Settings, load_settings
 from opendata.cli import main as cli
 from pipelines import governance

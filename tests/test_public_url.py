@@ -32,7 +32,7 @@ from owslib.wms import WebMapService
 
 from catalog.ogc import pycsw_app
 from catalog.ogc.csw import pycsw_venv
-from catalog.service import create_app
+from catalog.web.app import create_app
 from core.settings import PROJECT_ROOT, configured_public_url
 
 from conftest import SAMPLES, Deployment, deployment, serving

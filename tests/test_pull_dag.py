@@ -34,8 +34,8 @@ from test_sources import (  # noqa: F401 - commune: fixture
 )
 
 from catalog import accounts
-from catalog.service import create_app
 from catalog.store import CatalogStore
+from catalog.web.app import create_app
 from core.settings import Settings
 from pipelines.sources import USER_AGENT, HttpClient, RetryPolicy
 

@@ -32,11 +32,13 @@ import rdflib
 import redis
 import requests
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from oidc_provider import OidcProvider
 
 from catalog import security
-from catalog.service import create_app
 from catalog.store import CatalogStore
+from catalog.web.app import create_app
+from catalog.web.registry import limited_prefixes
 from core.settings import PROJECT_ROOT
 
 from conftest import Deployment, deployment, serving
@@ -586,6 +588,22 @@ def test_every_api_and_service_is_counted(
         statuses = [a.status_code for a in fetch(app, [(path, {})] * 3, peer)]
         assert statuses[2] == 429 and 429 not in statuses[:2], path
         assert fetch(app, [(path, {})], f"198.51.100.{number + 1}")[0].status_code != 429, path
+
+
+def test_every_api_route_is_counted_and_no_portal_page_is(small_catalog: CatalogStore) -> None:
+    """The limiter counts the prefixes of the web services' table (catalog/web/registry.py):
+    an API route added there is counted without touching catalog/security.py."""
+    app = create_app(small_catalog, services=[])
+    limited = limited_prefixes()
+    api_paths = [r.path for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
+    assert len(api_paths) > 20
+    for path in api_paths:
+        assert path.startswith(limited), path
+    for page in ("/", "/communes/ecully", "/integration/ecully", f"/jeux-de-donnees/{SLUG}"):
+        assert not page.startswith(limited), page
+    assert not "/static/portail.js".startswith(limited)
+    for service in ("/ogc", "/wms", "/wfs", "/csw"):  # mounted by the OGC services
+        assert service.startswith(limited), service
 
 
 def test_forwarded_for_is_read_only_from_trusted_proxies(

@@ -105,7 +105,7 @@ def test_head_request_gives_size_and_licence_without_the_body(catalog: str) -> N
 
 
 def test_constraints_are_described_in_french() -> None:
-    from catalog.service import describe_constraints
+    from catalog.web.pages import describe_constraints
 
     field = {"constraints": {"required": True, "minimum": 1, "enum": ["Bayard", "Wallace"]}}
     assert describe_constraints(field) == "obligatoire ; minimum 1 ; valeurs : Bayard, Wallace"

@@ -17,7 +17,7 @@ import requests
 from fastapi.testclient import TestClient
 
 from catalog import accounts
-from catalog.service import create_app
+from catalog.web.app import create_app
 from core.inbox import UPLOAD_MARKER
 from opendata.cli import main as cli
 from pipelines import tasks
@@ -25,8 +25,9 @@ from pipelines import tasks
 from conftest import METADATA_TEMPLATE, serving
 
 METADATA = (METADATA_TEMPLATE.format(licence="etalab-2.0") + "identifiant: arbres\n").encode()
-DEPOTS = "/api/producteurs/ecully/depots"
-UPLOADS = "/api/producteurs/ecully/televersements"
+DEPOTS = "/api/communes/ecully/depots"
+UPLOADS = "/api/communes/ecully/televersements"
+FORMER = ("/api/communes/", "/api/producteurs/")  # the former name, kept for one release
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -124,7 +125,7 @@ def test_uploads_are_refused_clearly(settings, store, tokens, monkeypatch):
     with TestClient(create_app(store, services=[])) as http:
         anonymous = post({})
         other = post(bearer(tokens["vaulx"]))
-        unknown = post(bearer(tokens["equipe"]), "/api/producteurs/lyon2/depots")
+        unknown = post(bearer(tokens["equipe"]), "/api/communes/lyon2/depots")
         large = post(ecully, fichier=("arbres.csv", trees(400)), metadonnees=files["metadonnees"])
         pdf = post(ecully, fichier=("arbres.pdf", b"%PDF"), metadonnees=files["metadonnees"])
         no_id = post(
@@ -143,6 +144,58 @@ def test_uploads_are_refused_clearly(settings, store, tokens, monkeypatch):
     assert no_metadata[0] == 400 and "metadonnees" in no_metadata[1]
     assert bad_yaml[0] == 400 and "YAML" in bad_yaml[1]
     assert not (settings.inbox_dir / "ecully").exists()
+
+
+def test_the_former_paths_answer_the_same_and_say_they_are_deprecated(settings, store, tokens):
+    """`/api/producteurs/<commune>/…` is served for one release as `/api/communes/<commune>/…`
+    (what `opendata deposer` of the previous release calls), marked deprecated."""
+    ecully = bearer(tokens["ecully"])
+    content = trees(5)
+    files = {"fichier": ("arbres.csv", content), "metadonnees": ("metadata.yaml", METADATA)}
+    create = {
+        **ecully,
+        "Upload-Metadata": tus_metadata("arbres.csv", content),
+        "Upload-Length": str(len(content)),
+    }
+    with TestClient(create_app(store, services=[])) as http:
+        deposited = http.post(DEPOTS.replace(*FORMER), files=files, headers=ecully)
+        status_url = deposited.json()["url_statut"]
+        by_new_name = http.get(status_url, headers=ecully)
+        by_former_name = http.get(status_url.replace(*FORMER), headers=ecully)
+        anonymous = http.get(status_url.replace(*FORMER))
+        created = http.post(UPLOADS.replace(*FORMER), headers=create)
+        former_upload = created.headers["Location"].replace(*FORMER)
+        sent = http.patch(
+            former_upload, content=content, headers=chunk_headers(tokens["ecully"], 0)
+        )
+        offset = http.head(former_upload, headers=ecully)
+        abandoned = http.delete(former_upload, headers=ecully)
+        gone = http.head(created.headers["Location"], headers=ecully)
+        openapi = http.get("/openapi.json").json()["paths"]
+    assert deposited.status_code == 202, deposited.text
+    assert (settings.inbox_dir / "ecully" / "arbres" / "arbres.csv").read_bytes() == content
+    assert status_url.startswith("/api/communes/ecully/depots/")  # links give the new name
+    assert by_former_name.status_code == by_new_name.status_code == 200
+    assert by_former_name.json() == by_new_name.json()
+    assert by_former_name.json()["statut"] == "en-attente"
+    assert anonymous.status_code == 401  # the same protection under the former name
+    for former in (deposited, by_former_name, created, sent, offset, abandoned):
+        assert former.headers["Deprecation"].startswith("@"), former.request.url
+        successor = former.request.url.path.replace(FORMER[1], FORMER[0])
+        assert former.headers["Link"].endswith(f'{successor}>; rel="successor-version"')
+    assert "Deprecation" not in by_new_name.headers
+    assert created.status_code == 201 and created.headers["Location"].startswith(UPLOADS)
+    assert sent.status_code == 204 and offset.headers["Upload-Offset"] == str(len(content))
+    assert abandoned.status_code == 204 and gone.status_code == 404
+    for path, method in (
+        ("{commune}/depots", "post"),
+        ("{commune}/depots/{depot}", "get"),
+        ("{commune}/televersements", "post"),
+        ("{commune}/televersements/{upload}", "patch"),
+        ("{commune}/televersements/{upload}", "delete"),
+    ):
+        assert openapi[f"/api/producteurs/{path}"][method]["deprecated"] is True
+        assert not openapi[f"/api/communes/{path}"][method].get("deprecated")
 
 
 def tus_metadata(name: str, content: bytes) -> str:

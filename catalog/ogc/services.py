@@ -1,7 +1,9 @@
 """The OGC services behind one interface, kept in step with the catalog store.
 
 Each service (OGC API, MapServer's WMS/WFS, pycsw's CSW) receives the layers and catalogue
-entries whenever they change and mounts its routes on the catalog application. A
+entries whenever they change and mounts its routes on the catalog application. The
+services are listed, with the path prefixes they answer under, in the web services'
+table (`catalog.web.registry`), which builds them (`ogc_services`). A
 `ServicesRefresher` thread reads the store every few seconds: a release published by
 Airflow (another process) appears in every service within a minute, without a restart,
 and a depublished or restricted dataset leaves all of them at once.
@@ -59,15 +61,6 @@ class RoutableService(OgcService, Protocol):
     def mount(self, app: FastAPI, select: Selector | None = None) -> None:
         """Add the routes; each request is answered by the instance `select` gives
         (by default, this one)."""
-
-
-def default_services(services_dir: Path) -> list[OgcService]:
-    from catalog.ogc.api import OgcApi
-    from catalog.ogc.csw import CswService
-    from catalog.ogc.mapserver import MapServerService
-
-    services_dir.mkdir(parents=True, exist_ok=True)
-    return [TieredService(kind, services_dir) for kind in (OgcApi, CswService, MapServerService)]
 
 
 class TieredService:

@@ -11,12 +11,12 @@ takes it early. A folder that still holds a submission waiting for the DAG, or a
 source, is left alone (409). A marker (`.depot`, `core.inbox.UPLOAD_MARKER`) gives the
 submission the upload's id, which the status URL follows.
 
-- `POST /api/producteurs/<commune>/depots` (multipart): `fichier` (the data file),
+- `POST /api/communes/<commune>/depots` (multipart): `fichier` (the data file),
   `metadonnees` (metadata.yaml), optionally `schema` (Table Schema, saved as
   `schema.json`) and `jeu` (the identifier, when metadata.yaml has no `identifiant`); or
   `televersement` (a completed resumable upload) instead of `fichier`. 202 with the
   upload's id and its status URL.
-- `GET /api/producteurs/<commune>/depots/<id>`: waiting, or the outcome with its report.
+- `GET /api/communes/<commune>/depots/<id>`: waiting, or the outcome with its report.
 - Resumable upload of big files, after tus 1.0 (core protocol, checksum extension):
   `POST …/televersements` (`Upload-Length`, `Upload-Metadata: filename <base64>,sha256
   <base64 of the hex digest>`) answers 201 with its URL; `PATCH <url>` appends a chunk
@@ -28,6 +28,9 @@ submission the upload's id, which the status URL follows.
 Limits (bytes, from the environment): `OPENDATA_UPLOAD_MAX_BYTES` (default 100 Mio) for
 one request (a file sent in one go, or one chunk), `OPENDATA_UPLOAD_MAX_FILE_BYTES`
 (default 20 Gio) for a file sent in chunks; 413 with a French message beyond them.
+
+The former paths `/api/producteurs/<commune>/…` answer the same for one release,
+deprecated (`catalog.web.aliases`).
 
 Only the commune's agents and the data team may upload for a commune (401, 403); every
 upload is written to the audit log.
@@ -60,6 +63,7 @@ from starlette.requests import ClientDisconnect
 
 from catalog import accounts
 from catalog.store import CatalogStore
+from catalog.web.aliases import route
 from core import clock
 from core.access import Principal
 from core.inbox import (
@@ -137,11 +141,11 @@ def upload_dir(settings: Settings, upload_id: str) -> Path:
 
 
 def status_path(commune: str, deposit_id: str) -> str:
-    return f"/api/producteurs/{commune}/depots/{deposit_id}"
+    return f"/api/communes/{commune}/depots/{deposit_id}"
 
 
 def upload_path(commune: str, upload_id: str) -> str:
-    return f"/api/producteurs/{commune}/televersements/{upload_id}"
+    return f"/api/communes/{commune}/televersements/{upload_id}"
 
 
 @contextmanager
@@ -628,8 +632,10 @@ def router(store: CatalogStore) -> APIRouter:
             raise HTTPException(404, detail=f"Commune « {commune} » inconnue.")
         return accounts.require_commune(store, principal, commune, what), settings
 
-    @api.post(
-        "/api/producteurs/{commune}/depots",
+    @route(
+        api,
+        ["POST"],
+        "/api/communes/{commune}/depots",
         status_code=202,
         summary="Déposer un jeu de données (multipart : fichier + metadata.yaml)",
         openapi_extra=OPENAPI_DEPOSIT,
@@ -644,16 +650,20 @@ def router(store: CatalogStore) -> APIRouter:
             await form.close()
         return JSONResponse(result, status_code=202, headers={"Location": result["url_statut"]})
 
-    @api.get(
-        "/api/producteurs/{commune}/depots/{depot}",
+    @route(
+        api,
+        ["GET"],
+        "/api/communes/{commune}/depots/{depot}",
         summary="État d'un dépôt : en attente, ou son résultat et son rapport",
     )
     def deposit_status(request: Request, commune: str, depot: str) -> dict[str, Any]:
         _, settings = producer(request, commune, "de suivre un dépôt")
         return deposit_state(store, settings, commune, depot)
 
-    @api.post(
-        "/api/producteurs/{commune}/televersements",
+    @route(
+        api,
+        ["POST"],
+        "/api/communes/{commune}/televersements",
         status_code=201,
         summary="Commencer un téléversement par morceaux (tus : Upload-Length, Upload-Metadata)",
     )
@@ -675,7 +685,12 @@ def router(store: CatalogStore) -> APIRouter:
         body = {"televersement": upload_id, "url": url, "taille": length, "decalage": 0}
         return JSONResponse(body, status_code=201, headers=headers)
 
-    @api.head("/api/producteurs/{commune}/televersements/{upload}", include_in_schema=False)
+    @route(
+        api,
+        ["HEAD"],
+        "/api/communes/{commune}/televersements/{upload}",
+        include_in_schema=False,
+    )
     def upload_offset(request: Request, commune: str, upload: str) -> Response:
         _, settings = producer(request, commune, "de déposer des données")
         folder = upload_or_404(settings, commune, upload)
@@ -688,8 +703,10 @@ def router(store: CatalogStore) -> APIRouter:
         }
         return Response(status_code=200, headers=headers)
 
-    @api.patch(
-        "/api/producteurs/{commune}/televersements/{upload}",
+    @route(
+        api,
+        ["PATCH"],
+        "/api/communes/{commune}/televersements/{upload}",
         status_code=204,
         summary="Envoyer un morceau (Upload-Offset, application/offset+octet-stream)",
     )
@@ -704,8 +721,10 @@ def router(store: CatalogStore) -> APIRouter:
         headers = {"Upload-Offset": str(offset), "Tus-Resumable": TUS_VERSION}
         return Response(status_code=204, headers=headers)
 
-    @api.delete(
-        "/api/producteurs/{commune}/televersements/{upload}",
+    @route(
+        api,
+        ["DELETE"],
+        "/api/communes/{commune}/televersements/{upload}",
         status_code=204,
         summary="Abandonner un téléversement par morceaux",
     )

@@ -1,0 +1,134 @@
+"""What the catalog's routes share, and the lookups every route starts with.
+
+A `Web` is built once by `create_app` and handed to every router: the store, the
+communes (`config/producers.yaml`), the usage counter. Its lookups answer in French and
+never tell more than the caller may know: a restricted dataset is, to a caller who may
+not read it, a dataset that does not exist (404, and the refusal is audited); a
+depublished dataset or a retired structure answers 410 Gone (`Gone`), an HTML page on the
+portal's pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+
+from catalog import lifecycle, site, usage
+from catalog.store import CatalogStore
+from catalog.visibility import may_see_or_refuse
+from catalog.web.pages import TEMPLATES
+from catalog.web.views import summary
+from core import clock
+from core.access import Principal, may_see
+from core.producers import Producer
+from core.records import ChangeNotice, Dataset, Release
+
+PORTAL_PAGE_PREFIX = "/jeux-de-donnees/"  # a 410 there is a page, elsewhere JSON
+
+
+class Gone(HTTPException):
+    """410 Gone, with a French explanation (an HTML page for the portal's pages)."""
+
+    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(410, detail=detail, headers=headers)
+
+
+async def gone_answer(request: Request, error: Exception) -> Response:
+    """The exception handler of `Gone`: the portal's page, or the API's JSON."""
+    assert isinstance(error, Gone)
+    if request.url.path.startswith(PORTAL_PAGE_PREFIX):
+        return TEMPLATES.TemplateResponse(
+            request,
+            "retire.html",
+            {"message": error.detail},
+            status_code=410,
+            headers=error.headers,
+        )
+    return JSONResponse({"detail": error.detail}, status_code=410, headers=error.headers)
+
+
+@dataclass
+class Web:
+    """The state the routes share; one per application."""
+
+    store: CatalogStore
+    producers: dict[str, Producer]
+    counter: usage.UsageCounter
+
+    def dataset_or_404(self, slug: str, principal: Principal) -> Dataset:
+        """The published dataset `principal` may read (404, or 410 once depublished)."""
+        dataset = self.store.get_dataset(slug)
+        if not may_see_or_refuse(self.store, principal, dataset):
+            # A restricted dataset gets the same answer as a missing one: not even its
+            # existence is told to a caller who may not read it (the refusal is audited).
+            raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
+        if dataset.status == "depublie":
+            raise Gone(lifecycle.depublication_message(self.store, dataset))
+        if dataset.status != "publie":
+            raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
+        return dataset
+
+    def release_or_404(self, slug: str, version: int | None) -> Release:
+        """The current release of structure `version` (None: the current structure);
+        410 Gone once that structure is retired."""
+        too_large = version is not None and not 0 < version < 2**31
+        retired_by = (
+            None if too_large or version is None else lifecycle.retired(self.store, slug, version)
+        )
+        if retired_by is not None:
+            raise gone_structure(slug, retired_by)
+        release = None if too_large else self.store.current_release(slug, version)
+        if release is None:
+            raise HTTPException(404, detail=f"Version v{version} de « {slug} » introuvable.")
+        return release
+
+    def readable_datasets(self, principal: Principal) -> list[Dataset]:
+        return [
+            d for d in self.store.list_datasets() if d.status == "publie" and may_see(principal, d)
+        ]
+
+    def public_entries(self, principal: Principal) -> list[tuple[Dataset, Release]]:
+        """The published datasets `principal` may read (public ones for anonymous callers)."""
+        releases = self.store.current_releases()
+        return [
+            (d, releases[d.slug]) for d in self.readable_datasets(principal) if d.slug in releases
+        ]
+
+    def commune_or_404(self, slug: str) -> Producer:
+        if slug not in self.producers:
+            raise HTTPException(404, detail=f"Commune « {slug} » introuvable.")
+        return self.producers[slug]
+
+    def commune_cards(self, slug: str, principal: Principal) -> list[dict[str, Any]]:
+        """The commune's datasets `principal` may read, as the portal's cards."""
+        return [summary(d, r) for d, r in self.public_entries(principal) if d.producer == slug]
+
+
+def gone_structure(slug: str, notice: ChangeNotice) -> Gone:
+    """410 for a retired structure, pointing to the one that replaced it."""
+    successor = f"/api/datasets/{slug}/v{notice.to_version}"
+    retired_on = notice.retired_at.date() if notice.retired_at else clock.today()
+    return Gone(
+        f"La structure v{notice.from_version} de « {slug} » n'est plus diffusée depuis le "
+        f"{retired_on:%d/%m/%Y} (changement annoncé le {notice.announced_at:%d/%m/%Y}, "
+        f"diffusion en parallèle terminée). Utilisez la structure v{notice.to_version} : "
+        f"{successor}/…",
+        headers={"Link": f'<{successor}/download/csv>; rel="successor-version"'},
+    )
+
+
+def add_headers(response: Response, headers: dict[str, str]) -> None:
+    """Add headers; a `Link` joins the ones already set (licence, next page…)."""
+    for name, value in headers.items():
+        if name.lower() == "link" and "link" in response.headers:
+            response.headers["link"] = f"{response.headers['link']}, {value}"
+        else:
+            response.headers[name] = value
+
+
+def base(request: Request) -> str:
+    """The public base URL of absolute links (`catalog.site`), never the request's Host."""
+    return site.public_url(request)

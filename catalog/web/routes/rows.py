@@ -1,0 +1,129 @@
+"""Rows of a release without downloading it, as JSON, GeoJSON or CSV.
+
+- `GET /api/datasets/<slug>/rows` (current structure) and `/api/datasets/<slug>/v<N>/rows`:
+  filters `colonne=valeur` or `colonne__op=valeur`, `_colonnes`, `_tri`, `_taille`,
+  `_apres` (keyset cursor, the `suivant` link) or `_decalage`, `_total=1`, `_format`.
+
+The query runs on the release's table in PostGIS when the store holds it, else on a
+SQLite copy of the release made on first use (`catalog.rows`). The paging link is on the
+public URL, whatever the request's Host.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from catalog import lifecycle, rows
+from catalog.store import CatalogStore
+from catalog.store.downloads.tables import neutralise_cell
+from catalog.visibility import CALLER
+from catalog.web.context import Web, add_headers, base
+from catalog.web.views import published_schema
+from core.access import Principal
+from core.records import Release
+
+ROW_PARAMETERS = {"_colonnes", "_tri", "_taille", "_apres", "_decalage", "_format", "_total"}
+ROW_FORMATS = {"json", "geojson", "csv"}
+
+
+def router(web: Web) -> APIRouter:
+    api = APIRouter()
+
+    @api.get(
+        "/api/datasets/{slug}/rows", summary="Lignes de la version courante (filtres, tri, pages)"
+    )
+    @api.get("/api/datasets/{slug}/v{version}/rows", summary="Lignes d'une version de structure")
+    def rows_of(
+        request: Request,
+        slug: str,
+        version: int | None = None,
+        principal: Principal = CALLER,
+    ) -> Response:
+        dataset = web.dataset_or_404(slug, principal)
+        release = web.release_or_404(slug, version)
+        response = rows_response(request, web.store, release)
+        add_headers(
+            response,
+            lifecycle.version_headers(web.store, dataset, release.structure_version, "rows"),
+        )
+        web.counter.count(slug, "api")
+        return response
+
+    return api
+
+
+def rows_response(request: Request, store: CatalogStore, release: Release) -> Response:
+    """Rows as JSON, GeoJSON or CSV; filters are `colonne=valeur` or `colonne__op=valeur`."""
+    params = request.query_params
+    fmt = params.get("_format", "json")
+    if fmt not in ROW_FORMATS:
+        raise HTTPException(400, detail="« _format » vaut json, geojson ou csv.")
+    try:
+        query = rows.RowQuery(
+            filters=[
+                (name, value) for name, value in params.multi_items() if name not in ROW_PARAMETERS
+            ],
+            columns=params["_colonnes"].split(",") if params.get("_colonnes") else None,
+            sort=params.get("_tri"),
+            size=int(params.get("_taille", 100)),
+            cursor=params.get("_apres"),
+            offset=rows.bounded_int(params["_decalage"]) if params.get("_decalage") else None,
+            total=params.get("_total") in {"1", "true", "oui"},
+        )
+        schema = published_schema(store, release)
+        page = None
+        if store.spatial is not None:  # the release's table, when PostGIS holds it
+            page = rows.run_postgis(store.spatial.engine, release, schema, query)
+        if page is None:
+            database = rows.rows_database(store.release_path(release, "parquet"), schema)
+            page = rows.run(database, schema, query)
+    except ValueError as error:  # QueryError, or a non-numeric _taille/_decalage
+        raise HTTPException(400, detail=str(error)) from error
+    following = None
+    if page.next_cursor:  # on the public URL, whatever the request's Host
+        following_url = request.url.include_query_params(_apres=page.next_cursor)
+        following = f"{base(request)}{following_url.path}?{following_url.query}"
+    headers = {"Link": f'<{following}>; rel="next"'} if following else {}
+    headers["X-Licence"] = release.licence["id"]
+    if fmt == "csv":
+        return Response(rows_csv(page), media_type="text/csv", headers=headers)
+    if fmt == "geojson":
+        if page.geometries is None:
+            raise HTTPException(400, detail="Ce jeu de données n'est pas géographique.")
+        features = [
+            {"type": "Feature", "properties": row, "geometry": json.loads(g) if g else None}
+            for row, g in zip(page.rows, page.geometries, strict=True)
+        ]
+        body = {
+            "type": "FeatureCollection",
+            "features": features,
+            "links": [{"rel": "next", "href": following}] if following else [],
+        }
+        return Response(
+            json.dumps(body, ensure_ascii=False, default=str),
+            media_type="application/geo+json",
+            headers=headers,
+        )
+    body = {"colonnes": page.columns, "lignes": page.rows, "suivant": following}
+    if page.total is not None:
+        body["total"] = page.total
+    return Response(
+        json.dumps(body, ensure_ascii=False, default=str),
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def rows_csv(page: rows.Page) -> str:
+    """A page of rows as CSV; cells a spreadsheet would run as a formula are neutralised."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(page.columns)
+    for row in page.rows:
+        writer.writerow([neutralise_cell(row[c]) for c in page.columns])
+    return buffer.getvalue()
