@@ -36,6 +36,7 @@ from catalog.visibility import CALLER, may_see, may_see_or_refuse
 from core import clock
 from core.netguard import webhook_refusal
 from core.records import EVENT_KINDS, Dataset, Event, Subscription
+from core.sources import SOURCE_FAILURE_KIND
 
 ATOM_MEDIA_TYPE = "application/atom+xml"
 FEED_SIZE = 100
@@ -98,7 +99,7 @@ ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|
 # --- what reusers are told ------------------------------------------------------------------
 
 
-INTERNAL_KINDS = frozenset({"source-en-echec"})  # for the commune and the data team only
+INTERNAL_KINDS = frozenset({SOURCE_FAILURE_KIND})  # for the commune and the data team only
 
 
 def is_told(dataset: Dataset | None, event: Event, principal: Principal = ANONYMOUS) -> bool:

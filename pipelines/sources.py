@@ -58,7 +58,7 @@ from core.records import SourceState, SubmissionRecord
 from core.safe_yaml import read_producer_yaml
 from core.settings import Settings
 from core.vocabularies import find_frequency
-from pipelines.metadata import SOURCE_FORMATS, check_source_url
+from core.sources import SOURCE_FORMATS, check_source_url
 from pipelines.publish import file_sha256
 from pipelines.read import FORMATS
 from pipelines.safety import UnsafeInput, check_xml_bytes
