@@ -25,9 +25,11 @@ from hostile_corpus import Case, build_corpus
 
 from core.problems import Report, SubmissionRejected
 from pipelines import read, safety
+from pipelines.harvest.errors import SourceError
+from pipelines.harvest.http import HttpClient, RetryPolicy
+from pipelines.harvest.registry import fetch
 from pipelines.read import read_source
 from pipelines.schema import infer_schema
-from pipelines.sources import HttpClient, RetryPolicy, SourceError, fetch
 from pipelines.validate import validate
 
 CORPUS = build_corpus()
@@ -248,7 +250,7 @@ def test_a_refused_resubmission_leaves_the_published_version_intact(
     assert list(scratch.iterdir()) == []
 
 
-# --- XML pulled from a commune's services (pipelines/sources.py) -----------------------------
+# --- XML pulled from a commune's services (pipelines/harvest/) ------------------------------
 
 LAUGHS_CAPABILITIES = (
     b'<?xml version="1.0"?><!DOCTYPE c [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
