@@ -7,7 +7,7 @@ else that lists input formats derives from it: the drop folders' and the upload 
 accepted extensions (`core.inbox`, `catalog.web.routes.uploads`), the read stage's format detection
 and its French wording (`pipelines.read`), the size limits (`pipelines.safety`), the
 metadata's `format:` of a source (`pipelines.metadata`), and how a pulled file's format is
-recognised from its name, media type, catalog label and first bytes (`pipelines.sources`).
+recognised from its name, media type, catalog label and first bytes (`pipelines.harvest`).
 
 Adding an input format: a reader module in `pipelines/read/` (see `InputFormat` in
 `pipelines.read.registry`) and one `InputFormatDescription` below (docs/input-formats.md).

@@ -12,15 +12,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
 from core import clock
-from core.input_formats import FORMAT_BY_NAME, accepted_names
-from core.netguard import Refused, parse_url
 from core.problems import Problem, Report, SubmissionRejected
 from core.safe_yaml import UnsafeYaml, read_producer_yaml, short_error
+from core.sources import check_source
 from core.vocabularies import (
     EMAIL_PATTERN,
     SLUG_PATTERN,
@@ -121,33 +119,8 @@ ACCEPTED_CRS = {
     4171: ("RGF93 v1 (géographique)", ("rgf93", "rgf93 geographique")),
 }
 
-# Pull delivery (issue #7): `source: {type: …, url: …, …}` instead of a file. The key
-# `source` written as plain text keeps meaning the producer, as before.
-SOURCE_KEYS = {
-    "fichier": {"required": ("url",), "optional": ("format",)},
-    "wfs": {"required": ("url", "couche"), "optional": ("version",)},
-    "ogcapi": {"required": ("url", "collection"), "optional": ()},
-    "ckan": {"required": ("url", "jeu", "ressource"), "optional": ()},
-    "dcat": {"required": ("url", "jeu", "format"), "optional": ()},
-}
-SOURCE_TYPE_ALIASES = {"fichier": "fichier", "file": "fichier", "http": "fichier", "url": "fichier"}
 # `schema: {nom: …, version: …}`: a national schema of schema.data.gouv.fr (issue #15).
 NATIONAL_SCHEMA_KEYS = {"nom": "name", "name": "name", "version": "version"}
-WFS_VERSIONS = {"2.0.0": "2.0.0", "2.0": "2.0.0", "2": "2.0.0", "1.1.0": "1.1.0", "1.1": "1.1.0"}
-# Query parameters that carry a secret: a declared URL is public, it must hold none.
-SECRET_PARAMETERS = {
-    "token",
-    "access_token",
-    "apikey",
-    "api_key",
-    "key",
-    "password",
-    "passwd",
-    "pwd",
-    "secret",
-    "auth",
-    "signature",
-}
 
 
 @dataclass(frozen=True)
@@ -307,7 +280,7 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
     values, record, report = _fields(document)
 
     source = None
-    if "source" in values:
+    if "source" in values:  # `source: {type: …, url: …}`: a source to pull from (issue #7)
         source, problems = check_source(values["source"])
         for message in problems:
             report.add(_problem("source-invalide", message, column="source"))
@@ -352,87 +325,6 @@ def parse_metadata(document: dict[str, Any], producer: str, default_identifier: 
         source=source,
         geometry_columns=record.get("geometry_columns"),
     )
-
-
-def check_source(value: dict[str, Any]) -> tuple[dict[str, str] | None, list[str]]:
-    """A declared source, normalised, and the French problems found in it."""
-    raw = {str(k).strip().lower(): v for k, v in value.items() if v not in (None, "")}
-    kind = str(raw.pop("type", "")).strip().lower()
-    kind = SOURCE_TYPE_ALIASES.get(kind, kind)
-    if kind not in SOURCE_KEYS:
-        written = f"« {kind} »" if kind else "absent"
-        return None, [
-            f"Type de source {written} : écrivez « type: » suivi de l'un de "
-            f"{', '.join(SOURCE_KEYS)}."
-        ]
-    problems: list[str] = []
-    keys = SOURCE_KEYS[kind]
-    accepted = ("type", *keys["required"], *keys["optional"])
-    for key in raw:
-        if key not in accepted:
-            problems.append(
-                f"Clé « {key} » inconnue pour une source « {kind} ». Clés acceptées : "
-                f"{', '.join(accepted)}."
-            )
-    for key in keys["required"]:
-        if key not in raw:
-            problems.append(f"La source « {kind} » demande la clé « {key} ».")
-    source = {"type": kind}
-    for key in (*keys["required"], *keys["optional"]):
-        if key not in raw:
-            continue
-        try:
-            source[key] = _SOURCE_PARSERS.get(key, _parse_text)(raw[key])
-        except ValueError as error:
-            problems.append(str(error))
-    if kind == "wfs":
-        source.setdefault("version", "2.0.0")
-    return (None if problems else source), problems
-
-
-def check_source_url(value: Any) -> str:
-    """An http(s) URL with a host and without credentials; ValueError (French) otherwise."""
-    text = str(value).strip()
-    parts = urlsplit(text)
-    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
-        raise ValueError(
-            f"Adresse de source « {text[:200]} » invalide : seules les adresses http:// ou "
-            "https:// complètes sont acceptées."
-        )
-    if parts.username or parts.password:
-        raise ValueError(
-            f"L'adresse de source sur {parts.hostname} contient un identifiant ou un mot de "
-            "passe : une source déclarée doit être publique, sans identifiants dans l'adresse."
-        )
-    secrets = [k for k, _ in parse_qsl(parts.query) if k.strip().lower() in SECRET_PARAMETERS]
-    if secrets:
-        raise ValueError(
-            f"L'adresse de source sur {parts.hostname} contient un paramètre secret "
-            f"(« {secrets[0]} ») : une source déclarée doit être publique, sans jeton ni clé."
-        )
-    try:
-        parse_url(text)  # what the SSRF guard refuses at every fetch, said at once
-    except Refused as refused:
-        raise ValueError(
-            f"Adresse de source « {text[:200]} » refusée : {refused.message}."
-        ) from refused
-    return text
-
-
-def _parse_source_format(value: Any) -> str:
-    text = str(value).strip().lower().lstrip(".")
-    if text not in FORMAT_BY_NAME:
-        raise ValueError(
-            f"Format de source « {value} » non accepté. Formats acceptés : {accepted_names()}."
-        )
-    return FORMAT_BY_NAME[text]
-
-
-def _parse_wfs_version(value: Any) -> str:
-    text = str(value).strip()
-    if text not in WFS_VERSIONS:
-        raise ValueError(f"Version WFS « {text} » non prise en charge : « 2.0.0 » ou « 1.1.0 ».")
-    return WFS_VERSIONS[text]
 
 
 def _accepted_keys() -> str:
@@ -615,12 +507,6 @@ def _parse_access(value: Any) -> str:
         return "agents"
     raise ValueError(f"Accès « {value} » inconnu : « public », « restreint » ou « agents ».")
 
-
-_SOURCE_PARSERS = {
-    "url": check_source_url,
-    "format": _parse_source_format,
-    "version": _parse_wfs_version,
-}
 
 _PARSERS = {
     "identifier": _parse_identifier,

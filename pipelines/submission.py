@@ -37,6 +37,7 @@ from core.problems import Repair, Report, SubmissionRejected, reject
 from core.producers import load_producers
 from core.records import Dataset, NewRelease, SubmissionRecord
 from core.settings import Settings, load_settings
+from core.sources import Source, source_endpoint
 from core.structure import Structure, check_schema_descriptor, normalised_schema
 from pipelines import lifecycle, national_schemas, retention
 from pipelines.anonymise import (
@@ -194,8 +195,6 @@ def _endpoint(metadata: dict[str, Any]) -> str | None:
     """Where a pulled dataset comes from (a change of it follows the 30-day rule)."""
     if not metadata.get("source"):
         return None
-    from pipelines.sources import Source, source_endpoint  # sources builds on this module
-
     return source_endpoint(Source.from_dict(metadata["source"]))
 
 

@@ -10,10 +10,13 @@ governance DAG (dags/governance.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from core.problems import SubmissionRejected
 from core.settings import load_settings
+from pipelines.harvest.pull import pull
+from pipelines.harvest.schedule import due_folders
 from pipelines.submission import (
     Outcome,
     Submission,
@@ -31,6 +34,7 @@ from pipelines.submission import (
     stage_structure,
     with_later_findings,
     work_folder,
+    write_report_files,
 )
 
 T = TypeVar("T")
@@ -111,22 +115,15 @@ def publish(
 
 def find_sources(producer: str) -> list[str]:
     """The commune's declared sources due for a fetch (issue #7)."""
-    from pipelines import sources
-
     settings = load_settings()
     store = open_settings_store(settings)
-    return [str(folder) for folder in sources.due_folders(store, settings, producer)]
+    return [str(folder) for folder in due_folders(store, settings, producer)]
 
 
 def pull_source(producer: str, folder: str) -> dict[str, Any]:
     """Fetch one declared source through the pipeline; its report is left in the folder."""
-    from pathlib import Path
-
-    from pipelines import sources
-    from pipelines.submission import write_report_files
-
     settings = load_settings()
-    outcome = sources.pull(open_settings_store(settings), settings, producer, Path(folder))
+    outcome = pull(open_settings_store(settings), settings, producer, Path(folder))
     write_report_files(Path(folder), outcome)
     if outcome.status == "refusee":
         raise SubmissionRejected(outcome.report)
@@ -201,7 +198,6 @@ def commune_pools(slots: int | None = None) -> dict[str, dict[str, Any]]:
 def write_pools_file(path: Any, slots: int | None = None) -> Any:
     """Write the pools for `airflow pools import <path>` (run by every setup); returns path."""
     import json
-    from pathlib import Path
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

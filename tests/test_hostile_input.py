@@ -27,9 +27,11 @@ import pipelines.read.text
 import pipelines.read.xlsx
 from core.problems import Report, SubmissionRejected
 from pipelines import safety
+from pipelines.harvest.errors import SourceError
+from pipelines.harvest.http import HttpClient, RetryPolicy
+from pipelines.harvest.registry import fetch
 from pipelines.read.stage import read_source
 from pipelines.schema import infer_schema
-from pipelines.sources import HttpClient, RetryPolicy, SourceError, fetch
 from pipelines.validate import validate
 
 CORPUS = build_corpus()
@@ -254,7 +256,7 @@ def test_a_refused_resubmission_leaves_the_published_version_intact(
     assert list(scratch.iterdir()) == []
 
 
-# --- XML pulled from a commune's services (pipelines/sources.py) -----------------------------
+# --- XML pulled from a commune's services (pipelines/harvest/) ------------------------------
 
 LAUGHS_CAPABILITIES = (
     b'<?xml version="1.0"?><!DOCTYPE c [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'

@@ -37,7 +37,7 @@ from catalog import accounts
 from catalog.store import CatalogStore
 from catalog.web.app import create_app
 from core.settings import Settings
-from pipelines.sources import USER_AGENT, HttpClient, RetryPolicy
+from pipelines.harvest.http import USER_AGENT, HttpClient, RetryPolicy
 
 from backends import on_both_backends
 from conftest import METADATA_TEMPLATE, SAMPLES, Deployment, deployment, running_catalog

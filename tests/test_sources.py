@@ -33,23 +33,18 @@ from core.lifecycle import label
 from core.problems import SubmissionRejected
 from core.records import SourceState
 from core.settings import Settings
+from core.sources import SOURCE_KINDS, SourceKind, source_endpoint
+from core.sources import Source as PullSource
+from pipelines.harvest.changes import keep
+from pipelines.harvest.contract import Fetching, FetchResult
+from pipelines.harvest.errors import SourceError
+from pipelines.harvest.folders import source_folders
+from pipelines.harvest.http import USER_AGENT, HttpClient, RetryPolicy
+from pipelines.harvest.paging import all_pages
+from pipelines.harvest.pull import pull
+from pipelines.harvest.registry import fetch, source_type
+from pipelines.harvest.wfs import WfsLayer, fetch_wfs, wfs_hits
 from pipelines.metadata import parse_metadata
-from pipelines.sources import (
-    USER_AGENT,
-    FetchResult,
-    HttpClient,
-    RetryPolicy,
-    SourceError,
-    _all_pages,
-    _fetch_wfs,
-    _wfs_hits,
-    _WfsLayer,
-    fetch,
-    pull,
-    source_endpoint,
-    source_folders,
-)
-from pipelines.sources import Source as PullSource
 
 from conftest import METADATA_TEMPLATE, SAMPLES, Deployment, deployment, running_catalog
 
@@ -415,6 +410,69 @@ def test_declared_source_folders_are_those_without_a_data_file(settings: Setting
     assert source_folders(settings.inbox_dir, "lyon") == []
 
 
+# --- the source types' registry ------------------------------------------------------------
+
+
+def test_every_described_source_type_is_fetched_by_its_own_implementation(tmp_path: Path) -> None:
+    assert list(SOURCE_KINDS) == ["fichier", "wfs", "ogcapi", "ckan", "dcat"]
+    for name in SOURCE_KINDS:
+        assert source_type(name).name == name
+    with pytest.raises(SourceError) as unknown:
+        fetch({"type": "ftp", "url": "https://x.example/a.csv"}, None, tmp_path)
+    assert unknown.value.rule == "type-inconnu"
+
+
+class TreesSource:
+    """A source type defined here as its own module would define it (docs/source-types.md):
+    the CSV file `<couche>.csv` under `url`."""
+
+    name = "essai"
+
+    def fetch(self, source: PullSource, state: SourceState | None, fetching: Fetching) -> Any:
+        url = f"{source.url.rstrip('/')}/{source.couche}.csv"
+        part = fetching.target_dir / f".{fetching.name}.part"
+        try:
+            fetching.client.download(url, "Fichier d'essai", part, {})
+            return keep(part, fetching.target_dir / f"{fetching.name}.csv", state, url, None, None)
+        finally:
+            part.unlink(missing_ok=True)
+
+
+def test_a_source_type_is_one_module_and_one_entry(
+    commune: CommuneServer,
+    settings: Settings,
+    store: CatalogStore,
+    client: HttpClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    entry = SourceKind(
+        name="essai",
+        label="source d'essai",
+        fetcher="test_sources:TreesSource",
+        required=("url", "couche"),
+        endpoint=("couche",),
+    )
+    monkeypatch.setitem(SOURCE_KINDS, "essai", entry)
+    commune.routes["/essai/arbres.csv"] = Route(TREES.encode())
+    declared = {"type": "essai", "url": commune.url("/essai"), "couche": "arbres"}
+
+    assert parse_metadata(metadata_with(declared), "ecully", "arbres").source == declared
+    with pytest.raises(SubmissionRejected) as refused:
+        parse_metadata(metadata_with({**declared, "couche": None}), "ecully", "arbres")
+    assert "La source « essai » demande la clé « couche »" in refused.value.report.to_text()
+    assert source_endpoint(declared) == f"essai {commune.url('/essai')} couche=arbres"
+
+    folder = declare(settings, "arbres", declared)
+    at(monkeypatch, "2026-11-02T08:00:00")
+    first = pull(store, settings, "ecully", folder, client=client)
+    assert first.status == "publiee", first.summary()
+    assert [r.row_count for r in store.releases("ecully-arbres")] == [3]
+    at(monkeypatch, "2026-11-03T08:00:00")
+    again = pull(store, settings, "ecully", folder, client=client)
+    assert again.status == "confirmee", again.summary()
+    assert last_submission(store).report["source"]["inchange"] == "somme-de-controle"
+
+
 # --- a file at a URL: first, unchanged, changed, checksum-only ------------------------------
 
 
@@ -713,7 +771,7 @@ def test_a_wfs_without_geojson_is_read_as_gml(
 ) -> None:
     base, commune = gis
     source = PullSource(type="wfs", url=f"{base}/wfs", couche=BANCS, version="2.0.0")
-    result = _fetch_wfs(client, source, None, tmp_path, "bancs", 25, None, allow_geojson=False)
+    result = fetch_wfs(client, source, None, tmp_path, "bancs", 25, None, allow_geojson=False)
     assert result.pages == 3
     fetched = gpd.read_file(result.path)
     assert len(fetched) == BANCS_COUNT
@@ -754,10 +812,10 @@ def test_wfs_exception_reports_are_errors_even_with_http_200(
         fetch(unknown, None, tmp_path, client=client)
     assert failed.value.rule == "wfs-couche-inconnue" and f"ms:{BANCS}" in str(failed.value)
 
-    layer = _WfsLayer("ms:inconnue", "urn:ogc:def:crs:EPSG::2154", 2154, None)
+    layer = WfsLayer("ms:inconnue", "urn:ogc:def:crs:EPSG::2154", 2154, None)
     real = PullSource(type="wfs", url=f"{base}/wfs", couche="ms:inconnue")
     with pytest.raises(SourceError) as failed:  # MapServer: an exception report with a 400
-        _wfs_hits(client, real, "2.0.0", layer)
+        wfs_hits(client, real, "2.0.0", layer)
     assert failed.value.rule == "wfs-exception" and "inconnue" in str(failed.value)
 
     commune.routes["/wfs"] = Route(b"", fault="wfs-exception")
@@ -833,13 +891,13 @@ def test_wfs_paging_stops_only_at_the_announced_count() -> None:
 
     stopping = server([7, 7, 0])  # stops after 14 of the 20 features it announced
     with pytest.raises(SourceError) as failed:
-        _all_pages(stopping, 20, "http://sig.example/wfs")
+        all_pages(stopping, 20, "http://sig.example/wfs")
     assert failed.value.rule == "pagination-interrompue"
     assert "14 objet(s) reçu(s) sur 20" in str(failed.value)
     whole = server([7, 7, 6])
-    assert _all_pages(whole, 20, "http://sig.example/wfs") == 3 and whole.starts == [0, 7, 14]
+    assert all_pages(whole, 20, "http://sig.example/wfs") == 3 and whole.starts == [0, 7, 14]
     unknown = server([5, 5, 0])  # no count announced: until an empty page
-    assert _all_pages(unknown, None, "http://sig.example/wfs") == 3
+    assert all_pages(unknown, None, "http://sig.example/wfs") == 3
 
 
 # --- catalogs: CKAN and DCAT ----------------------------------------------------------------

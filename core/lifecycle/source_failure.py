@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from core.lifecycle.rule import Action, DatasetState, EventKind, Mail, detail_date
 from core.records import Event
+from core.sources import SOURCE_FAILURE_KIND
 from core.wording import french_date
-
-KIND = "source-en-echec"
 
 
 def mail(event: Event, title: str) -> Mail:
@@ -26,10 +25,10 @@ def mail(event: Event, title: str) -> Mail:
 
 class SourceFailure:
     name = "source-en-echec"
-    kinds = (EventKind(KIND, "Source de la commune injoignable", False, mail),)
+    kinds = (EventKind(SOURCE_FAILURE_KIND, "Source de la commune injoignable", False, mail),)
 
     def decide(self, state: DatasetState) -> list[Action]:
-        return []  # the harvest records it when a check fails (pipelines.sources)
+        return []  # the harvest records it when a check fails (pipelines.harvest.state)
 
 
 RULE = SourceFailure()

@@ -33,11 +33,11 @@ from core.producers import load_producers
 from core.records import Dataset, SourceState
 from core.rules import WARNING_DAYS, depublication_date, freshness
 from core.settings import load_settings
+from core.sources import SOURCE_FAILURE_KIND
 
 SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parents[2] / "templates")
 STATUS_LABELS = {"publie": "publié", "depublie": "dépublié"}
-SOURCE_FAILURE_KIND = "source-en-echec"  # pipelines.sources.EVENT_KIND
 FAILURE_EVENTS_SCANNED = 1000  # recent events searched for sources never published
 
 
