@@ -41,6 +41,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from catalog.clients import client_address
 from core import clock
 from core.access import Principal, dataset_access
 from core.records import AuditEntry, Dataset
@@ -90,8 +91,6 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from catalog.security import client_address  # noqa: PLC0415 - security installs us
-
         info = RequestInfo(
             client=client_address(scope, self.trusted_proxies) or "local",
             method=str(scope.get("method", "")),

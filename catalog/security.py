@@ -48,7 +48,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import ipaddress
 import json
 import logging
 import math
@@ -70,8 +69,9 @@ from limits import RateLimitItem, parse_many
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
-from catalog import principal
+from catalog import accounts, principal
 from catalog.bodies import BodyTooLarge, read_bounded
+from catalog.clients import Network, client_address, parse_networks, within
 from catalog.refusals import RequestContext
 from core.access import ANONYMOUS, Principal
 
@@ -82,7 +82,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # --- settings ---------------------------------------------------------------------------------
 
@@ -116,13 +115,6 @@ class SecuritySettings:
             embed_frame_ancestors=os.environ.get("OPENDATA_EMBED_FRAME_ANCESTORS", "*").strip()
             or "*",
         )
-
-
-def parse_networks(text: str) -> tuple[Network, ...]:
-    """`10.0.0.1, 192.168.0.0/16, ::1` as networks; ValueError on a malformed entry."""
-    return tuple(
-        ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
-    )
 
 
 def install(
@@ -407,38 +399,6 @@ class CspReports:
 STORAGE_ERROR_LOG_INTERVAL = 60.0
 
 
-def client_address(scope: Scope, trusted: tuple[Network, ...]) -> str:
-    """The caller's IP address: the connection's, or, when that is a trusted proxy, the
-    nearest address of `X-Forwarded-For` (read from the right) that is not a trusted proxy.
-    A connection without an address (a Unix socket) is the local proxy's; "" when nothing
-    tells who the caller is then (a local caller)."""
-    connection = scope.get("client")
-    peer = connection[0] if connection else ""
-    if peer and not _within(peer, trusted):
-        return peer
-    forwarded = [
-        hop.strip()
-        for name, value in scope.get("headers", [])
-        if name == b"x-forwarded-for"
-        for hop in value.decode("latin-1").split(",")
-        if hop.strip()
-    ]
-    client = peer
-    for hop in reversed(forwarded):
-        client = hop
-        if not _within(hop, trusted):
-            break
-    return client
-
-
-def _within(address: str, networks: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
-
-
 @dataclass
 class Verdict:
     allowed: bool
@@ -557,7 +517,7 @@ class RateLimit:
         settings = self.limiter.settings
         address = client_address(scope, settings.trusted_proxies)
         self._warn_untrusted_forwarding(scope, address)
-        if not address or _within(address, settings.exempt):
+        if not address or within(address, settings.exempt):
             return None, False
         return f"ip:{address}", False
 
@@ -565,12 +525,12 @@ class RateLimit:
         request = Request(scope)
         if self.store is None or principal.bearer_token(request.headers) is None:
             return ANONYMOUS
-        return await run_in_threadpool(principal.identify, request, self.store)
+        return await run_in_threadpool(accounts.identify, request, self.store)
 
     def _warn_untrusted_forwarding(self, scope: Scope, address: str) -> None:
         """An X-Forwarded-For from an address that is not a trusted proxy is ignored; a
         proxy in front of the catalog that is not declared makes every client one."""
-        if self._warned_forwarded or not _within(address, self.limiter.settings.exempt):
+        if self._warned_forwarded or not within(address, self.limiter.settings.exempt):
             return
         if any(name == b"x-forwarded-for" for name, _ in scope.get("headers", [])):
             self._warned_forwarded = True

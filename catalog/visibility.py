@@ -1,7 +1,7 @@
 """Who may see which dataset, for every endpoint that reads the catalog.
 
 - `caller(request)`: the request's `Principal`, worked out once per request: a bearer
-  credential (`catalog.principal.identify`: API token or OIDC JWT), else the portal's
+  credential (`catalog.accounts.identify`: API token or OIDC JWT), else the portal's
   session (`catalog.login`; the signed cookie names a session kept in the store,
   `catalog.sessions`), else anonymous. Reading only: endpoints that change
   something use `identify` (bearer credentials), never the session cookie.
@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog import refusals, sessions
-from catalog.principal import bearer_token, identify
+from catalog.accounts import identify
+from catalog.principal import bearer_token
 from core.access import ANONYMOUS, Principal, may_see
 from core.records import Dataset
 

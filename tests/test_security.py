@@ -35,7 +35,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from oidc_provider import OidcProvider
 
-from catalog import security
+from catalog import clients, security
 from catalog.store import CatalogStore
 from catalog.web.app import create_app
 from catalog.web.registry import limited_prefixes
@@ -623,21 +623,21 @@ def test_forwarded_for_is_read_only_from_trusted_proxies(
 
 
 def test_client_address_resolution() -> None:
-    trusted = security.parse_networks("10.0.0.0/8, ::1")
+    trusted = clients.parse_networks("10.0.0.0/8, ::1")
 
     def scope(peer: str, forwarded: str | None) -> dict[str, Any]:
         headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
         return {"client": (peer, 1234), "headers": headers}
 
-    assert security.client_address(scope("192.0.2.1", "198.51.100.1"), trusted) == "192.0.2.1"
-    assert security.client_address(scope("10.0.0.2", "198.51.100.1"), trusted) == "198.51.100.1"
+    assert clients.client_address(scope("192.0.2.1", "198.51.100.1"), trusted) == "192.0.2.1"
+    assert clients.client_address(scope("10.0.0.2", "198.51.100.1"), trusted) == "198.51.100.1"
     chain = "198.51.100.1, 192.0.2.9, 10.0.0.3"
-    assert security.client_address(scope("10.0.0.2", chain), trusted) == "192.0.2.9"
-    assert security.client_address(scope("::1", None), trusted) == "::1"
-    assert security.client_address(scope("10.0.0.2", "10.0.0.4"), trusted) == "10.0.0.4"
+    assert clients.client_address(scope("10.0.0.2", chain), trusted) == "192.0.2.9"
+    assert clients.client_address(scope("::1", None), trusted) == "::1"
+    assert clients.client_address(scope("10.0.0.2", "10.0.0.4"), trusted) == "10.0.0.4"
     unix_socket = {"client": None, "headers": [(b"x-forwarded-for", b"198.51.100.3")]}
-    assert security.client_address(unix_socket, ()) == "198.51.100.3"
-    assert security.client_address({"client": None, "headers": []}, ()) == ""
+    assert clients.client_address(unix_socket, ()) == "198.51.100.3"
+    assert clients.client_address({"client": None, "headers": []}, ()) == ""
 
 
 def test_two_workers_share_their_counts_in_redis(

@@ -71,7 +71,7 @@ def create_app(
     site.install(app, public_url or settings.public_url)
     app.add_middleware(site.PublicRedirects)  # Starlette's redirects on the public URL too
     app.state.refresher = refresher
-    app.state.store = store  # for catalog.principal.identify (API tokens)
+    app.state.store = store  # for catalog.accounts.identify (API tokens)
     app.state.oidc = OidcVerifier.from_env()  # None: no OIDC provider configured
     install_login(app, app.state.oidc)  # the portal's sign-in, when configured
     app.add_middleware(PrivateWhenAuthenticated)
