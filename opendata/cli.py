@@ -3,7 +3,10 @@ API tokens and the audit log (operator); upload to the platform over HTTP (commu
 
 The commands and options are French, for the people who type them (commune agents, the
 data team); the English names of the first versions still work for one release, with a
-notice on the standard error (`ANCIENS_NOMS`)."""
+notice on the standard error (`ANCIENS_NOMS`).
+
+Each command imports what it runs, inside its function: `opendata --help` and the light
+commands start without loading the pipeline's readers or the web service."""
 
 from __future__ import annotations
 

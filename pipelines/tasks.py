@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core.problems import SubmissionRejected
+from core.producers import load_producers
 from core.settings import load_settings
+from pipelines import governance
+from pipelines import notify as notifications
 from pipelines.harvest.pull import pull
 from pipelines.harvest.schedule import due_folders
 from pipelines.submission import (
@@ -137,8 +140,6 @@ def pull_source(producer: str, folder: str) -> dict[str, Any]:
 
 def apply_lifecycle_rules() -> str:
     """The lifecycle rules that depend on time alone (pipelines.governance); French report."""
-    from pipelines import governance
-
     settings = load_settings()
     store = open_settings_store(settings)
     return governance.run(store, archive_dir=settings.archive_dir).to_text()
@@ -146,10 +147,8 @@ def apply_lifecycle_rules() -> str:
 
 def notify() -> dict[str, Any]:
     """Mail producers and the data team about new events, deliver the due webhooks."""
-    from pipelines.notify import notify_pending
-
     settings = load_settings()
-    return notify_pending(open_settings_store(settings), settings)
+    return notifications.notify_pending(open_settings_store(settings), settings)
 
 
 def _guarded(sub: Submission, metadata: dict[str, Any] | None, stage: Callable[[], T]) -> T:
@@ -181,8 +180,6 @@ def commune_pools(slots: int | None = None) -> dict[str, dict[str, Any]]:
     """Every commune's pool, in the format of `airflow pools import`."""
     import os
 
-    from core.producers import load_producers
-
     if slots is None:
         slots = int(os.environ.get("OPENDATA_POOL_SLOTS", "2"))
     return {
@@ -211,8 +208,6 @@ def late_run_alert(context: dict[str, Any]) -> None:
     A failed task alone is not mailed: a refused submission is the producer's report."""
     import logging
 
-    from pipelines import notify
-
     dag_run = context.get("dag_run")
     dag_id = getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
     run_id = str(getattr(dag_run, "run_id", "") or "")
@@ -222,9 +217,9 @@ def late_run_alert(context: dict[str, Any]) -> None:
     logging.getLogger("opendata.alertes").warning("%s", body.splitlines()[0])
     if not late:
         return
-    config = notify.MailConfig.from_env()
+    config = notifications.MailConfig.from_env()
     settings = load_settings()
-    notify.send_mail(
+    notifications.send_mail(
         open_settings_store(settings),
         f"alerte-dag:{dag_id}:{run_id}",
         [config.data_team],
