@@ -36,7 +36,7 @@ from core.licences import Licence, check_licence
 from core.problems import Repair, Report, SubmissionRejected, reject
 from core.producers import load_producers
 from core.records import Dataset, NewRelease, SubmissionRecord
-from core.settings import Settings, load_settings
+from core.settings import Settings
 from core.sources import Source, source_endpoint
 from core.structure import Structure, check_schema_descriptor, normalised_schema
 from pipelines import lifecycle, national_schemas, retention
@@ -120,8 +120,8 @@ def open_settings_store(settings: Settings) -> CatalogStore:
 # --- stages ----------------------------------------------------------------------------------
 
 
-def stage_metadata(submission: Submission) -> dict[str, Any]:
-    producers = load_producers(load_settings().producers_file)
+def stage_metadata(submission: Submission, settings: Settings) -> dict[str, Any]:
+    producers = load_producers(settings.producers_file)
     if submission.producer not in producers:
         raise reject(
             "metadonnees",
@@ -188,7 +188,6 @@ def stage_structure(
         result.typed, source.geometry, source.crs, geometry_columns, tuple(result.report.repairs)
     )
     return checked, structure, version
-
 
 
 def _endpoint(metadata: dict[str, Any]) -> str | None:
@@ -311,10 +310,11 @@ def stage_publish(
     version: int,
     store: CatalogStore,
     anonymisation: dict[str, Any],
+    settings: Settings,
 ) -> Outcome:
     slug = dataset_slug(submission.producer, metadata["identifier"])
     _refuse_published_structure_change(store, slug, version, structure)
-    producers = load_producers(load_settings().producers_file)
+    producers = load_producers(settings.producers_file)
     producer = producers.get(submission.producer)
     metadata = {
         **metadata,
@@ -432,7 +432,7 @@ def _record(submission: Submission, slug: str | None, report: Report) -> Submiss
 def run_submission(submission: Submission, settings: Settings, store: CatalogStore) -> Outcome:
     metadata: dict[str, Any] | None = None
     try:
-        metadata = stage_metadata(submission)
+        metadata = stage_metadata(submission, settings)
         licence = stage_licence(metadata, settings)
         source = stage_read(submission, metadata)
         checked, structure, version = stage_structure(submission, metadata, source, store)
@@ -440,7 +440,15 @@ def run_submission(submission: Submission, settings: Settings, store: CatalogSto
             submission, metadata, checked, structure, settings
         )
         return stage_publish(
-            submission, metadata, licence, checked, structure, version, store, anonymisation
+            submission,
+            metadata,
+            licence,
+            checked,
+            structure,
+            version,
+            store,
+            anonymisation,
+            settings,
         )
     except SubmissionRejected as error:
         report = with_later_findings(submission, error.report, metadata, settings)

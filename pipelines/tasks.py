@@ -50,7 +50,7 @@ def find_submissions(producer: str) -> list[dict[str, str]]:
 
 def check_metadata(submission: dict[str, str]) -> dict[str, Any]:
     sub = Submission(**submission)
-    return _guarded(sub, None, lambda: stage_metadata(sub))
+    return _guarded(sub, None, lambda: stage_metadata(sub, load_settings()))
 
 
 def check_licence(submission: dict[str, str], metadata: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def publish(
         sub,
         metadata,
         lambda: stage_publish(
-            sub, metadata, licence, checked, structure, version, store, anonymisation
+            sub, metadata, licence, checked, structure, version, store, anonymisation, settings
         ),
     )
     archive_submission(sub, outcome, settings)

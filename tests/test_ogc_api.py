@@ -480,7 +480,7 @@ def _publish_second_structure(published: Deployment, base: str) -> bool:
     metadata_file = folder / "metadata.yaml"
     metadata_file.write_text((GEOGRAPHIC[BANCS] / "metadata.yaml").read_text("utf-8"), "utf-8")
     sub = stages.Submission.new("ecully", data, metadata_file, "test")
-    metadata = stages.stage_metadata(sub)
+    metadata = stages.stage_metadata(sub, published.settings)
     licence = stages.stage_licence(metadata, published.settings)
     source_table = stages.stage_read(sub, metadata)
     as_new = {**metadata, "identifier": "structure-v2-en-preparation"}
@@ -489,7 +489,15 @@ def _publish_second_structure(published: Deployment, base: str) -> bool:
         sub, metadata, checked, structure, published.settings
     )
     outcome = stages.stage_publish(
-        sub, metadata, licence, checked, structure, 2, published.store, anonymisation
+        sub,
+        metadata,
+        licence,
+        checked,
+        structure,
+        2,
+        published.store,
+        anonymisation,
+        published.settings,
     )
     assert outcome.status == "publiee" and outcome.structure_version == 2
     return _refresh(base)

@@ -548,7 +548,7 @@ def publish_new_structure(deployed: Deployment, data: Path) -> None:
     command for the notice yet): the data become structure version N + 1, and version N
     stays diffused in parallel."""
     submission = Submission.new("ecully", data, data.parent / "metadata.yaml", "test")
-    metadata = stage_metadata(submission)
+    metadata = stage_metadata(submission, deployed.settings)
     licence = stage_licence(metadata, deployed.settings)
     source = stage_read(submission, metadata)
     structure = structure_of(source, infer_schema(source))
@@ -561,7 +561,15 @@ def publish_new_structure(deployed: Deployment, data: Path) -> None:
     slug = "ecully-arbres"
     version = max(v.version for v in deployed.store.structure_versions(slug)) + 1
     outcome = stage_publish(
-        submission, metadata, licence, checked, structure, version, deployed.store, anonymisation
+        submission,
+        metadata,
+        licence,
+        checked,
+        structure,
+        version,
+        deployed.store,
+        anonymisation,
+        deployed.settings,
     )
     assert outcome.status == "publiee" and outcome.structure_version == 2
 

@@ -29,7 +29,7 @@ from catalog.visibility import PrivateWhenAuthenticated
 from catalog.web.context import Gone, Web, gone_answer
 from catalog.web.registry import WEB_SERVICES, limited_prefixes, ogc_services
 from core.producers import Producer, load_producers
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
 
@@ -39,13 +39,14 @@ def create_app(
     producers: dict[str, Producer] | None = None,
     services: list[OgcService] | None = None,
     public_url: str | None = None,
+    settings: Settings | None = None,
 ) -> FastAPI:
     """The catalog application; `services` are the OGC services kept in step with the
     store (by default all of them, with their files under the settings' services folder).
     Absolute links start with `public_url` (by default the settings', OPENDATA_PUBLIC_URL),
     never with the request's Host (`catalog.site`)."""
     counter = usage.UsageCounter(store)
-    settings = load_settings()
+    settings = settings or load_settings()
     if services is None:
         services = ogc_services(settings.services_dir)
     refresher = ServicesRefresher(store, services)
@@ -79,7 +80,7 @@ def create_app(
     install_security(app, store, limited=limited_prefixes())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(Gone, gone_answer)
-    web = Web(store, producers, counter)
+    web = Web(store, producers, counter, settings)
     for entry in WEB_SERVICES:
         if entry.router is not None:
             app.include_router(entry.router(web))
@@ -91,4 +92,4 @@ def create_app(
 def create_app_from_env() -> FastAPI:
     """The application on the store the settings name (`opendata serve`, uvicorn)."""
     settings = load_settings()
-    return create_app(open_store(settings.store_url, settings.files_dir))
+    return create_app(open_store(settings.store_url, settings.files_dir), settings=settings)

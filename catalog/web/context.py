@@ -25,6 +25,7 @@ from core import clock
 from core.access import Principal, may_see
 from core.producers import Producer
 from core.records import ChangeNotice, Dataset, Release
+from core.settings import Settings
 
 PORTAL_PAGE_PREFIX = "/jeux-de-donnees/"  # a 410 there is a page, elsewhere JSON
 
@@ -57,6 +58,7 @@ class Web:
     store: CatalogStore
     producers: dict[str, Producer]
     counter: usage.UsageCounter
+    settings: Settings  # built once by the application's factory
 
     def dataset_or_404(self, slug: str, principal: Principal) -> Dataset:
         """The published dataset `principal` may read (404, or 410 once depublished)."""

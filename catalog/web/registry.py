@@ -76,9 +76,9 @@ def of_store(router: Callable[[CatalogStore], APIRouter]) -> Router:
 WEB_SERVICES: tuple[WebService, ...] = (
     WebService("flux", ("/changements.atom", API), router=of_store(feeds.router)),
     WebService("avis-de-changement", (API,), router=of_store(notices_api.router)),
-    WebService("sante", (API,), router=of_store(health.router)),  # its page too, not limited
+    WebService("sante", (API,), router=health.router),  # its page too, not limited
     WebService("comptes", (API,), router=of_store(accounts.router)),
-    WebService("depots", (API,), router=of_store(uploads.router)),
+    WebService("depots", (API,), router=uploads.router),
     WebService("portail", router=portal.router),
     WebService("statistiques", (API,), router=statistics.router),
     WebService("jeux-de-donnees", (API,), router=datasets.router),

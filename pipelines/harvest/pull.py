@@ -57,7 +57,7 @@ def pull(
         producer, folder, metadata_path or folder / METADATA_NAMES[0], CHANNEL
     )
     try:
-        metadata = stage_metadata(submission)
+        metadata = stage_metadata(submission, settings)
         if not metadata.get("source"):
             raise reject(
                 "metadonnees",

@@ -17,6 +17,7 @@ token, 403 for a producer's). Every read is written to the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,10 @@ from fastapi.templating import Jinja2Templates
 from catalog import accounts
 from catalog.lifecycle import depublication, lifecycle_of
 from catalog.store import CatalogStore
+from catalog.web.context import Web
 from core import clock
-from core.producers import load_producers
 from core.records import Dataset, SourceState
 from core.rules import WARNING_DAYS, depublication_date, freshness
-from core.settings import load_settings
 from core.sources import SOURCE_FAILURE_KIND
 
 SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication
@@ -114,7 +114,9 @@ def source_health(state: SourceState | None) -> dict[str, Any] | None:
     }
 
 
-def failing_sources(store: CatalogStore, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def failing_sources(
+    store: CatalogStore, rows: list[dict[str, Any]], communes: Collection[str]
+) -> list[dict[str, Any]]:
     """Every failing source: those of the listed datasets, then those whose dataset was never
     published (their first fetches failed), found through their recent failure events."""
     failing = [_failing_row(r["slug"], r["titre"], r["commune"], r["source"]) for r in rows]
@@ -126,7 +128,7 @@ def failing_sources(store: CatalogStore, rows: list[dict[str, Any]]) -> list[dic
     }
     for slug in sorted(unpublished):
         source = source_health(store.source_state(slug))
-        failing.append(_failing_row(slug, None, _commune_of(slug), source))
+        failing.append(_failing_row(slug, None, _commune_of(slug, communes), source))
     return [row for row in failing if row is not None]
 
 
@@ -144,18 +146,19 @@ def _failing_row(
     }
 
 
-def _commune_of(slug: str) -> str | None:
+def _commune_of(slug: str, communes: Collection[str]) -> str | None:
     """The commune of a dataset never published (slug `<commune>-<identifiant>`)."""
-    producers = load_producers(load_settings().producers_file)
-    matches = [p for p in producers if slug.startswith(f"{p}-")]
+    matches = [c for c in communes if slug.startswith(f"{c}-")]
     return max(matches, key=len) if matches else None
 
 
-def health_report(store: CatalogStore, today: date | None = None) -> dict[str, Any]:
+def health_report(
+    store: CatalogStore, communes: Collection[str], today: date | None = None
+) -> dict[str, Any]:
     today = today or clock.today()
     rows = [dataset_health(store, d, today) for d in store.list_datasets()]
     rows.sort(key=lambda r: (r["commune"], r["slug"]))
-    failing = failing_sources(store, rows)
+    failing = failing_sources(store, rows, communes)
     return {
         "date": today.isoformat(),
         "resume": {
@@ -172,8 +175,9 @@ def health_report(store: CatalogStore, today: date | None = None) -> dict[str, A
     }
 
 
-def router(store: CatalogStore) -> APIRouter:
+def router(web: Web) -> APIRouter:
     api = APIRouter()
+    store = web.store
 
     @api.get(
         "/api/equipe-data/sante",
@@ -181,11 +185,13 @@ def router(store: CatalogStore) -> APIRouter:
     )
     def health_json(request: Request) -> dict[str, Any]:
         check_data_team(request, store)
-        return health_report(store)
+        return health_report(store, web.producers)
 
     @api.get("/equipe-data/sante", response_class=HTMLResponse, include_in_schema=False)
     def health_page(request: Request) -> HTMLResponse:
         check_data_team(request, store)
-        return TEMPLATES.TemplateResponse(request, "sante.html", {"r": health_report(store)})
+        return TEMPLATES.TemplateResponse(
+            request, "sante.html", {"r": health_report(store, web.producers)}
+        )
 
     return api

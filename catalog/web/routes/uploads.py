@@ -64,6 +64,7 @@ from starlette.requests import ClientDisconnect
 from catalog import accounts
 from catalog.store import CatalogStore
 from catalog.web.aliases import route
+from catalog.web.context import Web
 from core import clock
 from core.access import Principal
 from core.inbox import (
@@ -78,9 +79,8 @@ from core.inbox import (
     upload_marker,
 )
 from core.input_formats import FORMAT_BY_SUFFIX
-from core.producers import load_producers
 from core.safe_yaml import UnsafeYaml, load_producer_yaml, short_error
-from core.settings import Settings, load_settings
+from core.settings import Settings
 from core.vocabularies import SLUG_PATTERN
 
 STAGING = ".televersements"  # under the inbox: same file system as the drop folders
@@ -622,13 +622,13 @@ OPENAPI_DEPOSIT = {
 # --- HTTP ---------------------------------------------------------------------------------------
 
 
-def router(store: CatalogStore) -> APIRouter:
+def router(web: Web) -> APIRouter:
     api = APIRouter()
+    store, settings = web.store, web.settings
 
     def producer(request: Request, commune: str, what: str) -> tuple[Principal, Settings]:
         principal = accounts.authenticated(request, store)
-        settings = load_settings()
-        if commune not in load_producers(settings.producers_file):
+        if commune not in web.producers:
             raise HTTPException(404, detail=f"Commune « {commune} » inconnue.")
         return accounts.require_commune(store, principal, commune, what), settings
 
