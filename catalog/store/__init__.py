@@ -15,7 +15,6 @@ A backend is one module with a class taking `(url, files_dir)` and one entry bel
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -31,6 +30,7 @@ from catalog.store.concerns import (
     SpatialTables,
     Usage,
 )
+from core.plugins import load
 
 __all__ = [
     "BACKENDS",
@@ -60,6 +60,5 @@ def open_store(url: str, files_dir: Path) -> CatalogStore:
     if backend not in BACKENDS:
         known = ", ".join(sorted(BACKENDS))
         raise ValueError(f"Base du catalogue « {backend} » non prise en charge ({known}).")
-    module, _, name = BACKENDS[backend].partition(":")
-    store: CatalogStore = getattr(importlib.import_module(module), name)(url, files_dir)
+    store: CatalogStore = load(BACKENDS[backend])(url, files_dir)
     return store

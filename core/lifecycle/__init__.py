@@ -9,10 +9,9 @@ labels and wording here (`label`, `is_told`, `mail`).
 
 from __future__ import annotations
 
-import importlib
-
 from core.access import ANONYMOUS, Principal, may_see
 from core.lifecycle.rule import EventKind, Mail, Rule
+from core.plugins import load
 from core.records import Dataset, Event
 from core.urls import dataset_page
 from core.wording import dataset_title, describe_details, french_moment
@@ -27,13 +26,7 @@ REGISTRY = {
 }
 
 
-def _load(entry: str) -> Rule:
-    module, _, attribute = entry.partition(":")
-    rule: Rule = getattr(importlib.import_module(module), attribute)
-    return rule
-
-
-RULES: dict[str, Rule] = {name: _load(entry) for name, entry in REGISTRY.items()}
+RULES: dict[str, Rule] = {name: load(entry) for name, entry in REGISTRY.items()}
 
 
 def event_kind(name: str) -> EventKind | None:

@@ -8,11 +8,11 @@ instances answer `contract.SourceType`. `fetch` fetches any declared source.
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from core.plugins import load
 from core.records import SourceState
 from core.sources import SOURCE_KINDS, Source, as_source
 from pipelines.harvest.contract import DEFAULT_PAGE_SIZE, Fetching, FetchResult, SourceType
@@ -23,8 +23,7 @@ from pipelines.harvest.http import HttpClient
 @cache
 def source_type(name: str) -> SourceType:
     """The implementation of the source type `name` (a key of `core.sources.SOURCE_KINDS`)."""
-    module, _, attribute = SOURCE_KINDS[name].fetcher.partition(":")
-    implementation: SourceType = getattr(importlib.import_module(module), attribute)()
+    implementation: SourceType = load(SOURCE_KINDS[name].fetcher)()
     if implementation.name != name:
         raise ValueError(f"{SOURCE_KINDS[name].fetcher} fetches {implementation.name}, not {name}")
     return implementation

@@ -7,12 +7,12 @@ file of that format is read. A reader is any class whose instances answer `Input
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 from pathlib import Path
 from typing import Protocol
 
 from core.input_formats import INPUT_FORMATS
+from core.plugins import load
 from pipelines.read.table import SourceTable
 
 
@@ -31,8 +31,7 @@ class InputFormat(Protocol):
 @cache
 def reader_for(name: str) -> InputFormat:
     """The reader of the input format `name` (a key of `core.input_formats.INPUT_FORMATS`)."""
-    module, _, attribute = INPUT_FORMATS[name].reader.partition(":")
-    reader: InputFormat = getattr(importlib.import_module(module), attribute)()
+    reader: InputFormat = load(INPUT_FORMATS[name].reader)()
     if reader.name != name:
         raise ValueError(f"{INPUT_FORMATS[name].reader} reads {reader.name}, not {name}")
     return reader

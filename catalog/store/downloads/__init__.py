@@ -12,7 +12,6 @@ half-written file, and later ones are plain file downloads (ranges, caching).
 from __future__ import annotations
 
 import fcntl
-import importlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from catalog.store.downloads.format import Format
+from core.plugins import load
 
 # name → "module:attribute" of its `Format`
 REGISTRY = {
@@ -36,13 +36,7 @@ REGISTRY = {
 ACCEPTED_CRS = (4326, 2154, 3946, 3857, 4171)
 
 
-def _load(entry: str) -> Format:
-    module, _, attribute = entry.partition(":")
-    loaded: Format = getattr(importlib.import_module(module), attribute)
-    return loaded
-
-
-FORMATS: dict[str, Format] = {name: _load(entry) for name, entry in REGISTRY.items()}
+FORMATS: dict[str, Format] = {name: load(entry) for name, entry in REGISTRY.items()}
 
 
 class FormatError(ValueError):
