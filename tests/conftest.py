@@ -1,4 +1,11 @@
-"""Shared fixtures: an isolated embedded deployment (data, inbox, SQLite store) per test."""
+"""Shared fixtures: an isolated embedded deployment (data, inbox, SQLite store) per test.
+
+Under pytest-xdist (`scripts/test.sh`, `--dist loadfile`) each module runs whole on one
+worker, so a costly module fixture (a published deployment, Chromium, an Airflow home) is
+built once. What the workers share is named per worker: PostgreSQL databases and ports
+are drawn at random, Redis databases come from `redis_database()`. Tests that use a
+`browser` fixture are marked `browser`.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +36,23 @@ from core.settings import (
 from pipelines.submission import Outcome, Submission, open_settings_store, run_submission
 
 SAMPLES = PROJECT_ROOT / "samples"
+
+
+def worker_number() -> int:
+    """0 for a serial run or xdist's first worker (gw0), 1 for gw1, and so on."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker.removeprefix("gw") or 0)
+
+
+def redis_database(first: int) -> int:
+    """A Redis database number of this worker's own, from `first` up (16 databases)."""
+    return (first + worker_number()) % 16
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "browser" in item.fixturenames:
+            item.add_marker(pytest.mark.browser)
 
 
 def _load_personal_sample():
