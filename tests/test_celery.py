@@ -145,8 +145,6 @@ def _stop(processes: dict[str, subprocess.Popen]) -> None:
             process.wait(timeout=10)
 
 
-# a whole Airflow deployment (six processes) with wall-clock budgets: alone on the machine
-@pytest.mark.serial
 @pytest.mark.slow
 def test_commune_dag_runs_on_celery_workers_and_publishes(
     metadata_db: str,
