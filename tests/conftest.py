@@ -1,4 +1,12 @@
-"""Shared fixtures: an isolated embedded deployment (data, inbox, SQLite store) per test."""
+"""Shared fixtures: an isolated embedded deployment (data, inbox, SQLite store) per test.
+
+Under pytest-xdist (`scripts/test.sh`) each module runs whole on one worker, so a costly
+module fixture (a published deployment, Chromium, an Airflow home) is built once; only the
+modules of `ONE_BY_ONE` (long tests, cheap fixtures) are spread test by test
+(`ModuleScheduling`). What the workers share is named per worker: PostgreSQL databases
+and ports are drawn at random, Redis databases come from `redis_database()`. Tests that
+use a `browser` fixture are marked `browser`.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from xdist.scheduler import LoadFileScheduling
 
 from catalog import site
 from catalog.store import CatalogStore
@@ -29,6 +38,41 @@ from core.settings import (
 from pipelines.submission import Outcome, Submission, open_settings_store, run_submission
 
 SAMPLES = PROJECT_ROOT / "samples"
+
+
+def worker_number() -> int:
+    """0 for a serial run or xdist's first worker (gw0), 1 for gw1, and so on."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker.removeprefix("gw") or 0)
+
+
+def redis_database(first: int) -> int:
+    """A Redis database number of this worker's own, from `first` up (16 databases)."""
+    return (first + worker_number()) % 16
+
+
+# Modules whose tests are each long (whole Airflow runs) and whose module fixtures are
+# cheap: xdist sends their tests one by one instead of the module whole.
+ONE_BY_ONE = {"tests/test_dags.py", "tests/test_cli.py"}
+
+
+class ModuleScheduling(LoadFileScheduling):
+    """xdist's `loadfile` distribution, except for the modules of `ONE_BY_ONE`."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return nodeid if module in ONE_BY_ONE else module
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own choice from --dist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileScheduling | None:
+    return ModuleScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "browser" in item.fixturenames:
+            item.add_marker(pytest.mark.browser)
 
 
 def _load_personal_sample():

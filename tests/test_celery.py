@@ -145,6 +145,7 @@ def _stop(processes: dict[str, subprocess.Popen]) -> None:
             process.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_commune_dag_runs_on_celery_workers_and_publishes(
     metadata_db: str,
     broker: str,

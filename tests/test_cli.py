@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from core.settings import Settings
 
 OPENDATA = str(Path(sys.executable).parent / "opendata")
@@ -89,6 +91,7 @@ def test_submit_json_report_and_unknown_commune(settings, dataset_folder):
     assert problem["regle"] == "producteur-inconnu" and "ecully" in problem["message"]
 
 
+@pytest.mark.slow
 def test_demo_publishes_every_sample_through_the_dags(settings, tmp_path):
     env = {
         **os.environ,

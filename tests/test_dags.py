@@ -108,6 +108,7 @@ def _drop(source: Path, inbox: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_commune_dag_publishes_then_refuses_an_invalid_update(airflow_home, settings) -> None:
     env = _airflow_env(airflow_home, settings)
     folder = _drop(SAMPLES / "inbox" / "lyon" / "fontaines-eau-potable", settings.inbox_dir)
@@ -138,6 +139,7 @@ def test_commune_dag_publishes_then_refuses_an_invalid_update(airflow_home, sett
     assert [s.status for s in store.submissions("lyon")] == ["publiee", "refusee"]
 
 
+@pytest.mark.slow
 def test_empty_inbox_is_a_successful_run(airflow_home, settings) -> None:
     result = _python(
         RUN_DAG, _airflow_env(airflow_home, settings), str(PROJECT_ROOT / "dags"), "commune_ecully"
@@ -146,6 +148,7 @@ def test_empty_inbox_is_a_successful_run(airflow_home, settings) -> None:
     assert result["tasks"]["find_submissions[-1]"] == "success"
 
 
+@pytest.mark.slow
 def test_personal_sample_is_published_anonymised_and_logs_hold_no_personal_value(
     airflow_home, settings
 ) -> None:

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -16,27 +17,48 @@ from defusedxml import ElementTree
 from pyproj import Transformer
 from shapely.geometry import Point
 
-from conftest import running_catalog
+from conftest import deployment, running_catalog, write_submission
 
 POINTS = [(4.777, 45.776), (4.780, 45.778)]
 CSV = 'id;remarque\r\n1;=HYPERLINK("http://example.org")\r\n2;@SUM(A1)\r\n3;-bien\r\n'
 
 
-@pytest.fixture
-def catalog(submit, dataset_folder, store, tmp_path: Path):
+def publish_bancs_and_remarques(folder: Path, publish: Callable[[Path], None]) -> None:
+    """A map of benches (ODbL, GeoPackage in EPSG:3946) and a table of remarks."""
     frame = gpd.GeoDataFrame(
         {"id_banc": [1, 2], "materiau": ["bois", "métal"]},
         geometry=[Point(*p) for p in POINTS],
         crs="EPSG:4326",
     )
-    source = tmp_path / "bancs.gpkg"
+    source = folder / "bancs.gpkg"
     frame.to_crs("EPSG:3946").to_file(source, driver="GPKG")
-    data = dataset_folder("bancs.gpkg", source.read_bytes(), name="bancs", licence="odbl-1.0")
-    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
-    data = dataset_folder("remarques.csv", CSV, name="remarques")
-    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    submissions = folder / "submissions"
+    publish(
+        write_submission(
+            submissions / "bancs", "bancs.gpkg", source.read_bytes(), licence="odbl-1.0"
+        )
+    )
+    publish(write_submission(submissions / "remarques", "remarques.csv", CSV))
+
+
+@pytest.fixture
+def catalog(submit, store, tmp_path: Path) -> Iterator[str]:
+    def publish(data: Path) -> None:
+        assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+
+    publish_bancs_and_remarques(tmp_path, publish)
     with running_catalog(store) as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def published_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same catalog, published once for the module's tests that only read downloads
+    (each asks for its own format and CRS, so each is still derived by its request)."""
+    with deployment(tmp_path_factory, "telechargements") as deployed:
+        publish_bancs_and_remarques(deployed.root, deployed.publish)
+        with running_catalog(deployed.store) as base:
+            yield base
 
 
 def url(base: str, fmt: str, crs: int | None = None, slug: str = "ecully-bancs") -> str:
@@ -59,8 +81,8 @@ def read_geo(content: bytes, fmt: str, tmp_path: Path) -> gpd.GeoDataFrame:
 
 @pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shp", "geoparquet"])
 @pytest.mark.parametrize("crs", [4326, 2154, 3946, 3857, 4171])
-def test_geographic_formats_in_every_crs(catalog, tmp_path, fmt, crs):
-    response = requests.get(url(catalog, fmt, crs), timeout=30)
+def test_geographic_formats_in_every_crs(published_once, tmp_path, fmt, crs):
+    response = requests.get(url(published_once, fmt, crs), timeout=30)
     assert response.status_code == 200, response.text
     frame = read_geo(response.content, fmt, tmp_path)
     assert frame.crs.to_epsg() == crs

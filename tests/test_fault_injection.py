@@ -219,6 +219,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         yield platform
 
 
+@pytest.mark.slow
 def test_killed_before_the_switch_the_previous_version_stays_served(platform: Platform) -> None:
     previous = platform.served()
     assert previous["premiere_ligne"] == first_row(0)

@@ -434,6 +434,7 @@ def test_every_ets_requirement_has_a_test() -> None:
 # --- lifecycle ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_services_follow_new_releases_structure_versions_and_withdrawals(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:

@@ -375,6 +375,7 @@ def test_anonymous_callers_get_what_a_missing_dataset_gets_from_the_ogc_services
         assert not leaks(response) and RESTRICTED not in response.text, path
 
 
+@pytest.mark.slow
 def test_every_bad_token_gets_exactly_what_an_anonymous_caller_gets(world, bad_tokens):
     urls = every_url(world) + [CSW_ALL]
     anonymous = {path: normalised(r) for path, r in answers_to(world, urls).items()}
@@ -687,6 +688,7 @@ def test_odd_callbacks_and_return_paths_fail_cleanly(world):
     assert signed_in.get(f"{world.base}/api/datasets/{RESTRICTED}", timeout=30).status_code == 200
 
 
+@pytest.mark.browser
 def test_sign_in_and_out_in_chromium(world):
     """The whole flow in Debian's Chromium: the header's link, the provider, the page of the
     restricted dataset with its map data, then signing out."""

@@ -313,6 +313,10 @@ def released_files(store: CatalogStore, slug: str) -> list[Path]:
     ]
 
 
+# every test of the module waits for the two deployments below (a minute or so): all slow
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def deployments(
     tmp_path_factory: TempPathFactory, postgis_database: str

@@ -41,7 +41,7 @@ from catalog.web.app import create_app
 from catalog.web.registry import limited_prefixes
 from core.settings import PROJECT_ROOT
 
-from conftest import Deployment, deployment, serving
+from conftest import Deployment, deployment, redis_database, serving
 
 SAMPLES = PROJECT_ROOT / "samples" / "inbox"
 SLUG = "ecully-piege"
@@ -58,7 +58,8 @@ VALUES = [
 ]
 LINK_VALUE = "javascript:alert('url')"
 MARKER = "alert("  # in every payload: no script may carry it, no page may run it
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# a database per xdist worker: the tests empty it of the limiter's keys after them
+REDIS_URL = f"redis://127.0.0.1:6379/{redis_database(0)}"
 
 
 def hostile_metadata() -> str:
