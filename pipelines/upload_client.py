@@ -101,7 +101,7 @@ def _send_deposit(
             if schema is not None:
                 parts["schema"] = ("schema.json", schema)
             response = http.post(
-                f"{upload.base_url}/api/producteurs/{upload.commune}/depots",
+                f"{upload.base_url}/api/communes/{upload.commune}/depots",
                 files=parts,
                 data=fields,
                 timeout=TIMEOUT,
@@ -169,7 +169,7 @@ class Resumable:
             for key, value in (("filename", self.upload.data.name), ("sha256", self.sha256))
         )
         response = self.http.post(
-            f"{self.upload.base_url}/api/producteurs/{self.upload.commune}/televersements",
+            f"{self.upload.base_url}/api/communes/{self.upload.commune}/televersements",
             headers={
                 "Upload-Length": str(self.size),
                 "Upload-Metadata": metadata,

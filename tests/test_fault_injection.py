@@ -82,8 +82,9 @@ def in_transaction(function: Callable[..., Any], stop: str, marker: Path) -> Any
 
 
 def run_instrumented(stop: str, marker: Path, arguments: list[str]) -> int:
-    from catalog import store
-    from pipelines import cli, lifecycle, submission
+    from catalog.store import sql as store
+    from opendata import cli
+    from pipelines import lifecycle, submission
 
     for stage, module, name in (
         ("avant-lecture", submission, "stage_read"),
