@@ -27,6 +27,7 @@ from catalog.store import CatalogStore
 from core.access import ANONYMOUS, Principal, dataset_access, may_see
 from core.licences import fill_notice
 from core.records import Dataset, Release
+from core.urls import dataset_page, download
 from core.vocabularies import THEMES, find_frequency
 
 DCAT3 = Namespace("http://www.w3.org/ns/dcat#")  # open: rdflib's DCAT lacks DCAT 3 terms
@@ -96,7 +97,7 @@ def new_graph() -> Graph:
 
 
 def dataset_uri(base: str, slug: str) -> URIRef:
-    return URIRef(f"{base}/jeux-de-donnees/{slug}#jeu")
+    return URIRef(f"{dataset_page(base, slug)}#jeu")
 
 
 def harvested_datasets(store: CatalogStore, principal: Principal = ANONYMOUS) -> list[Dataset]:
@@ -153,7 +154,7 @@ def add_dataset(
         (
             node,
             DCAT.landingPage,
-            _typed(graph, f"{base}/jeux-de-donnees/{dataset.slug}", FOAF.Document),
+            _typed(graph, dataset_page(base, dataset.slug), FOAF.Document),
         )
     )
     provenance = BNode()
@@ -253,7 +254,7 @@ def _datetime(moment: datetime) -> Literal:
 def _distribution(
     graph: Graph, base: str, dataset: Dataset, release: Release, fmt: str, size: int
 ) -> URIRef:
-    url = f"{base}/api/datasets/{dataset.slug}/v{release.structure_version}/download/{fmt}"
+    url = download(base, dataset.slug, fmt, release.structure_version)
     node = _typed(graph, f"{url}#distribution", DCAT.Distribution)
     add = graph.add
     add((node, DCTERMS.title, Literal(f"{dataset.metadata['title']} ({fmt.upper()})", lang="fr")))
@@ -272,7 +273,7 @@ def _distribution(
         (
             node,
             DCAT.accessURL,
-            _typed(graph, f"{base}/jeux-de-donnees/{dataset.slug}", FOAF.Document),
+            _typed(graph, dataset_page(base, dataset.slug), FOAF.Document),
         )
     )
     add((node, DCAT.downloadURL, URIRef(url)))

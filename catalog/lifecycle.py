@@ -15,6 +15,7 @@ from core.lifecycle import label
 from core.records import ChangeNotice, Dataset, Event
 from core.rules import depublication_date
 from core.structure import Structure
+from core.urls import dataset_api, download
 
 
 def lifecycle_of(store: CatalogStore, dataset: Dataset) -> dict[str, Any]:
@@ -34,9 +35,7 @@ def lifecycle_of(store: CatalogStore, dataset: Dataset) -> dict[str, Any]:
             for n in notices
             if n.retired_at
         ],
-        "depublication_prevue_le": depublication_date(
-            dataset.last_confirmed_at.date()
-        ).isoformat(),
+        "depublication_prevue_le": depublication_date(dataset.last_confirmed_at.date()).isoformat(),
         "changements": [
             {
                 "date": e.at.isoformat(),
@@ -62,7 +61,7 @@ def _pending(store: CatalogStore, slug: str, notice: ChangeNotice) -> dict[str, 
         "nouvelle_structure": notice.to_version,
         "schema": notice.structure["schema"],
         "ancienne_structure_alimentee": bool(notice.mapping),
-        "url_future": f"/api/datasets/{slug}/v{notice.to_version}/download/csv",
+        "url_future": download("", slug, "csv", notice.to_version),
     }
 
 
@@ -74,7 +73,7 @@ def _parallel(slug: str, notice: ChangeNotice) -> dict[str, Any]:
         "depuis": notice.switched_at.date().isoformat() if notice.switched_at else None,
         "retrait_au_plus_tot": retirement.isoformat() if retirement else None,
         "alimentee": bool(notice.mapping),
-        "url": f"/api/datasets/{slug}/v{notice.from_version}/download/csv",
+        "url": download("", slug, "csv", notice.from_version),
     }
 
 
@@ -124,7 +123,7 @@ def version_headers(
         deprecated = notice.switched_at.replace(tzinfo=UTC)
         retirement = changes.retirement_date(notice)
         sunset_date = _midnight(retirement) if retirement else deprecated
-    successor = f"/api/datasets/{dataset.slug}/v{notice.to_version}/{suffix}"
+    successor = f"{dataset_api('', dataset.slug, notice.to_version)}/{suffix}"
     return {
         "Deprecation": f"@{int(deprecated.timestamp())}",
         "Sunset": format_datetime(sunset_date, usegmt=True),

@@ -29,6 +29,7 @@ from core import changes
 from core.access import Principal, dataset_access
 from core.problems import SubmissionRejected
 from core.records import ChangeNotice, Dataset
+from core.urls import download
 
 CONFLICTS = {"avis-deja-en-cours", "jeu-inconnu"}  # the dataset's state forbids it: 409
 BODY_HELP = (
@@ -81,9 +82,7 @@ def notice_json(notice: ChangeNotice) -> dict[str, Any]:
         "en_vigueur_le": notice.switched_at.isoformat() if notice.switched_at else None,
         "retrait_au_plus_tot": retirement.isoformat() if retirement else None,
         "retiree_le": notice.retired_at.isoformat() if notice.retired_at else None,
-        "url_nouvelle_structure": (
-            f"/api/datasets/{notice.dataset}/v{notice.to_version}/download/csv"
-        ),
+        "url_nouvelle_structure": download("", notice.dataset, "csv", notice.to_version),
     }
 
 

@@ -1,12 +1,26 @@
-"""The platform's public addresses, built in one place from the public base URL
-(`OPENDATA_PUBLIC_URL`): what e-mails, feeds and pages link to."""
+"""The platform's public addresses, built in one place (as datasette's `Urls`): the portal's
+pages and the API's stable links, from the public base URL (`OPENDATA_PUBLIC_URL`, or ""
+for a path on the same site). Pages, feeds, mails, DCAT, CSW and the OGC API link here."""
 
 from __future__ import annotations
 
 
 def dataset_page(base: str, slug: str) -> str:
+    """The dataset's page on the portal."""
     return f"{base}/jeux-de-donnees/{slug}"
 
 
+def dataset_api(base: str, slug: str, version: int | None = None) -> str:
+    """The dataset's metadata in the API; with `version`, its structure version's stable
+    root (`…/v2`), kept while that structure is served."""
+    return f"{base}/api/datasets/{slug}" + (f"/v{version}" if version is not None else "")
+
+
+def download(base: str, slug: str, fmt: str, version: int | None = None) -> str:
+    """A download of the current release (of structure `version` when given)."""
+    return f"{dataset_api(base, slug, version)}/download/{fmt}"
+
+
 def dataset_feed(base: str, slug: str) -> str:
-    return f"{base}/api/datasets/{slug}/changements.atom"
+    """The dataset's Atom feed of changes."""
+    return f"{dataset_api(base, slug)}/changements.atom"

@@ -21,6 +21,7 @@ from catalog.store import CatalogStore
 from core import changes, clock
 from core.records import ChangeNotice, Dataset, NewRelease, SubmissionRecord
 from core.structure import Structure
+from core.urls import download
 from pipelines import old_structure
 from pipelines.publish import CheckedData, PublishOutcome, publish
 
@@ -150,7 +151,7 @@ def _record_switch(store: CatalogStore, slug: str, new_version: int, release_id:
             "retrait_au_plus_tot": retirement.isoformat() if retirement else None,
             "ancienne_structure_alimentee": fed,
             "description": notice.description,
-            "successeur": f"/api/datasets/{slug}/v{new_version}/download/csv",
+            "successeur": download("", slug, "csv", new_version),
         },
         f"bascule:{notice.id}",
     )

@@ -45,6 +45,7 @@ from pygeoapi.openapi import get_oas
 from catalog.ogc.layers import Entry, Layer
 from catalog.ogc.providers import register_password
 from catalog.site import public_url
+from core.urls import dataset_api, dataset_page, download
 
 FEATURE_FUNCTIONS = (get_collection_items, get_collection_item)
 
@@ -372,7 +373,7 @@ def _layer_resource(layer: Layer, site: str) -> dict[str, Any]:
                 "type": "text/html",
                 "rel": "canonical",
                 "title": "Fiche du jeu de données",
-                "href": f"{site}/jeux-de-donnees/{layer.dataset}",
+                "href": dataset_page(site, layer.dataset),
                 "hreflang": "fr",
             },
             {
@@ -448,13 +449,13 @@ def _record_links(entry: Entry, site: str) -> list[dict[str, Any]]:
             "rel": "alternate",
             "type": "text/html",
             "title": "Fiche du jeu de données",
-            "href": f"{site}/jeux-de-donnees/{entry.slug}",
+            "href": dataset_page(site, entry.slug),
         },
         {
             "rel": "describedby",
             "type": "application/json",
             "title": "Métadonnées (API du catalogue)",
-            "href": f"{site}/api/datasets/{entry.slug}",
+            "href": dataset_api(site, entry.slug),
         },
         {
             "rel": "license",
@@ -466,7 +467,7 @@ def _record_links(entry: Entry, site: str) -> list[dict[str, Any]]:
             "rel": "enclosure",
             "type": "text/csv",
             "title": "Téléchargement CSV",
-            "href": f"{site}/api/datasets/{entry.slug}/download/csv",
+            "href": download(site, entry.slug, "csv"),
         },
     ]
     for layer in entry.layers:

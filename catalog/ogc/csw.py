@@ -40,6 +40,7 @@ from catalog.ogc.pycsw_app import BASE_PLACEHOLDER, CONFIG_VARIABLE, PUBLIC_URL_
 from catalog.site import cgi_server, public_url
 from catalog.store import downloads
 from core.settings import PROJECT_ROOT
+from core.urls import dataset_page, download
 from core.vocabularies import THEME_BASE_URI, THEMES
 
 LOGGER = logging.getLogger(__name__)
@@ -333,11 +334,11 @@ def media_types(entry: Entry) -> list[str]:
 def entry_links(entry: Entry) -> list[Link]:
     """The dataset's page, downloads and, for map data, its layers in every OGC service."""
     base = BASE_PLACEHOLDER
-    links = [Link(PAGE, f"{base}/jeux-de-donnees/{entry.slug}", entry.slug, "Fiche sur le portail")]
+    links = [Link(PAGE, dataset_page(base, entry.slug), entry.slug, "Fiche sur le portail")]
     links += [
         Link(
             DOWNLOAD,
-            f"{base}/api/datasets/{entry.slug}/download/{fmt}",
+            download(base, entry.slug, fmt),
             fmt,
             f"Téléchargement au format {fmt}",
         )

@@ -12,6 +12,7 @@ from core import changes
 from core.problems import reject
 from core.records import ChangeNotice
 from core.structure import Structure
+from core.urls import download
 
 
 class NoticeBook(Releases, Lifecycle, Protocol):
@@ -73,7 +74,7 @@ def announce_change(
             "description": notice.description,
             "changements": changes.classify(kept, Structure.from_dict(notice.structure)).breaking,
             "ancienne_structure_alimentee": bool(mapping),
-            "successeur": f"/api/datasets/{slug}/v{notice.to_version}/download/csv",
+            "successeur": download("", slug, "csv", notice.to_version),
         },
         f"avis:{notice.id}",
     )

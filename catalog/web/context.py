@@ -26,6 +26,7 @@ from core.access import Principal, may_see
 from core.producers import Producer
 from core.records import ChangeNotice, Dataset, Release
 from core.settings import Settings
+from core.urls import dataset_api
 
 PORTAL_PAGE_PREFIX = "/jeux-de-donnees/"  # a 410 there is a page, elsewhere JSON
 
@@ -111,7 +112,7 @@ class Web:
 
 def gone_structure(slug: str, notice: ChangeNotice) -> Gone:
     """410 for a retired structure, pointing to the one that replaced it."""
-    successor = f"/api/datasets/{slug}/v{notice.to_version}"
+    successor = dataset_api("", slug, notice.to_version)
     retired_on = notice.retired_at.date() if notice.retired_at else clock.today()
     return Gone(
         f"La structure v{notice.from_version} de « {slug} » n'est plus diffusée depuis le "

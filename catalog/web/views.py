@@ -15,6 +15,7 @@ from catalog.store import CatalogStore, downloads
 from core.licences import fill_notice
 from core.records import Dataset, Release
 from core.rules import freshness
+from core.urls import dataset_api, dataset_page, download
 from core.vocabularies import THEMES, find_frequency
 
 
@@ -63,8 +64,8 @@ def summary(dataset: Dataset, release: Release | None) -> dict[str, Any]:
         "formats": downloads.offered(metadata.get("crs") is not None) if release else [],
         "prochaine_mise_a_jour": fresh["prochaine"],
         "statut_mise_a_jour": fresh["statut"],
-        "url": f"/api/datasets/{dataset.slug}",
-        "page": f"/jeux-de-donnees/{dataset.slug}",
+        "url": dataset_api("", dataset.slug),
+        "page": dataset_page("", dataset.slug),
     }
 
 
@@ -114,7 +115,7 @@ def detail(dataset: Dataset, release: Release, store: CatalogStore) -> dict[str,
                 "version": v.version,
                 "actuelle": v.version == dataset.current_version,
                 "retiree": lifecycle.retired(store, dataset.slug, v.version) is not None,
-                "url": f"/api/datasets/{dataset.slug}/v{v.version}/download/csv",
+                "url": download("", dataset.slug, "csv", v.version),
             }
             for v in versions
         ],
@@ -132,9 +133,8 @@ def detail(dataset: Dataset, release: Release, store: CatalogStore) -> dict[str,
             {
                 **asdict(d),
                 "media_type": d.media_type,
-                "url": f"/api/datasets/{dataset.slug}/download/{d.format}",
-                "url_version": f"/api/datasets/{dataset.slug}/v{release.structure_version}"
-                f"/download/{d.format}",
+                "url": download("", dataset.slug, d.format),
+                "url_version": download("", dataset.slug, d.format, release.structure_version),
             }
             for d in release.distributions
         ],

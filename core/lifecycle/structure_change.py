@@ -18,6 +18,7 @@ from core.lifecycle.rule import (
     detail_date,
 )
 from core.records import Event
+from core.urls import download
 from core.wording import french_date
 
 WHY = (
@@ -100,7 +101,7 @@ class StructureChange:
                     {
                         "ancienne_structure": notice.from_version,
                         "nouvelle_structure": notice.to_version,
-                        "successeur": f"/api/datasets/{slug}/v{notice.to_version}/download/csv",
+                        "successeur": download("", slug, "csv", notice.to_version),
                     },
                     f"retrait:{notice.id}",
                 )
