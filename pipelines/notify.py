@@ -34,7 +34,7 @@ from core import clock, lifecycle
 from core.netguard import GuardedSession, Refused, webhooks_policy
 from core.producers import Producer, load_producers
 from core.records import Dataset, Event, Subscription
-from core.settings import Settings, load_settings
+from core.settings import Settings
 from core.urls import dataset_feed, dataset_page
 from core.wording import (
     dataset_title,
@@ -281,7 +281,7 @@ def compose(event: Event, dataset: Dataset | None, base: str) -> tuple[str, str]
 def notify_event(
     store: CatalogStore,
     event: Event,
-    settings: Settings | None = None,
+    settings: Settings,
     producers: dict[str, Producer] | None = None,
     config: MailConfig | None = None,
 ) -> list[str]:
@@ -292,7 +292,7 @@ def notify_event(
         return []
     config = config or MailConfig.from_env()
     if producers is None:
-        producers = load_producers((settings or load_settings()).producers_file)
+        producers = load_producers(settings.producers_file)
     dataset = store.get_dataset(event.dataset)
     producer = producer_email(dataset, producers)
     to = [producer] if producer else []
@@ -304,14 +304,14 @@ def notify_event(
 
 def notify_pending(
     store: CatalogStore,
-    settings: Settings | None = None,
+    settings: Settings,
     producers: dict[str, Producer] | None = None,
     config: MailConfig | None = None,
 ) -> dict[str, Any]:
     """Mail every recent event not mailed yet, then deliver the due webhooks."""
     config = config or MailConfig.from_env()
     if producers is None:
-        producers = load_producers((settings or load_settings()).producers_file)
+        producers = load_producers(settings.producers_file)
     sent = pending = 0
     for event in reversed(store.events(limit=PENDING_WINDOW)):  # oldest first
         if not lifecycle.is_mailed(event.kind) or store.mail_sent(mail_key(event)):

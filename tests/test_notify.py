@@ -451,7 +451,9 @@ def mailbox(monkeypatch) -> Iterator[Mailbox]:
         controller.stop()
 
 
-def test_producers_and_the_data_team_are_mailed_once_per_event(catalog, mailbox, monkeypatch):
+def test_producers_and_the_data_team_are_mailed_once_per_event(
+    catalog, settings, mailbox, monkeypatch
+):
     at(monkeypatch, "2027-10-02T02:00:00Z")  # last update 2026-10-01, yearly
     record(
         catalog,
@@ -471,8 +473,8 @@ def test_producers_and_the_data_team_are_mailed_once_per_event(catalog, mailbox,
         jours_restants=90,
     )
     record(catalog, RESTRICTED, "avis-changement", "Changement annoncé", date_effet="2029-08-05")
-    report = notify.notify_pending(catalog)
-    again = notify.notify_pending(catalog)
+    report = notify.notify_pending(catalog, settings)
+    again = notify.notify_pending(catalog, settings)
 
     assert report["mails_sent"] == 3 and report["mails_pending"] == 0
     assert again["mails_sent"] == 0 and len(mailbox.messages) == 3
