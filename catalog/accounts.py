@@ -41,7 +41,7 @@ from fastapi import APIRouter, HTTPException, Request
 
 from catalog import refusals
 from catalog.principal import API_TOKEN_PREFIX, bearer_token
-from catalog.store import CatalogStore
+from catalog.store import Accounts
 from core import clock
 from core.access import ANONYMOUS, Principal
 from core.producers import load_producers
@@ -127,7 +127,7 @@ def parse_token(token: str) -> tuple[str, str] | None:
 
 
 def create_token(
-    store: CatalogStore,
+    store: Accounts,
     kind: str,
     agent: str,
     commune: str | None = None,
@@ -181,7 +181,7 @@ def _check_request(kind: str, agent: str, commune: str | None, days: int) -> Non
         )
 
 
-def revoke_token(store: CatalogStore, token_id: str, by: Actor | None = None) -> ApiToken:
+def revoke_token(store: Accounts, token_id: str, by: Actor | None = None) -> ApiToken:
     """Revoke a token: it stops working at once. Returns it as it was before."""
     record = store.token(token_id)
     if record is None:
@@ -215,7 +215,7 @@ class TokenCheck:
     commune: str | None = None
 
 
-def check_api_token(store: CatalogStore, token: str) -> TokenCheck:
+def check_api_token(store: Accounts, token: str) -> TokenCheck:
     """The principal of a valid token; otherwise why it is not (malformed, unknown or wrong
     secret, expired, revoked)."""
     parsed = parse_token(token)
@@ -242,7 +242,7 @@ def check_api_token(store: CatalogStore, token: str) -> TokenCheck:
     return TokenCheck(principal, token_id=record.id, commune=record.commune)
 
 
-def principal_for_api_token(store: CatalogStore, token: str) -> Principal | None:
+def principal_for_api_token(store: Accounts, token: str) -> Principal | None:
     """The principal of a valid token; None when it is malformed, unknown, expired or
     revoked."""
     return check_api_token(store, token).principal
@@ -269,7 +269,7 @@ def token_json(record: ApiToken, moment: datetime | None = None) -> dict[str, An
 
 
 def audit(
-    store: CatalogStore,
+    store: Accounts,
     who: Actor | Principal,
     action: str,
     *,
@@ -349,7 +349,7 @@ def unauthorised(message: str, *, invalid: bool = False) -> HTTPException:
     return HTTPException(401, detail=message, headers={"WWW-Authenticate": challenge})
 
 
-def authenticated(request: Request, store: CatalogStore) -> Principal:
+def authenticated(request: Request, store: Accounts) -> Principal:
     """The caller, who must hold valid bearer credentials (401 otherwise)."""
     if bearer_token(request.headers) is None:
         return require_authenticated(request, Principal())
@@ -368,14 +368,14 @@ def require_authenticated(request: Request, principal: Principal) -> Principal:
     raise unauthorised("Jeton inconnu, expiré ou révoqué.", invalid=True)
 
 
-def acting_for(request: Request, store: CatalogStore, commune: str, what: str) -> Principal:
+def acting_for(request: Request, store: Accounts, commune: str, what: str) -> Principal:
     """The caller, who must act for `commune`: its own agents or the data team (403 for
     anyone else). `what` names the action in French, for the refusal."""
     return require_commune(store, authenticated(request, store), commune, what)
 
 
 def require_commune(
-    store: CatalogStore, principal: Principal, commune: str, what: str
+    store: Accounts, principal: Principal, commune: str, what: str
 ) -> Principal:
     """`principal`, when they act for `commune` (403 otherwise, written to the audit log)."""
     if not principal.acts_for(commune):
@@ -388,7 +388,7 @@ def require_commune(
     return principal
 
 
-def data_team(request: Request, store: CatalogStore, what: str) -> Principal:
+def data_team(request: Request, store: Accounts, what: str) -> Principal:
     """The caller, who must belong to the data team (403 for anyone else)."""
     principal = authenticated(request, store)
     if principal.kind != "equipe-data":
@@ -397,7 +397,7 @@ def data_team(request: Request, store: CatalogStore, what: str) -> Principal:
     return principal
 
 
-def refuse(store: CatalogStore, principal: Principal, what: str, commune: str | None) -> None:
+def refuse(store: Accounts, principal: Principal, what: str, commune: str | None) -> None:
     """A 403, in the audit log (rate-limited per client: `catalog.refusals`)."""
     refusals.access_refused(store, principal, what, commune)
 
@@ -411,7 +411,7 @@ def _whose(principal: Principal) -> str:
 # --- HTTP: the caller's account and the audit log -----------------------------------------------
 
 
-def router(store: CatalogStore) -> APIRouter:
+def router(store: Accounts) -> APIRouter:
     api = APIRouter()
 
     @api.get("/api/compte", summary="Le compte du jeton présenté (producteur ou équipe data)")

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
-from catalog.store import CatalogStore
+from catalog.store import Publications
 from core.access import ANONYMOUS, Principal, dataset_access, may_see
 from core.licences import fill_notice
 from core.records import Dataset, Release
@@ -100,13 +100,13 @@ def dataset_uri(base: str, slug: str) -> URIRef:
     return URIRef(f"{dataset_page(base, slug)}#jeu")
 
 
-def harvested_datasets(store: CatalogStore, principal: Principal = ANONYMOUS) -> list[Dataset]:
+def harvested_datasets(store: Publications, principal: Principal = ANONYMOUS) -> list[Dataset]:
     """What the catalogue lists: every dataset the caller may read (anonymous harvesters:
     the public ones), published or depublished (harvesters must learn of a withdrawal)."""
     return [d for d in store.list_datasets() if may_see(principal, d)]
 
 
-def version_notes(store: CatalogStore, dataset: Dataset) -> str | None:
+def version_notes(store: Publications, dataset: Dataset) -> str | None:
     """The dataset's lifecycle in French, one line per change, newest first."""
     lines = []
     for event in store.events(dataset.slug, limit=200):
@@ -123,7 +123,7 @@ def add_dataset(
     base: str,
     dataset: Dataset,
     release: Release,
-    store: CatalogStore | None = None,
+    store: Publications | None = None,
 ) -> URIRef:
     """The dataset, its publisher, contact point and distributions; with `store`, its
     version notes, and its withdrawal when it was depublished."""
@@ -312,7 +312,7 @@ def catalog_graph(
     total: int,
     page_size: int = PAGE_SIZE,
     extension: str = "ttl",
-    store: CatalogStore | None = None,
+    store: Publications | None = None,
 ) -> Graph:
     """One page of the catalog, with Hydra paging links for harvesters (with `store`, the
     datasets' version notes)."""
@@ -378,7 +378,7 @@ def catalog_graph(
 
 
 def dataset_graph(
-    base: str, dataset: Dataset, release: Release, store: CatalogStore | None = None
+    base: str, dataset: Dataset, release: Release, store: Publications | None = None
 ) -> Graph:
     graph = new_graph()
     add_dataset(graph, base, dataset, release, store)

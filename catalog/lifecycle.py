@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-from catalog.store import CatalogStore
+from catalog.store import Publications
 from core import changes, clock
 from core.lifecycle import label
 from core.records import ChangeNotice, Dataset, Event
@@ -18,7 +18,7 @@ from core.structure import Structure
 from core.urls import dataset_api, download
 
 
-def lifecycle_of(store: CatalogStore, dataset: Dataset) -> dict[str, Any]:
+def lifecycle_of(store: Publications, dataset: Dataset) -> dict[str, Any]:
     notices = store.notices(dataset.slug)
     pending = changes.active_notice(notices, dataset.current_version)
     return {
@@ -48,7 +48,7 @@ def lifecycle_of(store: CatalogStore, dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def _pending(store: CatalogStore, slug: str, notice: ChangeNotice) -> dict[str, Any]:
+def _pending(store: Publications, slug: str, notice: ChangeNotice) -> dict[str, Any]:
     kept = next(v for v in store.structure_versions(slug) if v.version == notice.from_version)
     change = changes.classify(
         Structure.from_dict(kept.structure), Structure.from_dict(notice.structure)
@@ -77,18 +77,18 @@ def _parallel(slug: str, notice: ChangeNotice) -> dict[str, Any]:
     }
 
 
-def retired(store: CatalogStore, slug: str, version: int) -> ChangeNotice | None:
+def retired(store: Publications, slug: str, version: int) -> ChangeNotice | None:
     """The notice that retired structure `version`, if it is retired."""
     return next(
         (n for n in store.notices(slug) if n.from_version == version and n.retired_at), None
     )
 
 
-def depublication(store: CatalogStore, slug: str) -> Event | None:
+def depublication(store: Publications, slug: str) -> Event | None:
     return next((e for e in store.events(slug) if e.kind == "depublication"), None)
 
 
-def depublication_message(store: CatalogStore, dataset: Dataset) -> str:
+def depublication_message(store: Publications, dataset: Dataset) -> str:
     """Why and since when a dataset is no longer served (French), for every 410."""
     event = depublication(store, dataset.slug)
     since = date.fromisoformat(event.details["depuis"]) if event else clock.today()
@@ -103,7 +103,7 @@ def depublication_message(store: CatalogStore, dataset: Dataset) -> str:
 
 
 def version_headers(
-    store: CatalogStore, dataset: Dataset, served_version: int, suffix: str
+    store: Publications, dataset: Dataset, served_version: int, suffix: str
 ) -> dict[str, str]:
     """Headers for a response of structure `served_version` (`suffix`: the path after the
     version, e.g. "download/csv"): set when that structure is going away."""

@@ -22,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from catalog import accounts, lifecycle, refusals
-from catalog.store import CatalogStore
+from catalog.store import Publications
 from catalog.store.notices import announce_change
 from catalog.visibility import CALLER, may_see_or_refuse
 from core import changes
@@ -136,7 +136,7 @@ def _refusal(error: SubmissionRejected) -> JSONResponse:
     )
 
 
-def router(store: CatalogStore) -> APIRouter:
+def router(store: Publications) -> APIRouter:
     api = APIRouter()
 
     def producer_dataset_or_error(request: Request, slug: str) -> tuple[Dataset, Principal]:
@@ -212,5 +212,5 @@ def router(store: CatalogStore) -> APIRouter:
     return api
 
 
-def _gone(store: CatalogStore, dataset: Dataset) -> HTTPException:
+def _gone(store: Publications, dataset: Dataset) -> HTTPException:
     return HTTPException(410, detail=lifecycle.depublication_message(store, dataset))

@@ -11,14 +11,14 @@ import threading
 from collections import Counter
 from datetime import date
 
-from catalog.store import CatalogStore
+from catalog.store import Usage
 from core import clock
 
 KINDS = {"telechargement": "téléchargements", "api": "appels à l'API", "page": "consultations"}
 
 
 class UsageCounter:
-    def __init__(self, store: CatalogStore, flush_seconds: float = 5.0) -> None:
+    def __init__(self, store: Usage, flush_seconds: float = 5.0) -> None:
         self.store = store
         self.flush_seconds = flush_seconds
         self._counts: Counter[tuple[str, date, str]] = Counter()

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from catalog.store import CatalogStore
+from catalog.store import Publications
 from core import changes, clock
 from core.records import ChangeNotice, Dataset, NewRelease, SubmissionRecord
 from core.structure import Structure
@@ -29,7 +29,7 @@ LOGGER = logging.getLogger(__name__)
 
 
 def after_publication(
-    store: CatalogStore,
+    store: Publications,
     before: Dataset | None,
     kept: Structure | None,
     structure: Structure,
@@ -86,7 +86,7 @@ def _release_details(release: Any) -> dict[str, Any]:
 
 
 def _retire_at_republication(
-    store: CatalogStore, before: Dataset, structure: Structure, new_version: int
+    store: Publications, before: Dataset, structure: Structure, new_version: int
 ) -> None:
     """A depublished dataset republished in a new structure: its old structure, served to
     nobody, is retired at once (410 with a link to the new one), as a notice would end."""
@@ -107,7 +107,7 @@ def _retire_at_republication(
     )
 
 
-def _complete_interrupted_publication(store: CatalogStore, release: Any) -> None:
+def _complete_interrupted_publication(store: Publications, release: Any) -> None:
     """A run killed between the switch and its events left this release served, but its
     notice not applied and nobody told: the rerun, which only confirms it, does both."""
     slug, version = release.dataset, release.structure_version
@@ -119,7 +119,7 @@ def _complete_interrupted_publication(store: CatalogStore, release: Any) -> None
         _record_new_version(store, release)
 
 
-def _record_new_version(store: CatalogStore, release: Any) -> None:
+def _record_new_version(store: Publications, release: Any) -> None:
     store.record_event(
         release.dataset,
         "publication",
@@ -129,7 +129,7 @@ def _record_new_version(store: CatalogStore, release: Any) -> None:
     )
 
 
-def _record_switch(store: CatalogStore, slug: str, new_version: int, release_id: str) -> None:
+def _record_switch(store: Publications, slug: str, new_version: int, release_id: str) -> None:
     notice = changes.active_notice(store.notices(slug), new_version - 1)
     if notice is None:
         return
@@ -158,7 +158,7 @@ def _record_switch(store: CatalogStore, slug: str, new_version: int, release_id:
 
 
 def feed_old_structure(
-    store: CatalogStore,
+    store: Publications,
     slug: str,
     version: int,
     checked: CheckedData,
@@ -194,7 +194,7 @@ def feed_old_structure(
         LOGGER.warning("Structure v%s de %s non alimentée : %s", version - 1, slug, error)
 
 
-def _cast_like_previous(store: CatalogStore, slug: str, version: int, table: pa.Table) -> pa.Table:
+def _cast_like_previous(store: Publications, slug: str, version: int, table: pa.Table) -> pa.Table:
     """The derived columns in the Arrow types of the old structure's last release."""
     previous = store.current_release(slug, version)
     path = store.release_path(previous, "parquet") if previous else None

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from catalog.store import CatalogStore
+from catalog.store import Releases
 from catalog.store.downloads.layers import (
     arrow_layer,
     geojson_options,
@@ -50,7 +50,7 @@ class PublishOutcome:
 
 
 def publish(
-    store: CatalogStore, data: CheckedData, draft: NewRelease, submission: SubmissionRecord
+    store: Releases, data: CheckedData, draft: NewRelease, submission: SubmissionRecord
 ) -> PublishOutcome:
     """Publish `data` as the dataset's new release, unless it is the current content."""
     staged = store.staging_dir()

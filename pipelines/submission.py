@@ -21,7 +21,7 @@ import geopandas as gpd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from catalog.store import CatalogStore, open_store
+from catalog.store import CatalogStore, Publications, open_store
 from core import changes, clock
 from core.inbox import (
     REPORT_JSON,
@@ -144,7 +144,7 @@ def stage_read(submission: Submission, metadata: dict[str, Any]) -> SourceTable:
 
 
 def stage_structure(
-    submission: Submission, metadata: dict[str, Any], source: SourceTable, store: CatalogStore
+    submission: Submission, metadata: dict[str, Any], source: SourceTable, store: Publications
 ) -> tuple[CheckedData, Structure, int]:
     """Validate against the dataset's kept structure (or the declared/inferred one at first).
 
@@ -213,7 +213,7 @@ def _declared_schema(submission: Submission, metadata: dict[str, Any]) -> dict[s
 
 
 def _incoming_structure(
-    store: CatalogStore,
+    store: Publications,
     dataset: Dataset,
     kept: Structure,
     declared: dict[str, Any] | None,
@@ -308,7 +308,7 @@ def stage_publish(
     checked: CheckedData,
     structure: Structure,
     version: int,
-    store: CatalogStore,
+    store: Publications,
     anonymisation: dict[str, Any],
     settings: Settings,
 ) -> Outcome:
@@ -353,13 +353,13 @@ def stage_publish(
     )
 
 
-def _kept_structure(store: CatalogStore, slug: str, version: int) -> Structure | None:
+def _kept_structure(store: Publications, slug: str, version: int) -> Structure | None:
     kept = next((v for v in store.structure_versions(slug) if v.version == version), None)
     return Structure.from_dict(kept.structure) if kept else None
 
 
 def _refuse_published_structure_change(
-    store: CatalogStore, slug: str, version: int, structure: Structure
+    store: Publications, slug: str, version: int, structure: Structure
 ) -> None:
     """A change of treatment (a column now kept, dropped or pseudonymised) changes what
     reusers receive: the same 30-day rule as any change of structure applies."""
@@ -398,7 +398,7 @@ def _treatment_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
 def record_rejection(
     submission: Submission,
     error: SubmissionRejected,
-    store: CatalogStore,
+    store: Publications,
     metadata: dict[str, Any] | None = None,
 ) -> Outcome:
     slug = dataset_slug(submission.producer, metadata["identifier"]) if metadata else None
@@ -429,7 +429,7 @@ def _record(submission: Submission, slug: str | None, report: Report) -> Submiss
 # --- whole chain, in process -----------------------------------------------------------------
 
 
-def run_submission(submission: Submission, settings: Settings, store: CatalogStore) -> Outcome:
+def run_submission(submission: Submission, settings: Settings, store: Publications) -> Outcome:
     metadata: dict[str, Any] | None = None
     try:
         metadata = stage_metadata(submission, settings)

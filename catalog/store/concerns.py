@@ -230,6 +230,11 @@ class Usage(Protocol):
     def usage(self, datasets: list[str], since: date) -> list[tuple[str, date, str, int]]: ...
 
 
+class Publications(Releases, Lifecycle, Protocol):
+    """Datasets and releases with their lifecycle: what publishing, a change notice and the
+    pages that show a dataset's life need."""
+
+
 @dataclass(frozen=True)
 class LayerSource:
     """Where a structure version's features are in PostGIS, for MapServer."""

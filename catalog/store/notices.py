@@ -5,9 +5,9 @@ The rules it checks are `core.changes`'."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Protocol
+from typing import Any
 
-from catalog.store.concerns import Lifecycle, Releases
+from catalog.store.concerns import Publications
 from core import changes
 from core.problems import reject
 from core.records import ChangeNotice
@@ -15,12 +15,8 @@ from core.structure import Structure
 from core.urls import download
 
 
-class NoticeBook(Releases, Lifecycle, Protocol):
-    """The concerns a notice touches: the dataset and its structures, notices and events."""
-
-
 def announce_change(
-    store: NoticeBook,
+    store: Publications,
     slug: str,
     schema: dict[str, Any],
     effective_date: date,

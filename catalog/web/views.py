@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import Any
 
 from catalog import lifecycle
-from catalog.store import CatalogStore, downloads
+from catalog.store import Releases, downloads
 from core.licences import fill_notice
 from core.records import Dataset, Release
 from core.rules import freshness
@@ -29,7 +29,7 @@ def is_open(dataset: Dataset) -> bool:
     return dataset.metadata.get("access", "public") == "public"
 
 
-def published_schema(store: CatalogStore, release: Release) -> dict[str, Any]:
+def published_schema(store: Releases, release: Release) -> dict[str, Any]:
     """The Table Schema of what the release publishes (after anonymisation)."""
     structure = next(
         v
@@ -69,7 +69,7 @@ def summary(dataset: Dataset, release: Release | None) -> dict[str, Any]:
     }
 
 
-def detail(dataset: Dataset, release: Release, store: CatalogStore) -> dict[str, Any]:
+def detail(dataset: Dataset, release: Release, store: Releases) -> dict[str, Any]:
     """Everything known of a dataset and its current release (`/api/datasets/<slug>`)."""
     versions = store.structure_versions(dataset.slug)
     current = next(v for v in versions if v.version == release.structure_version)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from catalog.store import CatalogStore
+from catalog.store import SourceChecks
 from core import clock
 from core.inbox import METADATA_NAMES
 from core.records import SourceState
@@ -38,7 +38,7 @@ def is_due(state: SourceState | None, frequency_days: float | None, moment: date
     return moment - last >= period
 
 
-def due_folders(store: CatalogStore, settings: Settings, producer: str) -> list[Path]:
+def due_folders(store: SourceChecks, settings: Settings, producer: str) -> list[Path]:
     """The commune's declared-source folders whose fetch is due now."""
     due = []
     for folder in source_folders(settings.inbox_dir, producer):
