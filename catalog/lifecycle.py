@@ -11,7 +11,7 @@ from typing import Any
 
 from catalog.store import Publications
 from core import changes, clock
-from core.lifecycle import label
+from core.lifecycle import label, told_to_reusers
 from core.records import ChangeNotice, Dataset, Event
 from core.rules import depublication_date
 from core.structure import Structure
@@ -44,6 +44,7 @@ def lifecycle_of(store: Publications, dataset: Dataset) -> dict[str, Any]:
                 "titre": e.title,
             }
             for e in store.events(dataset.slug, limit=20)
+            if told_to_reusers(e.kind)  # a failing source is the commune's and the team's
         ],
     }
 

@@ -74,6 +74,10 @@ def test_a_download_format_is_one_module_and_one_entry(
     with running_catalog(store) as base:
         described = requests.get(f"{base}/api/datasets/ecully-arbres", timeout=10).json()
         assert "tsv" in described["formats"]
+        found = requests.get(f"{base}/api/datasets?format=tsv", timeout=10).json()
+        assert [d["slug"] for d in found["jeux_de_donnees"]] == ["ecully-arbres"]
+        page = requests.get(f"{base}/jeux-de-donnees/ecully-arbres", timeout=10).text
+        assert "/api/datasets/ecully-arbres/download/tsv" in page and ">TSV<" in page
         answer = requests.get(f"{base}/api/datasets/ecully-arbres/download/tsv", timeout=10)
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/tab-separated-values")
@@ -95,8 +99,9 @@ def test_a_lifecycle_rule_is_one_module_and_one_entry(
     governance.run(store)
     assert "rappel-annuel" not in [e.kind for e in store.events("ecully-arbres")]
     monkeypatch.setenv("OPENDATA_NOW", "2028-01-10T06:00:00")
-    governance.run(store)
-    governance.run(store)  # idempotent: one reminder a year
+    assert "Rappels annuels envoyés : ecully-arbres" in governance.run(store).to_text()
+    again = governance.run(store).to_text()  # idempotent: one reminder a year
+    assert "Rappels annuels envoyés : aucun" in again
     reminders = [e for e in store.events("ecully-arbres") if e.kind == "rappel-annuel"]
     assert len(reminders) == 1 and reminders[0].details == {"annees": 1}
     dataset = store.get_dataset("ecully-arbres")
@@ -106,3 +111,9 @@ def test_a_lifecycle_rule_is_one_module_and_one_entry(
     assert lifecycle.is_mailed("rappel-annuel")
     assert not lifecycle.is_told(dataset, reminders[0])  # reusers are not told
     assert lifecycle.label("rappel-annuel") == "Rappel annuel"
+    with running_catalog(store) as base:  # nor shown in the dataset's public history
+        described = requests.get(f"{base}/api/datasets/ecully-arbres", timeout=10).json()
+        page = requests.get(f"{base}/jeux-de-donnees/ecully-arbres", timeout=10).text
+    kinds = [c["type"] for c in described["cycle_de_vie"]["changements"]]
+    assert "publication" in kinds and "rappel-annuel" not in kinds
+    assert "Rappel annuel" not in page

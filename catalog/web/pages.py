@@ -28,8 +28,11 @@ CONSTRAINT_LABELS = {
     "pattern": lambda v: f"motif {v}",
     "enum": lambda v: "valeurs : " + ", ".join(map(str, v)),
 }
-# the portal lists the download formats of the registry, with their French labels
-FORMAT_LABELS = {name: spec.label for name, spec in downloads.FORMATS.items()}
+
+
+def format_labels() -> dict[str, str]:
+    """The download formats of the registry, with the French labels the portal shows."""
+    return {name: spec.label for name, spec in downloads.FORMATS.items()}
 
 
 def describe_constraints(field: dict[str, Any]) -> str:

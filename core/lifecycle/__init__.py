@@ -40,6 +40,13 @@ def label(kind: str) -> str:
     return known.label if known else kind
 
 
+def told_to_reusers(kind: str) -> bool:
+    """Whether an event of this kind is told to reusers (pages, feeds, webhooks); an
+    unknown kind is (it was recorded before its rule was retired)."""
+    known = event_kind(kind)
+    return known is None or known.told_to_reusers
+
+
 def is_mailed(kind: str) -> bool:
     known = event_kind(kind)
     return known is not None and known.mail is not None
@@ -53,8 +60,7 @@ def mail(event: Event, title: str) -> Mail | None:
 
 def is_told(dataset: Dataset | None, event: Event, principal: Principal = ANONYMOUS) -> bool:
     """Whether reusers (feeds, webhooks: anonymous) learn of `event` about `dataset`."""
-    known = event_kind(event.kind)
-    if not may_see(principal, dataset) or dataset is None or (known and not known.told_to_reusers):
+    if not may_see(principal, dataset) or dataset is None or not told_to_reusers(event.kind):
         return False
     if dataset.status == "publie":
         return True

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from catalog import search
 from catalog.visibility import CALLER
 from catalog.web.context import Web, base
-from catalog.web.pages import FORMAT_LABELS, TEMPLATES
+from catalog.web.pages import TEMPLATES, format_labels
 from catalog.web.routes.statistics import statistics_for
 from catalog.web.views import detail, summary
 from core.access import Principal
@@ -87,7 +87,7 @@ def router(web: Web) -> APIRouter:
         release = web.release_or_404(slug, None)
         context = {
             "d": detail(dataset, release, web.store),
-            "formats": FORMAT_LABELS,
+            "formats": format_labels(),
             "base": base(request),
         }
         web.counter.count(slug, "page")
