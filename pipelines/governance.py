@@ -32,8 +32,8 @@ from pathlib import Path
 
 from catalog.store import CatalogStore
 from core import clock
-from core.lifecycle import RULES
-from core.lifecycle.rule import Action, DatasetState, Depublish, RetireStructure
+from core.lifecycle import RULES, lateness, staleness, structure_change
+from core.lifecycle.rule import Action, DatasetState, Depublish, Heading, RetireStructure
 from pipelines import retention
 
 LEFTOVER_AGE = timedelta(days=1)  # older than any publication in progress
@@ -42,19 +42,34 @@ RECENT_EVENTS = 500  # a dataset's events read back to find its past warnings
 
 @dataclass
 class GovernanceReport:
-    retired: list[str] = field(default_factory=list)  # "slug v1"
-    late: list[str] = field(default_factory=list)
-    warned: list[str] = field(default_factory=list)  # "slug (90 j)"
-    depublished: list[str] = field(default_factory=list)
+    decided: dict[Heading, list[str]] = field(default_factory=dict)  # by the rules' headings
     swept: list[str] = field(default_factory=list)  # leftover folders, relative to files
     purged: list[str] = field(default_factory=list)  # raw personal submissions, past retention
 
+    @property
+    def retired(self) -> list[str]:  # "slug v1"
+        return self.decided.get(structure_change.RETIRED, [])
+
+    @property
+    def late(self) -> list[str]:
+        return self.decided.get(lateness.LATE, [])
+
+    @property
+    def warned(self) -> list[str]:  # "slug (90 j)"
+        return self.decided.get(staleness.WARNED, [])
+
+    @property
+    def depublished(self) -> list[str]:
+        return self.decided.get(staleness.DEPUBLISHED, [])
+
+    def add(self, heading: Heading, text: str) -> None:
+        self.decided.setdefault(heading, []).append(text)
+
     def to_text(self) -> str:
-        lines = [
-            f"Structures retirées : {', '.join(self.retired) or 'aucune'}",
-            f"Jeux en retard signalés : {', '.join(self.late) or 'aucun'}",
-            f"Avertissements de dépublication : {', '.join(self.warned) or 'aucun'}",
-            f"Jeux dépubliés : {', '.join(self.depublished) or 'aucun'}",
+        headings = [h for rule in RULES.values() for h in rule.headings]
+        headings += [h for h in self.decided if h not in headings]
+        lines = [f"{h.title} : {', '.join(self.decided.get(h, [])) or h.none}" for h in headings]
+        lines += [
             f"Dossiers abandonnés supprimés : {len(self.swept)}",
             f"Dépôts bruts à données personnelles supprimés (fin de conservation) : "
             f"{len(self.purged)}",
@@ -105,10 +120,9 @@ def apply(
         _report(report, action.report)
 
 
-def _report(report: GovernanceReport, line: tuple[str, str] | None) -> None:
+def _report(report: GovernanceReport, line: tuple[Heading, str] | None) -> None:
     if line is not None:
-        field_name, text = line
-        getattr(report, field_name).append(text)
+        report.add(*line)
 
 
 def sweep_leftovers(store: CatalogStore) -> list[str]:

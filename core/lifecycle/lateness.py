@@ -9,6 +9,7 @@ from core.lifecycle.rule import (
     Action,
     DatasetState,
     EventKind,
+    Heading,
     Mail,
     RecordEvent,
     announced_depublication,
@@ -36,8 +37,12 @@ def _late(event: Event, title: str) -> Mail:
     )
 
 
+LATE = Heading("Jeux en retard signalés")
+
+
 class Lateness:
     name = "retard"
+    headings = (LATE,)
     kinds = (EventKind("retard", "Mise à jour en retard", mail=_late),)
 
     def decide(self, state: DatasetState) -> list[Action]:
@@ -55,7 +60,7 @@ class Lateness:
                 "non reçue",
                 {"attendue_le": fresh["prochaine"], "depublication_le": deadline.isoformat()},
                 f"retard:{dataset.slug}:{fresh['prochaine']}",
-                ("late", dataset.slug),
+                (LATE, dataset.slug),
             )
         ]
 

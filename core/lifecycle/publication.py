@@ -7,6 +7,7 @@ from core.lifecycle.rule import Action, DatasetState, EventKind
 
 class Publication:
     name = "publication"
+    headings = ()
     kinds = (EventKind("publication", "Nouvelle version publiée"),)
 
     def decide(self, state: DatasetState) -> list[Action]:

@@ -49,15 +49,24 @@ class DatasetState:
 
 
 @dataclass(frozen=True)
+class Heading:
+    """A line of the daily job's report (French), e.g. « Jeux dépubliés : a, b » or, when
+    nothing was decided, « Jeux dépubliés : aucun »."""
+
+    title: str
+    none: str = "aucun"
+
+
+@dataclass(frozen=True)
 class RecordEvent:
-    """Record an event once (`key`); when it is new, `report` names the line of the job's
-    report it adds to: (GovernanceReport field, text)."""
+    """Record an event once (`key`); when it is new, `report` adds `text` under the
+    rule's heading of the job's report: (Heading, text)."""
 
     kind: str
     title: str
     details: dict[str, Any]
     key: str
-    report: tuple[str, str] | None = None
+    report: tuple[Heading, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,14 +75,14 @@ class RetireStructure:
 
     notice_id: str
     version: int
-    report: tuple[str, str]
+    report: tuple[Heading, str]
 
 
 @dataclass(frozen=True)
 class Depublish:
     """Take the dataset out of the catalog (its PostGIS tables go; files and history stay)."""
 
-    report: tuple[str, str]
+    report: tuple[Heading, str]
 
 
 Action = RecordEvent | RetireStructure | Depublish
@@ -82,6 +91,7 @@ Action = RecordEvent | RetireStructure | Depublish
 class Rule(Protocol):
     name: str
     kinds: tuple[EventKind, ...]
+    headings: tuple[Heading, ...]  # its lines in the daily job's report, in this order
 
     def decide(self, state: DatasetState) -> list[Action]:
         """The actions due for this dataset now; [] when none (or for rules whose events

@@ -25,6 +25,7 @@ def mail(event: Event, title: str) -> Mail:
 
 class SourceFailure:
     name = "source-en-echec"
+    headings = ()
     kinds = (EventKind(SOURCE_FAILURE_KIND, "Source de la commune injoignable", False, mail),)
 
     def decide(self, state: DatasetState) -> list[Action]:

@@ -12,6 +12,7 @@ from core.lifecycle.rule import (
     DatasetState,
     Depublish,
     EventKind,
+    Heading,
     Mail,
     RecordEvent,
     announced_depublication,
@@ -68,8 +69,13 @@ def _republished(event: Event, title: str) -> Mail:
     )
 
 
+WARNED = Heading("Avertissements de dépublication")
+DEPUBLISHED = Heading("Jeux dépubliés")
+
+
 class Staleness:
     name = "obsolescence"
+    headings = (WARNED, DEPUBLISHED)
     kinds = (
         EventKind("avertissement-depublication", "Dépublication prochaine", mail=_warning),
         EventKind("depublication", "Jeu de données dépublié", mail=_depublished),
@@ -96,7 +102,7 @@ class Staleness:
                             "derniere_mise_a_jour": last.isoformat(),
                         },
                         f"avertissement:{dataset.slug}:{deadline}:{days}",
-                        ("warned", f"{dataset.slug} ({days} j)"),
+                        (WARNED, f"{dataset.slug} ({days} j)"),
                     )
                 )
         if today >= deadline:
@@ -127,11 +133,11 @@ def _depublish_once_warned(state: DatasetState, deadline: date, last: date) -> l
                     "derniere_mise_a_jour": last.isoformat(),
                 },
                 f"avertissement:{slug}:{deadline}:{notice_days}",
-                ("warned", f"{slug} ({(postponed - today).days} j)"),
+                (WARNED, f"{slug} ({(postponed - today).days} j)"),
             )
         ]
     return [
-        Depublish(("depublished", slug)),
+        Depublish((DEPUBLISHED, slug)),
         RecordEvent(
             "depublication",
             f"Jeu de données dépublié : aucune mise à jour depuis le {last:%d/%m/%Y}",

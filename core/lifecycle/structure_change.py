@@ -12,6 +12,7 @@ from core.lifecycle.rule import (
     Action,
     DatasetState,
     EventKind,
+    Heading,
     Mail,
     RecordEvent,
     RetireStructure,
@@ -72,8 +73,12 @@ def _retired(event: Event, title: str) -> Mail:
     )
 
 
+RETIRED = Heading("Structures retirées", "aucune")
+
+
 class StructureChange:
     name = "changement-de-structure"
+    headings = (RETIRED,)
     kinds = (
         EventKind("changement-compatible", "Changement de structure compatible"),
         EventKind("avis-changement", "Changement de structure annoncé", mail=_announced),
@@ -90,7 +95,7 @@ class StructureChange:
                 continue
             actions.append(
                 RetireStructure(
-                    notice.id, notice.from_version, ("retired", f"{slug} v{notice.from_version}")
+                    notice.id, notice.from_version, (RETIRED, f"{slug} v{notice.from_version}")
                 )
             )
             actions.append(
