@@ -48,6 +48,11 @@ ANCIENS_NOMS = {
     "restore": "restaurer",
     "serve": "servir",
 }
+ANCIENNES_OPTIONS = {
+    "--producer": "--producteur",
+    "--metadata": "--metadonnees",
+    "--no-serve": "--sans-serveur",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,11 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = ANCIENS_NOMS.get(args.command, args.command)
     if command != args.command:
-        print(
-            f"« opendata {args.command} » est l'ancien nom de « opendata {command} », "
-            "qui le remplace ; l'ancien nom sera retiré à la prochaine version.",
-            file=sys.stderr,
-        )
+        _old_name(f"opendata {args.command}", f"opendata {command}")
+    typed = sys.argv[1:] if argv is None else argv
+    for old in dict.fromkeys(
+        a.split("=")[0] for a in typed if a.split("=")[0] in ANCIENNES_OPTIONS
+    ):
+        _old_name(old, ANCIENNES_OPTIONS[old])
     settings = load_settings()
     handlers = {
         "soumettre": _submit,
@@ -146,6 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         "demo": _demo,
     }
     return handlers[command](args, settings)
+
+
+def _old_name(old: str, new: str) -> None:
+    print(
+        f"« {old} » est l'ancien nom de « {new} », qui le remplace ; l'ancien nom sera retiré "
+        "à la prochaine version.",
+        file=sys.stderr,
+    )
 
 
 def _command(commands: Any, name: str, help: str) -> argparse.ArgumentParser:
@@ -192,7 +206,14 @@ def _process_inbox(args: argparse.Namespace, settings: Settings) -> int:
 
     store = open_settings_store(settings)
     failures = 0
-    for submission in ready_submissions(settings.inbox_dir, args.producteur):
+    ready = ready_submissions(settings.inbox_dir, args.producteur)
+    if not ready:
+        print(
+            f"Aucun dépôt à traiter dans {settings.inbox_dir / args.producteur} (un dossier "
+            "doit contenir un fichier de données et son metadata.yaml ; les sources déclarées "
+            "sont moissonnées par le DAG de la commune)."
+        )
+    for submission in ready:
         outcome = run_submission(submission, settings, store)
         archive_submission(submission, outcome, settings)
         print(f"{Path(submission.data_path).name} : {outcome.summary()}")

@@ -66,10 +66,14 @@ def test_old_english_names_still_work_for_one_release_with_a_notice(settings, da
     assert done.returncode == 0, done.stderr
     assert "« ecully-arbres » publié" in done.stdout
     assert "« opendata submit » est l'ancien nom de « opendata soumettre »" in done.stderr
+    assert "« --producer » est l'ancien nom de « --producteur »" in done.stderr
+    assert "« --metadata » est l'ancien nom de « --metadonnees »" in done.stderr
     listed = run(settings, "datasets")
     assert "ecully-arbres" in listed.stdout
     assert "ancien nom de « opendata jeux »" in listed.stderr
     assert "ancien nom" not in run(settings, "jeux").stderr
+    nothing = run(settings, "traiter-depots", "--producteur", "ecully")
+    assert nothing.returncode == 0 and "Aucun dépôt à traiter" in nothing.stdout
 
 
 def test_submit_json_report_and_unknown_commune(settings, dataset_folder):
