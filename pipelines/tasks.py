@@ -9,6 +9,10 @@ governance DAG (dags/governance.py).
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -163,8 +167,6 @@ def _guarded(sub: Submission, metadata: dict[str, Any] | None, stage: Callable[[
 
 
 def _clean(folder: Any) -> None:
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -178,8 +180,6 @@ def commune_pool(producer: str) -> str:
 
 def commune_pools(slots: int | None = None) -> dict[str, dict[str, Any]]:
     """Every commune's pool, in the format of `airflow pools import`."""
-    import os
-
     if slots is None:
         slots = int(os.environ.get("OPENDATA_POOL_SLOTS", "2"))
     return {
@@ -194,8 +194,6 @@ def commune_pools(slots: int | None = None) -> dict[str, dict[str, Any]]:
 
 def write_pools_file(path: Any, slots: int | None = None) -> Any:
     """Write the pools for `airflow pools import <path>` (run by every setup); returns path."""
-    import json
-
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(commune_pools(slots), ensure_ascii=False, indent=2), "utf-8")
@@ -206,8 +204,6 @@ def late_run_alert(context: dict[str, Any]) -> None:
     """`on_failure_callback` of a commune DAG: a French alert in the log; a late run is also
     e-mailed, once, to the data team (`OPENDATA_DATA_TEAM_EMAIL`, through `OPENDATA_SMTP_*`).
     A failed task alone is not mailed: a refused submission is the producer's report."""
-    import logging
-
     dag_run = context.get("dag_run")
     dag_id = getattr(dag_run, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
     run_id = str(getattr(dag_run, "run_id", "") or "")
@@ -231,8 +227,6 @@ def late_run_alert(context: dict[str, Any]) -> None:
 
 def late_run_message(dag_id: str, run_id: str, late: bool) -> tuple[str, str]:
     """The alert's subject and body, in French, with the run's page in Airflow if known."""
-    import os
-
     if late:
         subject = f"Exécution en retard : {dag_id}"
         first = (

@@ -7,6 +7,7 @@ names every one of them but the store, and no contract silently stops matching a
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import pkgutil
 import tomllib
@@ -51,3 +52,15 @@ def test_the_readme_names_every_module_as_the_tree_has_it():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "À DÉCRIRE" not in plan.section(), "describe the new package in scripts/plan.py"
     assert readme == plan.rewritten(readme), "run: python scripts/plan.py"
+
+
+def test_the_dags_wire_the_pipeline_and_nothing_else_of_the_project():
+    """dags/ is Airflow's folder, not a package import-linter sees: checked here."""
+    for dag in (ROOT / "dags").glob("*.py"):
+        for node in ast.walk(ast.parse(dag.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in {"catalog", "opendata"}, f"{dag.name} imports {name}"
