@@ -8,6 +8,7 @@ the PNG maps decoded with Pillow. What comes back is compared with the release's
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import math
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import geopandas as gpd
 import numpy as np
@@ -32,6 +34,7 @@ from owslib.wms import WebMapService
 from PIL import Image
 from shapely.geometry import Point
 
+from catalog.ogc import mapserver
 from catalog.ogc.mapserver import MapServerService
 from catalog.store.tables import datasets_table
 from catalog.web.app import create_app
@@ -481,6 +484,42 @@ def test_getfeatureinfo_returns_the_feature_under_the_pixel(services: Services) 
     assert f"id_banc = '{int(chosen['id_banc'])}'" in text
     gml = services.wms().getfeatureinfo(info_format="application/vnd.ogc.gml", **arguments)
     assert f"<id_banc>{int(chosen['id_banc'])}</id_banc>" in gml.read().decode()
+
+
+def test_getfeatureinfo_in_a_format_not_advertised_is_refused_before_mapserv(
+    services: Services,
+) -> None:
+    """mapserv 8.0 aborts (heap corruption) on INFO_FORMAT=application/json on a point layer:
+    only the advertised formats reach it; the others get WMS's InvalidFormat."""
+    offered = services.wms().getOperationByName("GetFeatureInfo").formatOptions
+    assert set(offered) == set(mapserver.FEATURE_INFO_FORMATS)
+    query = (
+        "SERVICE=WMS&VERSION=1.3.0&REQUEST=GetFeatureInfo&LAYERS=ecully-bancs-publics"
+        "&QUERY_LAYERS=ecully-bancs-publics&CRS=EPSG:4326&BBOX=45.7,4.7,45.8,4.8"
+        "&WIDTH=100&HEIGHT=100&I=50&J=50&FORMAT=image/png&STYLES="
+    )
+    for _ in range(3):  # it used to crash one run in three
+        refused = requests.get(
+            f"{services.base}/wms?{query}&INFO_FORMAT=application/json", timeout=30
+        )
+        assert refused.status_code == 400
+        assert 'code="InvalidFormat"' in refused.text and "non proposé" in refused.text
+    answered = requests.get(f"{services.base}/wms?{query}&INFO_FORMAT={quote(GEOJSON)}", timeout=30)
+    assert answered.status_code == 200 and "FeatureCollection" in answered.text
+
+
+def test_a_mapserv_that_crashes_is_a_500_exception_never_an_empty_200(tmp_path: Path) -> None:
+    crashing = tmp_path / "mapserv"
+    crashing.write_text("#!/bin/sh\necho 'free(): invalid pointer' >&2\nkill -ABRT $$\n")
+    crashing.chmod(0o755)
+    finished = asyncio.run(mapserver.run_cgi(str(crashing), {"PATH": "/usr/bin:/bin"}, b"", 10))
+    assert finished.returncode < 0
+    answer = mapserver.mapserver_answer(finished)
+    assert answer.status_code == 500
+    assert (
+        b"ows:ExceptionReport" in answer.body
+        and "MapServer s&#x27;est arrêté".encode() in answer.body
+    )
 
 
 def test_legends_are_pngs_of_the_default_style(services: Services) -> None:

@@ -27,6 +27,7 @@ FastCGI deployment sets `PGPASSWORD` or `PGPASSFILE` in its own environment).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import logging
 import os
@@ -53,6 +54,13 @@ LOGGER = logging.getLogger(__name__)
 MAPSERV = "/usr/bin/mapserv"
 TIMEOUT_SECONDS = 30.0
 MAX_POST_BYTES = 1024 * 1024
+# What WMS GetFeatureInfo answers in: advertised in the capabilities, and the only formats
+# handed to mapserv (8.0 aborts on some others, e.g. a bare "application/json").
+FEATURE_INFO_FORMATS = (
+    "application/json; subtype=geojson",
+    "text/plain",
+    "application/vnd.ogc.gml",
+)
 MAP_FILE = "catalogue.map"
 CONFIG_FILE = "mapserver.conf"
 SERVICE_CRS = ("EPSG:4326", "EPSG:2154", "EPSG:3946", "EPSG:3857")
@@ -220,7 +228,7 @@ def _service_metadata(layers: list[Layer], public_url: str) -> dict[str, str]:
         "wms_rootlayer_name": "",  # the root layer groups the layers: not requestable itself
         "wms_getmap_formatlist": "png,jpeg",
         "wms_getlegendgraphic_formatlist": "png",
-        "wms_getfeatureinfo_formatlist": "application/json; subtype=geojson",
+        "wms_getfeatureinfo_formatlist": ",".join(FEATURE_INFO_FORMATS),
         "wfs_getfeature_formatlist": "geojson",
         "wfs_maxfeatures": str(MAX_FEATURES),
         "wfs_compute_number_matched": "true",
@@ -507,15 +515,18 @@ class MapServerService:
             body = await read_bounded(request, MAX_POST_BYTES) if request.method == "POST" else b""
         except BodyTooLarge:
             return ogc_exception(413, "Requête trop volumineuse (1 Mio au plus).")
+        refused = refuse_unadvertised_format(service, request.url.query)
+        if refused is not None:
+            return refused
         environ = self.cgi_environ(request, service, body)
         try:
-            output = await run_cgi(self.mapserv, environ, body, self.timeout)
+            finished = await run_cgi(self.mapserv, environ, body, self.timeout)
         except TimeoutError:
             return ogc_exception(504, f"MapServer n'a pas répondu en {self.timeout:.0f} s.")
         except OSError:
             LOGGER.exception("MapServer introuvable ou non exécutable : %s", self.mapserv)
             return ogc_exception(503, "MapServer n'est pas disponible sur ce serveur.")
-        return cgi_response(output)
+        return mapserver_answer(finished)
 
     def cgi_environ(self, request: Request, service: str, body: bytes) -> dict[str, str]:
         """The CGI variables: no header of the request but its content type, and the
@@ -553,8 +564,52 @@ def cgi_query(query: str, service: str, add_defaults: bool) -> str:
     return urlencode(pairs)
 
 
-async def run_cgi(program: str, environ: dict[str, str], body: bytes, timeout: float) -> bytes:
-    """The CGI program's whole output; TimeoutError (the process killed) past `timeout`."""
+def refuse_unadvertised_format(service: str, query: str) -> Response | None:
+    """A WMS GetFeatureInfo in a format the capabilities do not advertise: refused with
+    `InvalidFormat` before it reaches mapserv."""
+    params = {k.lower(): v for k, v in parse_qsl(query, keep_blank_values=True)}
+    if service != "WMS" or params.get("request", "").lower() != "getfeatureinfo":
+        return None
+    asked = params.get("info_format", "")
+    if _media_type(asked) in {_media_type(f) for f in FEATURE_INFO_FORMATS}:
+        return None
+    return wms_exception(
+        "InvalidFormat",
+        f"INFO_FORMAT « {asked} » non proposé. Formats proposés : "
+        f"{', '.join(FEATURE_INFO_FORMATS)}.",
+    )
+
+
+def _media_type(value: str) -> str:
+    return ";".join(part.strip() for part in value.lower().split(";"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    """A CGI run: its exit status (negative: the signal that killed it), output, errors."""
+
+    returncode: int
+    output: bytes
+    errors: bytes
+
+
+def mapserver_answer(finished: Finished) -> Response:
+    """The HTTP answer for a mapserv run: a crash is a 500 with an exception report (the
+    incident logged with MapServer's own words), never a 200 with an empty body."""
+    if finished.returncode < 0 or (finished.returncode != 0 and not finished.output.strip()):
+        LOGGER.error(
+            "MapServer s'est arrêté (code %s) : %s",
+            finished.returncode,
+            finished.errors.decode("utf-8", "replace").strip()[:2000] or "sans message",
+        )
+        return ogc_exception(
+            500, "MapServer s'est arrêté sur cette requête ; l'incident est consigné."
+        )
+    return cgi_response(finished.output)
+
+
+async def run_cgi(program: str, environ: dict[str, str], body: bytes, timeout: float) -> Finished:
+    """The CGI program's run; TimeoutError (the process killed) past `timeout`."""
     process = await asyncio.create_subprocess_exec(
         program,
         stdin=asyncio.subprocess.PIPE if body else asyncio.subprocess.DEVNULL,
@@ -568,9 +623,9 @@ async def run_cgi(program: str, environ: dict[str, str], body: bytes, timeout: f
         process.kill()
         await process.wait()
         raise
-    if errors.strip():
+    if errors.strip() and process.returncode == 0:
         LOGGER.info("MapServer : %s", errors.decode("utf-8", "replace").strip()[:2000])
-    return output
+    return Finished(process.returncode if process.returncode is not None else 0, output, errors)
 
 
 def cgi_response(output: bytes) -> Response:
@@ -601,6 +656,18 @@ def ogc_exception(status: int, message: str) -> Response:
         "</ows:ExceptionReport>\n"
     )
     return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
+
+
+def wms_exception(code: str, message: str) -> Response:
+    """A WMS 1.3.0 service exception report, in French (400)."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ServiceExceptionReport version="1.3.0" xmlns="http://www.opengis.net/ogc">\n'
+        f'  <ServiceException code="{html.escape(code)}">{html.escape(message)}'
+        "</ServiceException>\n"
+        "</ServiceExceptionReport>\n"
+    )
+    return Response(body, status_code=400, media_type="text/xml; charset=utf-8")
 
 
 def service_page(request: Request, service: str) -> HTMLResponse:
