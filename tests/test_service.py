@@ -124,3 +124,30 @@ def test_change_feed_answers_304_to_a_weak_etag(catalog: str) -> None:
         f"{catalog}/changements.atom", headers={"If-None-Match": 'W/"autre"'}, timeout=10
     )
     assert changed.status_code == 200 and changed.content == feed.content
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/api/datasets",
+        "/api/datasets/ecully-arbres",
+        "/jeux-de-donnees/ecully-arbres",
+        "/api/datasets/ecully-arbres/rows",
+        "/api/datasets/ecully-arbres/changements.atom",
+        "/dcat/catalogue.ttl",
+        "/wms?SERVICE=WMS&REQUEST=GetCapabilities",
+        "/ogc/collections?f=json",
+    ],
+)
+def test_head_answers_wherever_get_does_with_its_headers_and_no_body(
+    catalog: str, path: str
+) -> None:
+    get = requests.get(f"{catalog}{path}", timeout=30)
+    head = requests.head(f"{catalog}{path}", timeout=30)
+    assert get.status_code == head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    if "content-length" in get.headers:
+        assert head.headers["content-length"] == get.headers["content-length"]
+

@@ -27,6 +27,7 @@ from catalog.security import install as install_security
 from catalog.store import CatalogStore, open_store
 from catalog.visibility import PrivateWhenAuthenticated
 from catalog.web.context import Gone, Web, gone_answer
+from catalog.web.head import HeadAsGet
 from catalog.web.registry import WEB_SERVICES, limited_prefixes, ogc_services
 from core.producers import Producer, load_producers
 from core.settings import Settings, load_settings
@@ -86,6 +87,7 @@ def create_app(
             app.include_router(entry.router(web))
     for service in services:
         service.mount(app)
+    app.add_middleware(HeadAsGet, router=app.router)  # outermost: HEAD wherever GET is
     return app
 
 
