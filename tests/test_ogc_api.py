@@ -8,6 +8,7 @@ the test that checks it; `test_every_ets_requirement_has_a_test` keeps that list
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 from collections.abc import Iterator
@@ -549,3 +550,17 @@ def test_many_host_headers_keep_a_bounded_number_of_apis_and_record_files(served
         assert f'"{root}/collections' in response.text
     records = list((published.settings.services_dir).rglob("fiches-*.json"))
     assert 0 < len(records) <= MAX_SITES + 1
+
+
+def test_a_clients_error_is_one_warning_without_traceback(served, caplog) -> None:
+    """A caller's mistake is not a server fault: one warning, no ERROR, no traceback."""
+    root, _ = served
+    with caplog.at_level(logging.INFO):
+        refused = get(f"{root}/collections/{BANCS}/items", f="json", bbox="a,b,c")
+        unknown = get(f"{root}/collections/inconnue/items", f="json")
+    assert refused.status_code == 400 and unknown.status_code == 404
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not [r for r in caplog.records if r.exc_info]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "catalog.ogc.api"]
+    assert len(warnings) == 2 and all("requête refusée" in w for w in warnings)
+

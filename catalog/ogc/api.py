@@ -14,10 +14,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ from core.urls import dataset_api, dataset_page, download
 FEATURE_FUNCTIONS = (get_collection_items, get_collection_item)
 
 PREFIX = "/ogc"
+LOGGER = logging.getLogger(__name__)
 CATALOGUE = "catalogue"
 MAX_SITES = 8  # public base URLs with a pygeoapi built for them (one per application)
 
@@ -96,6 +99,38 @@ NOT_OFFERED = (
     "/jobs",
     "TileMatrixSets",
 )
+
+
+_CLIENT_ERROR: ContextVar[bool] = ContextVar("ogc_api_client_error", default=False)
+
+
+class _SilencedWhileClientError(logging.Filter):
+    """pygeoapi logs every exception it answers as an ERROR with a traceback, a caller's
+    bad bbox as a crash: while a client error (4xx) is being answered, its record goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _CLIENT_ERROR.get()
+
+
+logging.getLogger("pygeoapi.api").addFilter(_SilencedWhileClientError())
+
+
+class QuietClientErrors(API):
+    """pygeoapi's API, logging a client's error (4xx) as one warning without traceback;
+    server errors (5xx) keep pygeoapi's ERROR and traceback."""
+
+    def get_exception(
+        self, status: int, headers: dict[str, Any], format_: str, code: str, description: str
+    ) -> tuple[dict[str, Any], int, str]:
+        if status >= 500:
+            return super().get_exception(status, headers, format_, code, description)
+        token = _CLIENT_ERROR.set(True)
+        try:
+            answer = super().get_exception(status, headers, format_, code, description)
+        finally:
+            _CLIENT_ERROR.reset(token)
+        LOGGER.warning("OGC API, requête refusée (%s %s) : %s", status, code, description)
+        return answer
 
 
 class OgcApi:
@@ -212,7 +247,9 @@ class OgcApi:
                 while len(self._apis) >= MAX_SITES:
                     self._apis.pop(next(iter(self._apis)))
                 config = self._config(site)
-                api = API(config, get_oas(copy.deepcopy(config), fail_on_invalid_collection=False))
+                api = QuietClientErrors(
+                    config, get_oas(copy.deepcopy(config), fail_on_invalid_collection=False)
+                )
                 self._apis[site] = api
             return api
 
