@@ -313,9 +313,11 @@ def catalog_graph(
     page_size: int = PAGE_SIZE,
     extension: str = "ttl",
     store: Publications | None = None,
+    catalogued: list[Dataset] | None = None,
 ) -> Graph:
     """One page of the catalog, with Hydra paging links for harvesters (with `store`, the
-    datasets' version notes)."""
+    datasets' version notes). The catalog's own dates span `catalogued`, every dataset of
+    every page, so that each page says the same of the catalog (merged pages stay valid)."""
     graph = new_graph()
     catalog = URIRef(f"{base}/dcat/catalogue")
     graph.add((catalog, RDF.type, DCAT.Catalog))
@@ -349,13 +351,10 @@ def catalog_graph(
         graph, "https://www.etalab.gouv.fr/licence-ouverte-open-licence/", DCTERMS.LicenseDocument
     )
     graph.add((catalog, DCTERMS.license, licence))  # of the catalog's own metadata
-    if entries:
-        graph.add(
-            (catalog, DCTERMS.issued, _datetime(min(d.first_published_at for d, _ in entries)))
-        )
-        graph.add(
-            (catalog, DCTERMS.modified, _datetime(max(d.last_published_at for d, _ in entries)))
-        )
+    every = catalogued if catalogued is not None else [d for d, _ in entries]
+    if every:
+        graph.add((catalog, DCTERMS.issued, _datetime(min(d.first_published_at for d in every))))
+        graph.add((catalog, DCTERMS.modified, _datetime(max(d.last_published_at for d in every))))
     graph.add((catalog, FOAF.homepage, _typed(graph, f"{base}/", FOAF.Document)))
     for dataset, release in entries:
         graph.add((catalog, DCAT.dataset, add_dataset(graph, base, dataset, release, store)))

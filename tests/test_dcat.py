@@ -86,3 +86,25 @@ def test_catalogue_is_paginated_for_harvesters(catalog: str):
     assert next(second.objects(None, URIRef(HYDRA + "next")), None) is None
     wrong = requests.get(f"{catalog}/dcat/catalogue.csv", timeout=5)
     assert wrong.status_code == 404 and "Turtle" in wrong.json()["detail"]
+
+
+def test_every_page_says_the_same_of_the_catalog_and_merged_pages_conform(
+    submit, dataset_folder, store, monkeypatch
+):
+    """Datasets first published on different days: each page's catalog node carries the
+    catalog's dates, not its page's, so a harvester merging the pages keeps one of each."""
+    for day, name in (("2026-10-05", "arbres"), ("2026-11-20", "bancs")):
+        monkeypatch.setenv("OPENDATA_NOW", f"{day}T09:00:00")
+        data = dataset_folder(f"{name}.csv", "id;nom\r\n1;un\r\n", name=name)
+        assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    with running_catalog(store) as base:
+        pages = [fetch(f"{base}/dcat/catalogue.ttl?page={n}&taille=1", "turtle") for n in (1, 2)]
+    merged = pages[0] + pages[1]  # what a harvester holds once it has read every page
+    catalog_node = next(merged.subjects(RDF.type, DCAT.Catalog))
+    assert [str(d) for d in merged.objects(catalog_node, DCTERMS.issued)] == ["2026-10-05T09:00:00"]
+    assert len(list(merged.objects(catalog_node, DCTERMS.modified))) == 1
+    for names in (("shapes.ttl", "range.ttl"), ("mdr-vocabularies.shape.ttl",)):
+        conforms, _, text = pyshacl.validate(
+            merged, shacl_graph=shapes(*names), inference="none", allow_warnings=True
+        )
+        assert conforms, text

@@ -35,7 +35,14 @@ def router(web: Web) -> APIRouter:
         chosen = published[(page - 1) * taille : page * taille]
         entries = [(d, web.store.current_release(d.slug)) for d in chosen]
         graph = dcat.catalog_graph(
-            base(request), entries, page, len(published), taille, serialisation, web.store
+            base(request),
+            entries,
+            page,
+            len(published),
+            taille,
+            serialisation,
+            web.store,
+            catalogued=published,
         )
         return rdf_response(graph, serialisation)
 
