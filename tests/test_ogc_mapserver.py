@@ -400,6 +400,18 @@ def test_ogr2ogr_copies_the_published_features(services: Services, tmp_path: Pat
         assert_same_geometries(got, geometries, tolerance=0.01)
 
 
+def test_gdal_makes_each_wfs_layer_of_its_geometry_type(services: Services) -> None:
+    # GML 3.2's curve: a line layer for GDAL (a compound curve) and for QGIS
+    expected_types = {
+        "ecully-bancs-publics": {"Geometry: Point"},
+        "vaulx-en-velin-pistes-cyclables": {"Geometry: Compound Curve", "Geometry: Line String"},
+    }
+    for name, kinds in expected_types.items():
+        summary = ogr("ogrinfo", "-so", "-ro", f"WFS:{services.base}/wfs", f"ms:{name}")
+        geometry = next(line for line in summary.splitlines() if line.startswith("Geometry:"))
+        assert geometry in kinds, (name, geometry)
+
+
 # --- WMS -------------------------------------------------------------------------------------
 
 

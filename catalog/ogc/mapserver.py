@@ -94,7 +94,16 @@ GML_TYPES = {"integer": "Long", "number": "Real", "boolean": "Boolean"}
 # Geometry types declared by DescribeFeatureType. Lines and polygons stay
 # gml:GeometryPropertyType: GML 3.2's CurvePropertyType and SurfacePropertyType make GDAL
 # (ogr2ogr, QGIS) read plain lines and polygons as curves.
-GML_GEOMETRIES = {"Point": "point", "MultiPoint": "multipoint"}
+# The geometry type each layer declares (DescribeFeatureType), so that GIS clients (GDAL's
+# WFS driver, QGIS) make a point, line or polygon layer rather than an "Unknown" one.
+GML_GEOMETRIES = {
+    "Point": "point",
+    "MultiPoint": "multipoint",
+    "LineString": "line",
+    "MultiLineString": "multiline",
+    "Polygon": "polygon",
+    "MultiPolygon": "multipolygon",
+}
 
 
 # --- map file syntax -------------------------------------------------------------------------
