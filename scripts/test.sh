@@ -23,7 +23,7 @@ else
     "${pytest[@]}" -m serial --durations=5 || serial=$?
   fi
   "${pytest[@]}" "${parallel[@]}" -m "not serial"
-  if [ "$serial" -ne 0 ]; then
+  if [ "$serial" -ne 0 ] && [ "$serial" -ne 5 ]; then  # 5: the word matched, no test did
     exit "$serial"
   fi
 fi
