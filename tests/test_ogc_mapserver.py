@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import geopandas as gpd
 import numpy as np
+import ogc_schemas
 import pandas as pd
 import pytest
 import requests
@@ -285,6 +286,21 @@ def test_capabilities_list_the_public_layers_in_french_in_four_crs(services: Ser
         assert f"ms:{name} (title: {title})" in listing
     for document in (capabilities(services, "WMS"), capabilities(services, "WFS"), listing):
         assert "interventions" not in document and SECRET_TITLE not in document
+
+
+WMS_XSD = "http://schemas.opengis.net/wms/1.3.0/capabilities_1_3_0.xsd"
+WFS_XSD = "http://schemas.opengis.net/wfs/2.0/wfs.xsd"
+
+
+def test_capabilities_are_valid_against_the_official_schemas(services: Services) -> None:
+    wms = requests.get(
+        f"{services.base}/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities", timeout=30
+    )
+    assert ogc_schemas.errors(WMS_XSD, wms.content) == []
+    wfs = requests.get(
+        f"{services.base}/wfs?SERVICE=WFS&VERSION=2.0.0&REQUEST=GetCapabilities", timeout=30
+    )
+    assert ogc_schemas.errors(WFS_XSD, wfs.content) == []
 
 
 def test_capabilities_advertise_the_catalogs_public_url(services: Services) -> None:

@@ -79,6 +79,7 @@ SERVICE_ABSTRACT = (
     "licence, indiquée dans sa description."
 )
 SERVICE_KEYWORDS = ("données ouvertes", "Métropole de Lyon", "communes")
+CONTACT_PERSON = "Équipe data de la Métropole de Lyon"
 ORGANISATION = "Métropole de Lyon et communes partenaires"
 ROUTES = {"/wms": "WMS", "/wfs": "WFS"}
 
@@ -226,6 +227,8 @@ def _service_metadata(layers: list[Layer], public_url: str) -> dict[str, str]:
         "ows_title": SERVICE_TITLE,
         "ows_abstract": SERVICE_ABSTRACT,
         "ows_keywordlist": ",".join(SERVICE_KEYWORDS),
+        # WMS 1.3.0 requires a person with the organisation (ContactPersonPrimary)
+        "ows_contactperson": CONTACT_PERSON,
         "ows_contactorganization": ORGANISATION,
         "ows_fees": "Aucun : service gratuit.",
         "ows_accessconstraints": _licences_text(layers),

@@ -1,0 +1,34 @@
+"""The official OGC and ISO XML schemas (../shared/standards/ogc-schemas), read offline:
+every remote schema location is mapped onto the local copy, so nothing is fetched."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import xmlschema
+
+BASE = (Path(__file__).resolve().parents[2] / "shared" / "standards" / "ogc-schemas").resolve()
+HOSTS = {
+    "http://schemas.opengis.net": "schemas.opengis.net",
+    "https://schemas.opengis.net": "schemas.opengis.net",
+    "http://www.w3.org": "www.w3.org",
+    "http://www.isotc211.org": "www.isotc211.org",
+}
+
+
+def local(uri: str) -> str:
+    for prefix, folder in HOSTS.items():
+        if uri.startswith(prefix):
+            return (BASE / folder).as_uri() + uri[len(prefix) :]
+    return uri
+
+
+@cache
+def official(location: str) -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(local(location), uri_mapper=local)
+
+
+def errors(location: str, document: bytes) -> list[str]:
+    """The document's violations of the schema at `location` (its official URL)."""
+    return [str(e.reason) for e in official(location).iter_errors(document.decode("utf-8"))]
