@@ -32,3 +32,15 @@ def official(location: str) -> xmlschema.XMLSchema:
 def errors(location: str, document: bytes) -> list[str]:
     """The document's violations of the schema at `location` (its official URL)."""
     return [str(e.reason) for e in official(location).iter_errors(document.decode("utf-8"))]
+
+
+def errors_by_its_own_hints(document: bytes) -> list[str]:
+    """The document's violations of the schemas its `xsi:schemaLocation` names: the OGC ones
+    read from the local copies, a layer's application schema from the service itself."""
+    resource = xmlschema.XMLResource(document.decode("utf-8"))
+    schema = xmlschema.XMLSchema(
+        local("http://schemas.opengis.net/gml/3.2.1/gml.xsd"),
+        uri_mapper=local,
+        locations=[(ns, local(url)) for ns, url in resource.get_locations()],
+    )
+    return [str(e.reason) for e in schema.iter_errors(resource)]
