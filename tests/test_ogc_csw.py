@@ -8,11 +8,13 @@ scripts/bootstrap.sh).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ogc_schemas
 import pytest
 import requests
 import sqlalchemy as sa
@@ -129,6 +131,28 @@ def test_capabilities_are_french_and_list_the_operations(catalog: Catalog) -> No
     assert "Transaction" not in operations  # read-only: the catalog is fed from the store
     get_records = csw.get_operation_by_name("GetRecords")
     assert get_records.methods[0]["url"] == catalog.csw_url  # the URL the caller used
+
+
+CSW_XSD = "http://schemas.opengis.net/csw/2.0.2/CSW-discovery.xsd"
+
+
+def test_csw_answers_in_dublin_core_are_valid_against_the_official_schemas(
+    catalog: Catalog,
+) -> None:
+    capabilities = get(catalog, request="GetCapabilities")
+    assert ogc_schemas.errors(CSW_XSD, capabilities.content) == []
+    records = get(
+        catalog,
+        request="GetRecords",
+        typenames="csw:Record",
+        elementsetname="full",
+        resulttype="results",
+    )
+    assert records.status_code == 200
+    assert ogc_schemas.errors(CSW_XSD, records.content) == []
+    # the check bites: search results without their required count are refused
+    uncounted = re.sub(rb' numberOfRecordsMatched="\d+"', b"", records.content, count=1)
+    assert uncounted != records.content and ogc_schemas.errors(CSW_XSD, uncounted) != []
 
 
 # --- search ---------------------------------------------------------------------------------
