@@ -39,6 +39,14 @@ if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command 
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
 fi
 
+# QGIS 3.22 (Python bindings and data providers), the communes' desktop GIS, as a client of
+# WMS, WFS and OGC API Features in tests/test_qgis.py; it runs under Debian's Python.
+if ! /usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installation des paquets Debian python3-qgis et qgis-providers…"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-qgis qgis-providers >/dev/null
+fi
+
 # pycsw (CSW 2.0.2) in an environment of its own: pycsw 2.6 pins an OWSLib older than the
 # catalog's. Rebuilt from scratch when requirements-pycsw.lock changes, a no-op otherwise.
 pycsw_venv=var/pycsw-venv
