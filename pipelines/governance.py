@@ -32,8 +32,8 @@ from pathlib import Path
 
 from catalog.store import CatalogStore
 from core import clock
-from core.lifecycle import RULES, lateness, staleness, structure_change
-from core.lifecycle.rule import Action, DatasetState, Depublish, Heading, RetireStructure
+from core.lifecycle import RULES, lateness, mail_key, staleness, structure_change
+from core.lifecycle.rule import Action, DatasetState, Depublish, Heading, RetireStructure, Wait
 from pipelines import retention
 
 LEFTOVER_AGE = timedelta(days=1)  # older than any publication in progress
@@ -57,6 +57,10 @@ class GovernanceReport:
     @property
     def warned(self) -> list[str]:  # "slug (90 j)"
         return self.decided.get(staleness.WARNED, [])
+
+    @property
+    def held(self) -> list[str]:  # depublications waiting for their warning's mail
+        return self.decided.get(staleness.HELD, [])
 
     @property
     def depublished(self) -> list[str]:
@@ -91,6 +95,7 @@ def run(
             store.notices(dataset.slug),
             lambda slug=dataset.slug: store.events(slug, limit=RECENT_EVENTS),
             moment,
+            lambda event: store.mail_sent_at(mail_key(event)),
         )
         for rule in RULES.values():
             for action in rule.decide(state):
@@ -116,7 +121,9 @@ def apply(
             store.spatial.drop_dataset_data(slug)
         store.set_status(slug, "depublie")
         _report(report, action.report)
-    elif store.record_event(slug, action.kind, action.title, action.details, action.key):
+    elif isinstance(action, Wait) or store.record_event(
+        slug, action.kind, action.title, action.details, action.key
+    ):
         _report(report, action.report)
 
 

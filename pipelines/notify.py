@@ -31,6 +31,7 @@ import requests
 
 from catalog.store import CatalogStore
 from core import clock, lifecycle
+from core.lifecycle import mail_key
 from core.netguard import GuardedSession, Refused, webhooks_policy
 from core.producers import Producer, load_producers
 from core.records import Dataset, Event, Subscription
@@ -231,10 +232,6 @@ def _message(
 
 
 # --- which event mails whom, saying what (core.lifecycle) --------------------------------------
-
-
-def mail_key(event: Event) -> str:
-    return f"{event.id}:{event.kind}"
 
 
 def producer_email(dataset: Dataset | None, producers: dict[str, Producer]) -> str | None:

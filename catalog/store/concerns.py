@@ -157,6 +157,10 @@ class Deliveries(Protocol):
     @abstractmethod
     def record_mail(self, key: str, recipients: list[str], subject: str) -> None: ...
 
+    @abstractmethod
+    def mail_sent_at(self, key: str) -> datetime | None:
+        """When the mail recorded under `key` left (the platform's clock); None until then."""
+
 
 class SourceChecks(Protocol):
     """The last check of each dataset's declared source (pull delivery)."""

@@ -483,6 +483,11 @@ class SqlCatalogStore(CatalogStore):
                 is not None
             )
 
+    def mail_sent_at(self, key: str) -> datetime | None:
+        query = sa.select(mails_table.c.sent_at).where(mails_table.c.key == key)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
     def record_mail(self, key: str, recipients: list[str], subject: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(

@@ -52,6 +52,11 @@ def is_mailed(kind: str) -> bool:
     return known is not None and known.mail is not None
 
 
+def mail_key(event: Event) -> str:
+    """The key under which the mail telling `event` is recorded once it has left."""
+    return f"{event.id}:{event.kind}"
+
+
 def mail(event: Event, title: str) -> Mail | None:
     """The notice the producer gets about `event`; None for events that are not mailed."""
     known = event_kind(event.kind)

@@ -42,6 +42,8 @@ class DatasetState:
     notices: list[ChangeNotice]
     recent_events: Callable[[], list[Event]]  # read only when a rule needs them
     moment: datetime
+    # when the mail telling an event left for its producer; None while it has not
+    mailed_at: Callable[[Event], datetime | None]
 
     @property
     def today(self) -> date:
@@ -85,7 +87,14 @@ class Depublish:
     report: tuple[Heading, str]
 
 
-Action = RecordEvent | RetireStructure | Depublish
+@dataclass(frozen=True)
+class Wait:
+    """Nothing changes today: a line of the job's report says what waits, and why."""
+
+    report: tuple[Heading, str]
+
+
+Action = RecordEvent | RetireStructure | Depublish | Wait
 
 
 class Rule(Protocol):

@@ -15,6 +15,7 @@ from core.lifecycle.rule import (
     Heading,
     Mail,
     RecordEvent,
+    Wait,
     announced_depublication,
 )
 from core.records import Event
@@ -71,11 +72,12 @@ def _republished(event: Event, title: str) -> Mail:
 
 WARNED = Heading("Avertissements de dépublication")
 DEPUBLISHED = Heading("Jeux dépubliés")
+HELD = Heading("Dépublications suspendues (dernier avertissement pas encore remis)")
 
 
 class Staleness:
     name = "obsolescence"
-    headings = (WARNED, DEPUBLISHED)
+    headings = (WARNED, HELD, DEPUBLISHED)
     kinds = (
         EventKind("avertissement-depublication", "Dépublication prochaine", mail=_warning),
         EventKind("depublication", "Jeu de données dépublié", mail=_depublished),
@@ -111,31 +113,29 @@ class Staleness:
 
 
 def _depublish_once_warned(state: DatasetState, deadline: date, last: date) -> list[Action]:
-    """Depublish, unless the producer was not warned at least 30 days ago (the job was
-    down, or the rule arrived late): then warn now and depublish 30 days later."""
-    slug, today, notice_days = state.dataset.slug, state.today, min(WARNING_DAYS)
-    warned = [
-        e.at.date()
-        for e in state.recent_events()
+    """Depublish once the producer has received a warning announcing this date at least 30
+    days before it. A warning is received when its mail has left: while the last one waits
+    (mail relay down), depublication waits with it. Not warned at all (the job was down, or
+    the rule arrived late), or warned too late (the mail left late): warn now, with a new
+    date 30 days on."""
+    slug, today = state.dataset.slug, state.today
+    warnings = [
+        e
+        for e in state.recent_events()  # newest first
         if e.kind == "avertissement-depublication"
         and e.details.get("depublication_le") == deadline.isoformat()
     ]
-    if not warned or today < min(warned) + timedelta(days=notice_days):
-        postponed = (min(warned) if warned else today) + timedelta(days=notice_days)
-        return [
-            RecordEvent(
-                "avertissement-depublication",
-                f"Sans mise à jour, dépublication le {postponed:%d/%m/%Y}",
-                {
-                    "jours_restants": (postponed - today).days,
-                    "depublication_le": deadline.isoformat(),
-                    "depublication_effective_le": postponed.isoformat(),
-                    "derniere_mise_a_jour": last.isoformat(),
-                },
-                f"avertissement:{slug}:{deadline}:{notice_days}",
-                (WARNED, f"{slug} ({(postponed - today).days} j)"),
-            )
-        ]
+    if not warnings:
+        return [_postponed_warning(state, deadline, last, str(min(WARNING_DAYS)))]
+    latest = warnings[0]
+    mailed = state.mailed_at(latest)
+    if mailed is None:
+        return [Wait((HELD, slug))]
+    announced = announced_depublication(latest) or deadline
+    if mailed.date() + timedelta(days=min(WARNING_DAYS)) > announced:
+        return [_postponed_warning(state, deadline, last, f"remis-le-{mailed.date()}")]
+    if today < announced:
+        return []
     return [
         Depublish((DEPUBLISHED, slug)),
         RecordEvent(
@@ -145,6 +145,24 @@ def _depublish_once_warned(state: DatasetState, deadline: date, last: date) -> l
             f"depublication:{slug}:{deadline}",
         ),
     ]
+
+
+def _postponed_warning(state: DatasetState, deadline: date, last: date, why: str) -> RecordEvent:
+    """A warning that depublication happens 30 days from today, not earlier."""
+    slug, today, notice_days = state.dataset.slug, state.today, min(WARNING_DAYS)
+    postponed = today + timedelta(days=notice_days)
+    return RecordEvent(
+        "avertissement-depublication",
+        f"Sans mise à jour, dépublication le {postponed:%d/%m/%Y}",
+        {
+            "jours_restants": notice_days,
+            "depublication_le": deadline.isoformat(),
+            "depublication_effective_le": postponed.isoformat(),
+            "derniere_mise_a_jour": last.isoformat(),
+        },
+        f"avertissement:{slug}:{deadline}:{why}",
+        (WARNED, f"{slug} ({notice_days} j)"),
+    )
 
 
 RULE = Staleness()

@@ -9,7 +9,8 @@ dates, old structures still diffused in parallel with their earliest retirement,
 date it would be depublished without update (« bientôt » within 90 days). For a dataset
 pulled from the commune's own server (issue #7): its delivery endpoint, last check, last
 success, consecutive failures and last error, flagged « source en échec » while failing;
-and, on top, every failing source, those never published yet included.
+and, on top, every failing source, those never published yet included, and every mail to a
+producer that has not left yet (a depublication waits for its warning's mail).
 
 Reserved to the data team: a data-team API token (`catalog.accounts`; 401 without a valid
 token, 403 for a producer's). Every read is written to the audit log.
@@ -31,6 +32,7 @@ from catalog.lifecycle import depublication, lifecycle_of
 from catalog.store import CatalogStore
 from catalog.web.context import Web
 from core import clock
+from core.lifecycle import is_mailed, label, mail_key
 from core.records import Dataset, SourceState
 from core.rules import WARNING_DAYS, depublication_date, freshness
 from core.sources import SOURCE_FAILURE_KIND
@@ -39,6 +41,7 @@ SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parents[2] / "templates")
 STATUS_LABELS = {"publie": "publié", "depublie": "dépublié"}
 FAILURE_EVENTS_SCANNED = 1000  # recent events searched for sources never published
+MAIL_EVENTS_SCANNED = 500  # recent events whose mail may still wait (the mailer's window)
 
 
 def french_date(value: str | date | None) -> str:
@@ -152,6 +155,23 @@ def _commune_of(slug: str, communes: Collection[str]) -> str | None:
     return max(matches, key=len) if matches else None
 
 
+def waiting_mails(store: CatalogStore, titles: dict[str, str]) -> list[dict[str, Any]]:
+    """The mails the rules decided that have not left yet (relay down, no address), oldest
+    first: a warning that did not leave holds its dataset's depublication."""
+    waiting = [
+        {
+            "slug": event.dataset,
+            "titre": titles.get(event.dataset),
+            "evenement": label(event.kind),
+            "le": event.at.isoformat(),
+            "suspend_la_depublication": event.kind == "avertissement-depublication",
+        }
+        for event in store.events(limit=MAIL_EVENTS_SCANNED)
+        if is_mailed(event.kind) and store.mail_sent_at(mail_key(event)) is None
+    ]
+    return waiting[::-1]
+
+
 def health_report(
     store: CatalogStore, communes: Collection[str], today: date | None = None
 ) -> dict[str, Any]:
@@ -159,6 +179,7 @@ def health_report(
     rows = [dataset_health(store, d, today) for d in store.list_datasets()]
     rows.sort(key=lambda r: (r["commune"], r["slug"]))
     failing = failing_sources(store, rows, communes)
+    mails = waiting_mails(store, {r["slug"]: r["titre"] for r in rows})
     return {
         "date": today.isoformat(),
         "resume": {
@@ -169,8 +190,10 @@ def health_report(
             "depublication_bientot": sum(r["depublication_bientot"] for r in rows),
             "depublies": sum(r["statut"] == "depublie" for r in rows),
             "sources_en_echec": len(failing),
+            "courriels_en_attente": len(mails),
         },
         "sources_en_echec": failing,
+        "courriels_en_attente": mails,
         "jeux_de_donnees": rows,
     }
 
