@@ -395,6 +395,25 @@ def test_wfs_answers_xml_posts(services: Services) -> None:
     assert records([f["properties"] for f in collection["features"]], fields) == rows[:3]
 
 
+def test_wfs_answers_a_post_larger_than_a_fastcgi_record(services: Services) -> None:
+    """A body over 64 KiB goes to mapserv in several FastCGI records, whole."""
+    layer = "ecully-bancs-publics"
+    rows, _, _ = expected(services.store, layer)
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<!-- {'remplissage ' * 8000} -->\n"
+        '<wfs:GetFeature xmlns:wfs="http://www.opengis.net/wfs/2.0" service="WFS" '
+        f'version="2.0.0" outputFormat="{GEOJSON}">'
+        f'<wfs:Query typeNames="ms:{layer}"/></wfs:GetFeature>'
+    ).encode()
+    assert 65535 < len(body) < mapserver.MAX_POST_BYTES
+    answer = requests.post(
+        f"{services.base}/wfs", data=body, headers={"Content-Type": "text/xml"}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    assert len(answer.json()["features"]) == len(rows)
+
+
 def test_wfs_bbox_keeps_the_features_inside(services: Services) -> None:
     layer = "lyon-signalements-espace-public"
     frame, _ = published(services.store, layer)
