@@ -19,6 +19,11 @@ PUBLIC_URL = re.compile(
     r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?"
 )
 
+# The embedded deployment's OGC servers (MapServer, pycsw): resident processes by default.
+RESIDENT_VARIABLE = "OPENDATA_OGC_RESIDENT"
+PROCESSES_VARIABLE = "OPENDATA_OGC_PROCESSES"
+DEFAULT_PROCESSES = 2
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -100,6 +105,22 @@ def configured_public_url(environ: Mapping[str, str] | None = None) -> str:
             "attendu http(s)://hôte[:port][/chemin], par exemple https://donnees.exemple.fr."
         )
     return value
+
+
+def resident_services(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the catalog keeps MapServer and pycsw running between requests
+    (`OPENDATA_OGC_RESIDENT`, on by default); "0" runs a process per request (CGI)."""
+    env = os.environ if environ is None else environ
+    return (env.get(RESIDENT_VARIABLE) or "1").strip().lower() not in {"0", "non", "false"}
+
+
+def resident_processes(environ: Mapping[str, str] | None = None) -> int:
+    """Resident processes of each OGC server (`OPENDATA_OGC_PROCESSES`, 2 by default)."""
+    env = os.environ if environ is None else environ
+    value = (env.get(PROCESSES_VARIABLE) or str(DEFAULT_PROCESSES)).strip()
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise ValueError(f"{PROCESSES_VARIABLE} : nombre de processus invalide ({value!r}).")
+    return int(value)
 
 
 def _optional_path(variable: str) -> Path | None:

@@ -55,6 +55,8 @@ VARIABLES = (
     Variable("OPENDATA_PG_POOL_SIZE", "10", "Connexions PostGIS de l'API OGC par processus.", "catalogue"),
     Variable("OPENDATA_CSW_CONFIG", "<OPENDATA_DATA_DIR>/services/csw/pycsw.cfg", "Configuration de pycsw (CSW) servie en production.", "catalogue"),
     Variable("OPENDATA_PYCSW_VENV", "var/pycsw-venv", "Environnement Python de pycsw.", "catalogue"),
+    Variable("OPENDATA_OGC_RESIDENT", "1", "« 0 » : MapServer et pycsw lancés à chaque requête (CGI) plutôt que résidents (FastCGI, serveur WSGI).", "catalogue"),
+    Variable("OPENDATA_OGC_PROCESSES", "2", "Processus résidents de MapServer et de pycsw par audience servie (requêtes traitées en même temps).", "catalogue"),
     Variable("OPENDATA_SESSION_SECRET", "", "Secret de signature des sessions du portail (connexion activée s'il est donné).", "catalogue"),
     Variable("OPENDATA_SESSION_HOURS", "8", "Durée d'une session du portail, en heures.", "catalogue"),
     Variable("OPENDATA_SESSION_SECURE", "1", "« 0 » : cookie de session sans Secure (HTTP en local seulement).", "catalogue"),

@@ -17,7 +17,8 @@ if [ -z "$PYTHON" ]; then
   exit 1
 fi
 
-# Debian packages: Chromium for the portal's browser tests, MapServer (CGI) for WMS/WFS,
+# Debian packages: Chromium for the portal's browser tests, MapServer for WMS/WFS (mapserv,
+# run by the catalog as resident FastCGI processes, or as CGI; setpriv from util-linux),
 # GDAL's command-line tools for the OGC client tests, PostGIS beside the machine's PostgreSQL.
 # Root installs them; CI runs as root.
 missing=()

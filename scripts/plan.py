@@ -48,7 +48,7 @@ PACKAGES = {
     "catalog": "le côté web du catalogue : comptes, sessions et connexion, flux, DCAT, recherche, cycle de vie affiché, protections",
     "catalog/web": "l'application web : `app` assemble les routeurs et les protections de la table `registry` (services web)",
     "catalog/web/routes": "les routes de l'API et du portail, un module par idée",
-    "catalog/ogc": "les services OGC derrière une interface (`services`) : OGC API (pygeoapi), WMS/WFS (MapServer), CSW (pycsw)",
+    "catalog/ogc": "les services OGC derrière une interface (`services`) : OGC API (pygeoapi), WMS/WFS (MapServer), CSW (pycsw) ; processus résidents de MapServer (FastCGI) et de pycsw (`resident`, `fastcgi`)",
     "catalog/store": "le magasin du catalogue, une interface par préoccupation (`concerns`), SQLite ou PostGIS (table `BACKENDS`)",
     "catalog/store/downloads": "les formats de téléchargement, un module par format (registre : `__init__`)",
     "catalog/store/migrations": "les migrations Alembic du schéma PostgreSQL",

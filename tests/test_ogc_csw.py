@@ -9,6 +9,7 @@ scripts/bootstrap.sh).
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -276,11 +277,39 @@ def test_a_bad_request_gets_an_ogc_exception_report(catalog: Catalog) -> None:
 def test_a_pycsw_that_does_not_answer_in_time_gives_504(catalog: Catalog) -> None:
     services = catalog.published.settings.services_dir
     app = FastAPI()
-    CswService(services, timeout=0.01).mount(app)
-    with serving(app) as base:
-        response = requests.get(f"{base}/csw", params={"request": "GetCapabilities"}, timeout=30)
+    slow = CswService(services, timeout=0.01)
+    slow.mount(app)
+    try:
+        with serving(app) as base:
+            response = requests.get(
+                f"{base}/csw", params={"request": "GetCapabilities"}, timeout=30
+            )
+    finally:
+        slow.close()
     assert response.status_code == 504
     assert "n'a pas répondu" in response.json()["detail"]
+
+
+# --- the resident pycsw ---------------------------------------------------------------------
+
+
+def resident_server(catalog: Catalog):
+    (service,) = catalog.app.state.refresher.services
+    assert service.resident, "le chemin résident (gunicorn) est le défaut"
+    return service
+
+
+def test_a_killed_resident_pycsw_is_restarted_and_the_next_request_succeeds(
+    catalog: Catalog,
+) -> None:
+    assert BANCS in all_identifiers(catalog.csw())
+    service = resident_server(catalog)
+    killed = service.server.process
+    assert killed is not None and killed.poll() is None
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=10)
+    assert all_identifiers(catalog.csw()) == public_slugs(catalog.published)
+    assert service.server.process.pid != killed.pid and service.server.process.poll() is None
 
 
 # --- lifecycle (runs last: it changes the deployment) ---------------------------------------
@@ -299,6 +328,7 @@ def test_new_and_depublished_datasets_follow_without_restart(catalog: Catalog) -
             .values(status="depublie")
         )
     assert record(csw, LATE) is None  # not before the refresher runs
+    server = resident_server(catalog).server.process
     started = time.monotonic()
     assert refresher.refresh()
     refreshed_in = time.monotonic() - started
@@ -307,6 +337,8 @@ def test_new_and_depublished_datasets_follow_without_restart(catalog: Catalog) -
     assert record(csw, WITHDRAWN) is None
     assert all_identifiers(csw) == public_slugs(published)
     assert WITHDRAWN not in all_identifiers(csw, constraints=like("Kiosques"))
+    # the swapped repository was read by the same resident pycsw, never restarted
+    assert resident_server(catalog).server.process is server and server.poll() is None
 
 
 # --- without pycsw --------------------------------------------------------------------------

@@ -12,8 +12,12 @@ import asyncio
 import io
 import json
 import math
+import os
 import re
+import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +42,7 @@ from shapely.geometry import Point
 
 from catalog.ogc import mapserver
 from catalog.ogc.mapserver import MapServerService
+from catalog.ogc.resident import FastCgiPool
 from catalog.store.tables import datasets_table
 from catalog.web.app import create_app
 from pipelines.publish import CheckedData
@@ -390,6 +395,25 @@ def test_wfs_answers_xml_posts(services: Services) -> None:
     assert records([f["properties"] for f in collection["features"]], fields) == rows[:3]
 
 
+def test_wfs_answers_a_post_larger_than_a_fastcgi_record(services: Services) -> None:
+    """A body over 64 KiB goes to mapserv in several FastCGI records, whole."""
+    layer = "ecully-bancs-publics"
+    rows, _, _ = expected(services.store, layer)
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<!-- {'remplissage ' * 8000} -->\n"
+        '<wfs:GetFeature xmlns:wfs="http://www.opengis.net/wfs/2.0" service="WFS" '
+        f'version="2.0.0" outputFormat="{GEOJSON}">'
+        f'<wfs:Query typeNames="ms:{layer}"/></wfs:GetFeature>'
+    ).encode()
+    assert 65535 < len(body) < mapserver.MAX_POST_BYTES
+    answer = requests.post(
+        f"{services.base}/wfs", data=body, headers={"Content-Type": "text/xml"}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    assert len(answer.json()["features"]) == len(rows)
+
+
 def test_wfs_bbox_keeps_the_features_inside(services: Services) -> None:
     layer = "lyon-signalements-espace-public"
     frame, _ = published(services.store, layer)
@@ -573,6 +597,146 @@ def test_a_mapserv_that_crashes_is_a_500_exception_never_an_empty_200(tmp_path: 
     )
 
 
+# A FastCGI application that misbehaves once it has accepted a request (Python stands in
+# for a mapserv that crashes, answers garbage or hangs: those cannot be caused at will).
+MISBEHAVING = """
+import os, socket, sys, time
+connection, _ = socket.socket(fileno=0).accept()
+connection.recv(65536)
+if sys.argv[1] == "crash":
+    sys.stderr.write("free(): invalid pointer\\n")
+    sys.stderr.flush()
+    os.abort()
+if sys.argv[1] == "garbage":
+    connection.sendall(b"HTTP/1.0 200 OK\\r\\n\\r\\nbonjour")
+time.sleep(60)
+"""
+
+
+def misbehaving_pool(tmp_path: Path, how: str) -> FastCgiPool:
+    script = tmp_path / "misbehaving.py"
+    script.write_text(MISBEHAVING)
+    return FastCgiPool([sys.executable, str(script), how], {"PATH": "/usr/bin:/bin"}, size=1)
+
+
+@pytest.mark.parametrize("how", ["crash", "garbage"])
+def test_a_resident_process_that_crashes_or_answers_garbage_is_a_500_and_is_replaced(
+    tmp_path: Path, how: str
+) -> None:
+    pool = misbehaving_pool(tmp_path, how)
+    try:
+        first = pool.processes()
+        finished = asyncio.run(pool.run({"REQUEST_METHOD": "GET"}, b"", 10))
+        assert not finished.complete
+        answer = mapserver.mapserver_answer(finished)
+        assert answer.status_code == 500 and b"ows:ExceptionReport" in answer.body
+        if how == "crash":
+            assert finished.returncode == -signal.SIGABRT
+            assert b"free(): invalid pointer" in finished.errors
+        assert first == [] and pool.processes() == []  # none kept: the next one is new
+    finally:
+        pool.close()
+
+
+def test_a_resident_process_past_the_time_limit_is_killed(tmp_path: Path) -> None:
+    pool = misbehaving_pool(tmp_path, "hang")
+    try:
+
+        async def hanging() -> list[int]:
+            task = asyncio.ensure_future(pool.run({"REQUEST_METHOD": "GET"}, b"", 1.0))
+            await asyncio.sleep(0.5)
+            running = [p.pid for p in pool.processes()]
+            with pytest.raises(TimeoutError):
+                await task
+            return running
+
+        (pid,) = asyncio.run(hanging())
+        assert pool.processes() == []
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # killed and reaped
+    finally:
+        pool.close()
+
+
+ORPHAN = """
+import asyncio, sys
+from catalog.ogc.resident import FastCgiPool
+environ = {"PATH": "/usr/bin:/bin", "MAPSERVER_CONFIG_FILE": sys.argv[1]}
+pool = FastCgiPool(["/usr/bin/mapserv"], environ, size=1)
+finished = asyncio.run(pool.run({"REQUEST_METHOD": "GET", "QUERY_STRING": "x"}, b"", 30))
+print(*(p.pid for p in pool.processes()), flush=True)
+sys.stdin.read()
+"""
+
+
+def alive(pid: int, name: bytes) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return False
+    return f"({name.decode()})".encode() in stat and b") Z " not in stat
+
+
+def test_resident_processes_do_not_outlive_a_killed_catalog(tmp_path: Path) -> None:
+    config = tmp_path / "mapserver.conf"
+    config.write_text(mapserver.render_config(tmp_path / "catalogue.map"))
+    catalog = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN, str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=Path(mapserver.__file__).parents[2],
+    )
+    try:
+        pid = int(catalog.stdout.readline())
+        assert alive(pid, b"mapserv")
+    finally:
+        catalog.kill()  # no clean-up of its own: the kernel's parent-death signal
+        catalog.wait()
+    deadline = time.monotonic() + 10
+    while alive(pid, b"mapserv"):
+        assert time.monotonic() < deadline, "mapserv a survécu au catalogue"
+        time.sleep(0.05)
+
+
+def resident_pool(services: Services) -> FastCgiPool:
+    (service,) = services.app.state.refresher.services
+    assert service.pool is not None, "le chemin résident (FastCGI) est le défaut"
+    return service.pool
+
+
+GETMAP = (
+    "/wms?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=ecully-bancs-publics&STYLES="
+    "&CRS=EPSG:4326&BBOX=45.76,4.76,45.79,4.79&WIDTH=256&HEIGHT=256&FORMAT=image/png"
+)
+
+
+def test_a_killed_resident_mapserv_is_replaced_and_the_next_request_succeeds(
+    services: Services,
+) -> None:
+    assert requests.get(services.base + GETMAP, timeout=30).status_code == 200
+    pool = resident_pool(services)
+    killed = pool.processes()
+    assert killed and all(Path(f"/proc/{p.pid}/exe").resolve().name == "mapserv" for p in killed)
+    for process in killed:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    answer = requests.get(services.base + GETMAP, timeout=30)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(answer.content)).size == (256, 256)
+    assert {p.pid for p in pool.processes()}.isdisjoint(p.pid for p in killed)
+
+
+def test_concurrent_requests_share_a_bounded_pool(services: Services) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as clients:
+        answers = list(
+            clients.map(lambda _: requests.get(services.base + GETMAP, timeout=60), range(24))
+        )
+    assert [a.status_code for a in answers] == [200] * 24
+    assert 1 <= len(resident_pool(services).processes()) <= resident_pool(services).size == 2
+
+
 def test_legends_are_pngs_of_the_default_style(services: Services) -> None:
     for name, layer in services.wms().contents.items():
         response = requests.get(layer.styles["default"]["legend"], timeout=30)
@@ -628,6 +792,65 @@ def test_before_any_layer_the_service_answers_503_in_french(tmp_path: Path) -> N
         assert response.status_code == 503
         assert "aucune couche publiée" in response.text and 'xml:lang="fr"' in response.text
     assert (tmp_path / "services" / "mapserver" / "catalogue.map").is_file()
+
+
+# --- resident processes and the catalog's changes --------------------------------------------
+
+
+def test_a_dataset_published_after_start_is_served_without_failing_requests_in_flight(
+    services: Services,
+) -> None:
+    """Publishing renews the resident processes (the map file changed): requests arriving
+    meanwhile are all answered, and the new layer is drawn and listed at once."""
+    deployed, pool = services.deployment, resident_pool(services)
+    assert requests.get(services.base + GETMAP, timeout=30).status_code == 200
+    before = {p.pid for p in pool.processes()}
+    gardens = gpd.GeoDataFrame(
+        {"numero": [1, 2]},
+        geometry=[
+            shapely.box(4.770, 45.775, 4.772, 45.777),
+            shapely.box(4.780, 45.770, 4.783, 45.772),
+        ],
+        crs="EPSG:4326",
+    )
+    data = write_submission(
+        deployed.root / "submissions" / "jardins", "jardins.geojson", gardens.to_json(drop_id=True)
+    )
+    retitle(data.parent / "metadata.yaml", "Jardins partagés")
+    deployed.publish(data)
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def keep_asking() -> None:
+        while not stop.is_set():
+            statuses.append(requests.get(services.base + GETMAP, timeout=30).status_code)
+
+    clients = [threading.Thread(target=keep_asking) for _ in range(3)]
+    for client in clients:
+        client.start()
+    try:
+        services.refresh()
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join()
+    assert statuses and set(statuses) == {200}
+    assert "ecully-jardins" in capabilities(services, "WMS")
+    collection = geojson_features(services, "ecully-jardins", srs="urn:ogc:def:crs:EPSG::4326")
+    assert sorted(f["properties"]["numero"] for f in collection["features"]) == [1, 2]
+    box, size = (4.765, 45.765, 4.790, 45.780), (250, 150)
+    image = get_map(services, "ecully-jardins", "CRS:84", box, size)
+    assert styled_near(image, pixel(box, size, 4.780, 45.771))  # the outline, west side
+    assert before.isdisjoint(p.pid for p in pool.processes())  # renewed, not restarted cold
+    with deployed.store.engine.begin() as connection:  # out again: the next test counts layers
+        connection.execute(
+            datasets_table.update()
+            .where(datasets_table.c.slug == "ecully-jardins")
+            .values(status="depublie")
+        )
+    services.refresh()
+    assert "ecully-jardins" not in capabilities(services, "WMS")
 
 
 # --- a dataset's life: new release, new structure, withdrawal --------------------------------

@@ -2,13 +2,18 @@
 
 pycsw pins an old OWSLib, so it lives in a virtual environment of its own
 (`var/pycsw-venv`, made by `scripts/bootstrap.sh` from `requirements-pycsw.lock`) and the
-catalog talks to it through subprocesses running `pycsw_app.py`:
+catalog talks to it through processes running `pycsw_app.py`:
 
 - `update` writes one Dublin Core `csw:Record` per public dataset and has pycsw build a new
   SQLite repository from them, then swaps it in with `os.replace`: a request sees the old
   repository or the new one, never half of one, and a dataset that left the catalogue
   (depublished, restricted) leaves the repository with it;
-- `/csw` (GET and POST) runs pycsw as a CGI program for each request.
+- `/csw` (GET and POST) is passed on to a resident gunicorn serving `pycsw_app.resident()`
+  (`OPENDATA_OGC_PROCESSES` workers) on a Unix socket only the catalog reaches, started on
+  the first request and again if it dies (gunicorn itself replaces a dead or stuck worker);
+  with `OPENDATA_OGC_RESIDENT` set to "0", pycsw runs as a CGI program for each request.
+  pycsw opens the repository for every request (its SQLAlchemy engine holds no connection
+  to an SQLite file), so the resident server answers from the swapped-in file at once.
 
 The configuration (`pycsw.cfg`) and the repository (`csw.db`) sit side by side under the
 services folder, so a WSGI server running `pycsw_app:application` in pycsw's own container
@@ -18,9 +23,11 @@ can serve the same files (with `OPENDATA_CSW_CONFIG` naming the configuration).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import logging
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -36,10 +43,16 @@ from fastapi.responses import Response
 
 from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.ogc.layers import Entry, Layer
-from catalog.ogc.pycsw_app import BASE_PLACEHOLDER, CONFIG_VARIABLE, PUBLIC_URL_VARIABLE
+from catalog.ogc.pycsw_app import (
+    BASE_PLACEHOLDER,
+    CONFIG_VARIABLE,
+    PUBLIC_URL_HEADER,
+    PUBLIC_URL_VARIABLE,
+)
+from catalog.ogc.resident import ResidentServer
 from catalog.site import cgi_server, public_url
 from catalog.store import downloads
-from core.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT, resident_processes, resident_services
 from core.urls import dataset_page, download
 from core.vocabularies import THEME_BASE_URI, THEMES
 
@@ -129,13 +142,19 @@ class CswService:
     """pycsw's CSW 2.0.2 at `/csw`, over a repository rebuilt whenever the catalogue changes."""
 
     def __init__(
-        self, services_dir: Path, venv: Path | None = None, timeout: float = REQUEST_TIMEOUT
+        self,
+        services_dir: Path,
+        venv: Path | None = None,
+        timeout: float = REQUEST_TIMEOUT,
+        resident: bool | None = None,
     ) -> None:
         self.folder = services_dir / "csw"
         self.config = self.folder / "pycsw.cfg"
         self.repository = self.folder / "csw.db"
         self.python = (venv or pycsw_venv()) / "bin" / "python"
         self.timeout = timeout
+        self.resident = resident_services() if resident is None else resident
+        self.server: ResidentServer | None = None  # started on the first request
         self._slots = threading.BoundedSemaphore(MAX_CONCURRENT)
         self._select: Callable[[Request], CswService] = lambda _request: self
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -217,10 +236,12 @@ class CswService:
             raise HTTPException(
                 503, detail="Le catalogue CSW est en cours de préparation ; réessayez plus tard."
             )
-        environ = self.cgi_environment(request, len(body))
         try:
+            if self.resident:
+                return await run_in_threadpool(self.run_resident, request, body)
+            environ = self.cgi_environment(request, len(body))
             output = await run_in_threadpool(self.run_cgi, environ, body)
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, TimeoutError):
             raise HTTPException(
                 504, detail=f"Le service CSW n'a pas répondu en {self.timeout:g} secondes."
             ) from None
@@ -230,6 +251,58 @@ class CswService:
                 502, detail="Le service CSW a échoué ; réessayez plus tard."
             ) from None
         return cgi_response(output)
+
+    def run_resident(self, request: Request, body: bytes) -> Response:
+        """The request passed on to the resident pycsw: its query, body and content type,
+        and the public URL (no other header of the caller, not its Host)."""
+        target = "/csw" + (f"?{request.url.query}" if request.url.query else "")
+        headers = {"Host": "localhost", PUBLIC_URL_HEADER: public_url(request)}
+        if request.method == "POST":
+            headers["Content-Type"] = request.headers.get("content-type", "")
+        with self._slots:
+            for attempt in range(2):
+                connection = UnixHTTPConnection(self._server().address(), self.timeout)
+                try:
+                    connection.request(request.method, target, body or None, headers)
+                    answer = connection.getresponse()
+                    content = answer.read()
+                except (ConnectionRefusedError, FileNotFoundError) as refused:
+                    if attempt:  # the server was started again, and still does not listen
+                        raise CswError(f"pycsw résident injoignable : {refused}") from None
+                    continue  # it died while nobody was asking: started again on the retry
+                except (http.client.HTTPException, ConnectionError) as failed:
+                    raise CswError(f"pycsw résident : {failed!r}") from None
+                finally:
+                    connection.close()
+                media_type = answer.getheader("Content-Type") or "application/xml"
+                return Response(content, status_code=answer.status, media_type=media_type)
+        raise AssertionError("unreachable")
+
+    def _server(self) -> ResidentServer:
+        if self.server is None:
+            self.server = ResidentServer(
+                self._gunicorn,
+                {**_base_environment(), CONFIG_VARIABLE: str(self.config)},
+                label="pycsw",
+                cwd=self.folder,
+            )
+        return self.server
+
+    def _gunicorn(self, fd: int) -> list[str]:
+        """gunicorn in pycsw's environment, on the socket `fd`: a worker stuck past the
+        catalog's time limit is killed and replaced, one renewed every thousand requests."""
+        return [
+            *(str(self.python), "-I", "-m", "gunicorn", "--bind", f"fd://{fd}"),
+            *("--workers", str(resident_processes()), "--timeout", str(int(self.timeout) + 5)),
+            *("--graceful-timeout", "2", "--max-requests", "1000", "--max-requests-jitter", "100"),
+            *("--no-control-socket", "--log-level", "warning", "--error-logfile", "-"),
+            *("--preload", "--chdir", str(RUNNER.parent), "pycsw_app:resident()"),
+        ]
+
+    def close(self) -> None:
+        """Stop the resident pycsw (the application stops)."""
+        if self.server is not None:
+            self.server.close()
 
     def cgi_environment(self, request: Request, length: int) -> dict[str, str]:
         """The CGI variables of the request; the catalog's own environment is not passed on,
@@ -263,6 +336,24 @@ class CswService:
         if done.returncode != 0 or b"\r\n\r\n" not in done.stdout:
             raise CswError(done.stderr.decode("utf-8", "replace")[-4000:])
         return done.stdout
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP/1.1 over a Unix socket (the resident pycsw's)."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
 
 
 async def _read_body(request: Request) -> bytes:

@@ -4,9 +4,16 @@
 config file beside it), each time atomically: MapServer reads the map file on every
 request, so a new release, a new structure version or a withdrawn dataset is served from
 the next request on, without a restart. The map file and the config hold nothing specific
-to how MapServer is run: the catalog application runs Debian's `mapserv` as a CGI program
-on `/wms` and `/wfs` (the embedded deployment), and a production web server can run the
-same binary as FastCGI with `MAPSERVER_CONFIG_FILE` pointing at the same config.
+to how MapServer is run: on `/wms` and `/wfs` the catalog application (the embedded
+deployment) keeps a small pool of Debian's `mapserv` running as FastCGI processes
+(`resident.FastCgiPool`, `OPENDATA_OGC_PROCESSES` of them), or runs it as a CGI program for
+each request when `OPENDATA_OGC_RESIDENT` is "0"; a production web server runs the same
+binary as FastCGI with `MAPSERVER_CONFIG_FILE` pointing at the same config.
+
+A resident `mapserv` reads its config once, when it starts, and the map file on every
+request (`msCGILoadMap`), so a new map file is served from the next request on; `update`
+still renews the pool (`FastCgiPool.restart`: each process leaves once its request is
+answered), so that no process keeps a connection or a cache from the previous map file.
 
 MapServer does the protocols (capabilities, GetMap, GetFeatureInfo, GetLegendGraphic,
 DescribeFeatureType, GetFeature with paging, filters and reprojection); this module only
@@ -27,7 +34,6 @@ FastCGI deployment sets `PGPASSWORD` or `PGPASSFILE` in its own environment).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import html
 import logging
 import os
@@ -47,7 +53,8 @@ from pyproj import Transformer
 from catalog import site
 from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.ogc.layers import Entry, Layer
-from core.settings import DEFAULT_PUBLIC_URL
+from catalog.ogc.resident import FastCgiPool, Finished
+from core.settings import DEFAULT_PUBLIC_URL, resident_processes, resident_services
 
 LOGGER = logging.getLogger(__name__)
 
@@ -460,12 +467,22 @@ class MapServerService:
         mapserv: str = MAPSERV,
         timeout: float = TIMEOUT_SECONDS,
         public_url: str | None = None,
+        resident: bool | None = None,
     ) -> None:
         self.folder = services_dir / "mapserver"
         self.map_path = self.folder / MAP_FILE
         self.config_path = self.folder / CONFIG_FILE
         self.mapserv = mapserv
         self.timeout = timeout
+        # resident FastCGI processes (started on the first request), else CGI per request
+        self.pool: FastCgiPool | None = None
+        if resident_services() if resident is None else resident:
+            self.pool = FastCgiPool(
+                [mapserv],
+                self._process_environ(),
+                size=resident_processes(),
+                label="MapServer",
+            )
         self.layer_names: tuple[str, ...] | None = None  # None until the first update
         self.pg_password: str | None = None  # for PostGIS layers: mapserv's PGPASSWORD
         self._select: Callable[[Request], MapServerService] = lambda _request: self
@@ -488,6 +505,21 @@ class MapServerService:
         self.layer_names = tuple(layer.name for layer in layers)
         passwords = {layer.postgis_password for layer in layers if layer.postgis_password}
         self.pg_password = next(iter(passwords), None)
+        if self.pool is not None:
+            self.pool.restart()
+
+    def close(self) -> None:
+        """Stop the resident processes (the application stops)."""
+        if self.pool is not None:
+            self.pool.close()
+
+    def _process_environ(self) -> dict[str, str]:
+        """A resident process's own environment: the config it reads when it starts (each
+        request then brings its CGI variables, which replace it while it answers)."""
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "MAPSERVER_CONFIG_FILE": str(self.config_path.resolve()),
+        }
 
     def mount(
         self, app: FastAPI, select: Callable[[Request], MapServerService] | None = None
@@ -532,7 +564,10 @@ class MapServerService:
             return refused
         environ = self.cgi_environ(request, service, body)
         try:
-            finished = await run_cgi(self.mapserv, environ, body, self.timeout)
+            if self.pool is not None:
+                finished = await self.pool.run(environ, body, self.timeout)
+            else:
+                finished = await run_cgi(self.mapserv, environ, body, self.timeout)
         except TimeoutError:
             return ogc_exception(504, f"MapServer n'a pas répondu en {self.timeout:.0f} s.")
         except OSError:
@@ -596,19 +631,12 @@ def _media_type(value: str) -> str:
     return ";".join(part.strip() for part in value.lower().split(";"))
 
 
-@dataclasses.dataclass(frozen=True)
-class Finished:
-    """A CGI run: its exit status (negative: the signal that killed it), output, errors."""
-
-    returncode: int
-    output: bytes
-    errors: bytes
-
-
 def mapserver_answer(finished: Finished) -> Response:
-    """The HTTP answer for a mapserv run: a crash is a 500 with an exception report (the
-    incident logged with MapServer's own words), never a 200 with an empty body."""
-    if finished.returncode < 0 or (finished.returncode != 0 and not finished.output.strip()):
+    """The HTTP answer for a mapserv run: a crash (a CGI process killed by a signal or
+    failing silently, a FastCGI process dropping the request) is a 500 with an exception
+    report (the incident logged with MapServer's own words), never a 200."""
+    crashed = not finished.complete or finished.returncode < 0
+    if crashed or (finished.returncode != 0 and not finished.output.strip()):
         LOGGER.error(
             "MapServer s'est arrêté (code %s) : %s",
             finished.returncode,

@@ -8,8 +8,11 @@ catalog's: it imports nothing but the standard library and pycsw. Three entry po
   and writes a new pycsw repository (SQLite) at TARGET with pycsw's own schema and parser
   (`setup_db`, `parse_record`, `Repository.insert`);
 - ``python -I pycsw_app.py cgi`` answers one HTTP request as a CGI program (the catalog
-  runs it for each request to `/csw`);
-- ``application`` is a WSGI application for a WSGI server in pycsw's own container.
+  runs it for each request to `/csw` when its OGC servers are not resident);
+- ``application`` is a WSGI application for a WSGI server in pycsw's own container;
+- ``resident()`` makes the application the catalog keeps running under gunicorn, on a
+  socket only the catalog reaches (`csw.CswService`): the same, with pycsw loaded
+  beforehand and the public base URL taken from the catalog's ``PUBLIC_URL_HEADER``.
 
 The configuration file is named by ``OPENDATA_CSW_CONFIG``; its repository path is relative
 to the file's folder. Links in the records start with ``BASE_PLACEHOLDER``, replaced in
@@ -41,7 +44,9 @@ SAFE_BASE_URL = re.compile(
     r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?"
 )
 SERVED_TYPES = ("application/xml", "application/json", "text/xml")
+PUBLIC_URL_HEADER = "X-Opendata-Public-Url"  # trusted from the catalog only (resident)
 StartResponse = Callable[..., Any]
+WsgiApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 # pycsw 2.6 imports a name Shapely 2 deprecates; the warning would fill every log.
 warnings.filterwarnings("ignore", "ReadingError is deprecated", FutureWarning)
@@ -71,6 +76,23 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
     headers = [("Content-Type", content_type), ("Content-Length", str(len(contents)))]
     start_response(status, headers)
     return [contents]
+
+
+def resident() -> WsgiApplication:
+    """The application of the catalog's resident pycsw: pycsw imported once, before the
+    workers start (gunicorn's ``--preload``), and the public base URL the catalog gives
+    in ``PUBLIC_URL_HEADER`` on every request. Never to be served where anyone but the
+    catalog can connect: a production pycsw serves ``application``."""
+    from pycsw import server  # noqa: F401  (loaded once, shared by the workers)
+
+    variable = "HTTP_" + PUBLIC_URL_HEADER.upper().replace("-", "_")
+
+    def answer(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        environ = dict(environ)
+        environ[PUBLIC_URL_VARIABLE] = environ.pop(variable, "")
+        return application(environ, start_response)
+
+    return answer
 
 
 def public_base_url(environ: dict[str, Any]) -> str:

@@ -105,6 +105,13 @@ class TieredService:
                 attach(app)
         self.public.mount(app, select=self.select)
 
+    def close(self) -> None:
+        """Stop what the instances keep running (their resident processes)."""
+        for instance in self.instances.values():
+            close = getattr(instance, "close", None)
+            if close is not None:
+                close()
+
     def select(self, request: Request) -> RoutableService:
         """The instance for the caller (this may verify a token: run it in a thread)."""
         return self.instances[self._answering[tier_of(caller(request))]]

@@ -58,6 +58,10 @@ def create_app(
         await run_in_threadpool(refresher.start)
         yield
         refresher.stop()
+        for service in services:  # the resident MapServer and pycsw processes
+            close = getattr(service, "close", None)
+            if close is not None:
+                await run_in_threadpool(close)
         counter.stop()
         await run_in_threadpool(refusals.flush, _app)  # refusals still queued for the log
 
