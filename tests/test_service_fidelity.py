@@ -1,0 +1,119 @@
+"""The same data reads the same in every service (issue #18): what the OGC API advertises
+of a collection's data, and an API definition an offline client can read whole.
+
+One deployment publishes the fidelity submissions made from the samples (points, lines,
+polygons, see `fidelity_samples`); pygeoapi is read over HTTP as reusers read it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import jsonschema
+import pytest
+import requests
+from fidelity_samples import KINDS, submission
+
+from conftest import Deployment, deployment, running_catalog
+
+OPENAPI_SCHEMA = (
+    Path(jsonschema.__file__).parents[1] / "pygeoapi" / "schemas" / "openapi" / "openapi-3.0.x.json"
+)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Deployment]]:
+    with deployment(tmp_path_factory, "fidelite") as published:
+        for name in KINDS:
+            published.publish(submission(published.root, name))
+        with running_catalog(published.store) as base:
+            yield base, published
+
+
+def release_frame(published: Deployment, slug: str) -> gpd.GeoDataFrame:
+    release = published.store.current_release(slug)
+    return gpd.read_parquet(published.store.release_path(release, "parquet"))
+
+
+def test_collections_advertise_the_temporal_extent_of_their_data(served) -> None:
+    """A date field's first and last days, a datetime field's first and last instants (the
+    time field `datetime` filters on), in every collection's description and in the list."""
+    base, published = served
+    listed = requests.get(f"{base}/ogc/collections", params={"f": "json"}, timeout=30).json()
+    by_id = {c["id"]: c for c in listed["collections"]}
+    points = release_frame(published, "ecully-fidelite-points")["date_pose"].dropna()
+    lines = release_frame(published, "ecully-fidelite-lignes")["releve"].dropna()
+    wanted = {
+        "ecully-fidelite-points": [
+            f"{min(points).isoformat()}T00:00:00Z",
+            f"{max(points).isoformat()}T23:59:59Z",
+        ],
+        "ecully-fidelite-lignes": [
+            f"{lines.min().isoformat()}Z",
+            f"{lines.max().isoformat()}Z",
+        ],
+    }
+    assert wanted["ecully-fidelite-lignes"] == ["2026-10-01T07:15:30Z", "2026-10-12T18:15:30Z"]
+    for slug, interval in wanted.items():
+        single = requests.get(f"{base}/ogc/collections/{slug}", params={"f": "json"}, timeout=30)
+        for collection in (by_id[slug], single.json()):
+            assert collection["extent"]["temporal"]["interval"] == [interval]
+            assert collection["extent"]["spatial"]["bbox"]  # kept beside it
+    assert "temporal" not in by_id["catalogue"]["extent"]
+    # a `datetime` outside the extent is an empty page, not a refusal
+    after = requests.get(
+        f"{base}/ogc/collections/ecully-fidelite-lignes/items",
+        params={"f": "json", "datetime": "2030-01-01T00:00:00Z/.."},
+        timeout=30,
+    )
+    assert after.status_code == 200 and after.json()["numberMatched"] == 0
+
+
+def remote_references(document: object) -> list[str]:
+    found: list[str] = []
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if key == "$ref" and isinstance(value, str) and not value.startswith("#"):
+                found.append(value)
+            else:
+                found += remote_references(value)
+    elif isinstance(document, list):
+        for value in document:
+            found += remote_references(value)
+    return found
+
+
+def resolve(document: dict, reference: str) -> object:
+    target: object = document
+    for part in reference.removeprefix("#/").split("/"):
+        assert isinstance(target, dict) and part in target, reference
+        target = target[part]
+    return target
+
+
+def local_references(document: object) -> list[str]:
+    if isinstance(document, dict):
+        own = [document["$ref"]] if isinstance(document.get("$ref"), str) else []
+        return own + [r for value in document.values() for r in local_references(value)]
+    if isinstance(document, list):
+        return [r for value in document for r in local_references(value)]
+    return []
+
+
+def test_the_api_definition_is_self_contained_and_valid_openapi_3(served) -> None:
+    """Every `$ref` of the served OpenAPI document points inside it (an offline client
+    resolves it all), and the document is valid against OpenAPI 3.0's own JSON Schema."""
+    base, _ = served
+    response = requests.get(f"{base}/ogc/openapi", params={"f": "json"}, timeout=30)
+    assert response.status_code == 200
+    document = response.json()
+    assert remote_references(document) == []
+    for reference in set(local_references(document)):
+        resolve(document, reference)
+    items = document["paths"]["/collections/ecully-fidelite-points/items"]["get"]
+    assert resolve(document, items["responses"]["200"]["$ref"])  # the features response
+    meta_schema = json.loads(OPENAPI_SCHEMA.read_text("utf-8"))
+    validator = jsonschema.Draft4Validator(meta_schema)
+    assert [error.message for error in validator.iter_errors(document)] == []
