@@ -7,14 +7,18 @@ polygons, see `fidelity_samples`); pygeoapi is read over HTTP as reusers read it
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
 import jsonschema
+import ogc_schemas
+import pandas as pd
 import pytest
 import requests
-from fidelity_samples import KINDS, submission
+from fidelity_samples import CRLF_TEXT, KINDS, sample_frame, submission
+from lxml import etree
 
 from conftest import Deployment, deployment, running_catalog
 
@@ -117,3 +121,75 @@ def test_the_api_definition_is_self_contained_and_valid_openapi_3(served) -> Non
     meta_schema = json.loads(OPENAPI_SCHEMA.read_text("utf-8"))
     validator = jsonschema.Draft4Validator(meta_schema)
     assert [error.message for error in validator.iter_errors(document)] == []
+
+
+# --- WFS (MapServer) ---------------------------------------------------------------------
+
+WFS_NS = "http://www.opengis.net/wfs/2.0"
+MS_NS = "http://mapserver.gis.umn.edu/mapserver"
+XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+GML32 = "application/gml+xml; version=3.2"
+
+
+def wfs_gml(base: str, layer: str) -> bytes:
+    response = requests.get(
+        f"{base}/wfs",
+        params={
+            "SERVICE": "WFS",
+            "VERSION": "2.0.0",
+            "REQUEST": "GetFeature",
+            "TYPENAMES": f"ms:{layer}",
+            "OUTPUTFORMAT": GML32,
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text[:300]
+    return response.content
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_wfs_gml_blank_integers_are_nil_and_line_breaks_survive(served, name: str) -> None:
+    """Blank integers are xsi:nil, as the layer's DescribeFeatureType allows: the GML is
+    valid against it and WFS 2.0 (offline schemas); a published `\\r\\n` comes back whole."""
+    base, published = served
+    layer = f"ecully-{name}"
+    gml = wfs_gml(base, layer)
+    assert ogc_schemas.errors_by_its_own_hints(gml) == []
+    _, integer, text = sample_frame(name)
+    frame = release_frame(published, layer)
+    members = [m[0] for m in etree.fromstring(gml).iter(f"{{{WFS_NS}}}member")]
+    assert len(members) == len(frame)
+    for member, (_, row) in zip(members, frame.iterrows(), strict=True):
+        element = member.find(f"{{{MS_NS}}}{integer}")
+        if pd.isna(row[integer]):
+            assert element.get(XSI_NIL) == "true" and element.text is None
+        else:
+            assert int(element.text) == row[integer]
+        value = member.find(f"{{{MS_NS}}}{text}").text
+        assert (value or None) == (row[text] or None)  # MapServer reads a blank text as ""
+    assert CRLF_TEXT in frame[text].tolist()
+
+
+def test_gdal_reads_wfs_blank_integers_as_null_and_keeps_line_breaks(
+    served, tmp_path: Path
+) -> None:
+    """GDAL's WFS driver (ogr2ogr), as a GIS reads the layer: integers stay integers, a
+    blank is null, the `\\r\\n` inside a text is kept."""
+    base, published = served
+    layer = "ecully-fidelite-points"
+    target = tmp_path / "copie.geojson"
+    done = subprocess.run(
+        ["ogr2ogr", "-f", "GeoJSON", str(target), f"WFS:{base}/wfs", f"ms:{layer}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    copied = [f["properties"] for f in json.loads(target.read_text("utf-8"))["features"]]
+    frame = release_frame(published, layer)
+    assert [p.get("id_banc") for p in copied] == [
+        None if pd.isna(v) else int(v) for v in frame["id_banc"]
+    ]
+    assert all(isinstance(p.get("id_banc"), int | None) for p in copied)
+    assert CRLF_TEXT in [p.get("materiau") for p in copied]

@@ -92,6 +92,12 @@ LINE_WIDTH = 3
 # Dates, times and years are served as text: MapServer wraps GML 3.2 dates in
 # gml:timePosition elements that GDAL's GML reader does not take as a field's value.
 GML_TYPES = {"integer": "Long", "number": "Real", "boolean": "Boolean"}
+# MapServer 8 writes a blank value as an empty element (<ms:x></ms:x>), which no xs:long,
+# xs:double or xs:boolean accepts: these items are declared nillable and a blank one is
+# sent as <ms:x xsi:nil="true"/> (`with_nils`). A blank text stays an empty xs:string.
+NILLABLE_TYPES = frozenset(GML_TYPES)
+FEATURE_BLOCK = re.compile(rb'(<ms:([^\s>]+) gml:id="[^"]*">)(.*?)(</ms:\2>)', re.DOTALL)
+EMPTY_ITEM = re.compile(rb"<ms:([^\s>/]+)></ms:\1>")
 # Geometry types declared by DescribeFeatureType. Lines and polygons stay
 # gml:GeometryPropertyType: GML 3.2's CurvePropertyType and SurfacePropertyType make GDAL
 # (ogr2ogr, QGIS) read plain lines and polygons as curves.
@@ -385,7 +391,45 @@ def _layer_metadata(layer: Layer) -> dict[str, str]:
     for field in layer.fields:
         gml_type = GML_TYPES.get(field.get("type", "string"), "Character")
         items[f"gml_{field['name']}_type"] = gml_type
+        if field.get("type") in NILLABLE_TYPES:
+            items[f"gml_{field['name']}_nillable"] = "true"
     return items
+
+
+def nillable_items(layers: Iterable[Layer]) -> dict[bytes, frozenset[bytes]]:
+    """Each layer's items sent as xsi:nil when blank (its element name -> item names)."""
+    return {
+        layer.name.encode(): frozenset(
+            f["name"].encode() for f in layer.fields if f.get("type") in NILLABLE_TYPES
+        )
+        for layer in layers
+    }
+
+
+def with_nils(response: Response, nillable: dict[bytes, frozenset[bytes]]) -> Response:
+    """A GetFeature (or GetFeatureInfo) GML answer as its schema reads it: a blank number,
+    integer or boolean as xsi:nil, and a carriage return inside a text as `&#13;` (XML
+    parsers turn a raw `\r\n` into `\n`: the published `\r\n` must come back whole)."""
+    body = bytes(response.body)
+    if b"xml" not in response.headers.get("content-type", "").encode() or b"<ms:" not in body:
+        return response
+
+    def feature(found: re.Match[bytes]) -> bytes:
+        names = nillable.get(found.group(2), frozenset())
+        content = EMPTY_ITEM.sub(
+            lambda item: (
+                b'<ms:%s xsi:nil="true"/>' % item.group(1)
+                if item.group(1) in names
+                else item.group(0)
+            ),
+            found.group(3),
+        )
+        return found.group(1) + content + found.group(4)
+
+    # MapServer declares xmlns:xsi on the collection (for its xsi:schemaLocation)
+    changed = FEATURE_BLOCK.sub(feature, body.replace(b"\r", b"&#13;"))
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(changed, status_code=response.status_code, headers=headers)
 
 
 def _class_block(layer: Layer) -> list[str]:
@@ -467,6 +511,7 @@ class MapServerService:
         self.mapserv = mapserv
         self.timeout = timeout
         self.layer_names: tuple[str, ...] | None = None  # None until the first update
+        self.nillable: dict[bytes, frozenset[bytes]] = {}  # see `with_nils`
         self.pg_password: str | None = None  # for PostGIS layers: mapserv's PGPASSWORD
         self._select: Callable[[Request], MapServerService] = lambda _request: self
         self._public_url = public_url
@@ -486,6 +531,7 @@ class MapServerService:
         write_atomically(self.config_path, render_config(self.map_path.resolve()))
         write_atomically(self.map_path, render_mapfile(layers, self.public_url()))
         self.layer_names = tuple(layer.name for layer in layers)
+        self.nillable = nillable_items(layers)
         passwords = {layer.postgis_password for layer in layers if layer.postgis_password}
         self.pg_password = next(iter(passwords), None)
 
@@ -538,7 +584,7 @@ class MapServerService:
         except OSError:
             LOGGER.exception("MapServer introuvable ou non exécutable : %s", self.mapserv)
             return ogc_exception(503, "MapServer n'est pas disponible sur ce serveur.")
-        return mapserver_answer(finished)
+        return with_nils(mapserver_answer(finished), self.nillable)
 
     def cgi_environ(self, request: Request, service: str, body: bytes) -> dict[str, str]:
         """The CGI variables: no header of the request but its content type, and the
