@@ -22,18 +22,36 @@ from lxml import etree
 
 from conftest import Deployment, deployment, running_catalog
 
+pytest_plugins = ["backends"]  # the session's throwaway PostGIS database
 OPENAPI_SCHEMA = (
     Path(jsonschema.__file__).parents[1] / "pygeoapi" / "schemas" / "openapi" / "openapi-3.0.x.json"
 )
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Deployment]]:
-    with deployment(tmp_path_factory, "fidelite") as published:
-        for name in KINDS:
-            published.publish(submission(published.root, name))
-        with running_catalog(published.store) as base:
-            yield base, published
+@pytest.fixture(scope="module", params=["sqlite", "postgis"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Deployment]]:
+    """The fidelity submissions published on each store backend, served by the catalog."""
+    patch = pytest.MonkeyPatch()
+    url = request.getfixturevalue("postgis_database") if request.param == "postgis" else None
+    if url:
+        patch.setenv("OPENDATA_STORE_URL", url)
+    else:
+        patch.delenv("OPENDATA_STORE_URL", raising=False)
+    try:
+        with deployment(tmp_path_factory, f"fidelite-{request.param}") as published:
+            for name in KINDS:
+                published.publish(submission(published.root, name))
+            with running_catalog(published.store) as base:
+                yield base, published
+            published.store.close()
+    finally:
+        patch.undo()
+        if url:
+            from backends import empty_postgis  # a pytest plugin here: imported once registered
+
+            empty_postgis(url)
 
 
 def release_frame(published: Deployment, slug: str) -> gpd.GeoDataFrame:
@@ -193,3 +211,70 @@ def test_gdal_reads_wfs_blank_integers_as_null_and_keeps_line_breaks(
     ]
     assert all(isinstance(p.get("id_banc"), int | None) for p in copied)
     assert CRLF_TEXT in [p.get("materiau") for p in copied]
+
+
+# --- one value, every service ---------------------------------------------------------------
+
+
+def wfs_geojson(base: str, layer: str) -> list[dict]:
+    response = requests.get(
+        f"{base}/wfs",
+        params={
+            "SERVICE": "WFS",
+            "VERSION": "2.0.0",
+            "REQUEST": "GetFeature",
+            "TYPENAMES": f"ms:{layer}",
+            "OUTPUTFORMAT": "application/json; subtype=geojson",
+        },
+        timeout=30,
+    )
+    return [f["properties"] for f in response.json()["features"]]
+
+
+def gml_values(gml: bytes, name: str) -> list[str | None]:
+    members = [m[0] for m in etree.fromstring(gml).iter(f"{{{WFS_NS}}}member")]
+    return [member.find(f"{{{MS_NS}}}{name}").text for member in members]
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_dates_and_integers_read_the_same_in_every_service(served, name: str) -> None:
+    """A Table Schema `date` is YYYY-MM-DD, a `datetime` YYYY-MM-DDTHH:MM:SS, an integer a
+    JSON integer (null when blank), in the OGC API, WFS (GeoJSON and GML), the rows API and
+    the GeoJSON download alike; each OGC API feature's `id` is its item's path."""
+    base, published = served
+    layer = f"ecully-{name}"
+    _, integer, _ = sample_frame(name)
+    frame = release_frame(published, layer)
+    dates = [None if pd.isna(v) else v.isoformat() for v in frame["jour"]]
+    instants = [None if pd.isna(v) else v.isoformat() for v in frame["releve"]]
+    integers = [None if pd.isna(v) else int(v) for v in frame[integer]]
+    features = requests.get(
+        f"{base}/ogc/collections/{layer}/items", params={"f": "json", "limit": "100"}, timeout=30
+    ).json()["features"]
+    rows = requests.get(
+        f"{base}/api/datasets/{layer}/rows", params={"_taille": "100"}, timeout=30
+    ).json()["lignes"]
+    download = requests.get(
+        f"{base}/api/datasets/{layer}/download/geojson", params={"crs": "2154"}, timeout=30
+    ).json()["features"]
+    answers = {
+        "OGC API": [f["properties"] for f in features],
+        "WFS GeoJSON": wfs_geojson(base, layer),
+        "rows": rows,
+        "GeoJSON download": [f["properties"] for f in download],
+    }
+    for service, properties in answers.items():
+        assert [p.get("jour") for p in properties] == dates, service
+        assert [p.get("releve") for p in properties] == instants, service
+        assert [p.get(integer) for p in properties] == integers, service
+        assert all(type(p.get(integer)) in (int, type(None)) for p in properties), service
+    gml = wfs_gml(base, layer)
+    assert gml_values(gml, "jour") == dates
+    assert gml_values(gml, "releve") == instants
+    for feature in features[:3]:
+        item = requests.get(
+            f"{base}/ogc/collections/{layer}/items/{feature['id']}",
+            params={"f": "json"},
+            timeout=30,
+        ).json()
+        assert item["id"] == feature["id"] and item["properties"] == feature["properties"]

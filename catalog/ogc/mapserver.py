@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import html
+import json
 import logging
 import os
 import re
@@ -93,9 +94,10 @@ LINE_WIDTH = 3
 # gml:timePosition elements that GDAL's GML reader does not take as a field's value.
 GML_TYPES = {"integer": "Long", "number": "Real", "boolean": "Boolean"}
 # MapServer 8 writes a blank value as an empty element (<ms:x></ms:x>), which no xs:long,
-# xs:double or xs:boolean accepts: these items are declared nillable and a blank one is
-# sent as <ms:x xsi:nil="true"/> (`with_nils`). A blank text stays an empty xs:string.
-NILLABLE_TYPES = frozenset(GML_TYPES)
+# xs:double or xs:boolean accepts, and as "" in GeoJSON: every item whose Table Schema type
+# has no empty value (all but texts) is declared nillable and a blank one is sent as
+# <ms:x xsi:nil="true"/>, or null in GeoJSON (`as_declared`). A blank text stays "".
+TEXT_TYPES = frozenset({"string", "any"})
 FEATURE_BLOCK = re.compile(rb'(<ms:([^\s>]+) gml:id="[^"]*">)(.*?)(</ms:\2>)', re.DOTALL)
 EMPTY_ITEM = re.compile(rb"<ms:([^\s>/]+)></ms:\1>")
 # Geometry types declared by DescribeFeatureType. Lines and polygons stay
@@ -314,8 +316,8 @@ def layer_extent(layer: Layer) -> str:
 
 def postgis_data(layer: Layer) -> str:
     """The PostGIS layer's DATA: the version table's feature id (as `ms_fid`, the unique
-    key and gml:id), its geometry and published fields, dates as YYYY-MM-DD, in feature
-    order (WFS paging)."""
+    key and gml:id), its geometry and published fields, dates as YYYY-MM-DD and datetimes
+    as YYYY-MM-DDTHH:MM:SS (as the GeoPackage and the OGC API), in feature order (paging)."""
     geometry = layer.postgis_geometry or "geometry"
     schema, _, table = (layer.postgis_table or "").partition(".")
     columns = [f"ogc_fid AS {FID_ITEM}", sql_identifier(geometry)]
@@ -323,6 +325,8 @@ def postgis_data(layer: Layer) -> str:
         name = sql_identifier(field["name"])
         if field["type"] == "date":
             columns.append(f"to_char({name}, 'YYYY-MM-DD') AS {name}")
+        elif field["type"] == "datetime":  # ISO 8601, as the GeoPackage and the OGC API
+            columns.append(f"to_char({name}, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS {name}")
         else:
             columns.append(name)
     select = (
@@ -391,7 +395,7 @@ def _layer_metadata(layer: Layer) -> dict[str, str]:
     for field in layer.fields:
         gml_type = GML_TYPES.get(field.get("type", "string"), "Character")
         items[f"gml_{field['name']}_type"] = gml_type
-        if field.get("type") in NILLABLE_TYPES:
+        if field.get("type", "string") not in TEXT_TYPES:
             items[f"gml_{field['name']}_nillable"] = "true"
     return items
 
@@ -400,18 +404,35 @@ def nillable_items(layers: Iterable[Layer]) -> dict[bytes, frozenset[bytes]]:
     """Each layer's items sent as xsi:nil when blank (its element name -> item names)."""
     return {
         layer.name.encode(): frozenset(
-            f["name"].encode() for f in layer.fields if f.get("type") in NILLABLE_TYPES
+            f["name"].encode() for f in layer.fields if f.get("type", "string") not in TEXT_TYPES
         )
         for layer in layers
     }
 
 
-def with_nils(response: Response, nillable: dict[bytes, frozenset[bytes]]) -> Response:
-    """A GetFeature (or GetFeatureInfo) GML answer as its schema reads it: a blank number,
-    integer or boolean as xsi:nil, and a carriage return inside a text as `&#13;` (XML
-    parsers turn a raw `\r\n` into `\n`: the published `\r\n` must come back whole)."""
+def blank_as_null(layers: Iterable[Layer]) -> frozenset[str]:
+    """The items whose blank is null in WFS GeoJSON, which names no layer per feature: those
+    blank-able in every layer that has them (a text of the same name elsewhere keeps "")."""
+    blankable: set[str] = set()
+    texts: set[str] = set()
+    for layer in layers:
+        for field in layer.fields:
+            kind = field.get("type", "string")
+            (texts if kind in TEXT_TYPES else blankable).add(field["name"])
+    return frozenset(blankable - texts)
+
+
+def as_declared(
+    response: Response, nillable: dict[bytes, frozenset[bytes]], blanks: frozenset[str]
+) -> Response:
+    """A GetFeature answer as the layer's schema reads it: a blank number, integer, boolean
+    or date as xsi:nil in GML, as null in GeoJSON; in GML a carriage return inside a text
+    as `&#13;` (XML parsers turn a raw `\r\n` into `\n`: a published `\r\n` comes back whole)."""
+    kind = response.headers.get("content-type", "")
+    if "geojson" in kind:
+        return _geojson_nulls(response, blanks)
     body = bytes(response.body)
-    if b"xml" not in response.headers.get("content-type", "").encode() or b"<ms:" not in body:
+    if "xml" not in kind or b"<ms:" not in body:
         return response
 
     def feature(found: re.Match[bytes]) -> bytes:
@@ -428,8 +449,30 @@ def with_nils(response: Response, nillable: dict[bytes, frozenset[bytes]]) -> Re
 
     # MapServer declares xmlns:xsi on the collection (for its xsi:schemaLocation)
     changed = FEATURE_BLOCK.sub(feature, body.replace(b"\r", b"&#13;"))
+    return _replaced(response, changed)
+
+
+def _geojson_nulls(response: Response, names: frozenset[str]) -> Response:
+    """WFS GeoJSON: "" as null for the blank-able `names` (see `blank_as_null`)."""
+    try:
+        document = json.loads(bytes(response.body))
+    except ValueError:
+        return response
+    changed = False
+    for feature in document.get("features", []) if isinstance(document, dict) else []:
+        properties = feature.get("properties") or {}
+        for name in names & properties.keys():
+            if properties[name] == "":
+                properties[name] = None
+                changed = True
+    if not changed:
+        return response
+    return _replaced(response, json.dumps(document, ensure_ascii=False).encode())
+
+
+def _replaced(response: Response, body: bytes) -> Response:
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return Response(changed, status_code=response.status_code, headers=headers)
+    return Response(body, status_code=response.status_code, headers=headers)
 
 
 def _class_block(layer: Layer) -> list[str]:
@@ -511,7 +554,8 @@ class MapServerService:
         self.mapserv = mapserv
         self.timeout = timeout
         self.layer_names: tuple[str, ...] | None = None  # None until the first update
-        self.nillable: dict[bytes, frozenset[bytes]] = {}  # see `with_nils`
+        self.nillable: dict[bytes, frozenset[bytes]] = {}  # see `as_declared`
+        self.blanks: frozenset[str] = frozenset()
         self.pg_password: str | None = None  # for PostGIS layers: mapserv's PGPASSWORD
         self._select: Callable[[Request], MapServerService] = lambda _request: self
         self._public_url = public_url
@@ -532,6 +576,7 @@ class MapServerService:
         write_atomically(self.map_path, render_mapfile(layers, self.public_url()))
         self.layer_names = tuple(layer.name for layer in layers)
         self.nillable = nillable_items(layers)
+        self.blanks = blank_as_null(layers)
         passwords = {layer.postgis_password for layer in layers if layer.postgis_password}
         self.pg_password = next(iter(passwords), None)
 
@@ -584,7 +629,7 @@ class MapServerService:
         except OSError:
             LOGGER.exception("MapServer introuvable ou non exécutable : %s", self.mapserv)
             return ogc_exception(503, "MapServer n'est pas disponible sur ce serveur.")
-        return with_nils(mapserver_answer(finished), self.nillable)
+        return as_declared(mapserver_answer(finished), self.nillable, self.blanks)
 
     def cgi_environ(self, request: Request, service: str, body: bytes) -> dict[str, str]:
         """The CGI variables: no header of the request but its content type, and the
