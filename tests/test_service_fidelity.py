@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,10 +18,16 @@ import ogc_schemas
 import pandas as pd
 import pytest
 import requests
+from fastapi import FastAPI
 from fidelity_samples import CRLF_TEXT, KINDS, sample_frame, submission
 from lxml import etree
 
-from conftest import Deployment, deployment, running_catalog
+from catalog.ogc.layers import Layer, served_layers
+from catalog.ogc.mapserver import MapServerService
+from catalog.ogc.providers import GeoPackageProvider
+from core.settings import DEFAULT_PUBLIC_URL
+
+from conftest import Deployment, deployment, running_catalog, serving
 
 pytest_plugins = ["backends"]  # the session's throwaway PostGIS database
 OPENAPI_SCHEMA = (
@@ -278,3 +285,63 @@ def test_dates_and_integers_read_the_same_in_every_service(served, name: str) ->
             timeout=30,
         ).json()
         assert item["id"] == feature["id"] and item["properties"] == feature["properties"]
+
+
+# --- releases published before issue #15 -----------------------------------------------------
+
+
+def older_layer(served, tmp_path: Path) -> Layer:
+    """The points layer over a GeoPackage as releases published before issue #15 derived
+    it: integers with blanks stored as reals (3.0), dates with a time of day."""
+    base, published = served
+    layer = next(x for x in served_layers(published.store) if x.name == "ecully-fidelite-points")
+    frame = release_frame(published, layer.name).to_crs(4326)
+    older = gpd.GeoDataFrame(
+        {
+            "id_banc": frame["id_banc"].astype("float64"),
+            "date_pose": [f"{v.isoformat()}T00:00:00" for v in frame["date_pose"]],
+        },
+        geometry=frame.geometry,
+        crs=4326,
+    )
+    gpkg = tmp_path / "ancienne.gpkg"
+    older.to_file(gpkg, driver="GPKG", layer="ancienne")
+    fields = [f for f in layer.fields if f["name"] in ("id_banc", "date_pose")]
+    return replace(layer, gpkg=gpkg, table="ancienne", fields=fields, postgis_table=None)
+
+
+def test_an_older_releases_integers_and_dates_keep_their_types(served, tmp_path: Path) -> None:
+    """Such a layer reads as its schema says in the OGC API provider and in WFS (GeoJSON
+    and GML valid against its DescribeFeatureType): 3, not 3.0; 2017-09-02, no time."""
+    layer = older_layer(served, tmp_path)
+    _, published = served
+    frame = release_frame(published, layer.name)
+    integers = [None if pd.isna(v) else int(v) for v in frame["id_banc"]]
+    dates = [v.isoformat() for v in frame["date_pose"]]
+    provider = GeoPackageProvider(
+        {
+            "name": "ancienne",
+            "type": "feature",
+            "data": str(layer.gpkg),
+            "table": layer.table,
+            "id_field": "fid",
+            "field_types": {f["name"]: f["type"] for f in layer.fields},
+        }
+    )
+    found = [f["properties"] for f in provider.query(limit=100)["features"]]
+    assert [p["id_banc"] for p in found] == integers
+    assert all(type(p["id_banc"]) in (int, type(None)) for p in found)
+    assert [p["date_pose"] for p in found] == dates
+    service = MapServerService(tmp_path / "services")
+    app = FastAPI()
+    app.state.public_url = DEFAULT_PUBLIC_URL  # `serving` puts the served address instead
+    service.mount(app)
+    with serving(app) as base:
+        service.update([layer], [])
+        properties = wfs_geojson(base, layer.name)
+        gml = wfs_gml(base, layer.name)
+        invalid = ogc_schemas.errors_by_its_own_hints(gml)  # its schema from the service
+    assert [p.get("id_banc") for p in properties] == integers
+    assert all(type(p.get("id_banc")) in (int, type(None)) for p in properties)
+    assert invalid == []
+    assert gml_values(gml, "date_pose") == dates
