@@ -49,8 +49,9 @@ def sample_frame(name: str) -> tuple[gpd.GeoDataFrame, str, str]:
     return frame, integer, text
 
 
-def submission(root: Path, name: str) -> Path:
-    frame, _, _ = sample_frame(name)
+def submission(root: Path, name: str, like: str | None = None) -> Path:
+    """The submission `name`, made as `like` (one of `KINDS`, by default `name`)."""
+    frame, _, _ = sample_frame(like or name)
     return write_submission(
         root / "submissions" / name, f"{name}.geojson", frame.to_json(drop_id=True, na="null")
     )

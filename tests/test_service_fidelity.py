@@ -6,6 +6,8 @@ polygons, see `fidelity_samples`); pygeoapi is read over HTTP as reusers read it
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +18,9 @@ import geopandas as gpd
 import jsonschema
 import ogc_schemas
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 import requests
 from fastapi import FastAPI
@@ -25,6 +30,7 @@ from lxml import etree
 from catalog.ogc.layers import Layer, served_layers
 from catalog.ogc.mapserver import MapServerService
 from catalog.ogc.providers import GeoPackageProvider
+from catalog.store import downloads
 from core.settings import DEFAULT_PUBLIC_URL
 
 from conftest import Deployment, deployment, running_catalog, serving
@@ -345,3 +351,36 @@ def test_an_older_releases_integers_and_dates_keep_their_types(served, tmp_path:
     assert all(type(p.get("id_banc")) in (int, type(None)) for p in properties)
     assert invalid == []
     assert gml_values(gml, "date_pose") == dates
+
+
+def as_published_before_issue_15(published: Deployment, slug: str) -> None:
+    """Rewrite a release as map releases were before issue #15: dates stored as timestamps
+    in its Parquet, and its GeoJSON and CSV written from them (2017-09-02T00:00:00)."""
+    release = published.store.current_release(slug)
+    parquet = published.store.release_path(release, "parquet")
+    table = pq.read_table(parquet)
+    for name in ("date_pose", "jour"):
+        position = table.column_names.index(name)
+        column = pc.cast(table.column(name), pa.timestamp("ms"))
+        table = table.set_column(position, name, column)
+    pq.write_table(table, parquet)
+    for fmt in ("geojson", "csv"):
+        target = published.store.release_path(release, fmt)
+        target.unlink()
+        downloads.FORMATS[fmt].write(parquet, target, None, "", frozenset())
+    assert '"date_pose": "2017-09-02T00:00:00"' in target.with_suffix(".geojson").read_text()
+
+
+def test_an_older_releases_downloads_write_dates_as_dates(served) -> None:
+    """Its GeoJSON and CSV downloads give a date as YYYY-MM-DD, a datetime with its time."""
+    base, published = served
+    slug = "ecully-fidelite-ancienne"
+    published.publish(submission(published.root, "fidelite-ancienne", like="fidelite-points"))
+    as_published_before_issue_15(published, slug)
+    url = f"{base}/api/datasets/{slug}/download"
+    geojson = requests.get(f"{url}/geojson", timeout=30).json()["features"]
+    assert geojson[0]["properties"]["date_pose"] == "2017-09-02"
+    assert geojson[0]["properties"]["releve"] == "2026-10-01T07:15:30"
+    assert [f["properties"]["jour"] for f in geojson][6:8] == ["2026-10-07", None]
+    rows = list(csv.DictReader(io.StringIO(requests.get(f"{url}/csv", timeout=30).text)))
+    assert rows[0]["date_pose"] == "2017-09-02" and rows[0]["releve"] == "2026-10-01T07:15:30"
