@@ -44,7 +44,8 @@ from pygeoapi.api.itemtypes import (
 )
 from pygeoapi.openapi import get_oas
 
-from catalog.ogc.layers import Entry, Layer
+from catalog.ogc.layers import Entry, Layer, temporal_extent
+from catalog.ogc.openapi import self_contained
 from catalog.ogc.providers import register_password
 from catalog.site import public_url
 from core.urls import dataset_api, dataset_page, download
@@ -72,6 +73,7 @@ class _NoConfigCache(dict):
 
 l10n._cfg_cache = _NoConfigCache()
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 SERVED_CRS = [CRS84] + [
     f"http://www.opengis.net/def/crs/EPSG/0/{code}" for code in (4326, 2154, 3946, 3857)
 ]
@@ -225,11 +227,18 @@ class OgcApi:
                 )
             if function in (landing_page, conformance) and status == 200:
                 content = _without_unoffered(content, headers)
+            if function is describe_collections and status == 200:
+                content = _with_temporal_extents(content, headers, service.temporal_extents())
             if function in FEATURE_FUNCTIONS and headers.get("Content-Type") == "application/json":
                 headers["Content-Type"] = "application/geo+json"
             return Response(content, status_code=status, headers=headers)
 
         return endpoint
+
+    def temporal_extents(self) -> dict[str, list[str]]:
+        """Each layer's temporal interval (RFC 3339), for those with a date or datetime."""
+        found = {layer.name: temporal_extent(layer) for layer in self._layers}
+        return {name: extent.interval() for name, extent in found.items() if extent}
 
     def items_parameters(self, collection: str) -> set[str]:
         if collection == CATALOGUE:
@@ -247,9 +256,8 @@ class OgcApi:
                 while len(self._apis) >= MAX_SITES:
                     self._apis.pop(next(iter(self._apis)))
                 config = self._config(site)
-                api = QuietClientErrors(
-                    config, get_oas(copy.deepcopy(config), fail_on_invalid_collection=False)
-                )
+                document = get_oas(copy.deepcopy(config), fail_on_invalid_collection=False)
+                api = QuietClientErrors(config, self_contained(document))
                 self._apis[site] = api
             return api
 
@@ -328,6 +336,23 @@ def _without_unoffered(content: str | bytes, headers: dict[str, str]) -> str | b
             for link in document["links"]
             if not any(n in link["href"] or n in link["rel"] for n in NOT_OFFERED)
         ]
+    return json.dumps(document, ensure_ascii=False)
+
+
+def _with_temporal_extents(
+    content: str | bytes, headers: dict[str, str], intervals: dict[str, list[str]]
+) -> str | bytes:
+    """The collections' `extent.temporal` (min and max of the data's time field). Added to
+    pygeoapi's answer rather than to its configuration: configured, pygeoapi would refuse
+    with a 400 every `datetime` outside the data's range, where an empty page is the answer."""
+    if "json" not in headers.get("Content-Type", "") or not intervals:
+        return content
+    document = json.loads(content)
+    for collection in document.get("collections", [document]):
+        interval = intervals.get(collection.get("id", ""))
+        if interval:
+            extent = collection.setdefault("extent", {})
+            extent["temporal"] = {"interval": [interval], "trs": GREGORIAN}
     return json.dumps(document, ensure_ascii=False)
 
 

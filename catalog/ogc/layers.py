@@ -26,6 +26,7 @@ needs GeoAlchemy2 and psycopg2, which this environment does not ship).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -105,6 +106,53 @@ class Layer:
         """POINT, LINE or POLYGON: what a default style draws."""
         base = self.geometry_type.removeprefix("Multi").lower()
         return {"point": "POINT", "linestring": "LINE", "polygon": "POLYGON"}.get(base, "POINT")
+
+
+@dataclass(frozen=True)
+class TemporalExtent:
+    """The first and last value of a layer's time field (`Layer.time_field`), as the data
+    holds them: `2017-09-02` for a Table Schema `date`, `2026-10-01T07:15:30` for a
+    `datetime` (no time zone: the platform's datetimes are naive, read as UTC)."""
+
+    field: str
+    kind: str  # date | datetime
+    start: str
+    end: str
+
+    def interval(self) -> list[str]:
+        """RFC 3339 instants, UTC, as OGC API collections advertise them (a date: its day)."""
+        if self.kind == "date":
+            return [f"{self.start}T00:00:00Z", f"{self.end}T23:59:59Z"]
+        return [f"{self.start}Z", f"{self.end}Z"]
+
+
+def temporal_extent(layer: Layer) -> TemporalExtent | None:
+    """The layer's temporal extent (None: no date or datetime field, or no value in it),
+    read from its GeoPackage whatever the store: the OGC API advertises it, and a catalogue
+    record (DCAT, ISO 19139) may describe the dataset's temporal coverage with it."""
+    if layer.time_field is None:
+        return None
+    kind = next(f["type"] for f in layer.fields if f["name"] == layer.time_field)
+    found = _time_range(str(layer.gpkg), layer.table, layer.time_field, kind)
+    if found is None:
+        return None
+    return TemporalExtent(layer.time_field, kind, *found)
+
+
+@functools.lru_cache(maxsize=256)
+def _time_range(gpkg: str, table: str, column: str, kind: str) -> tuple[str, str] | None:
+    """Min and max of a date (YYYY-MM-DD) or datetime (YYYY-MM-DDTHH:MM:SS) column; read
+    once per file (a layer's GeoPackage is written once, releases are immutable). Older
+    GeoPackages hold a time of day in date columns, and a space may stand for the T."""
+    width = 10 if kind == "date" else 19
+    quoted = '"' + column.replace('"', '""') + '"'
+    value = f"substr(replace({quoted}, ' ', 'T'), 1, {width})"
+    with sqlite3.connect(f"file:{gpkg}?mode=ro&immutable=1", uri=True) as conn:
+        start, end = conn.execute(
+            f'SELECT min({value}), max({value}) FROM "{table.replace(chr(34), chr(34) * 2)}" '
+            f"WHERE {quoted} IS NOT NULL AND {quoted} != ''"
+        ).fetchone()
+    return None if start is None else (str(start), str(end))
 
 
 def layer_name(slug: str, version: int, current: bool) -> str:

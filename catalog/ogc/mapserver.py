@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import logging
 import os
 import re
@@ -99,6 +100,13 @@ LINE_WIDTH = 3
 # Dates, times and years are served as text: MapServer wraps GML 3.2 dates in
 # gml:timePosition elements that GDAL's GML reader does not take as a field's value.
 GML_TYPES = {"integer": "Long", "number": "Real", "boolean": "Boolean"}
+# MapServer 8 writes a blank value as an empty element (<ms:x></ms:x>), which no xs:long,
+# xs:double or xs:boolean accepts, and as "" in GeoJSON: every item whose Table Schema type
+# has no empty value (all but texts) is declared nillable and a blank one is sent as
+# <ms:x xsi:nil="true"/>, or null in GeoJSON (`as_declared`). A blank text stays "".
+TEXT_TYPES = frozenset({"string", "any"})
+FEATURE_BLOCK = re.compile(rb'(<ms:([^\s>]+) gml:id="[^"]*">)(.*?)(</ms:\2>)', re.DOTALL)
+EMPTY_ITEM = re.compile(rb"<ms:([^\s>/]+)></ms:\1>")
 # Geometry types declared by DescribeFeatureType. Lines and polygons stay
 # gml:GeometryPropertyType: GML 3.2's CurvePropertyType and SurfacePropertyType make GDAL
 # (ogr2ogr, QGIS) read plain lines and polygons as curves.
@@ -315,8 +323,8 @@ def layer_extent(layer: Layer) -> str:
 
 def postgis_data(layer: Layer) -> str:
     """The PostGIS layer's DATA: the version table's feature id (as `ms_fid`, the unique
-    key and gml:id), its geometry and published fields, dates as YYYY-MM-DD, in feature
-    order (WFS paging)."""
+    key and gml:id), its geometry and published fields, dates as YYYY-MM-DD and datetimes
+    as YYYY-MM-DDTHH:MM:SS (as the GeoPackage and the OGC API), in feature order (paging)."""
     geometry = layer.postgis_geometry or "geometry"
     schema, _, table = (layer.postgis_table or "").partition(".")
     columns = [f"ogc_fid AS {FID_ITEM}", sql_identifier(geometry)]
@@ -324,6 +332,8 @@ def postgis_data(layer: Layer) -> str:
         name = sql_identifier(field["name"])
         if field["type"] == "date":
             columns.append(f"to_char({name}, 'YYYY-MM-DD') AS {name}")
+        elif field["type"] == "datetime":  # ISO 8601, as the GeoPackage and the OGC API
+            columns.append(f"to_char({name}, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS {name}")
         else:
             columns.append(name)
     select = (
@@ -392,7 +402,84 @@ def _layer_metadata(layer: Layer) -> dict[str, str]:
     for field in layer.fields:
         gml_type = GML_TYPES.get(field.get("type", "string"), "Character")
         items[f"gml_{field['name']}_type"] = gml_type
+        if field.get("type", "string") not in TEXT_TYPES:
+            items[f"gml_{field['name']}_nillable"] = "true"
     return items
+
+
+def nillable_items(layers: Iterable[Layer]) -> dict[bytes, frozenset[bytes]]:
+    """Each layer's items sent as xsi:nil when blank (its element name -> item names)."""
+    return {
+        layer.name.encode(): frozenset(
+            f["name"].encode() for f in layer.fields if f.get("type", "string") not in TEXT_TYPES
+        )
+        for layer in layers
+    }
+
+
+def blank_as_null(layers: Iterable[Layer]) -> frozenset[str]:
+    """The items whose blank is null in WFS GeoJSON, which names no layer per feature: those
+    blank-able in every layer that has them (a text of the same name elsewhere keeps "")."""
+    blankable: set[str] = set()
+    texts: set[str] = set()
+    for layer in layers:
+        for field in layer.fields:
+            kind = field.get("type", "string")
+            (texts if kind in TEXT_TYPES else blankable).add(field["name"])
+    return frozenset(blankable - texts)
+
+
+def as_declared(
+    response: Response, nillable: dict[bytes, frozenset[bytes]], blanks: frozenset[str]
+) -> Response:
+    """A GetFeature answer as the layer's schema reads it: a blank number, integer, boolean
+    or date as xsi:nil in GML, as null in GeoJSON; in GML a carriage return inside a text
+    as `&#13;` (XML parsers turn a raw `\r\n` into `\n`: a published `\r\n` comes back whole)."""
+    kind = response.headers.get("content-type", "")
+    if "geojson" in kind:
+        return _geojson_nulls(response, blanks)
+    body = bytes(response.body)
+    if "xml" not in kind or b"<ms:" not in body:
+        return response
+
+    def feature(found: re.Match[bytes]) -> bytes:
+        names = nillable.get(found.group(2), frozenset())
+        content = EMPTY_ITEM.sub(
+            lambda item: (
+                b'<ms:%s xsi:nil="true"/>' % item.group(1)
+                if item.group(1) in names
+                else item.group(0)
+            ),
+            found.group(3),
+        )
+        return found.group(1) + content + found.group(4)
+
+    # MapServer declares xmlns:xsi on the collection (for its xsi:schemaLocation)
+    changed = FEATURE_BLOCK.sub(feature, body.replace(b"\r", b"&#13;"))
+    return _replaced(response, changed)
+
+
+def _geojson_nulls(response: Response, names: frozenset[str]) -> Response:
+    """WFS GeoJSON: "" as null for the blank-able `names` (see `blank_as_null`)."""
+    try:
+        document = json.loads(bytes(response.body))
+    except ValueError:
+        return response
+    changed = False
+    for feature in document.get("features", []) if isinstance(document, dict) else []:
+        properties = feature.get("properties") or {}
+        for name in names & properties.keys():
+            if properties[name] == "":
+                properties[name] = None
+                changed = True
+    if not changed:
+        return response
+    return _replaced(response, json.dumps(document, ensure_ascii=False).encode())
+
+
+def _replaced(response: Response, body: bytes) -> Response:
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(body, status_code=response.status_code, headers=headers)
 
 
 def _class_block(layer: Layer) -> list[str]:
@@ -484,6 +571,8 @@ class MapServerService:
                 label="MapServer",
             )
         self.layer_names: tuple[str, ...] | None = None  # None until the first update
+        self.nillable: dict[bytes, frozenset[bytes]] = {}  # see `as_declared`
+        self.blanks: frozenset[str] = frozenset()
         self.pg_password: str | None = None  # for PostGIS layers: mapserv's PGPASSWORD
         self._select: Callable[[Request], MapServerService] = lambda _request: self
         self._public_url = public_url
@@ -503,6 +592,8 @@ class MapServerService:
         write_atomically(self.config_path, render_config(self.map_path.resolve()))
         write_atomically(self.map_path, render_mapfile(layers, self.public_url()))
         self.layer_names = tuple(layer.name for layer in layers)
+        self.nillable = nillable_items(layers)
+        self.blanks = blank_as_null(layers)
         passwords = {layer.postgis_password for layer in layers if layer.postgis_password}
         self.pg_password = next(iter(passwords), None)
         if self.pool is not None:
@@ -573,7 +664,7 @@ class MapServerService:
         except OSError:
             LOGGER.exception("MapServer introuvable ou non exécutable : %s", self.mapserv)
             return ogc_exception(503, "MapServer n'est pas disponible sur ce serveur.")
-        return mapserver_answer(finished)
+        return as_declared(mapserver_answer(finished), self.nillable, self.blanks)
 
     def cgi_environ(self, request: Request, service: str, body: bytes) -> dict[str, str]:
         """The CGI variables: no header of the request but its content type, and the

@@ -311,8 +311,19 @@ def _typed(value: str, kind: str) -> Any:
 
 
 def _json_value(value: Any, kind: str) -> Any:
-    if kind == "boolean" and value is not None:
+    """A GeoPackage value as its Table Schema type reads in JSON, whatever the file holds:
+    GeoPackages of releases published before issue #15 hold integers with blanks as reals
+    (3.0) and dates with a time of day."""
+    if value is None:
+        return None
+    if kind == "boolean":
         return bool(value)
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind == "date" and isinstance(value, str):
+        return value[:10]
+    if kind == "datetime" and isinstance(value, str):
+        return value.replace(" ", "T")
     return value
 
 
@@ -597,6 +608,8 @@ def _pg_json_value(value: Any, kind: str) -> Any:
         return value.isoformat()
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
+    if kind == "integer" and isinstance(value, float | decimal.Decimal) and value % 1 == 0:
+        return int(value)  # a table loaded from a release that held integers as reals
     if isinstance(value, decimal.Decimal):
         return float(value)
     return value

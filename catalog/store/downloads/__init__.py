@@ -18,6 +18,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from catalog.store.downloads.format import Format
 from core.plugins import load
 
@@ -95,6 +98,16 @@ def derived_file(
     suffix = f"-{crs}" if crs else ""
     target = source.parent / "derived" / f"{source.stem}{suffix}-{fmt}.{spec.extension}"
     return build_once(target, lambda path: spec.write(source, path, crs, notice, dates))
+
+
+def dates_as_timestamps(parquet: Path | None, dates: frozenset[str]) -> bool:
+    """Whether the release stores some of its `dates` as timestamps, as map releases did
+    before issue #15: the files published beside it then write 2017-09-02T00:00:00 for a
+    date, and each download is derived from the Parquet instead (dates as YYYY-MM-DD)."""
+    if parquet is None or not dates:
+        return False
+    schema = pq.read_schema(parquet)
+    return any(pa.types.is_timestamp(schema.field(name).type) for name in dates & set(schema.names))
 
 
 def build_once(target: Path, build: Callable[[Path], None]) -> Path:

@@ -87,13 +87,17 @@ def file_response(
     notice = fill_notice(release.licence["notice"], source, release.metadata["modified"])
     stored_format = "parquet" if fmt == "geoparquet" else fmt
     stored = release.distribution(stored_format)
-    if stored is not None and crs in (None, stored.crs):
+    parquet = store.release_path(release, "parquet")
+    dates = frozenset(
+        f["name"] for f in published_schema(store, release)["fields"] if f.get("type") == "date"
+    )
+    if (
+        stored is not None
+        and crs in (None, stored.crs)
+        and (stored_format == "parquet" or not downloads.dates_as_timestamps(parquet, dates))
+    ):
         path = store.release_path(release, stored_format)
     else:
-        parquet = store.release_path(release, "parquet")
-        dates = frozenset(
-            f["name"] for f in published_schema(store, release)["fields"] if f.get("type") == "date"
-        )
         crs_or_default = crs or (4326 if fmt == "csv" else None)
         path = downloads.derived_file(parquet, fmt, crs_or_default, notice, dates)
     etag = f'"{release.id}-{fmt}-{crs or "natif"}"'
