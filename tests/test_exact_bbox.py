@@ -30,6 +30,8 @@ from owslib.ogcapi.features import Features
 from owslib.wfs import WebFeatureService
 from pyproj import Transformer
 
+from catalog.ogc import mapserver
+
 from conftest import SAMPLES, Deployment, running_catalog, write_submission
 
 pytest_plugins = ["backends"]  # the session's throwaway PostGIS database
@@ -300,3 +302,22 @@ def test_a_longitude_latitude_box_selects_exactly_the_features_it_meets(
                 "missing": sorted(set(expected) - got),
             }
     assert not wrong
+
+
+def test_only_a_bbox_in_another_crs_than_the_output_becomes_a_filter() -> None:
+    """MapServer is exact on its own when the BBOX is in the output CRS: left as asked."""
+    base = [("SERVICE", "WFS"), ("VERSION", "2.0.0"), ("REQUEST", "GetFeature")]
+    lambert = ("BBOX", "836500,6518000,839500,6520000,urn:ogc:def:crs:EPSG::2154")
+    same = [*base, ("TYPENAMES", "ms:a"), lambert, ("SRSNAME", "EPSG:2154")]
+    assert mapserver.bbox_as_filter(same) == same
+    with_filter = [*base, ("TYPENAMES", "ms:a"), lambert, ("FILTER", "<fes:Filter/>")]
+    assert mapserver.bbox_as_filter(with_filter) == with_filter
+    rewritten = dict(mapserver.bbox_as_filter([*base, ("TYPENAMES", "ms:a,ms:b"), lambert]))
+    assert "BBOX" not in rewritten
+    assert rewritten["FILTER"].startswith("(<fes:Filter") and rewritten["FILTER"].count("(") == 2
+    assert 'srsName="urn:ogc:def:crs:EPSG::2154"' in rewritten["FILTER"]
+    latitude_first = ("BBOX", "45.7,4.7,45.8,4.8,urn:ogc:def:crs:EPSG::4326")
+    crs84 = dict(mapserver.bbox_as_filter([*base, ("TYPENAMES", "ms:a"), latitude_first,
+                                           ("SRSNAME", "EPSG:2154")]))  # fmt: skip
+    assert 'srsName="urn:ogc:def:crs:OGC:1.3:CRS84"' in crs84["FILTER"]
+    assert "<gml:posList>4.7 45.7 " in crs84["FILTER"]
