@@ -44,6 +44,7 @@ from pygeoapi.api.itemtypes import (
 )
 from pygeoapi.openapi import get_oas
 
+from catalog.ogc.boxes import REQUESTED, requested_region
 from catalog.ogc.layers import Entry, Layer, temporal_extent
 from catalog.ogc.openapi import self_contained
 from catalog.ogc.providers import register_password
@@ -219,12 +220,20 @@ class OgcApi:
                     "intervalle début/fin (« .. » pour une borne ouverte)."
                 )
             api_request = await APIRequest.from_starlette(request, api.locales)
-            if not api_request.is_valid():
-                headers, status, content = api.get_format_exception(api_request)
-            else:
-                headers, status, content = await run_in_threadpool(
-                    function, api, api_request, *arguments
-                )
+            # the box in its own CRS, for the providers' exact test (`catalog.ogc.boxes`)
+            region = requested_region(
+                request.query_params.get("bbox"), request.query_params.get("bbox-crs")
+            )
+            token = REQUESTED.set(region if function is get_collection_items else None)
+            try:
+                if not api_request.is_valid():
+                    headers, status, content = api.get_format_exception(api_request)
+                else:
+                    headers, status, content = await run_in_threadpool(
+                        function, api, api_request, *arguments
+                    )
+            finally:
+                REQUESTED.reset(token)
             if function in (landing_page, conformance) and status == 200:
                 content = _without_unoffered(content, headers)
             if function is describe_collections and status == 200:

@@ -17,7 +17,8 @@ answered), so that no process keeps a connection or a cache from the previous ma
 
 MapServer does the protocols (capabilities, GetMap, GetFeatureInfo, GetLegendGraphic,
 DescribeFeatureType, GetFeature with paging, filters and reprojection); this module only
-describes the layers and bridges HTTP requests to the CGI program.
+describes the layers and bridges HTTP requests to the CGI program, handing a WFS 2.0
+GetFeature's BBOX over as a filter so that it is exact in its own CRS (`bbox_as_filter`).
 
 The capabilities' online resources (every absolute link MapServer writes) are in the map
 file, from the catalog's public URL (`OPENDATA_PUBLIC_URL`, `catalog.site`): MapServer
@@ -35,8 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import html
+import itertools
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -79,6 +82,18 @@ FID_ITEM = "ms_fid"  # the GeoPackage's feature id, exposed for gml:id and hidde
 LAYER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # an XML NCName: a WFS type name
 PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")  # a PostgreSQL name needing no quotes
 PROJECTED_MARGIN = 1.0  # metres (or the CRS's unit) around a PostGIS layer's extent
+# A GetFeature BBOX becomes a polygon of this many segments per edge (see `bbox_as_filter`)
+BBOX_EDGE_SEGMENTS = 64
+# EPSG:4326 named as WFS 2.0 reads it latitude first; MapServer reads a filter's polygon
+# in it longitude first, so such a box is handed over in CRS84 (the same, x = longitude)
+LATITUDE_FIRST = re.compile(
+    r"^(urn:(x-)?ogc:def:crs:EPSG:[0-9.]*:4326|https?://www\.opengis\.net/def/crs/EPSG/0/4326)$",
+    re.IGNORECASE,
+)
+CRS84_URN = "urn:ogc:def:crs:OGC:1.3:CRS84"
+DEFAULT_WFS_CRS = SERVICE_CRS[0]  # the features' CRS when a GetFeature names no SRSNAME
+FES_NS = "http://www.opengis.net/fes/2.0"
+GML32_NS = "http://www.opengis.net/gml/3.2"
 
 SERVICE_TITLE = "Données ouvertes des communes de la Métropole de Lyon"
 SERVICE_ABSTRACT = (
@@ -699,7 +714,73 @@ def cgi_query(query: str, service: str, add_defaults: bool) -> str:
         pairs.append(("SERVICE", service))
     if add_defaults and "request" not in names:
         pairs.append(("REQUEST", "GetCapabilities"))
-    return urlencode(pairs)
+    return urlencode(bbox_as_filter(pairs))
+
+
+def bbox_as_filter(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A WFS 2.0 GetFeature's BBOX that names its CRS, as a FILTER: the box as a polygon
+    in that CRS, each edge cut in `BBOX_EDGE_SEGMENTS`, that the features intersect.
+
+    MapServer 8 tests each feature in the output CRS (SRSNAME, EPSG:4326 by default),
+    exactly when the BBOX is in that CRS (left as it is then), else against the envelope
+    of the BBOX reprojected into it: a Lambert-93 box asked without SRSNAME=EPSG:2154
+    returned features tens of metres outside it. A filter's polygon is reprojected vertex by
+    vertex into each layer's CRS and tested exactly against the geometries, after the
+    spatial index (R-tree, GiST) has chosen the candidates; its dense edges follow the
+    box's straight edges, curved in the layer's CRS, to within a millimetre."""
+    params = {k.lower(): v for k, v in pairs}
+    if (
+        params.get("request", "").lower() != "getfeature"
+        or not params.get("version", "").startswith("2.0")
+        or not {"filter", "resourceid"}.isdisjoint(params)
+    ):
+        return pairs
+    parts = params.get("bbox", "").split(",")
+    if len(parts) != 5:  # four numbers and a CRS; any other BBOX is left to MapServer
+        return pairs
+    try:
+        box = [float(v) for v in parts[:4]]
+    except ValueError:
+        return pairs
+    if not all(math.isfinite(v) for v in box) or box[0] > box[2] or box[1] > box[3]:
+        return pairs
+    names = params.get("typenames") or params.get("typename") or ""
+    count = max(1, len([name for name in names.split(",") if name.strip()]))
+    crs = parts[4].strip()
+    if _crs_code(crs) == _crs_code(params.get("srsname") or DEFAULT_WFS_CRS):
+        return pairs  # MapServer tests each feature in the box's own CRS: exact already
+    if LATITUDE_FIRST.match(crs):
+        box, crs = [box[1], box[0], box[3], box[2]], CRS84_URN
+    one = _intersects_filter(box, crs)
+    kept = [(k, v) for k, v in pairs if k.lower() != "bbox"]
+    return [*kept, ("FILTER", "".join(f"({one})" for _ in range(count)) if count > 1 else one)]
+
+
+def _crs_code(crs: str) -> str:
+    """A CRS's code (`2154`, `CRS84`) whatever its spelling (EPSG:, urn, URI)."""
+    return re.split(r"[:/]", crs.strip().upper())[-1]
+
+
+def _intersects_filter(box: list[float], crs: str) -> str:
+    """An FES 2.0 filter: the features intersecting the box, as a dense polygon in `crs`
+    (in the box's own axis order, which the polygon's srsName keeps)."""
+    a0, b0, a1, b1 = box
+    corners = [(a0, b0), (a1, b0), (a1, b1), (a0, b1), (a0, b0)]
+    n = BBOX_EDGE_SEGMENTS
+    points = [
+        (start[0] + (end[0] - start[0]) * i / n, start[1] + (end[1] - start[1]) * i / n)
+        for start, end in itertools.pairwise(corners)
+        for i in range(n)
+    ]
+    points.append(corners[0])
+    positions = " ".join(f"{a!r} {b!r}" for a, b in points)
+    return (
+        f'<fes:Filter xmlns:fes="{FES_NS}" xmlns:gml="{GML32_NS}"><fes:Intersects>'
+        "<fes:ValueReference>geometrie</fes:ValueReference>"
+        f'<gml:Polygon gml:id="bbox" srsName="{html.escape(crs)}"><gml:exterior>'
+        f"<gml:LinearRing><gml:posList>{positions}</gml:posList></gml:LinearRing>"
+        "</gml:exterior></gml:Polygon></fes:Intersects></fes:Filter>"
+    )
 
 
 def refuse_unadvertised_format(service: str, query: str) -> Response | None:

@@ -37,6 +37,8 @@ from pygeoapi.provider.base import (
 )
 from pygeoapi.util import crs_transform
 
+from catalog.ogc.boxes import EDGE_POINTS, Region, region_of
+
 JSON_TYPES = {  # Table Schema type -> JSON Schema
     "integer": {"type": "integer"},
     "number": {"type": "number"},
@@ -88,18 +90,28 @@ class GeoPackageProvider(BaseProvider):
         **kwargs: Any,
     ) -> dict[str, Any]:
         conditions, parameters = self._conditions(datetime_, properties or [])
+        region = region_of(bbox) if bbox else None
         with self._connect() as conn:
-            if bbox and not self.points_only:
-                fids = self._intersecting(conn, bbox, conditions, parameters)
+            if region and region.is_crs84 and self.points_only and not (conditions or sortby):
+                # The R-tree alone counts and pages points in a CRS84 box (its float32
+                # bounds checked against the geometry near the edges): only the page's
+                # rows are read from the table.
+                matched, page = self._boxed_page(conn, region, offset, limit, resulttype)
+                rows = self._rows_by_fid(conn, page)
+            elif region:
+                fids = self._intersecting(conn, region, conditions, parameters)
                 matched = len(fids)
-                page = fids[offset : offset + limit] if resulttype != "hits" else []
-                rows = self._rows_by_fid(conn, page)
-            elif bbox and not (conditions or sortby):
-                # Points only (the others took the branch above): the R-tree alone counts
-                # and pages them; only the page's rows are read from the table.
-                matched, page = self._boxed_page(conn, bbox, offset, limit, resulttype)
-                rows = self._rows_by_fid(conn, page)
-            elif not (bbox or conditions or sortby) and self.dense:
+                rows = []
+                if resulttype != "hits" and sortby:
+                    rows = conn.execute(
+                        f"SELECT {self._select()} FROM {quote(self.table)} AS t "
+                        "WHERE t.fid IN (SELECT value FROM json_each(?)) "
+                        f"ORDER BY {self._order(sortby)} LIMIT ? OFFSET ?",
+                        [json.dumps(fids), limit, offset],
+                    ).fetchall()
+                elif resulttype != "hits":
+                    rows = self._rows_by_fid(conn, fids[offset : offset + limit])
+            elif not (conditions or sortby) and self.dense:
                 # Whole table in fid order, fids 1..n: a page is a range of fids.
                 matched = self.count
                 rows = []
@@ -110,18 +122,17 @@ class GeoPackageProvider(BaseProvider):
                         [offset, limit],
                     ).fetchall()
             else:
-                source, source_parameters = self._source(bbox)
+                source = f"{quote(self.table)} AS t"
                 where = " AND ".join(conditions) or "1"
                 matched = conn.execute(
-                    f"SELECT COUNT(*) FROM {source} WHERE {where}",
-                    source_parameters + parameters,
+                    f"SELECT COUNT(*) FROM {source} WHERE {where}", parameters
                 ).fetchone()[0]
                 rows = []
                 if resulttype != "hits":
                     rows = conn.execute(
                         f"SELECT {self._select()} FROM {source} WHERE {where} "
                         f"ORDER BY {self._order(sortby or [])} LIMIT ? OFFSET ?",
-                        source_parameters + parameters + [limit, offset],
+                        parameters + [limit, offset],
                     ).fetchall()
         features = [self._feature(row, select_properties, skip_geometry) for row in rows]
         return {
@@ -149,18 +160,17 @@ class GeoPackageProvider(BaseProvider):
         names = ", ".join(f"t.{quote(name)}" for name, _ in self._columns)
         return f"t.fid, t.{quote(self.geometry_column)}" + (f", {names}" if names else "")
 
-    def _source(self, bbox: list[float] | None) -> tuple[str, list[Any]]:
-        table = f"{quote(self.table)} AS t"
-        if not bbox:
-            return table, []
+    def _source(self, envelope: tuple[float, float, float, float]) -> tuple[str, list[Any]]:
+        """The table's rows whose R-tree box meets `envelope` (CRS84): the candidates."""
         if not self.has_index:
             raise ProviderInvalidQueryError("Index spatial absent : bbox indisponible.")
+        west, south, east, north = envelope
         return (
             # CROSS JOIN fixes the order: the R-tree finds the box's few features first,
             # instead of a scan of the table probing the R-tree row by row.
-            f"{quote(self.rtree)} AS r CROSS JOIN {table} ON t.fid = r.id "
+            f"{quote(self.rtree)} AS r CROSS JOIN {quote(self.table)} AS t ON t.fid = r.id "
             "AND r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?",
-            [bbox[0], bbox[2], bbox[1], bbox[3]],
+            [west, east, south, north],
         )
 
     def _conditions(
@@ -213,12 +223,13 @@ class GeoPackageProvider(BaseProvider):
     def _intersecting(
         self,
         conn: sqlite3.Connection,
-        bbox: list[float],
+        region: Region,
         conditions: list[str],
         parameters: list[Any],
     ) -> list[int]:
-        """Fids whose geometry, not only its envelope, meets the box (lines, polygons)."""
-        source, source_parameters = self._source(bbox)
+        """Fids whose geometry, not only its envelope, meets the box, in fid order: the
+        R-tree's candidates tested exactly in the box's own CRS."""
+        source, source_parameters = self._source(region.envelope())
         where = " AND ".join(conditions) or "1"
         candidates = conn.execute(
             f"SELECT t.fid, t.{quote(self.geometry_column)} FROM {source} "
@@ -228,21 +239,41 @@ class GeoPackageProvider(BaseProvider):
         if not candidates:
             return []
         geometries = shapely.from_wkb([_wkb(blob) for _, blob in candidates])
-        hits = shapely.intersects(geometries, shapely.box(*bbox))
+        hits = region.meets(geometries)
         return [fid for (fid, _), hit in zip(candidates, hits, strict=True) if hit]
 
     def _boxed_page(
-        self, conn: sqlite3.Connection, bbox: list[float], offset: int, limit: int, kind: str
+        self, conn: sqlite3.Connection, region: Region, offset: int, limit: int, kind: str
     ) -> tuple[int, list[int]]:
-        box = "r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?"
-        values = [bbox[0], bbox[2], bbox[1], bbox[3]]
+        """Points in a CRS84 box, counted and paged in the R-tree. Its bounds are float32,
+        rounded outwards (up to 0.4 m here): a point whose R-tree box is not wholly
+        inside the box is checked against its geometry, and left out if outside."""
+        west, south, east, north = region.box
+        meets = "r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?"
+        inside = "r.minx >= ? AND r.maxx <= ? AND r.miny >= ? AND r.maxy <= ?"
+        values = [west, east, south, north]
         rtree = f"{quote(self.rtree)} AS r"
-        matched = conn.execute(f"SELECT COUNT(*) FROM {rtree} WHERE {box}", values).fetchone()[0]
+        doubtful = conn.execute(
+            f"SELECT t.fid, t.{quote(self.geometry_column)} FROM {rtree} "
+            f"CROSS JOIN {quote(self.table)} AS t ON t.fid = r.id "
+            f"WHERE {meets} AND NOT ({inside})",
+            [*values, *values],
+        ).fetchall()
+        outside: list[int] = []
+        if doubtful:
+            geometries = shapely.from_wkb([_wkb(blob) for _, blob in doubtful])
+            hits = region.meets(geometries)
+            outside = [fid for (fid, _), hit in zip(doubtful, hits, strict=True) if not hit]
+        kept = f"{meets} AND r.id NOT IN (SELECT value FROM json_each(?))"
+        arguments = [*values, json.dumps(outside)]
+        (matched,) = conn.execute(
+            f"SELECT COUNT(*) FROM {rtree} WHERE {kept}", arguments
+        ).fetchone()
         if kind == "hits":
             return matched, []
         page = conn.execute(
-            f"SELECT r.id FROM {rtree} WHERE {box} ORDER BY r.id LIMIT ? OFFSET ?",
-            [*values, limit, offset],
+            f"SELECT r.id FROM {rtree} WHERE {kept} ORDER BY r.id LIMIT ? OFFSET ?",
+            [*arguments, limit, offset],
         ).fetchall()
         return matched, [fid for (fid,) in page]
 
@@ -447,14 +478,9 @@ class PostgisProvider(BaseProvider):
         conditions: list[sql.Composable] = []
         parameters: list[Any] = []
         if bbox:
-            geometry = self._column(self.geometry_column)
-            envelope = sql.SQL("ST_Transform(ST_MakeEnvelope(%s, %s, %s, %s, 4326), {})").format(
-                sql.Literal(self.srid)
-            )
-            conditions.append(
-                sql.SQL("{g} && {e} AND ST_Intersects({g}, {e})").format(g=geometry, e=envelope)
-            )
-            parameters += [*bbox[:4], *bbox[:4]]
+            condition, values = self._meets(region_of(bbox))
+            conditions.append(condition)
+            parameters += values
         kinds = dict(self._columns)
         for name, value in properties:
             if name not in kinds:
@@ -467,6 +493,26 @@ class PostgisProvider(BaseProvider):
                 conditions.append(condition)
                 parameters.append(value)
         return conditions, parameters
+
+    def _meets(self, region: Region) -> tuple[sql.Composable, list[Any]]:
+        """The geometries meeting the box, tested in the box's own CRS; the GIST index
+        takes the candidates from the box reprojected with densified edges (its curved
+        edges' envelope in the data's CRS)."""
+        code, box = region.xy()
+        geometry = self._column(self.geometry_column)
+        envelope = sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, {})").format(sql.Literal(code))
+        if code == self.srid:
+            test = sql.SQL("{g} && {e} AND ST_Intersects({g}, {e})")
+            return test.format(g=geometry, e=envelope), [*box, *box]
+        step = max(box[2] - box[0], box[3] - box[1]) / EDGE_POINTS
+        test = sql.SQL(
+            "{g} && ST_Transform(ST_Segmentize({e}, %s), {srid}) "
+            "AND ST_Intersects(ST_Transform({g}, {code}), {e})"
+        )
+        condition = test.format(
+            g=geometry, e=envelope, srid=sql.Literal(self.srid), code=sql.Literal(code)
+        )
+        return condition, [*box, step, *box]
 
     def _as_text(self, name: str, width: int | None = None) -> sql.Composed:
         """The column as the GeoPackage holds it: ISO text, `T` between date and time."""
