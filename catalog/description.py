@@ -15,6 +15,7 @@ the first date column (the column OGC API Features filters with `datetime`).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -22,6 +23,10 @@ from datetime import date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
+
+import geopandas as gpd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from catalog.store import Releases, downloads
 from core.licences import fill_notice
@@ -204,22 +209,21 @@ def data_extent(store: Releases, release: Release, structure: dict[str, Any]) ->
 
 @lru_cache(maxsize=1024)
 def _read_extent(parquet: Path, geographic: bool, date_field: str | None) -> Extent:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
     bbox = _wgs84_bounds(parquet) if geographic else None
     start = end = None
     if date_field is not None:
         column = pq.read_table(parquet, columns=[date_field]).column(date_field)
         bounds = pc.min_max(column)
-        start, end = _date(bounds["min"].as_py()), _date(bounds["max"].as_py())
+        first, last = bounds["min"].as_py(), bounds["max"].as_py()
+        if first is not None and last is not None:  # None: the column is empty
+            start, end = _date(first), _date(last)
     return Extent(bbox, start, end)
 
 
 def _wgs84_bounds(parquet: Path) -> tuple[float, float, float, float] | None:
-    import geopandas as gpd
-
-    frame = gpd.read_parquet(parquet)
+    geo = json.loads((pq.read_schema(parquet).metadata or {}).get(b"geo", b"{}"))
+    column = geo.get("primary_column")
+    frame = gpd.read_parquet(parquet, columns=[column] if column else None)
     frame = frame[~frame.geometry.is_empty & frame.geometry.notna()]
     if frame.empty:
         return None

@@ -21,7 +21,7 @@ from datetime import date
 from lxml import etree
 
 from catalog.description import Description, Link
-from core.vocabularies import THEME_BASE_URI
+from core.vocabularies import ISO_MAINTENANCE, THEME_BASE_URI
 
 NAMESPACES = {
     "gmd": "http://www.isotc211.org/2005/gmd",
@@ -34,27 +34,6 @@ NAMESPACES = {
 CODELISTS = "http://standards.iso.org/iso/19139/resources/gmxCodelists.xml"
 LANGUAGE = "fre"
 THEME_SCHEME = THEME_BASE_URI.rstrip("/")
-# EU frequency -> ISO 19115 MD_MaintenanceFrequencyCode, and the period when the code
-# alone is coarser than the frequency (ISO 19115:2003 has no hourly, bimonthly or biennial).
-MAINTENANCE: dict[str, tuple[str, str | None]] = {
-    "UPDATE_CONT": ("continual", None),
-    "CONT": ("continual", None),
-    "HOURLY": ("continual", "PT1H"),
-    "DAILY": ("daily", None),
-    "WEEKLY": ("weekly", None),
-    "BIWEEKLY": ("fortnightly", None),
-    "MONTHLY": ("monthly", None),
-    "BIMONTHLY": ("irregular", "P2M"),
-    "QUARTERLY": ("quarterly", None),
-    "ANNUAL_2": ("biannually", None),
-    "ANNUAL": ("annually", None),
-    "BIENNIAL": ("irregular", "P2Y"),
-    "TRIENNIAL": ("irregular", "P3Y"),
-    "IRREG": ("irregular", None),
-    "NEVER": ("notPlanned", None),
-    "UNKNOWN": ("unknown", None),
-    "OTHER": ("unknown", None),
-}
 
 
 def record(description: Description) -> etree._Element:
@@ -145,7 +124,7 @@ def _party(description: Description, role: str) -> etree._Element:
 
 
 def _maintenance(description: Description) -> etree._Element:
-    code, period = MAINTENANCE.get(description.frequency.code, ("unknown", None))
+    code, period = ISO_MAINTENANCE.get(description.frequency.code, ("unknown", None))
     node = _sub(_element("gmd:resourceMaintenance"), "gmd:MD_MaintenanceInformation")
     _code(_sub(node, "gmd:maintenanceAndUpdateFrequency"), "gmd:MD_MaintenanceFrequencyCode", code)
     if period:

@@ -8,6 +8,7 @@ scripts/bootstrap.sh).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -28,11 +29,14 @@ from owslib.wfs import WebFeatureService
 from owslib.wms import WebMapService
 from shapely.geometry import box as box_polygon
 
+from catalog import iso19139
+from catalog.description import describe
 from catalog.ogc.csw import CswError, CswService, pycsw_venv
 from catalog.ogc.mapserver import MapServerService
 from catalog.store.tables import datasets_table
 from catalog.web.app import create_app
 from catalog.web.views import is_public
+from core.vocabularies import FREQUENCIES, ISO_MAINTENANCE, find_frequency
 
 from conftest import SAMPLES, Deployment, deployment, serving, write_submission
 
@@ -380,6 +384,24 @@ def time_period(xml: bytes) -> tuple[str, str]:
     gml = "{http://www.opengis.net/gml/3.2}"
     period = etree.fromstring(xml).find(f".//{gml}TimePeriod")
     return period.findtext(f"{gml}beginPosition"), period.findtext(f"{gml}endPosition")
+
+
+def test_every_frequency_gives_a_valid_iso_maintenance_code(catalog: Catalog) -> None:
+    """Each EU frequency a producer may declare maps onto ISO's codes (with the period when
+    ISO 19115:2003 has no code as fine), and the record stays valid."""
+    store = catalog.published.store
+    dataset = store.get_dataset(PISTES)
+    about = describe(store, dataset, store.current_release(PISTES), catalog.base, [PISTES])
+    assert set(ISO_MAINTENANCE) == {frequency.code for frequency in FREQUENCIES}
+    for frequency in FREQUENCIES:
+        document = iso19139.record_xml(dataclasses.replace(about, frequency=frequency))
+        assert ogc_schemas.iso_errors(document.encode()) == [], frequency.code
+        code = etree.fromstring(document).find(f".//{GMD}MD_MaintenanceFrequencyCode")
+        assert code.get("codeListValue") == ISO_MAINTENANCE[frequency.code][0]
+    bimonthly = iso19139.record_xml(
+        dataclasses.replace(about, frequency=find_frequency("BIMONTHLY"))
+    )
+    assert "<gts:TM_PeriodDuration>P2M</gts:TM_PeriodDuration>" in bimonthly
 
 
 def test_a_bbox_search_matches_the_data_not_a_box_rounded_to_a_hundredth(
