@@ -17,24 +17,24 @@ restricted dataset is only in the graphs of a caller who may read it
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 
+from catalog.description import Description, describe
 from catalog.store import Publications
 from core.access import ANONYMOUS, Principal, dataset_access, may_see
 from core.licences import fill_notice
 from core.records import Dataset, Release
 from core.urls import dataset_page, download
-from core.vocabularies import THEMES, find_frequency
 
 DCAT3 = Namespace("http://www.w3.org/ns/dcat#")  # open: rdflib's DCAT lacks DCAT 3 terms
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 ADMS = Namespace("http://www.w3.org/ns/adms#")
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
 DCATAP = Namespace("http://data.europa.eu/r5r/")
+GEO = Namespace("http://www.opengis.net/ont/geosparql#")
 EU = "http://publications.europa.eu/resource/authority/"
 FILE_TYPES = {"csv": "CSV", "parquet": "PARQUET", "geojson": "GEOJSON", "gpkg": "GPKG"}
 SERIALISATIONS = {
@@ -96,10 +96,6 @@ def new_graph() -> Graph:
     return graph
 
 
-def dataset_uri(base: str, slug: str) -> URIRef:
-    return URIRef(f"{dataset_page(base, slug)}#jeu")
-
-
 def harvested_datasets(store: Publications, principal: Principal = ANONYMOUS) -> list[Dataset]:
     """What the catalogue lists: every dataset the caller may read (anonymous harvesters:
     the public ones), published or depublished (harvesters must learn of a withdrawal)."""
@@ -126,53 +122,45 @@ def add_dataset(
     store: Publications | None = None,
 ) -> URIRef:
     """The dataset, its publisher, contact point and distributions; with `store`, its
-    version notes, and its withdrawal when it was depublished."""
+    version notes, its extents in space and time, and its withdrawal when it was
+    depublished. Everything but the catalogue's own bookkeeping comes from its description
+    (`catalog.description`), which the ISO 19139 records of the CSW come from too."""
     metadata = dataset.metadata
-    node = dataset_uri(base, dataset.slug)
+    about = describe(store, dataset, release, base)
+    node = URIRef(about.uri)
     add = graph.add
     add((node, RDF.type, DCAT.Dataset))
-    add((node, DCTERMS.identifier, Literal(dataset.slug)))
-    add((node, DCTERMS.title, Literal(metadata["title"], lang="fr")))
-    add((node, DCTERMS.description, Literal(metadata["description"], lang="fr")))
+    add((node, DCTERMS.identifier, Literal(about.identifier)))
+    add((node, DCTERMS.title, Literal(about.title, lang="fr")))
+    add((node, DCTERMS.description, Literal(about.abstract, lang="fr")))
     add((node, DCTERMS.publisher, _publisher(graph, base, dataset)))
-    add((node, DCAT.contactPoint, _contact(graph, metadata["contact"])))
-    frequency = find_frequency(metadata["accrual_periodicity"])
+    add((node, DCAT.contactPoint, _contact(graph, about)))
+    frequency = about.frequency
     periodicity = _concept(graph, "frequency", frequency.code, frequency.label)
     add((periodicity, RDF.type, DCTERMS.Frequency))
     add((node, DCTERMS.accrualPeriodicity, periodicity))
-    for theme in metadata.get("themes", []):
-        add((node, DCAT.theme, _concept(graph, "data-theme", theme, THEMES[theme])))
-    for keyword in metadata["keywords"]:
+    for theme, label in about.themes.items():
+        add((node, DCAT.theme, _concept(graph, "data-theme", theme, label)))
+    for keyword in about.keywords:
         add((node, DCAT.keyword, Literal(keyword, lang="fr")))
     add((node, DCTERMS.language, _language(graph)))
     add((node, DCTERMS.spatial, _france(graph)))
-    add((node, DCTERMS.modified, Literal(metadata["modified"], datatype=XSD.date)))
+    for place in _places(graph, about):
+        add((node, DCTERMS.spatial, place))
+    period = _period(graph, about)
+    if period is not None:
+        add((node, DCTERMS.temporal, period))
+    add((node, DCTERMS.modified, Literal(about.revised.isoformat(), datatype=XSD.date)))
     add((node, DCTERMS.accessRights, _access_rights(graph, dataset_access(metadata))))
     add((node, DCTERMS.issued, _datetime(dataset.first_published_at)))
     add((node, DCAT3.version, Literal(f"v{release.structure_version}")))
-    add(
-        (
-            node,
-            DCAT.landingPage,
-            _typed(graph, dataset_page(base, dataset.slug), FOAF.Document),
-        )
-    )
+    add((node, DCAT.landingPage, _typed(graph, about.page, FOAF.Document)))
     provenance = BNode()
     add((provenance, RDF.type, DCTERMS.ProvenanceStatement))
-    add((provenance, DCTERMS.description, Literal(metadata["delivery"], lang="fr")))
+    add((provenance, DCTERMS.description, Literal(about.lineage, lang="fr")))
     add((node, DCTERMS.provenance, provenance))
-    if metadata.get("crs"):
-        add(
-            (
-                node,
-                DCTERMS.conformsTo,
-                _typed(
-                    graph,
-                    f"http://www.opengis.net/def/crs/EPSG/0/{metadata['crs']}",
-                    DCTERMS.Standard,
-                ),
-            )
-        )
+    if about.crs_uri:
+        add((node, DCTERMS.conformsTo, _typed(graph, about.crs_uri, DCTERMS.Standard)))
     national = metadata.get("schema")
     if isinstance(national, dict):  # the national schema it follows (issue #15)
         standard = _typed(graph, national["url"], DCTERMS.Standard)
@@ -227,11 +215,51 @@ def _adms_publisher_type(graph: Graph) -> URIRef:
     return node
 
 
-def _contact(graph: Graph, contact: dict[str, Any]) -> BNode:
+def _contact(graph: Graph, about: Description) -> BNode:
     node = BNode()
     graph.add((node, RDF.type, VCARD.Kind))
-    graph.add((node, VCARD.fn, Literal(contact["name"])))
-    graph.add((node, VCARD.hasEmail, URIRef("mailto:" + quote(contact["email"], safe="@'+"))))
+    graph.add((node, VCARD.fn, Literal(about.contact.service)))
+    email = URIRef("mailto:" + quote(about.contact.email, safe="@'+"))
+    graph.add((node, VCARD.hasEmail, email))
+    return node
+
+
+def _places(graph: Graph, about: Description) -> list[URIRef | BNode]:
+    """The producer commune, by its INSEE URI (one node per commune, shared by its datasets),
+    and for map data a place of its own with the data's exact box (DCAT-AP allows one
+    dcat:bbox per place)."""
+    places: list[URIRef | BNode] = []
+    if about.commune is not None:
+        commune = _typed(graph, about.commune.uri, DCTERMS.Location)
+        graph.add((commune, SKOS.prefLabel, Literal(about.commune.name, lang="fr")))
+        graph.add((commune, DCTERMS.identifier, Literal(about.commune.insee)))
+        places.append(commune)
+    if about.extent.bbox is not None:
+        extent = BNode()
+        graph.add((extent, RDF.type, DCTERMS.Location))
+        graph.add((extent, DCAT.bbox, Literal(wkt(about.extent.bbox), datatype=GEO.wktLiteral)))
+        places.append(extent)
+    return places
+
+
+def wkt(bbox: tuple[float, float, float, float]) -> str:
+    """A WGS84 box as WKT (longitude first, GeoSPARQL's default CRS84); a point as such."""
+    west, south, east, north = bbox
+    if west == east and south == north:
+        return f"POINT({west!r} {south!r})"
+    corners = [(west, south), (west, north), (east, north), (east, south), (west, south)]
+    return "POLYGON((" + ", ".join(f"{x!r} {y!r}" for x, y in corners) + "))"
+
+
+def _period(graph: Graph, about: Description) -> BNode | None:
+    """The dates the data covers (its first date column), when it has one."""
+    start, end = about.extent.start, about.extent.end
+    if start is None or end is None:
+        return None
+    node = BNode()
+    graph.add((node, RDF.type, DCTERMS.PeriodOfTime))
+    graph.add((node, DCAT.startDate, Literal(start.isoformat(), datatype=XSD.date)))
+    graph.add((node, DCAT.endDate, Literal(end.isoformat(), datatype=XSD.date)))
     return node
 
 

@@ -4,10 +4,19 @@ for a path on the same site). Pages, feeds, mails, DCAT, CSW and the OGC API lin
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+ISO_19139 = "http://www.isotc211.org/2005/gmd"  # CSW output schema of ISO 19139 records
+
 
 def dataset_page(base: str, slug: str) -> str:
     """The dataset's page on the portal."""
     return f"{base}/jeux-de-donnees/{slug}"
+
+
+def dataset_resource(base: str, slug: str) -> str:
+    """The dataset itself, as metadata names it (DCAT node, ISO resource identifier)."""
+    return f"{dataset_page(base, slug)}#jeu"
 
 
 def dataset_api(base: str, slug: str, version: int | None = None) -> str:
@@ -24,3 +33,19 @@ def download(base: str, slug: str, fmt: str, version: int | None = None) -> str:
 def dataset_feed(base: str, slug: str) -> str:
     """The dataset's Atom feed of changes."""
     return f"{dataset_api(base, slug)}/changements.atom"
+
+
+def iso_record(base: str, slug: str) -> str:
+    """The dataset's ISO 19139 record, from the CSW (GetRecordById): the MetadataURL of
+    its layers in WMS and WFS."""
+    query = urlencode(
+        {
+            "service": "CSW",
+            "version": "2.0.2",
+            "request": "GetRecordById",
+            "id": slug,
+            "outputSchema": ISO_19139,
+            "elementSetName": "full",
+        }
+    )
+    return f"{base.rstrip('/')}/csw?{query}"

@@ -50,6 +50,28 @@ FREQUENCIES = [
     Frequency("OTHER", "autre", None, ("other",)),
 ]
 
+# EU frequency -> ISO 19115 MD_MaintenanceFrequencyCode, and the period when the code
+# alone is coarser than the frequency (ISO 19115:2003 has no hourly, bimonthly or biennial).
+ISO_MAINTENANCE: dict[str, tuple[str, str | None]] = {
+    "UPDATE_CONT": ("continual", None),
+    "CONT": ("continual", None),
+    "HOURLY": ("continual", "PT1H"),
+    "DAILY": ("daily", None),
+    "WEEKLY": ("weekly", None),
+    "BIWEEKLY": ("fortnightly", None),
+    "MONTHLY": ("monthly", None),
+    "BIMONTHLY": ("irregular", "P2M"),
+    "QUARTERLY": ("quarterly", None),
+    "ANNUAL_2": ("biannually", None),
+    "ANNUAL": ("annually", None),
+    "BIENNIAL": ("irregular", "P2Y"),
+    "TRIENNIAL": ("irregular", "P3Y"),
+    "IRREG": ("irregular", None),
+    "NEVER": ("notPlanned", None),
+    "UNKNOWN": ("unknown", None),
+    "OTHER": ("unknown", None),
+}
+
 THEMES = {
     "AGRI": "Agriculture, pêche, sylviculture et alimentation",
     "ECON": "Économie et finances",

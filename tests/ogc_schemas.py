@@ -46,3 +46,29 @@ def errors_by_its_own_hints(document: bytes) -> list[str]:
         locations=[(ns, local(url)) for ns, url in resource.get_locations()],
     )
     return [str(e.reason) for e in schema.iter_errors(resource)]
+
+
+ISO_SCHEMAS = {  # ISO 19139 (2007-04-17): gmd, with gmx for anchors (gmx:Anchor)
+    "http://www.isotc211.org/2005/gmd": "http://schemas.opengis.net/iso/19139/20070417/gmd/gmd.xsd",
+    "http://www.isotc211.org/2005/gmx": "http://schemas.opengis.net/iso/19139/20070417/gmx/gmx.xsd",
+}
+
+
+@cache
+def with_iso(location: str) -> xmlschema.XMLSchema:
+    """The schema at `location` with ISO 19139's, for CSW answers holding gmd:MD_Metadata
+    (csw:GetRecordByIdResponse and csw:SearchResults take them strictly)."""
+    return xmlschema.XMLSchema(
+        local(location),
+        uri_mapper=local,
+        validation="lax",
+        locations=[(namespace, local(url)) for namespace, url in ISO_SCHEMAS.items()],
+    )
+
+
+def iso_errors(
+    document: bytes, location: str = ISO_SCHEMAS["http://www.isotc211.org/2005/gmd"]
+) -> list[str]:
+    """The document's violations of ISO 19139 (a gmd:MD_Metadata), or of the schema at
+    `location` together with ISO 19139 (a CSW answer holding such records)."""
+    return [str(e.reason) for e in with_iso(location).iter_errors(document.decode("utf-8"))]

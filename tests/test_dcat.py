@@ -1,13 +1,15 @@
 """DCAT-AP 3 export, read over HTTP and validated with pyshacl against the official shapes."""
 
+import re
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyshacl
 import pytest
 import requests
-from rdflib import Graph, URIRef
-from rdflib.namespace import DCAT, DCTERMS, RDF
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import DCAT, DCTERMS, RDF, XSD
 from shapely.geometry import Point
 
 from core.settings import PROJECT_ROOT
@@ -30,7 +32,14 @@ def shapes(*names: str) -> Graph:
 def catalog(submit, dataset_folder, store, tmp_path: Path):
     data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
     assert submit(data, data.parent / "metadata.yaml").status == "publiee"
-    frame = gpd.GeoDataFrame({"id_banc": [1]}, geometry=[Point(4.777, 45.776)], crs="EPSG:4326")
+    frame = gpd.GeoDataFrame(
+        {
+            "id_banc": [1, 2, 3],
+            "date_pose": pd.to_datetime(["2019-05-02", "2012-03-30", "2024-11-08"]),
+        },
+        geometry=[Point(4.777, 45.776), Point(4.7712, 45.7791), Point(4.7803, 45.7702)],
+        crs="EPSG:4326",
+    )
     source = tmp_path / "bancs.gpkg"
     frame.to_crs("EPSG:3946").to_file(source, driver="GPKG")
     data = dataset_folder("bancs.gpkg", source.read_bytes(), name="bancs", licence="odbl-1.0")
@@ -74,6 +83,39 @@ def test_dataset_record_carries_what_harvesters_need(catalog: str):
         assert requests.head(url, timeout=5).status_code == 200
     publisher = graph.value(dataset, DCTERMS.publisher)
     assert "Écully" in {str(o) for o in graph.objects(publisher, None)}
+
+
+GEOSPARQL_WKT = URIRef("http://www.opengis.net/ont/geosparql#wktLiteral")
+
+
+def test_dataset_says_where_and_when_its_data_lies(catalog: str):
+    """The commune by its INSEE URI, the data's exact box (WKT, WGS84) and the first and last
+    dates of its date column; a table has its commune and neither box nor period."""
+    graph = fetch(f"{catalog}/api/datasets/ecully-bancs/dcat.ttl", "turtle")
+    dataset = next(graph.subjects(RDF.type, DCAT.Dataset))
+    places = set(graph.objects(dataset, DCTERMS.spatial))
+    commune = URIRef("http://id.insee.fr/geo/commune/69081")  # Écully
+    assert commune in places
+    assert (commune, RDF.type, DCTERMS.Location) in graph
+    boxes = [graph.value(place, DCAT.bbox) for place in places]
+    (bbox,) = [b for b in boxes if b is not None]
+    assert bbox.datatype == GEOSPARQL_WKT
+    # exact (the points went through EPSG:3946 and back): no rounding
+    numbers = [float(v) for v in re.findall(r"-?\d+\.\d+", str(bbox))]
+    assert str(bbox).startswith("POLYGON((")
+    assert min(numbers[0::2]) == pytest.approx(4.7712, abs=1e-7)
+    assert max(numbers[0::2]) == pytest.approx(4.7803, abs=1e-7)
+    assert min(numbers[1::2]) == pytest.approx(45.7702, abs=1e-7)
+    assert max(numbers[1::2]) == pytest.approx(45.7791, abs=1e-7)
+    period = graph.value(dataset, DCTERMS.temporal)
+    assert (period, RDF.type, DCTERMS.PeriodOfTime) in graph
+    assert graph.value(period, DCAT.startDate) == Literal("2012-03-30", datatype=XSD.date)
+    assert graph.value(period, DCAT.endDate) == Literal("2024-11-08", datatype=XSD.date)
+    table = fetch(f"{catalog}/api/datasets/ecully-arbres/dcat.ttl", "turtle")
+    node = next(table.subjects(RDF.type, DCAT.Dataset))
+    assert commune in set(table.objects(node, DCTERMS.spatial))
+    assert not list(table.objects(None, DCAT.bbox))
+    assert table.value(node, DCTERMS.temporal) is None
 
 
 def test_catalogue_is_paginated_for_harvesters(catalog: str):

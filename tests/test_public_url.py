@@ -125,7 +125,9 @@ def test_wms_capabilities_link_to_the_public_url(served: Served) -> None:
     text = served.clean(response.text)
     links = ours(hrefs(ET.fromstring(response.content)))
     assert f"{PUBLIC}/wms?" in links
-    assert links and all(link.startswith(f"{PUBLIC}/wms?") for link in links), links
+    # the service's own links, and each layer's MetadataURL: its ISO record, from the CSW
+    assert any(link.startswith(f"{PUBLIC}/csw?") for link in links), links
+    assert all(link.startswith((f"{PUBLIC}/wms?", f"{PUBLIC}/csw?")) for link in links), links
     wms = WebMapService(f"{PUBLIC}/wms", version="1.3.0", xml=text.encode())
     assert LAYER in wms.contents
     for operation in ("GetCapabilities", "GetMap", "GetFeatureInfo"):
@@ -137,7 +139,8 @@ def test_wfs_capabilities_link_to_the_public_url(served: Served) -> None:
     response = served.get("/wfs", SERVICE="WFS", VERSION="2.0.0", REQUEST="GetCapabilities")
     text = served.clean(response.text)
     links = ours(hrefs(ET.fromstring(response.content)))
-    assert links and all(link.startswith(f"{PUBLIC}/wfs?") for link in links), links
+    assert any(link.startswith(f"{PUBLIC}/csw?") for link in links), links
+    assert all(link.startswith((f"{PUBLIC}/wfs?", f"{PUBLIC}/csw?")) for link in links), links
     wfs = WebFeatureService(f"{PUBLIC}/wfs", version="2.0.0", xml=text.encode())
     assert f"ms:{LAYER}" in wfs.contents
     urls = [m["url"] for m in wfs.getOperationByName("GetFeature").methods]

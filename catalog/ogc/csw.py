@@ -4,10 +4,12 @@ pycsw pins an old OWSLib, so it lives in a virtual environment of its own
 (`var/pycsw-venv`, made by `scripts/bootstrap.sh` from `requirements-pycsw.lock`) and the
 catalog talks to it through processes running `pycsw_app.py`:
 
-- `update` writes one Dublin Core `csw:Record` per public dataset and has pycsw build a new
-  SQLite repository from them, then swaps it in with `os.replace`: a request sees the old
-  repository or the new one, never half of one, and a dataset that left the catalogue
-  (depublished, restricted) leaves the repository with it;
+- `update` writes one ISO 19139 record (`gmd:MD_Metadata`, `catalog.iso19139`) per public
+  dataset and has pycsw build a new SQLite repository from them (pycsw serves each record
+  as written for the ISO output schema, and its Dublin Core view of it for csw:Record),
+  then swaps it in with `os.replace`: a request sees the old repository or the new one,
+  never half of one, and a dataset that left the catalogue (depublished, restricted)
+  leaves the repository with it;
 - `/csw` (GET and POST) is passed on to a resident gunicorn serving `pycsw_app.resident()`
   (`OPENDATA_OGC_PROCESSES` workers) on a Unix socket only the catalog reaches, started on
   the first request and again if it dies (gunicorn itself replaces a dead or stuck worker);
@@ -32,19 +34,18 @@ import subprocess
 import threading
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from catalog import iso19139
 from catalog.bodies import BodyTooLarge, read_bounded
+from catalog.description import Description
 from catalog.ogc.layers import Entry, Layer
 from catalog.ogc.pycsw_app import (
-    BASE_PLACEHOLDER,
     CONFIG_VARIABLE,
     PUBLIC_URL_HEADER,
     PUBLIC_URL_VARIABLE,
@@ -53,8 +54,6 @@ from catalog.ogc.resident import ResidentServer
 from catalog.site import cgi_server, public_url
 from catalog.store import downloads
 from core.settings import PROJECT_ROOT, resident_processes, resident_services
-from core.urls import dataset_page, download
-from core.vocabularies import THEME_BASE_URI, THEMES
 
 LOGGER = logging.getLogger(__name__)
 RUNNER = Path(__file__).with_name("pycsw_app.py")
@@ -63,15 +62,6 @@ REQUEST_TIMEOUT = 30.0
 BUILD_TIMEOUT = 300.0
 MAX_BODY = 1_000_000  # bytes of a POST request
 MAX_CONCURRENT = 4  # pycsw processes at once
-NAMESPACES = {
-    "csw": "http://www.opengis.net/cat/csw/2.0.2",
-    "dc": "http://purl.org/dc/elements/1.1/",
-    "dct": "http://purl.org/dc/terms/",
-    "ows": "http://www.opengis.net/ows",
-}
-WGS84_LAT_LON = "urn:ogc:def:crs:EPSG::4326"  # CSW 2.0.2 corners are latitude first
-PAGE, DOWNLOAD = "WWW:LINK", "WWW:DOWNLOAD-1.0-http--download"
-OGC_API, WMS, WFS = "OGC:API-Features", "OGC:WMS", "OGC:WFS"
 CONFIG = """\
 [server]
 url=http://localhost/csw
@@ -118,20 +108,9 @@ table=records
 enabled=false
 """
 
-for _prefix, _uri in NAMESPACES.items():
-    ET.register_namespace(_prefix, _uri)
-
 
 def pycsw_venv() -> Path:
     return Path(os.environ.get(VENV_VARIABLE, PROJECT_ROOT / "var" / "pycsw-venv"))
-
-
-@dataclass(frozen=True)
-class Link:
-    protocol: str
-    url: str
-    name: str  # the layer name for OGC services, as harvesters expect
-    description: str
 
 
 class CswError(RuntimeError):
@@ -381,40 +360,45 @@ def cgi_response(output: bytes) -> Response:
 
 
 def record_document(entry: Entry) -> dict[str, object]:
-    """What the builder needs for one entry: its csw:Record and its named links (pycsw keeps
-    a link's name and description in its repository, where Dublin Core has no room)."""
-    links = entry_links(entry)
+    """What the builder needs for one entry: its ISO 19139 record, its named links (pycsw
+    keeps a link's name and description where Dublin Core has no room), and the columns
+    pycsw would otherwise derive less well from the record: the exact extent (pycsw rounds
+    it to 0.01°), the text a word search reads (not the links), the dates and rights its
+    Dublin Core view shows."""
+    description = entry.about
+    keywords = [*description.keywords, *description.themes.values()]
     return {
-        "xml": record_xml(entry, links),
-        "links": [[link.name, link.description, link.protocol, link.url] for link in links],
+        "xml": iso19139.record_xml(description),
+        "links": [
+            [link.name, link.description, link.protocol, link.url] for link in description.links
+        ],
+        "columns": {
+            "pycsw:BoundingBox": wkt_polygon(description.extent.bbox),
+            "pycsw:AnyText": " ".join(searchable_text(description)),
+            "pycsw:Keywords": ",".join(keyword.replace(",", " ") for keyword in keywords),
+            "pycsw:Modified": description.revised.isoformat(),
+            "pycsw:Date": description.revised.isoformat(),
+            "pycsw:Creator": description.contact.organisation,
+            "pycsw:Publisher": description.contact.organisation,
+            "pycsw:AccessConstraints": description.licence.name,
+            "pycsw:Format": ",".join(media_types(entry)),
+        },
     }
 
 
-def record_xml(entry: Entry, links: list[Link]) -> str:
-    """The entry as a Dublin Core csw:Record; links start with the base URL placeholder."""
-    record = ET.Element(_name("csw:Record"))
-    _add(record, "dc:identifier", entry.slug)
-    _add(record, "dc:title", entry.title)
-    _add(record, "dc:type", "dataset")
-    for keyword in entry.keywords:
-        _add(record, "dc:subject", keyword)
-    for theme in entry.themes:
-        _add(record, "dc:subject", THEMES.get(theme, theme), scheme=THEME_BASE_URI.rstrip("/"))
-    for media_type in media_types(entry):
-        _add(record, "dc:format", media_type)
-    _add(record, "dct:abstract", entry.description)
-    _add(record, "dct:modified", entry.modified)
-    _add(record, "dc:date", entry.modified)
-    _add(record, "dc:creator", entry.publisher_name)
-    _add(record, "dc:publisher", entry.publisher_name)
-    _add(record, "dc:language", "fre")
-    _add(record, "dc:rights", entry.licence_name)
-    _add(record, "dct:license", entry.licence_url)
-    for protocol, url in dict.fromkeys((link.protocol, link.url) for link in links):
-        _add(record, "dct:references", url, scheme=protocol)
-    if entry.bbox is not None:
-        record.append(bounding_box(entry.bbox))
-    return ET.tostring(record, encoding="unicode")
+def searchable_text(description: Description) -> list[str]:
+    """What a full-text search matches: every word of the description but its links (a
+    word search must not match every URL)."""
+    return [
+        description.title,
+        description.abstract,
+        *description.keywords,
+        *description.themes.values(),
+        description.contact.organisation,
+        description.contact.service,
+        description.lineage,
+        description.licence.name,
+    ]
 
 
 def media_types(entry: Entry) -> list[str]:
@@ -422,51 +406,19 @@ def media_types(entry: Entry) -> list[str]:
     return list(dict.fromkeys(downloads.FORMATS[fmt].media_type for fmt in offered))
 
 
-def entry_links(entry: Entry) -> list[Link]:
-    """The dataset's page, downloads and, for map data, its layers in every OGC service."""
-    base = BASE_PLACEHOLDER
-    links = [Link(PAGE, dataset_page(base, entry.slug), entry.slug, "Fiche sur le portail")]
-    links += [
-        Link(
-            DOWNLOAD,
-            download(base, entry.slug, fmt),
-            fmt,
-            f"Téléchargement au format {fmt}",
-        )
-        for fmt in downloads.offered(entry.bbox is not None)
-    ]
-    for layer in entry.layers:
-        links += [
-            Link(OGC_API, f"{base}/ogc/collections/{layer}", layer, "Collection OGC API Features"),
-            Link(WMS, f"{base}/wms", layer, "Couche WMS"),
-            Link(WFS, f"{base}/wfs", layer, "Type d'objets WFS"),
-        ]
-    return links
-
-
-def bounding_box(bbox: tuple[float, float, float, float]) -> ET.Element:
-    """ows:BoundingBox in WGS84, latitude first; a point's box is widened by a hair."""
+def wkt_polygon(bbox: tuple[float, float, float, float] | None) -> str | None:
+    """The extent as pycsw stores it (WGS84, longitude first), exact; a point's box is
+    widened by a hair so that it stays a polygon."""
+    if bbox is None:
+        return None
     west, south, east, north = bbox
     pad = 1e-6
     if east - west < pad:
         west, east = west - pad, east + pad
     if north - south < pad:
         south, north = south - pad, north + pad
-    box = ET.Element(_name("ows:BoundingBox"), crs=WGS84_LAT_LON, dimensions="2")
-    _add(box, "ows:LowerCorner", f"{south:.7f} {west:.7f}")
-    _add(box, "ows:UpperCorner", f"{north:.7f} {east:.7f}")
-    return box
-
-
-def _add(parent: ET.Element, name: str, text: str, **attributes: str) -> ET.Element:
-    element = ET.SubElement(parent, _name(name), attributes)
-    element.text = text
-    return element
-
-
-def _name(prefixed: str) -> str:
-    prefix, local = prefixed.split(":")
-    return f"{{{NAMESPACES[prefix]}}}{local}"
+    corners = [(west, south), (west, north), (east, north), (east, south), (west, south)]
+    return "POLYGON((" + ", ".join(f"{x!r} {y!r}" for x, y in corners) + "))"
 
 
 def _base_environment() -> dict[str, str]:

@@ -30,11 +30,13 @@ import functools
 import json
 import logging
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from catalog.description import Description, describe
+from catalog.ogc.pycsw_app import BASE_PLACEHOLDER
 from catalog.store import CatalogStore, downloads
 from core.access import Principal, dataset_access
 from core.licences import fill_notice
@@ -67,6 +69,7 @@ class Entry:
     licence_name: str
     licence_url: str
     bbox: tuple[float, float, float, float] | None  # WGS84 lon/lat, for map data
+    about: Description  # the full description, links on pycsw_app.BASE_PLACEHOLDER
     layers: list[str] = field(default_factory=list)  # its layer names, current first
     access: str = "public"  # public | restreint | agents
 
@@ -221,6 +224,7 @@ def catalogue_entries(store: CatalogStore, layers: list[Layer]) -> list[Entry]:
             continue
         metadata = dataset.metadata
         own_layers = by_dataset.get(dataset.slug, [])
+        names = [layer.name for layer in own_layers]
         entries.append(
             Entry(
                 slug=dataset.slug,
@@ -235,7 +239,8 @@ def catalogue_entries(store: CatalogStore, layers: list[Layer]) -> list[Entry]:
                 licence_name=dataset.licence["name"],
                 licence_url=dataset.licence["url"],
                 bbox=own_layers[0].bbox if own_layers else None,
-                layers=[layer.name for layer in own_layers],
+                about=describe(store, dataset, release, BASE_PLACEHOLDER, names),
+                layers=names,
                 access=dataset_access(metadata),
             )
         )
@@ -344,6 +349,7 @@ def fingerprint(layers: list[Layer], entries: list[Entry]) -> str:
             entry.bbox,
             entry.layers,
             entry.access,
+            asdict(entry.about),
         ]
         for entry in entries
     ]

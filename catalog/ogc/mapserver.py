@@ -59,6 +59,7 @@ from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.ogc.layers import Entry, Layer
 from catalog.ogc.resident import FastCgiPool, Finished
 from core.settings import DEFAULT_PUBLIC_URL, resident_processes, resident_services
+from core.urls import iso_record
 
 LOGGER = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ def render_mapfile(layers: Iterable[Layer], public_url: str = DEFAULT_PUBLIC_URL
         "  END",
     ]
     for layer in served:
-        lines += _layer_block(layer)
+        lines += _layer_block(layer, public_url)
     return "\n".join([*lines, "END", ""])
 
 
@@ -287,7 +288,7 @@ def _licences_text(layers: list[Layer]) -> str:
     return f"Chaque couche est diffusée sous sa licence, indiquée dans sa description : {names}."
 
 
-def _layer_block(layer: Layer) -> list[str]:
+def _layer_block(layer: Layer, public_url: str = DEFAULT_PUBLIC_URL) -> list[str]:
     kind = layer.geometry_kind
     return [
         "  LAYER",
@@ -299,7 +300,7 @@ def _layer_block(layer: Layer) -> list[str]:
         '    TEMPLATE "interrogeable"',
         f"    TOLERANCE {0 if kind == 'POLYGON' else 6}",
         "    TOLERANCEUNITS PIXELS",
-        *metadata_block(_layer_metadata(layer), "    "),
+        *metadata_block(_layer_metadata(layer, public_url), "    "),
         *_class_block(layer),
         "  END",
     ]
@@ -392,9 +393,14 @@ def key_columns(gpkg: Path, table: str) -> tuple[str, str]:
     return str(fid[0]), str(geometry[0])
 
 
-def _layer_metadata(layer: Layer) -> dict[str, str]:
+def _layer_metadata(layer: Layer, public_url: str = DEFAULT_PUBLIC_URL) -> dict[str, str]:
     licence = f"Licence : {layer.licence_name} ({layer.licence_url}). {layer.notice}"
     items = {
+        # the dataset's ISO 19139 record, from the CSW (else MapServer links its own
+        # GetMetadata request, which this service does not answer)
+        "ows_metadataurl_href": iso_record(public_url, layer.dataset),
+        "ows_metadataurl_format": "text/xml",
+        "ows_metadataurl_type": "ISO19115:2003",
         "ows_title": layer.title,
         "ows_abstract": f"{layer.description} {licence}",
         "ows_keywordlist": ",".join(layer.keywords),

@@ -3,9 +3,10 @@
 This module runs in pycsw's own virtual environment (`var/pycsw-venv`), never in the
 catalog's: it imports nothing but the standard library and pycsw. Three entry points:
 
-- ``python -I pycsw_app.py build TARGET`` reads a JSON list of records on stdin (each a
-  Dublin Core ``csw:Record`` document and its links as [name, description, protocol, url])
-  and writes a new pycsw repository (SQLite) at TARGET with pycsw's own schema and parser
+- ``python -I pycsw_app.py build TARGET`` reads a JSON list of records on stdin (each an
+  ISO 19139 ``gmd:MD_Metadata`` document, its links as [name, description, protocol, url]
+  and the values of some of pycsw's columns, by pycsw's names) and writes a new pycsw
+  repository (SQLite) at TARGET with pycsw's own schema and parser
   (`setup_db`, `parse_record`, `Repository.insert`);
 - ``python -I pycsw_app.py cgi`` answers one HTTP request as a CGI program (the catalog
   runs it for each request to `/csw` when its OGC servers are not resident);
@@ -129,8 +130,9 @@ def build(target: Path, documents: list[dict[str, Any]]) -> int:
     for document in documents:
         parsed = etree.fromstring(document["xml"].encode("utf-8"), context.parser)
         for record in metadata.parse_record(context, parsed, repo):
-            words = searchable_text(parsed, context.namespaces)
-            setattr(record, mappings["pycsw:AnyText"], util.get_anytext(words))
+            # pycsw's own values where it derives them less well (a bbox rounded to 0.01°)
+            for column, value in document.get("columns", {}).items():
+                setattr(record, mappings[column], value)
             setattr(record, mappings["pycsw:Links"], links_column(document["links"]))
             repo.insert(record, "local", util.get_today_and_now())
             inserted += 1
@@ -142,16 +144,6 @@ def build(target: Path, documents: list[dict[str, Any]]) -> int:
 def links_column(links: list[list[str]]) -> str:
     """pycsw's links column: name,description,protocol,url joined by ^ (so neither inside)."""
     return "^".join(",".join(re.sub(r"[,^]", " ", value) for value in link) for link in links)
-
-
-def searchable_text(record: Any, namespaces: dict[str, str]) -> list[str]:
-    """Every text of the record but its links: a word search must not match every URL."""
-    references = f"{{{namespaces['dct']}}}references"
-    return [
-        element.text.strip()
-        for element in record.iter()
-        if isinstance(element.tag, str) and element.tag != references and element.text
-    ]
 
 
 def run_cgi() -> None:
