@@ -45,7 +45,7 @@ PACKAGES = {
     "pipelines/personal": "la détection des données personnelles : identifiants, noms (listes INSEE de `data/names/`), quasi-identifiants",
     "pipelines/read": "la lecture des fichiers déposés, un module par format d'entrée (registre : `core/input_formats.py`, `registry`)",
     "pipelines/harvest": "le moissonnage des sources déclarées par les communes, un module par type de source",
-    "catalog": "le côté web du catalogue : comptes, sessions et connexion, flux, DCAT, recherche, cycle de vie affiché, protections",
+    "catalog": "le côté web du catalogue : comptes, sessions et connexion, flux, DCAT et fiches ISO 19139 (d’une même description), recherche, cycle de vie affiché, protections",
     "catalog/web": "l'application web : `app` assemble les routeurs et les protections de la table `registry` (services web)",
     "catalog/web/routes": "les routes de l'API et du portail, un module par idée",
     "catalog/ogc": "les services OGC derrière une interface (`services`) : OGC API (pygeoapi), WMS/WFS (MapServer), CSW (pycsw) ; processus résidents de MapServer (FastCGI) et de pycsw (`resident`, `fastcgi`)",
