@@ -525,7 +525,7 @@ def test_a_pycsw_that_does_not_answer_in_time_gives_504(catalog: Catalog) -> Non
 
 
 def resident_server(catalog: Catalog):
-    (service,) = catalog.app.state.refresher.services
+    service = next(s for s in catalog.app.state.refresher.services if isinstance(s, CswService))
     assert service.resident, "le chemin résident (gunicorn) est le défaut"
     return service
 
