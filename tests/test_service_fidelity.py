@@ -180,7 +180,7 @@ def wfs_gml(base: str, layer: str) -> bytes:
 
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_wfs_gml_blank_integers_are_nil_and_line_breaks_survive(served, name: str) -> None:
-    """Blank integers are xsi:nil, as the layer's DescribeFeatureType allows: the GML is
+    """Null integers and texts are xsi:nil, as the layer's DescribeFeatureType allows: the GML is
     valid against it and WFS 2.0 (offline schemas); a published `\\r\\n` comes back whole."""
     base, published = served
     layer = f"ecully-{name}"
@@ -196,8 +196,11 @@ def test_wfs_gml_blank_integers_are_nil_and_line_breaks_survive(served, name: st
             assert element.get(XSI_NIL) == "true" and element.text is None
         else:
             assert int(element.text) == row[integer]
-        value = member.find(f"{{{MS_NS}}}{text}").text
-        assert (value or None) == (row[text] or None)  # MapServer reads a blank text as ""
+        element = member.find(f"{{{MS_NS}}}{text}")
+        if pd.isna(row[text]):  # a null text is nil, never an empty text
+            assert element.get(XSI_NIL) == "true" and element.text is None
+        else:
+            assert element.text == row[text] and element.get(XSI_NIL) is None
     assert CRLF_TEXT in frame[text].tolist()
 
 

@@ -116,11 +116,11 @@ LINE_WIDTH = 3
 # Dates, times and years are served as text: MapServer wraps GML 3.2 dates in
 # gml:timePosition elements that GDAL's GML reader does not take as a field's value.
 GML_TYPES = {"integer": "Long", "number": "Real", "boolean": "Boolean"}
-# MapServer 8 writes a blank value as an empty element (<ms:x></ms:x>), which no xs:long,
-# xs:double or xs:boolean accepts, and as "" in GeoJSON: every item whose Table Schema type
-# has no empty value (all but texts) is declared nillable and a blank one is sent as
-# <ms:x xsi:nil="true"/>, or null in GeoJSON (`as_declared`). A blank text stays "".
-TEXT_TYPES = frozenset({"string", "any"})
+# MapServer 8 writes a null value as an empty element (<ms:x></ms:x>), which no xs:long,
+# xs:double or xs:boolean accepts, and as "" in GeoJSON: every item is declared nillable and
+# an empty one is sent as <ms:x xsi:nil="true"/>, or null in GeoJSON (`as_declared`). Texts
+# too: published data hold no empty text (reading a submission makes an empty cell null,
+# `pipelines/read/cells.py`), so an empty text element can only be a null.
 FEATURE_BLOCK = re.compile(rb'(<ms:([^\s>]+) gml:id="[^"]*">)(.*?)(</ms:\2>)', re.DOTALL)
 EMPTY_ITEM = re.compile(rb"<ms:([^\s>/]+)></ms:\1>")
 # Geometry types declared by DescribeFeatureType. Lines and polygons stay
@@ -423,31 +423,20 @@ def _layer_metadata(layer: Layer, public_url: str = DEFAULT_PUBLIC_URL) -> dict[
     for field in layer.fields:
         gml_type = GML_TYPES.get(field.get("type", "string"), "Character")
         items[f"gml_{field['name']}_type"] = gml_type
-        if field.get("type", "string") not in TEXT_TYPES:
-            items[f"gml_{field['name']}_nillable"] = "true"
+        items[f"gml_{field['name']}_nillable"] = "true"
     return items
 
 
 def nillable_items(layers: Iterable[Layer]) -> dict[bytes, frozenset[bytes]]:
-    """Each layer's items sent as xsi:nil when blank (its element name -> item names)."""
+    """Each layer's items sent as xsi:nil when empty (its element name -> item names)."""
     return {
-        layer.name.encode(): frozenset(
-            f["name"].encode() for f in layer.fields if f.get("type", "string") not in TEXT_TYPES
-        )
-        for layer in layers
+        layer.name.encode(): frozenset(f["name"].encode() for f in layer.fields) for layer in layers
     }
 
 
 def blank_as_null(layers: Iterable[Layer]) -> frozenset[str]:
-    """The items whose blank is null in WFS GeoJSON, which names no layer per feature: those
-    blank-able in every layer that has them (a text of the same name elsewhere keeps "")."""
-    blankable: set[str] = set()
-    texts: set[str] = set()
-    for layer in layers:
-        for field in layer.fields:
-            kind = field.get("type", "string")
-            (texts if kind in TEXT_TYPES else blankable).add(field["name"])
-    return frozenset(blankable - texts)
+    """The items whose "" is null in WFS GeoJSON (which names no layer per feature): all."""
+    return frozenset(field["name"] for layer in layers for field in layer.fields)
 
 
 def as_declared(
