@@ -256,6 +256,23 @@ def differences(
     return wrong
 
 
+def mismatches(
+    deployed: Any, seen: dict[Any, Any], client: str, epsg: int, box_of: Any
+) -> dict[str, dict[str, list[Any]]]:
+    """Per layer, the features `client` returned outside the truth and those it missed."""
+    wrong = {}
+    for layer in LAYERS:
+        expected = truth(deployed, layer, epsg, box_of(layer))
+        assert expected, layer
+        if seen[client, layer] != expected:
+            got = set(seen[client, layer])
+            wrong[layer] = {
+                "extra": sorted(got - set(expected)),
+                "missing": sorted(set(expected) - got),
+            }
+    return wrong
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     "client",
@@ -272,17 +289,7 @@ def test_a_lambert_93_box_selects_exactly_the_features_it_meets(
     observed: dict[str, Any], backend: str, client: str
 ) -> None:
     deployed, seen = observed[backend]
-    wrong = {}
-    for layer in LAYERS:
-        expected = truth(deployed, layer, 2154, lambert_box(layer))
-        assert expected, layer
-        if seen[client, layer] != expected:
-            got = set(seen[client, layer])
-            wrong[layer] = {
-                "extra": sorted(got - set(expected)),
-                "missing": sorted(set(expected) - got),
-            }
-    assert not wrong
+    assert not mismatches(deployed, seen, client, 2154, lambert_box)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -291,17 +298,7 @@ def test_a_longitude_latitude_box_selects_exactly_the_features_it_meets(
     observed: dict[str, Any], backend: str, client: str
 ) -> None:
     deployed, seen = observed[backend]
-    wrong = {}
-    for layer in LAYERS:
-        expected = truth(deployed, layer, 4326, lonlat_box(layer))
-        assert expected, layer
-        if seen[client, layer] != expected:
-            got = set(seen[client, layer])
-            wrong[layer] = {
-                "extra": sorted(got - set(expected)),
-                "missing": sorted(set(expected) - got),
-            }
-    assert not wrong
+    assert not mismatches(deployed, seen, client, 4326, lonlat_box)
 
 
 def test_only_a_bbox_in_another_crs_than_the_output_becomes_a_filter() -> None:

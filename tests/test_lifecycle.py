@@ -15,7 +15,6 @@ import json
 import queue
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from mail_relay import free_port
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT, RDF
 from test_access import ROUTE_VALUES
@@ -150,12 +150,6 @@ def dags(airflow_home: Path) -> Iterator[DagDriver]:  # noqa: F811 - the importe
         yield driver
     finally:
         driver.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Mailbox:

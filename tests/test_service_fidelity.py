@@ -162,7 +162,7 @@ XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 GML32 = "application/gml+xml; version=3.2"
 
 
-def wfs_gml(base: str, layer: str) -> bytes:
+def wfs_get_feature(base: str, layer: str, output_format: str) -> requests.Response:
     response = requests.get(
         f"{base}/wfs",
         params={
@@ -170,12 +170,16 @@ def wfs_gml(base: str, layer: str) -> bytes:
             "VERSION": "2.0.0",
             "REQUEST": "GetFeature",
             "TYPENAMES": f"ms:{layer}",
-            "OUTPUTFORMAT": GML32,
+            "OUTPUTFORMAT": output_format,
         },
         timeout=30,
     )
     assert response.status_code == 200, response.text[:300]
-    return response.content
+    return response
+
+
+def wfs_gml(base: str, layer: str) -> bytes:
+    return wfs_get_feature(base, layer, GML32).content
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
@@ -233,17 +237,7 @@ def test_gdal_reads_wfs_blank_integers_as_null_and_keeps_line_breaks(
 
 
 def wfs_geojson(base: str, layer: str) -> list[dict]:
-    response = requests.get(
-        f"{base}/wfs",
-        params={
-            "SERVICE": "WFS",
-            "VERSION": "2.0.0",
-            "REQUEST": "GetFeature",
-            "TYPENAMES": f"ms:{layer}",
-            "OUTPUTFORMAT": "application/json; subtype=geojson",
-        },
-        timeout=30,
-    )
+    response = wfs_get_feature(base, layer, "application/json; subtype=geojson")
     return [f["properties"] for f in response.json()["features"]]
 
 
