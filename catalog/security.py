@@ -11,8 +11,9 @@ address, as below, and the path):
   same, but may be framed by any site (`OPENDATA_EMBED_FRAME_ANCESTORS`); pygeoapi's HTML
   pages under `/ogc` a relaxed one (its inline styles and CDN stylesheets) that still runs
   no inline script but pygeoapi's own data-free ones, allowed by hash: the ones that carry
-  data (its maps) are blocked; FastAPI's `/docs` and `/redoc` the CDN they load from and
-  the hash of their fixed inline script; anything else (JSON, XML, files)
+  data (its maps) are blocked; the API's documentation (`/docs`, Swagger UI packaged with
+  the catalog) its own files and the hash of its fixed inline script; anything else (JSON,
+  XML, files)
   `default-src 'none'`. Violations are reported to `/api/securite/csp` and logged.
 - pygeoapi's templates get HTML-safe JSON in their scripts (`harden_pygeoapi_templates`):
   pygeoapi 0.21 writes features there unescaped, and a value holding `</script>` ended the
@@ -63,13 +64,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import Response
 from limits import RateLimitItem, parse_many
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
-from catalog import accounts, principal
+from catalog import accounts, api_docs, principal
 from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.clients import Network, client_address, parse_networks, within
 from catalog.refusals import RequestContext
@@ -205,11 +205,11 @@ OGC_DIRECTIVES = {
     "img-src": "'self' data:",
     "font-src": "'self' https://unpkg.com",
 }
+# Swagger UI (`catalog.api_docs`): its packaged files, its inline styles, one inline script
 DOCS_DIRECTIVES = {
     **PORTAL_DIRECTIVES,
-    "script-src": "'self' https://cdn.jsdelivr.net",
-    "style-src": "'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
-    "font-src": "'self' https://fonts.gstatic.com",
+    "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data:",
     "worker-src": "'self' blob:",
 }
 DATA_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -278,8 +278,8 @@ def harden_pygeoapi_templates() -> None:
 
 
 class DocsScripts:
-    """Hashes of the inline scripts of FastAPI's documentation pages, rendered as FastAPI
-    renders them (their text depends only on the application's settings)."""
+    """Hashes of the inline script of the API's documentation page, rendered as its route
+    renders it (its text depends only on the application's settings and root path)."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
@@ -287,21 +287,9 @@ class DocsScripts:
 
     def sources(self, root_path: str) -> str:
         if root_path not in self._cache:
-            root = root_path.rstrip("/")
-            app = self.app
-            redirect = app.swagger_ui_oauth2_redirect_url
-            pages = [
-                get_swagger_ui_html(
-                    openapi_url=root + (app.openapi_url or ""),
-                    title=f"{app.title} - Swagger UI",
-                    oauth2_redirect_url=root + redirect if redirect else None,
-                    init_oauth=app.swagger_ui_init_oauth,
-                    swagger_ui_parameters=app.swagger_ui_parameters,
-                ),
-                get_swagger_ui_oauth2_redirect_html(),
-            ]
-            scripts = [s for page in pages for s in inline_scripts(bytes(page.body).decode())]
-            self._cache[root_path] = " ".join(sorted({script_hash(s) for s in scripts}))
+            html = bytes(api_docs.page(self.app, root_path).body).decode()
+            hashes = {script_hash(script) for script in inline_scripts(html)}
+            self._cache[root_path] = " ".join(sorted(hashes))
         return self._cache[root_path]
 
 

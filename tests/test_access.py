@@ -30,6 +30,7 @@ ROUTE_VALUES = {
     "item": "{slug}",
     "depot": "depot-inconnu",
     "fournisseur": "proconnect",
+    "fichier": "swagger-ui.css",  # the API documentation's packaged files
 }
 # Routes that answer 401 without credentials, whatever the dataset: the data team's views,
 # accounts, the producers' APIs and usage statistics.

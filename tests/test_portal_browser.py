@@ -158,3 +158,27 @@ def test_pages_are_labelled_for_assistive_technologies(catalog, page):
         images_without_alt = page.locator("img:not([alt])").count()
         assert images_without_alt == 0, path
     page.screenshot(path=str(Path("/tmp") / "portail-jeu.png"), full_page=True)
+
+
+def test_api_documentation_works_offline(catalog, page):
+    """/docs shows every operation of the API from the catalog's own files: with every other
+    host unreachable (as on a machine offline), the page is complete, and asked nothing else."""
+    elsewhere: list[str] = []
+
+    def only_the_catalog(route):
+        if route.request.url.startswith(catalog):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_catalog)
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else 0)
+    page.goto(f"{catalog}/docs")
+    expect(page.locator(".opblock").first).to_be_visible(timeout=20_000)
+    assert page.locator(".opblock").count() >= 20  # the search, rows, downloads… operations
+    expect(page.get_by_text("/api/datasets/{slug}/rows").first).to_be_visible()
+    assert elsewhere == [] and violations == []
+    page.goto(f"{catalog}/redoc")
+    assert page.url == f"{catalog}/docs"

@@ -260,13 +260,19 @@ def test_templates_hold_no_inline_script_style_or_handler() -> None:
         assert page.styles == [] and page.handlers == [], template.name
 
 
-def test_docs_page_runs_only_fastapis_own_inline_script(served: tuple[str, FastAPI]) -> None:
+def test_docs_page_runs_only_its_own_inline_script_and_files(served: tuple[str, FastAPI]) -> None:
     base, _app = served
     response = requests.get(f"{base}/docs", timeout=30)
     allowed = csp(response)["script-src"]
     scripts = Markup(response.text).inline_scripts
     assert scripts and all(sha256_source(s) in allowed for s in scripts)
     assert "'unsafe-inline'" not in allowed and "'unsafe-eval'" not in allowed
+    assert "http" not in response.headers["content-security-policy"]  # no CDN, no other host
+    assert "https://" not in response.text and "http://" not in response.text
+    other = requests.get(f"{base}/docs/fichiers/__init__.py", timeout=30)  # beside them
+    assert other.status_code == 404 and "Fichier inconnu" in other.json()["detail"]
+    climbing = requests.get(f"{base}/docs/fichiers/..%2F..%2Fcore.py", timeout=30)
+    assert climbing.status_code == 404
 
 
 # --- escaping: every page, feed and export that shows the hostile dataset ---------------------

@@ -71,6 +71,9 @@ def create_app(
         description="Jeux de données publiés par les communes partenaires, avec leur licence, "
         "leur source et leurs téléchargements.",
         version="0.1.0",
+        docs_url=None,  # served from packaged assets: catalog.web.routes.api_docs
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     if producers is None:
         producers = load_producers(settings.producers_file)

@@ -38,6 +38,7 @@ from catalog.ogc.services import OgcService, RoutableService, TieredService
 from catalog.store import CatalogStore
 from catalog.web.context import Web
 from catalog.web.routes import (
+    api_docs,
     datasets,
     dcat,
     downloads,
@@ -80,6 +81,7 @@ WEB_SERVICES: tuple[WebService, ...] = (
     WebService("comptes", (API,), router=of_store(accounts.router)),
     WebService("depots", (API,), router=uploads.router),
     WebService("portail", router=portal.router),
+    WebService("documentation-api", router=api_docs.router),
     WebService("statistiques", (API,), router=statistics.router),
     WebService("jeux-de-donnees", (API,), router=datasets.router),
     WebService("telechargements", (API,), router=downloads.router),
