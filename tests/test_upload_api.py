@@ -90,6 +90,7 @@ def test_an_upload_over_http_is_published_by_the_commune_dag_tasks(settings, sto
 
         outcome = requests.get(status, headers=bearer(tokens["equipe"]), timeout=10).json()
         dataset = requests.get(base + "/api/datasets/ecully-arbres", timeout=10).json()
+        followed = {name: requests.get(url, timeout=10) for name, url in outcome["liens"].items()}
         again = requests.post(base + DEPOTS, files=files, headers=ecully, timeout=30)
     assert answer["statut"] == "en-attente" and answer["jeu_de_donnees"] == "ecully-arbres"
     assert answer["sha256"] == hashlib.sha256(content).hexdigest()
@@ -99,7 +100,13 @@ def test_an_upload_over_http_is_published_by_the_commune_dag_tasks(settings, sto
     assert published["id"] == answer["depot"] and published["channel"] == "api"
     assert published["statut"] == "publiee"
     assert outcome["statut"] == "publiee" and outcome["version"] == published["version"]
+    assert waiting["liens"] is None
+    links = outcome["liens"]
+    assert links["page"] == f"{base}/jeux-de-donnees/ecully-arbres"
+    assert links["api"] == f"{base}/api/datasets/ecully-arbres"
     assert dataset["version_courante"]["lignes"] == 200
+    assert all(response.status_code == 200 for response in followed.values())
+    assert followed["csv"].content.decode("utf-8-sig").count("\n") == 201  # header + 200 rows
     archive = settings.data_dir / "archive" / "ecully" / "arbres" / answer["depot"]
     assert (archive / "arbres.csv").read_bytes() == content
     # the processed folder keeps only its reports: the next upload goes into it

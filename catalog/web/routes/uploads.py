@@ -62,6 +62,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect
 
 from catalog import accounts
+from catalog.site import public_url
 from catalog.store import CatalogStore
 from catalog.web.aliases import route
 from catalog.web.context import Web
@@ -81,6 +82,7 @@ from core.inbox import (
 from core.input_formats import FORMAT_BY_SUFFIX
 from core.safe_yaml import UnsafeYaml, load_producer_yaml, short_error
 from core.settings import Settings
+from core.urls import dataset_api, dataset_page, download
 from core.vocabularies import SLUG_PATTERN
 
 STAGING = ".televersements"  # under the inbox: same file system as the drop folders
@@ -94,6 +96,7 @@ CHECKSUM_MISMATCH = 460  # tus checksum extension
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 WRITE_BUFFER = 2**20
 FIELDS = {"fichier", "metadonnees", "schema", "jeu", "televersement"}
+SERVED = {"publiee", "confirmee"}  # outcomes after which the dataset is served
 STATUS_LABELS = {
     "en-attente": "Reçu, en attente de traitement par la chaîne de publication (ou en cours).",
     "publiee": "Publié.",
@@ -658,7 +661,7 @@ def router(web: Web) -> APIRouter:
     )
     def deposit_status(request: Request, commune: str, depot: str) -> dict[str, Any]:
         _, settings = producer(request, commune, "de suivre un dépôt")
-        return deposit_state(store, settings, commune, depot)
+        return deposit_state(store, settings, commune, depot, public_url(request))
 
     @route(
         api,
@@ -816,9 +819,10 @@ async def collect_deposit(form: FormData, commune: str, settings: Settings) -> D
 
 
 def deposit_state(
-    store: CatalogStore, settings: Settings, commune: str, deposit_id: str
+    store: CatalogStore, settings: Settings, commune: str, deposit_id: str, base: str
 ) -> dict[str, Any]:
-    """Waiting in the inbox, or the submission's outcome."""
+    """Waiting in the inbox, or the submission's outcome; once the data are served, where
+    (`liens`: the dataset's page, its metadata API, its CSV)."""
     unknown = HTTPException(404, detail=f"Dépôt « {deposit_id} » introuvable pour {commune}.")
     if not SUBMISSION_ID.fullmatch(deposit_id):
         raise unknown
@@ -832,6 +836,7 @@ def deposit_state(
             "version": record.release,
             "recu_le": record.received_at.isoformat(),
             "rapport": record.report,
+            "liens": served_links(base, record.dataset) if record.status in SERVED else None,
         }
     for folder in sorted((settings.inbox_dir / commune).glob("*/")):
         marker = upload_marker(folder)
@@ -844,5 +849,14 @@ def deposit_state(
                 "version": None,
                 "recu_le": marker["recu_le"],
                 "rapport": None,
+                "liens": None,
             }
     raise unknown
+
+
+def served_links(base: str, slug: str) -> dict[str, str]:
+    return {
+        "page": dataset_page(base, slug),
+        "api": dataset_api(base, slug),
+        "csv": download(base, slug, "csv"),
+    }
