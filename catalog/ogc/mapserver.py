@@ -427,41 +427,19 @@ def _layer_metadata(layer: Layer, public_url: str = DEFAULT_PUBLIC_URL) -> dict[
     return items
 
 
-def nillable_items(layers: Iterable[Layer]) -> dict[bytes, frozenset[bytes]]:
-    """Each layer's items sent as xsi:nil when empty (its element name -> item names)."""
-    return {
-        layer.name.encode(): frozenset(f["name"].encode() for f in layer.fields) for layer in layers
-    }
-
-
-def blank_as_null(layers: Iterable[Layer]) -> frozenset[str]:
-    """The items whose "" is null in WFS GeoJSON (which names no layer per feature): all."""
-    return frozenset(field["name"] for layer in layers for field in layer.fields)
-
-
-def as_declared(
-    response: Response, nillable: dict[bytes, frozenset[bytes]], blanks: frozenset[str]
-) -> Response:
-    """A GetFeature answer as the layer's schema reads it: a blank number, integer, boolean
-    or date as xsi:nil in GML, as null in GeoJSON; in GML a carriage return inside a text
-    as `&#13;` (XML parsers turn a raw `\r\n` into `\n`: a published `\r\n` comes back whole)."""
+def as_declared(response: Response) -> Response:
+    """A GetFeature answer as the layers' schemas read it (every item nillable): an empty
+    item as xsi:nil in GML, as null in GeoJSON; in GML a carriage return inside a text as
+    `&#13;` (XML parsers turn a raw `\r\n` into `\n`: a published `\r\n` comes back whole)."""
     kind = response.headers.get("content-type", "")
     if "geojson" in kind:
-        return _geojson_nulls(response, blanks)
+        return _geojson_nulls(response)
     body = bytes(response.body)
     if "xml" not in kind or b"<ms:" not in body:
         return response
 
     def feature(found: re.Match[bytes]) -> bytes:
-        names = nillable.get(found.group(2), frozenset())
-        content = EMPTY_ITEM.sub(
-            lambda item: (
-                b'<ms:%s xsi:nil="true"/>' % item.group(1)
-                if item.group(1) in names
-                else item.group(0)
-            ),
-            found.group(3),
-        )
+        content = EMPTY_ITEM.sub(rb'<ms:\1 xsi:nil="true"/>', found.group(3))
         return found.group(1) + content + found.group(4)
 
     # MapServer declares xmlns:xsi on the collection (for its xsi:schemaLocation)
@@ -469,8 +447,8 @@ def as_declared(
     return _replaced(response, changed)
 
 
-def _geojson_nulls(response: Response, names: frozenset[str]) -> Response:
-    """WFS GeoJSON: "" as null for the blank-able `names` (see `blank_as_null`)."""
+def _geojson_nulls(response: Response) -> Response:
+    """WFS GeoJSON: every "" as null (MapServer writes a null that way)."""
     try:
         document = json.loads(bytes(response.body))
     except ValueError:
@@ -478,8 +456,8 @@ def _geojson_nulls(response: Response, names: frozenset[str]) -> Response:
     changed = False
     for feature in document.get("features", []) if isinstance(document, dict) else []:
         properties = feature.get("properties") or {}
-        for name in names & properties.keys():
-            if properties[name] == "":
+        for name, value in properties.items():
+            if value == "":
                 properties[name] = None
                 changed = True
     if not changed:
@@ -581,8 +559,6 @@ class MapServerService:
                 label="MapServer",
             )
         self.layer_names: tuple[str, ...] | None = None  # None until the first update
-        self.nillable: dict[bytes, frozenset[bytes]] = {}  # see `as_declared`
-        self.blanks: frozenset[str] = frozenset()
         self.pg_password: str | None = None  # for PostGIS layers: mapserv's PGPASSWORD
         self._select: Callable[[Request], MapServerService] = lambda _request: self
         self._public_url = public_url
@@ -602,8 +578,6 @@ class MapServerService:
         write_atomically(self.config_path, render_config(self.map_path.resolve()))
         write_atomically(self.map_path, render_mapfile(layers, self.public_url()))
         self.layer_names = tuple(layer.name for layer in layers)
-        self.nillable = nillable_items(layers)
-        self.blanks = blank_as_null(layers)
         passwords = {layer.postgis_password for layer in layers if layer.postgis_password}
         self.pg_password = next(iter(passwords), None)
         if self.pool is not None:
@@ -674,7 +648,7 @@ class MapServerService:
         except OSError:
             LOGGER.exception("MapServer introuvable ou non exécutable : %s", self.mapserv)
             return ogc_exception(503, "MapServer n'est pas disponible sur ce serveur.")
-        return as_declared(mapserver_answer(finished), self.nillable, self.blanks)
+        return as_declared(mapserver_answer(finished))
 
     def cgi_environ(self, request: Request, service: str, body: bytes) -> dict[str, str]:
         """The CGI variables: no header of the request but its content type, and the
