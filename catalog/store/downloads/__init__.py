@@ -12,6 +12,7 @@ half-written file, and later ones are plain file downloads (ranges, caching).
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -106,8 +107,14 @@ def dates_as_timestamps(parquet: Path | None, dates: frozenset[str]) -> bool:
     date, and each download is derived from the Parquet instead (dates as YYYY-MM-DD)."""
     if parquet is None or not dates:
         return False
+    return not dates.isdisjoint(_timestamp_columns(str(parquet)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _timestamp_columns(parquet: str) -> frozenset[str]:
+    """The Parquet's timestamp columns, read once per file: a release never changes."""
     schema = pq.read_schema(parquet)
-    return any(pa.types.is_timestamp(schema.field(name).type) for name in dates & set(schema.names))
+    return frozenset(f.name for f in schema if pa.types.is_timestamp(f.type))
 
 
 def build_once(target: Path, build: Callable[[Path], None]) -> Path:

@@ -69,6 +69,12 @@ def router(web: Web) -> APIRouter:
     return api
 
 
+def date_fields(store: CatalogStore, release: Release) -> frozenset[str]:
+    """The names of the release's Table Schema `date` fields."""
+    fields = published_schema(store, release)["fields"]
+    return frozenset(f["name"] for f in fields if f.get("type") == "date")
+
+
 def file_response(
     request: Request,
     store: CatalogStore,
@@ -88,16 +94,15 @@ def file_response(
     stored_format = "parquet" if fmt == "geoparquet" else fmt
     stored = release.distribution(stored_format)
     parquet = store.release_path(release, "parquet")
-    dates = frozenset(
-        f["name"] for f in published_schema(store, release)["fields"] if f.get("type") == "date"
-    )
-    if (
-        stored is not None
-        and crs in (None, stored.crs)
-        and (stored_format == "parquet" or not downloads.dates_as_timestamps(parquet, dates))
+    reusable = stored is not None and crs in (None, stored.crs)
+    # a Parquet keeps its dates typed; the other stored files are checked (once per file)
+    if reusable and (
+        stored_format == "parquet"
+        or not downloads.dates_as_timestamps(parquet, date_fields(store, release))
     ):
         path = store.release_path(release, stored_format)
     else:
+        dates = date_fields(store, release)
         crs_or_default = crs or (4326 if fmt == "csv" else None)
         path = downloads.derived_file(parquet, fmt, crs_or_default, notice, dates)
     etag = f'"{release.id}-{fmt}-{crs or "natif"}"'
