@@ -330,7 +330,7 @@ def cause_of(example: Example, side: str, key: ErrorKey) -> str:
     return label
 
 
-# Differences we keep on purpose, each explained (the README says the same).
+# Differences we keep on purpose, each explained (docs/depot.md says the same).
 DOCUMENTED = {
     "extra-cell seulement frictionless (erreurs)": (
         "Une colonne en trop donne chez nous une seule erreur, « colonne-en-trop », sur "

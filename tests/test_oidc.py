@@ -485,9 +485,9 @@ def test_agents_only_layers_need_the_agents_claim(world, tokens):
 
 
 def test_a_communes_api_token_gets_its_restricted_layers_outside_the_ogc_services(world):
-    """The README says so: the OGC services have one audience per access level, not per
-    commune; a commune's API token reads its restricted data everywhere else, the data
-    team's token everywhere."""
+    """docs/comptes-et-securite.md says so: the OGC services have one audience per access
+    level, not per commune; a commune's API token reads its restricted data everywhere else,
+    the data team's token everywhere."""
     store = world.deployed.store
     ecully = accounts.create_token(store, "producteur", "agent@ecully.fr", "ecully").token
     team = accounts.create_token(store, "equipe-data", "sig@grandlyon.example").token

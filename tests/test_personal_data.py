@@ -46,7 +46,8 @@ from personal_corpus import CorpusTable, generated_corpus  # noqa: E402
 
 CORPUS = generated_corpus(seed=7)
 # Coordinates alone, beside amounts and categories, say nothing of whom the rows are about:
-# the one generated case no detector reading the file can find (see README, limits).
+# the one generated case no detector reading the file can find (docs/donnees-personnelles.md,
+# « Limites »).
 UNDECIDABLE = {"signalements_domicile_geolocalises", "signalements_domicile_geolocalises_neutre"}
 
 
