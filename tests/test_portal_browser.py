@@ -8,6 +8,7 @@ import struct
 import threading
 import zlib
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -337,7 +338,8 @@ def png_tile() -> bytes:
 
 
 class TileServer:
-    """A tile server on a loopback port: /tuiles/{z}/{x}/{y}.png, or 503 when switched off."""
+    """A tile server on a loopback port: /tuiles/{z}/{x}/{y}.png and WMS GetMap requests
+    (any path), or 503 when switched off."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
@@ -347,7 +349,10 @@ class TileServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 server.asked.append(self.path)
-                ok = server.available and re.fullmatch(r"/tuiles/\d+/\d+/\d+\.png", self.path)
+                ok = server.available and (
+                    re.fullmatch(r"/tuiles/\d+/\d+/\d+\.png", self.path)
+                    or "request=GetMap" in self.path
+                )
                 self.send_response(200 if ok else 503)
                 self.send_header("Content-Type", "image/png" if ok else "text/plain")
                 body = tile if ok else b"indisponible"
@@ -380,6 +385,32 @@ def catalog_with_background(deployed, tiles):
         app = create_app(deployed.store, services=[])
     with serving(app) as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def catalog_with_wms(deployed, tiles):
+    """The same catalog, its map's background a WMS layer of the local server."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OPENDATA_MAP_BACKGROUND", tiles.origin + "/wms/grandlyon")
+        env.setenv("OPENDATA_MAP_BACKGROUND_LAYER", "plan_guide")
+        app = create_app(deployed.store, services=[])
+    with serving(app) as base:
+        yield base
+
+
+def test_a_wms_background_is_asked_for_its_layer_in_the_map_s_projection(
+    catalog_with_wms, tiles, page
+):
+    tiles.available, tiles.asked[:] = True, []
+    page.goto(f"{catalog_with_wms}/jeux-de-donnees/ecully-bancs-publics")
+    page.get_by_role("tab", name="Carte").click()
+    expect(page.locator("#carte img.leaflet-tile-loaded").first).to_be_visible()
+    asked = [parse_qs(urlsplit(path).query) for path in tiles.asked]
+    assert asked and all(urlsplit(p).path == "/wms/grandlyon" for p in tiles.asked)
+    assert {(q["request"][0], q["layers"][0], q["crs"][0]) for q in asked} == {
+        ("GetMap", "plan_guide", "EPSG:3857")
+    }
+    assert page.locator("#carte .leaflet-contours-pane path").count() == 0
 
 
 def test_a_configured_background_is_drawn_from_its_tile_server(
