@@ -41,7 +41,9 @@ Environment variables:
   `X-Forwarded-For` is believed (default none; a connection over a Unix socket, which has no
   address, comes from the local proxy and is trusted). `opendata servir` gives uvicorn the
   same list (its `forwarded_allow_ips`), empty by default: no forwarded header is believed;
-- `OPENDATA_EMBED_FRAME_ANCESTORS`: who may frame `/integration/<commune>` (default `*`).
+- `OPENDATA_EMBED_FRAME_ANCESTORS`: who may frame `/integration/<commune>` (default `*`);
+- `OPENDATA_MAP_BACKGROUND` (`core.settings.map_background`): the origin of the portal map's
+  background tiles joins the portal's `img-src`, only when one is configured.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from catalog.bodies import BodyTooLarge, read_bounded
 from catalog.clients import Network, client_address, parse_networks, within
 from catalog.refusals import RequestContext
 from core.access import ANONYMOUS, Principal
+from core.settings import map_background
 
 LOG = logging.getLogger("catalog.security")
 
@@ -100,6 +103,8 @@ class SecuritySettings:
     trusted_proxies: tuple[Network, ...] = ()
     embed_frame_ancestors: str = "*"
     namespace: str = "opendata"  # prefix of the counters' keys (shared Redis)
+    # where the portal map's background tiles come from (OPENDATA_MAP_BACKGROUND), if set
+    map_images: str = ""
 
     @classmethod
     def from_env(cls) -> SecuritySettings:
@@ -114,6 +119,7 @@ class SecuritySettings:
             trusted_proxies=parse_networks(os.environ.get("OPENDATA_TRUSTED_PROXIES", "")),
             embed_frame_ancestors=os.environ.get("OPENDATA_EMBED_FRAME_ANCESTORS", "*").strip()
             or "*",
+            map_images=background.image_source if (background := map_background()) else "",
         )
 
 
@@ -299,8 +305,11 @@ class SecurityHeaders:
     def __init__(self, app: App, settings: SecuritySettings, docs: DocsScripts) -> None:
         self.app = app
         self.docs = docs
-        self.portal = policy(PORTAL_DIRECTIVES)
-        self.embed = policy(PORTAL_DIRECTIVES, frame_ancestors=settings.embed_frame_ancestors)
+        portal = dict(PORTAL_DIRECTIVES)
+        if settings.map_images:  # the configured map background's tile server, and no other
+            portal["img-src"] = f"{portal['img-src']} {settings.map_images}"
+        self.portal = policy(portal)
+        self.embed = policy(portal, frame_ancestors=settings.embed_frame_ancestors)
         self.ogc = ""  # built on first use: reading pygeoapi's templates costs a little
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -19,6 +19,19 @@ PUBLIC_URL = re.compile(
     r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?"
 )
 
+# The portal map's background (issue #19): none by default, the communes' outlines shipped
+# with the catalog drawn instead. An XYZ tile template ({z}, {x}, {y}; a WMTS in the
+# GoogleMapsCompatible tile matrix set written as one) or, with a layer, a WMS base URL.
+MAP_BACKGROUND_VARIABLE = "OPENDATA_MAP_BACKGROUND"
+MAP_BACKGROUND_LAYER_VARIABLE = "OPENDATA_MAP_BACKGROUND_LAYER"
+MAP_BACKGROUND_ATTRIBUTION_VARIABLE = "OPENDATA_MAP_BACKGROUND_ATTRIBUTION"
+TILE_PLACEHOLDERS = ("{z}", "{x}", "{y}")
+# scheme, host (its first label may be Leaflet's {s} subdomains), port; then anything
+BACKGROUND_URL = re.compile(
+    r"(?P<origin>https?://(?P<host>(\{s\}\.)?[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?)"
+    r"(?P<rest>[/?][^\s#]*)?"
+)
+
 # The embedded deployment's OGC servers (MapServer, pycsw): resident processes by default.
 RESIDENT_VARIABLE = "OPENDATA_OGC_RESIDENT"
 PROCESSES_VARIABLE = "OPENDATA_OGC_PROCESSES"
@@ -126,3 +139,51 @@ def resident_processes(environ: Mapping[str, str] | None = None) -> int:
 def _optional_path(variable: str) -> Path | None:
     value = os.environ.get(variable)
     return Path(value) if value else None
+
+
+@dataclass(frozen=True)
+class MapBackground:
+    """The portal map's background: an XYZ tile template, or a WMS base URL and its layer."""
+
+    url: str
+    layer: str = ""  # WMS layer name(s), comma-separated; empty for an XYZ template
+    attribution: str = ""  # plain text shown in the map's corner
+
+    @property
+    def kind(self) -> str:
+        return "wms" if self.layer else "xyz"
+
+    @property
+    def image_source(self) -> str:
+        """The CSP source expression that lets the portal load its tiles (img-src)."""
+        origin = BACKGROUND_URL.match(self.url)
+        assert origin is not None  # checked by map_background
+        return origin["origin"].replace("{s}", "*")
+
+
+def map_background(environ: Mapping[str, str] | None = None) -> MapBackground | None:
+    """The configured map background (`OPENDATA_MAP_BACKGROUND`, `_LAYER`, `_ATTRIBUTION`), or
+    None when unset; ValueError (French) for an URL the portal could not use."""
+    env = os.environ if environ is None else environ
+    url = (env.get(MAP_BACKGROUND_VARIABLE) or "").strip()
+    layer = (env.get(MAP_BACKGROUND_LAYER_VARIABLE) or "").strip()
+    attribution = " ".join((env.get(MAP_BACKGROUND_ATTRIBUTION_VARIABLE) or "").split())
+    if not url:
+        return None
+    if not BACKGROUND_URL.fullmatch(url):
+        raise ValueError(
+            f"{MAP_BACKGROUND_VARIABLE} : adresse du fond de plan invalide ({url!r}) ; "
+            "attendu http(s)://hôte[:port]/chemin, sans identifiants ni fragment."
+        )
+    placeholders = [p for p in TILE_PLACEHOLDERS if p in url]
+    if layer and placeholders:
+        raise ValueError(
+            f"{MAP_BACKGROUND_VARIABLE} : un service WMS ({MAP_BACKGROUND_LAYER_VARIABLE} donnée) "
+            "s'adresse par son URL de base, sans {z}, {x} ni {y}."
+        )
+    if not layer and len(placeholders) != len(TILE_PLACEHOLDERS):
+        raise ValueError(
+            f"{MAP_BACKGROUND_VARIABLE} : un gabarit de tuiles XYZ contient {{z}}, {{x}} et {{y}} "
+            f"({url!r}) ; pour un service WMS, donnez aussi {MAP_BACKGROUND_LAYER_VARIABLE}."
+        )
+    return MapBackground(url=url, layer=layer, attribution=attribution)

@@ -1,4 +1,5 @@
-// Dataset page: accessible tabs (arrows, Home, End), table view over the rows API, map.
+// Dataset page: accessible tabs (arrows, Home, End). A panel shown for the first time gets a
+// « panneau-ouvert » event: the table (tableau.js) and the map (carte.js) load then.
 (function () {
   "use strict";
   const tabs = Array.from(document.querySelectorAll('[role="tab"]'));
@@ -15,8 +16,7 @@
     const panel = tab.getAttribute("aria-controls");
     if (!loaded[panel]) {
       loaded[panel] = true;
-      if (panel === "panneau-donnees") loadRows({});
-      if (panel === "panneau-carte") loadMap();
+      document.getElementById(panel).dispatchEvent(new CustomEvent("panneau-ouvert"));
     }
   }
 
@@ -30,77 +30,4 @@
       }
     });
   });
-
-  const table = document.getElementById("table-donnees");
-  const state = { sort: null, filter: null };
-
-  function loadRows() {
-    if (!table) return;
-    const params = new URLSearchParams({ _taille: "50" });
-    if (state.sort) params.set("_tri", state.sort);
-    if (state.filter && state.filter.text) params.set(state.filter.column + "__contains", state.filter.text);
-    const status = document.getElementById("etat-donnees");
-    status.textContent = "Chargement…";
-    fetch(table.dataset.lignes + "?" + params.toString())
-      .then(function (response) { return response.json(); })
-      .then(function (page) {
-        const body = table.querySelector("tbody");
-        body.replaceChildren();
-        page.lignes.forEach(function (row) {
-          const line = document.createElement("tr");
-          page.colonnes.forEach(function (column) {
-            const cell = document.createElement("td");
-            cell.textContent = row[column] === null ? "" : String(row[column]);
-            line.appendChild(cell);
-          });
-          body.appendChild(line);
-        });
-        status.textContent = page.lignes.length + " ligne(s) affichée(s)" + (page.suivant ? " (les suivantes par l'API)" : "") + ".";
-      })
-      .catch(function () { status.textContent = "Les lignes n'ont pas pu être chargées."; });
-  }
-
-  if (table) {
-    table.querySelectorAll("th button").forEach(function (button) {
-      button.addEventListener("click", function () {
-        const column = button.dataset.colonne;
-        state.sort = state.sort === column ? "-" + column : column;
-        loadRows();
-      });
-    });
-    document.getElementById("filtre-donnees").addEventListener("submit", function (event) {
-      event.preventDefault();
-      state.filter = { column: document.getElementById("filtre-colonne").value,
-                       text: document.getElementById("filtre-texte").value };
-      loadRows();
-    });
-  }
-
-  function loadMap() {
-    const element = document.getElementById("carte");
-    if (!element || !window.L) return;
-    const map = L.map(element, { attributionControl: true });
-    const status = document.getElementById("etat-carte");
-    fetch(element.dataset.geojson)
-      .then(function (response) { return response.json(); })
-      .then(function (collection) {
-        const layer = L.geoJSON(collection, {
-          pointToLayer: function (feature, latlng) {
-            return L.circleMarker(latlng, { radius: 5, weight: 1, color: "#1e3a8a", fillOpacity: 0.7 });
-          },
-          onEachFeature: function (feature, shape) {
-            const popup = document.createElement("div");  // text only: no HTML from the data
-            Object.entries(feature.properties).forEach(function (pair) {
-              const line = document.createElement("div");
-              line.textContent = pair[0] + " : " + pair[1];
-              popup.appendChild(line);
-            });
-            shape.bindPopup(popup);
-          }
-        }).addTo(map);
-        map.fitBounds(layer.getBounds(), { padding: [20, 20] });
-        status.textContent = collection.features.length + " objet(s) sur la carte.";
-      })
-      .catch(function () { status.textContent = "La carte n'a pas pu être chargée."; });
-  }
 })();

@@ -30,7 +30,7 @@ from catalog.web.context import Gone, Web, gone_answer
 from catalog.web.head import HeadAsGet
 from catalog.web.registry import WEB_SERVICES, limited_prefixes, ogc_services
 from core.producers import Producer, load_producers
-from core.settings import Settings, load_settings
+from core.settings import Settings, load_settings, map_background
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
 
@@ -88,7 +88,7 @@ def create_app(
     install_security(app, store, limited=limited_prefixes())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(Gone, gone_answer)
-    web = Web(store, producers, counter, settings)
+    web = Web(store, producers, counter, settings, map_background())
     for entry in WEB_SERVICES:
         if entry.router is not None:
             app.include_router(entry.router(web))

@@ -25,7 +25,7 @@ from core import clock
 from core.access import Principal, may_see
 from core.producers import Producer
 from core.records import ChangeNotice, Dataset, Release
-from core.settings import Settings
+from core.settings import MapBackground, Settings
 from core.urls import dataset_api
 
 PORTAL_PAGE_PREFIX = "/jeux-de-donnees/"  # a 410 there is a page, elsewhere JSON
@@ -60,6 +60,7 @@ class Web:
     producers: dict[str, Producer]
     counter: usage.UsageCounter
     settings: Settings  # built once by the application's factory
+    map_background: MapBackground | None = None  # OPENDATA_MAP_BACKGROUND; None: outlines
 
     def dataset_or_404(self, slug: str, principal: Principal) -> Dataset:
         """The published dataset `principal` may read (404, or 410 once depublished)."""

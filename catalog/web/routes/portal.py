@@ -89,6 +89,7 @@ def router(web: Web) -> APIRouter:
             "d": detail(dataset, release, web.store),
             "formats": format_labels(),
             "base": base(request),
+            "fond_de_carte": web.map_background,
         }
         web.counter.count(slug, "page")
         return TEMPLATES.TemplateResponse(request, "dataset.html", context)
