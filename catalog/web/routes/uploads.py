@@ -647,8 +647,7 @@ def router(web: Web) -> APIRouter:
         principal, settings = producer(request, commune, "de déposer des données")
         form = await read_form(request, Limits.from_env().request)
         try:
-            checked = await collect_deposit(form, commune, settings)
-            result = await run_in_threadpool(write_deposit, store, settings, checked, principal)
+            result = await receive_deposit(store, settings, form, commune, principal)
         finally:
             await form.close()
         return JSONResponse(result, status_code=202, headers={"Location": result["url_statut"]})
@@ -816,6 +815,15 @@ async def collect_deposit(form: FormData, commune: str, settings: Settings) -> D
     assert isinstance(data_part, UploadFile)
     name = data_name(data_part.filename)
     return Deposit(commune, identifier, metadata_bytes, schema, name, data_part, None)
+
+
+async def receive_deposit(
+    store: CatalogStore, settings: Settings, form: FormData, commune: str, principal: Principal
+) -> dict[str, Any]:
+    """A deposit's one way in, for the API and the portal's form (« Mes dépôts ») alike:
+    its checks, then the commune's inbox. The answer is the API's 202 body."""
+    checked = await collect_deposit(form, commune, settings)
+    return await run_in_threadpool(write_deposit, store, settings, checked, principal)
 
 
 def deposit_state(
