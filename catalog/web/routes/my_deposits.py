@@ -9,7 +9,9 @@
   (the identifier, when metadata.yaml has none), with the session's `csrf`. It goes
   through the upload API's own entry point (`uploads.receive_deposit`): the same checks,
   the same drop folder, the same audit log. Accepted: 303 to the deposit's page; refused:
-  the page again, with the French reason and the API's status code (400, 409, 413, 415);
+  the page again, with the French reason and the API's status code (400, 409, 413, 415),
+  or 422 with the French report when the content's checks refuse it (an exception of the
+  upload path that carries a `core.problems.Report`);
 - `GET /communes/<commune>/depots/<id>`: one deposit: its status, its dataset's links once
   served, and its report in French (the problems by stage and rule, with their lines, and
   the repairs the platform made).
@@ -46,7 +48,7 @@ from catalog.web.routes.uploads import (
 )
 from core.inbox import upload_marker
 from core.input_formats import FORMAT_BY_SUFFIX
-from core.problems import STAGE_LABELS, Problem
+from core.problems import STAGE_LABELS, Problem, Report
 from core.producers import Producer
 from core.records import SubmissionRecord
 from core.settings import Settings
@@ -182,6 +184,13 @@ def _location(problem: dict[str, Any]) -> str:
     ).location()
 
 
+def refusal_report(error: Exception) -> Report | None:
+    """The French report of a deposit refused by its checks before anything is written
+    (the upload path's exceptions that carry one), for the form's page."""
+    report = getattr(error, "report", None)
+    return report if isinstance(report, Report) else None
+
+
 def upload_fields(form: FormData) -> FormData:
     """The form as the upload API reads it: without the CSRF token, nor the optional
     inputs left empty (a browser sends an empty file input as a file without a name)."""
@@ -227,6 +236,14 @@ def router(web: Web) -> APIRouter:
         except HTTPException as refused:
             context = await run_in_threadpool(listing, store, settings, producer, refused.detail)
             return page(request, context, refused.status_code)
+        except Exception as refused:
+            report = refusal_report(refused)
+            if report is None:
+                raise
+            message = f"{report.total} problème(s) à corriger ; rien n'a été enregistré."
+            context = await run_in_threadpool(listing, store, settings, producer, message)
+            context["rapport"] = report_view(report.to_dict())
+            return page(request, context, 422)
         finally:
             await form.close()
         return RedirectResponse(deposits_path(commune, result["depot"]), status_code=303)

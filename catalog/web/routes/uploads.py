@@ -365,6 +365,16 @@ def _give_back(settings: Settings, deposit: Deposit, staged: Path) -> None:
         os.rename(data, upload_dir(settings, deposit.upload_id) / "donnees")
 
 
+async def receive_deposit(
+    store: CatalogStore, settings: Settings, form: FormData, commune: str, principal: Principal
+) -> dict[str, Any]:
+    """A deposit the way the API takes it (`collect_deposit`: the request's parts and every
+    check of their content; then `write_deposit`), for the portal's form (« Mes dépôts »):
+    the same checks, the same drop folder, the same audit log. The API's 202 body."""
+    checked = await collect_deposit(form, commune, settings)
+    return await run_in_threadpool(write_deposit, store, settings, checked, principal)
+
+
 def _stage_data(settings: Settings, deposit: Deposit, staged: Path) -> tuple[int, str]:
     target = staged / deposit.data_name
     if deposit.data_file is not None:
@@ -647,7 +657,8 @@ def router(web: Web) -> APIRouter:
         principal, settings = producer(request, commune, "de déposer des données")
         form = await read_form(request, Limits.from_env().request)
         try:
-            result = await receive_deposit(store, settings, form, commune, principal)
+            checked = await collect_deposit(form, commune, settings)
+            result = await run_in_threadpool(write_deposit, store, settings, checked, principal)
         finally:
             await form.close()
         return JSONResponse(result, status_code=202, headers={"Location": result["url_statut"]})
@@ -815,15 +826,6 @@ async def collect_deposit(form: FormData, commune: str, settings: Settings) -> D
     assert isinstance(data_part, UploadFile)
     name = data_name(data_part.filename)
     return Deposit(commune, identifier, metadata_bytes, schema, name, data_part, None)
-
-
-async def receive_deposit(
-    store: CatalogStore, settings: Settings, form: FormData, commune: str, principal: Principal
-) -> dict[str, Any]:
-    """A deposit's one way in, for the API and the portal's form (« Mes dépôts ») alike:
-    its checks, then the commune's inbox. The answer is the API's 202 body."""
-    checked = await collect_deposit(form, commune, settings)
-    return await run_in_threadpool(write_deposit, store, settings, checked, principal)
 
 
 def deposit_state(
