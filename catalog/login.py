@@ -23,8 +23,13 @@ set (32 characters at least):
 The session cookie is Starlette's `SessionMiddleware` cookie (`opendata_session`), signed
 with itsdangerous, HttpOnly, SameSite=Lax, Secure unless `OPENDATA_SESSION_SECURE=0` (plain
 http on a developer's machine): the session's identifier once signed in, the login under
-way before. It is only read for reading data (`visibility.caller`):
-the APIs that change something take bearer credentials only.
+way before. It is read for reading data (`visibility.caller`) and for the portal's reserved
+pages and their forms (`catalog.web.people`: a role from `catalog.roles`, a CSRF token per
+session from `catalog.csrf`); the APIs that change something take bearer credentials only.
+Besides the names and e-mail, the session keeps the claims the habilitations read
+(`revendications`: ProConnect's `siret`…, from the ID token or the userinfo endpoint).
+Every page's header gets « Se connecter » or the person's name, with « Mes dépôts » for a
+commune's agent and « Santé des jeux » for the data team (`portal_context`).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from catalog import sessions, site
+from catalog import csrf, sessions, site
 from catalog.accounts import printable
 from catalog.oidc import (
     PERSON_CLAIMS,
@@ -61,6 +66,7 @@ from catalog.oidc import (
     ProviderUnavailable,
     check_url,
 )
+from catalog.roles import VERIFIED_CLAIM
 from catalog.visibility import SESSION_COOKIE, caller
 
 LOGGER = logging.getLogger(__name__)
@@ -125,17 +131,22 @@ def install(app: FastAPI, verifier: OidcVerifier | None) -> bool:
 
 
 def portal_context(request: Request) -> dict[str, Any]:
-    """For every portal page: whether sign-in is offered, and who is signed in."""
+    """For every portal page: whether sign-in is offered, who is signed in and their pages,
+    and the session's CSRF token for the forms (`csrf`)."""
     if getattr(request.app.state, "login", None) is None:
-        return {"compte": None}
+        return {"compte": None, "csrf": ""}
     principal = caller(request)
     name = " ".join(p for p in (principal.given_name, principal.family_name) if p)
+    producer = principal.kind == "producteur" and principal.commune
     return {
         "compte": {
-            "connecte": principal.kind == "usager",
+            "connecte": principal.signed_in or principal.kind == "usager",
             "nom": printable(name or principal.email),  # names come from the provider
             "retour": request.url.path,
-        }
+            "depots": f"/communes/{principal.commune}/depots" if producer else None,
+            "sante": principal.kind == "equipe-data",
+        },
+        "csrf": csrf.token(request),
     }
 
 
@@ -275,8 +286,11 @@ def finish_login(
     audience = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if claims["iss"] != provider.issuer or provider.client_id not in audience:
         raise LoginFailed("Le jeton d'identité ne vient pas du fournisseur choisi.")
-    if not all(claims.get(name) for name in ("given_name", "email")):
-        claims = {**claims, **userinfo(verifier, provider, tokens.get("access_token"), claims)}
+    wanted = role_claims(request)
+    looked_for = [name for name in wanted if name != VERIFIED_CLAIM]  # may well be absent
+    if not all(claims.get(name) for name in ("given_name", "email", *looked_for)):
+        found = userinfo(verifier, provider, tokens.get("access_token"), claims, wanted)
+        claims = {**claims, **found}
     principal = verifier.principal_from_claims(claims)
     user = {
         "iss": provider.issuer,
@@ -285,8 +299,22 @@ def finish_login(
         "given_name": principal.given_name,
         "email": principal.email,
         "agent": principal.agent,
+        "revendications": {name: claims[name] for name in wanted if _small(claims.get(name))},
     }
     return user, id_token
+
+
+def role_claims(request: Request) -> tuple[str, ...]:
+    """The claims the habilitations read (`catalog.roles`), kept in the session."""
+    roles = getattr(request.app.state, "roles", None)
+    return roles.claims if roles is not None else ()
+
+
+def _small(value: Any) -> bool:
+    """A claim worth keeping: a short text, a number, a boolean, or a short list of them."""
+    items = value if isinstance(value, list) else [value]
+    scalars = all(isinstance(i, str | int | bool) and len(str(i)) <= 200 for i in items)
+    return value is not None and scalars and len(items) <= 50
 
 
 def exchange_code(
@@ -324,11 +352,16 @@ def exchange_code(
 
 
 def userinfo(
-    verifier: OidcVerifier, provider: Provider, access_token: Any, identity: dict[str, Any]
+    verifier: OidcVerifier,
+    provider: Provider,
+    access_token: Any,
+    identity: dict[str, Any],
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The person's names and e-mail from the userinfo endpoint, when the ID token lacks
-    them (ProConnect answers a signed JWT; others, JSON): nothing else is kept, and
-    nothing at all unless it is about the same `sub`."""
+    """The person's names and e-mail (and the `extra` claims the habilitations read) from
+    the userinfo endpoint, when the ID token lacks them (ProConnect answers a signed JWT;
+    others, JSON): nothing else is kept, and nothing at all unless it is about the same
+    `sub`."""
     endpoint = verifier.metadata(provider).document().get("userinfo_endpoint")
     if not isinstance(endpoint, str) or not isinstance(access_token, str):
         return {}
@@ -347,7 +380,7 @@ def userinfo(
         return {}
     if not isinstance(claims, dict) or claims.get("sub") != identity["sub"]:
         return {}
-    wanted = (*PERSON_CLAIMS, verifier.settings.agent_claim)
+    wanted = (*PERSON_CLAIMS, verifier.settings.agent_claim, *extra)
     return {name: claims[name] for name in wanted if name and name in claims}
 
 

@@ -3,8 +3,10 @@
 - `caller(request)`: the request's `Principal`, worked out once per request: a bearer
   credential (`catalog.accounts.identify`: API token or OIDC JWT), else the portal's
   session (`catalog.login`; the signed cookie names a session kept in the store,
-  `catalog.sessions`), else anonymous. Reading only: endpoints that change
-  something use `identify` (bearer credentials), never the session cookie.
+  `catalog.sessions`; with the role `catalog.roles` gives the person: a commune's agent,
+  the data team), else anonymous. The APIs that change something use `identify` (bearer
+  credentials), never the session cookie; the portal's pages and forms use
+  `catalog.web.people.page_principal` (a session, with a CSRF token for its forms).
 - `may_see(principal, dataset)`: whether the caller may know that the dataset exists and
   read it (`Principal.may_read` of its access level). Every other caller gets what it would
   get for a dataset that does not exist; `may_see_or_refuse` also writes that refused read
@@ -25,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from catalog import refusals, sessions
 from catalog.accounts import identify
 from catalog.principal import bearer_token
+from catalog.roles import NOBODY
 from core.access import ANONYMOUS, Principal, may_see
 from core.records import Dataset
 
@@ -65,17 +68,23 @@ def session_principal(request: Request) -> Principal | None:
         session.clear()  # the answer tells the browser to drop the cookie
         return None
     verifier = getattr(request.app.state, "oidc", None)
-    if verifier is None or found.issuer not in {p.issuer for p in verifier.providers}:
+    provider = next(
+        (p for p in (verifier.providers if verifier else ()) if p.issuer == found.issuer), None
+    )
+    if provider is None:
         return None
     person = found.person
-    return Principal(
+    principal = Principal(
         kind="usager",
         subject=found.subject,
         family_name=str(person.get("family_name", "")),
         given_name=str(person.get("given_name", "")),
         email=str(person.get("email", "")),
         agent=bool(person.get("agent", False)),
+        signed_in=True,
     )
+    roles = getattr(request.app.state, "roles", None) or NOBODY
+    return roles.apply(principal, person, provider.name)
 
 
 def _has_session_cookie(scope: Scope) -> bool:

@@ -23,6 +23,9 @@ class Principal:
     email: str = ""
     commune: str | None = None  # producers: their commune's slug
     agent: bool = False  # OIDC users in the agents group (layers reserved to agents)
+    # a person signed in on the portal (OIDC session), whatever their role: a commune's
+    # agent or the data team reads, besides, what every signed-in user reads
+    signed_in: bool = False
 
     @property
     def authenticated(self) -> bool:
@@ -44,10 +47,11 @@ class Principal:
         """May read a dataset with this `access` level published by `producer`."""
         if access == "public" or self.acts_for(producer):
             return True
+        person = self.kind == "usager" or self.signed_in
         if access == "restreint":
-            return self.kind == "usager"
+            return person
         if access == "agents":
-            return self.kind == "usager" and self.agent
+            return person and self.agent
         return False
 
 

@@ -74,6 +74,7 @@ VARIABLES = (
     Variable("OPENDATA_OIDC_CLIENT_SECRET_<NOM>", "", "Secret client du portail chez un fournisseur.", "catalogue"),
     Variable("OPENDATA_OIDC_SCOPES_<NOM>", "openid email profile", "Portées demandées à un fournisseur.", "catalogue"),
     Variable("OPENDATA_OIDC_LABEL_<NOM>", "", "Libellé du bouton de connexion d'un fournisseur.", "catalogue"),
+    Variable("OPENDATA_HABILITATIONS_FILE", "config/habilitations.yaml", "Qui, connecté au portail, agit pour une commune ou pour l'équipe data (adresses, domaines, SIRET).", "catalogue"),
     # the command line
     Variable("OPENDATA_JETON", "", "Jeton d'API d'« opendata deposer » (préférable à --jeton).", "ligne de commande"),
 )  # fmt: skip

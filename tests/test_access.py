@@ -33,11 +33,14 @@ ROUTE_VALUES = {
     "fichier": "swagger-ui.css",  # the API documentation's packaged files
 }
 # Routes that answer 401 without credentials, whatever the dataset: the data team's views,
-# accounts, the producers' APIs and usage statistics.
+# accounts, the producers' APIs and usage statistics, the communes' deposits pages.
 CREDENTIALS_ONLY = re.compile(
     r"^/(api/)?equipe-data/|^/api/compte$|^/api/producteurs/"
-    r"|^/api/communes/[^/]+/(statistiques$|depots/)"
+    r"|^/api/communes/[^/]+/(statistiques$|depots/)|^/communes/[^/]+/depots"
 )
+# Of those, the pages: once the portal's sign-in is configured, they send a browser without
+# a session to it (303) rather than answer 401 (`catalog.web.people`).
+SIGN_IN_PAGES = re.compile(r"^/equipe-data/|^/communes/[^/]+/depots")
 TIMESTAMPS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
 
 

@@ -4,9 +4,10 @@ The routes are in `catalog.web.routes` (one module per idea) and the catalog's m
 that expose `router(store)`; the web services' table (`catalog.web.registry`) lists them
 with the OGC services and the prefixes the rate limiter counts. `create_app` adds, in
 order: the public URL of absolute links (`catalog.site`), the portal's sign-in
-(`catalog.login`), private caching for authenticated callers, the security headers and
-rate limits (`catalog.security`), the static files, the routers, the OGC services, and
-starts the usage counter and the services' refresher for the application's lifetime.
+(`catalog.login`) and the roles of signed-in people (`catalog.web.people`), private
+caching for authenticated callers, the security headers and rate limits
+(`catalog.security`), the static files, the routers, the OGC services, and starts the
+usage counter and the services' refresher for the application's lifetime.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from catalog.store import CatalogStore, open_store
 from catalog.visibility import PrivateWhenAuthenticated
 from catalog.web.context import Gone, Web, gone_answer
 from catalog.web.head import HeadAsGet
+from catalog.web.people import install as install_people
 from catalog.web.registry import WEB_SERVICES, limited_prefixes, ogc_services
 from core.producers import Producer, load_producers
 from core.settings import Settings, load_settings, map_background
@@ -83,6 +85,7 @@ def create_app(
     app.state.store = store  # for catalog.accounts.identify (API tokens)
     app.state.oidc = OidcVerifier.from_env()  # None: no OIDC provider configured
     install_login(app, app.state.oidc)  # the portal's sign-in, when configured
+    install_people(app, producers)  # who, signed in, acts for a commune or the data team
     app.add_middleware(PrivateWhenAuthenticated)
     # security headers (CSP…) and per-client rate limits on the table's prefixes
     install_security(app, store, limited=limited_prefixes())

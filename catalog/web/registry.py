@@ -43,6 +43,7 @@ from catalog.web.routes import (
     dcat,
     downloads,
     health,
+    my_deposits,
     portal,
     rows,
     statistics,
@@ -80,6 +81,7 @@ WEB_SERVICES: tuple[WebService, ...] = (
     WebService("sante", (API,), router=health.router),  # its page too, not limited
     WebService("comptes", (API,), router=of_store(accounts.router)),
     WebService("depots", (API,), router=uploads.router),
+    WebService("mes-depots", router=my_deposits.router),  # the page and form of the deposits
     WebService("portail", router=portal.router),
     WebService("documentation-api", router=api_docs.router),
     WebService("statistiques", (API,), router=statistics.router),

@@ -12,8 +12,10 @@ success, consecutive failures and last error, flagged « source en échec » whi
 and, on top, every failing source, those never published yet included, and every mail to a
 producer that has not left yet (a depublication waits for its warning's mail).
 
-Reserved to the data team: a data-team API token (`catalog.accounts`; 401 without a valid
-token, 403 for a producer's). Every read is written to the audit log.
+Reserved to the data team. The JSON: a data-team API token (`catalog.accounts`; 401
+without a valid token, 403 for a producer's). The page: a member of the data team signed
+in on the portal (`catalog.web.people`; a browser without a session is sent to the
+sign-in), or the same token. Every read is written to the audit log.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from fastapi.templating import Jinja2Templates
 
 from catalog import accounts
 from catalog.lifecycle import depublication, lifecycle_of
+from catalog.login import portal_context
 from catalog.store import CatalogStore
+from catalog.web import people
 from catalog.web.context import Web
 from core import clock
 from core.lifecycle import is_mailed, label, mail_key
@@ -38,7 +42,9 @@ from core.rules import WARNING_DAYS, depublication_date, freshness
 from core.sources import SOURCE_FAILURE_KIND
 
 SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parents[2] / "templates")
+TEMPLATES = Jinja2Templates(
+    directory=Path(__file__).parents[2] / "templates", context_processors=[portal_context]
+)
 STATUS_LABELS = {"publie": "publié", "depublie": "dépublié"}
 FAILURE_EVENTS_SCANNED = 1000  # recent events searched for sources never published
 MAIL_EVENTS_SCANNED = 500  # recent events whose mail may still wait (the mailer's window)
@@ -212,7 +218,10 @@ def router(web: Web) -> APIRouter:
 
     @api.get("/equipe-data/sante", response_class=HTMLResponse, include_in_schema=False)
     def health_page(request: Request) -> HTMLResponse:
-        check_data_team(request, store)
+        principal = people.page_principal(
+            request, store, "de consulter la vue santé", data_team=True
+        )
+        accounts.audit(store, principal, "sante-consultee")
         return TEMPLATES.TemplateResponse(
             request, "sante.html", {"r": health_report(store, web.producers)}
         )

@@ -365,6 +365,16 @@ def _give_back(settings: Settings, deposit: Deposit, staged: Path) -> None:
         os.rename(data, upload_dir(settings, deposit.upload_id) / "donnees")
 
 
+async def receive_deposit(
+    store: CatalogStore, settings: Settings, form: FormData, commune: str, principal: Principal
+) -> dict[str, Any]:
+    """A deposit the way the API takes it (`collect_deposit`: the request's parts and every
+    check of their content; then `write_deposit`), for the portal's form (« Mes dépôts »):
+    the same checks, the same drop folder, the same audit log. The API's 202 body."""
+    checked = await collect_deposit(form, commune, settings)
+    return await run_in_threadpool(write_deposit, store, settings, checked, principal)
+
+
 def _stage_data(settings: Settings, deposit: Deposit, staged: Path) -> tuple[int, str]:
     target = staged / deposit.data_name
     if deposit.data_file is not None:
