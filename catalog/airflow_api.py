@@ -218,7 +218,10 @@ class AirflowApi:
                 f"Airflow refuse l'identifiant « {self.config.username} » "
                 "(OPENDATA_AIRFLOW_USER, OPENDATA_AIRFLOW_PASSWORD)."
             )
-        token = response.json().get("access_token") if response.status_code < 400 else None
+        try:
+            token = response.json().get("access_token") if response.status_code < 400 else None
+        except (ValueError, AttributeError):
+            token = None
         if not isinstance(token, str):
             raise AirflowError(
                 f"Airflow n'a pas donné de jeton (POST /auth/token : {response.status_code})."

@@ -3,7 +3,7 @@
 
 - `commune`: a commune's slug (every commune when empty);
 - `statut`: `publie` or `depublie`;
-- `en_retard=1`: late datasets only;
+- `en_retard=1`: late datasets only, and the communes that have one;
 - `en_echec=1`: failing only: datasets whose source fails; communes whose last run
   failed, whose refusals repeat, or with a failing source;
 - `tri`, `ordre` (`croissant`, `decroissant`): the datasets' table order;
@@ -63,8 +63,9 @@ def _deposits(key: str) -> Callable[[dict[str, Any]], Any]:
 
 
 def _last_run(row: dict[str, Any]) -> Any:
-    run = (row.get("airflow") or {}).get("derniere_execution")
-    return (run is None, (run or {}).get("demandee_le") or "", alphabetical(row["nom"]))
+    """Oldest first; a commune without any run (or Airflow unknown) before every other."""
+    run = (row.get("airflow") or {}).get("derniere_execution") or {}
+    return (run.get("demandee_le") or "", alphabetical(row["nom"]))
 
 
 COMMUNE_COLUMNS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
