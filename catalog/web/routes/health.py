@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
@@ -477,9 +478,10 @@ def router(web: Web) -> APIRouter:
         return rerun_commune(request, commune)
 
     async def acknowledge(request: Request, slug: str) -> dict[str, Any]:
-        principal = accounts.data_team(request, store, "d'acquitter un avertissement")
+        what = "d'acquitter un avertissement"
+        principal = await run_in_threadpool(accounts.data_team, request, store, what)
         fields = await form_or_json(request)
-        return health_actions.acknowledge(store, principal, slug, fields)
+        return await run_in_threadpool(health_actions.acknowledge, store, principal, slug, fields)
 
     @api.post(f"{PAGE}/jeux/{{slug}}/avertissement", include_in_schema=False)
     async def acknowledge_page(request: Request, slug: str) -> RedirectResponse:
