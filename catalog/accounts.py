@@ -75,6 +75,8 @@ AUDIT_ACTIONS = {
     "avis-annonce": "Changement de structure annoncé",
     "statistiques-consultees": "Statistiques d'usage consultées",
     "sante-consultee": "Vue santé consultée",
+    "traitement-relance": "Traitement d'une commune relancé dans Airflow (vue santé)",
+    "avertissement-acquitte": "Avertissement de dépublication transmis autrement (vue santé)",
     "journal-consulte": "Journal d'audit consulté",
     "sauvegarde": "Sauvegarde écrite",
     "restauration": "Sauvegarde restaurée",
@@ -374,9 +376,7 @@ def acting_for(request: Request, store: Accounts, commune: str, what: str) -> Pr
     return require_commune(store, authenticated(request, store), commune, what)
 
 
-def require_commune(
-    store: Accounts, principal: Principal, commune: str, what: str
-) -> Principal:
+def require_commune(store: Accounts, principal: Principal, commune: str, what: str) -> Principal:
     """`principal`, when they act for `commune` (403 otherwise, written to the audit log)."""
     if not principal.acts_for(commune):
         refuse(store, principal, what, commune)

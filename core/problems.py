@@ -131,6 +131,32 @@ class Report:
             "reparations": [r.to_dict() for r in self.repairs],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """A report read back from `to_dict` (as the store keeps a submission's), so that
+        its French text can be written again."""
+        report = cls(rows_checked=data.get("lignes_verifiees"))
+        for line in data.get("resume") or []:
+            key = (line["etape"], line["regle"], line.get("colonne"))
+            report.counts[key] += int(line["nombre"])
+        report.problems = [
+            Problem(
+                stage=p["etape"],
+                rule=p["regle"],
+                message=p["message"],
+                row=p.get("ligne"),
+                column=p.get("colonne"),
+                value=p.get("valeur"),
+                feature=p.get("objet"),
+            )
+            for p in data.get("problemes") or []
+        ]
+        report.repairs = [
+            Repair(r["etape"], r["regle"], r["colonne"], int(r["nombre"]), r["message"])
+            for r in data.get("reparations") or []
+        ]
+        return report
+
     def _text_order(self, item: tuple[tuple[str, str, str | None], int]) -> tuple:
         """Stages in pipeline order, then groups by the first line they concern."""
         (stage, rule, column), _ = item

@@ -22,6 +22,11 @@ class Producer:
     deadline_minutes: float | None = None  # a run unfinished by then is late (else the default)
 
 
+def dag_id(slug: str) -> str:
+    """The Airflow DAG that processes a commune's drop folder (`dags/communes.py`)."""
+    return f"commune_{slug.replace('-', '_')}"
+
+
 def load_producers(path: Path) -> dict[str, Producer]:
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     producers = {}

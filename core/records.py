@@ -153,6 +153,19 @@ class SourceState:
 
 
 @dataclass(frozen=True)
+class MailAcknowledgement:
+    """The data team's word that what a mail tells (a depublication warning) reached its
+    producer otherwise (telephone, letter, meeting): for the lifecycle rules, the mail is
+    delivered from `acknowledged_at` on, whether or not it ever leaves."""
+
+    key: str  # the mail's key (core.lifecycle.mail_key)
+    dataset: str
+    acknowledged_at: datetime
+    actor: str  # who acknowledged it, as the audit log names them
+    reason: str  # how the producer was told, in the data team's words
+
+
+@dataclass(frozen=True)
 class Subscription:
     """A reuser's webhook: events of one dataset (or all), signed with `secret` (HMAC)."""
 

@@ -17,6 +17,7 @@ from airflow.sdk import dag, task, task_group
 
 from core.problems import SubmissionRejected
 from core.producers import Producer, load_producers
+from core.producers import dag_id as commune_dag_id
 from core.settings import load_settings
 from pipelines import tasks
 
@@ -44,7 +45,7 @@ def build_commune_dag(producer: Producer):
     # Heavy tasks (read, check, anonymise, publish, pull) share the commune's own pool:
     # one commune's huge file cannot take every worker slot (pools created at setup).
     heavy = {"pool": tasks.commune_pool(producer.slug)}
-    dag_id = f"commune_{producer.slug.replace('-', '_')}"
+    dag_id = commune_dag_id(producer.slug)
 
     @dag(
         dag_id=dag_id,

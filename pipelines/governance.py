@@ -4,7 +4,9 @@
 - An old structure diffused in parallel is retired once its notice is 30 days old and
   the parallel diffusion has lasted 30 days: its URLs then answer 410 Gone.
 - A dataset not updated for 3 years is depublished (410 Gone, DCAT "withdrawn"); its
-  producer is warned at the first missed update, 90 and 30 days before. Files and
+  producer is warned at the first missed update, 90 and 30 days before, and never
+  depublished before the last warning was delivered (its mail left, or the data team
+  acknowledged on the health page that the commune was told otherwise). Files and
   history are kept. A new submission (or a confirmation) republishes it.
 
 What counts as an update: a new release, or a re-submission of identical content, which
@@ -34,6 +36,7 @@ from catalog.store import CatalogStore
 from core import clock
 from core.lifecycle import RULES, lateness, mail_key, staleness, structure_change
 from core.lifecycle.rule import Action, DatasetState, Depublish, Heading, RetireStructure, Wait
+from core.records import Event
 from pipelines import retention
 
 LEFTOVER_AGE = timedelta(days=1)  # older than any publication in progress
@@ -96,6 +99,7 @@ def run(
             lambda slug=dataset.slug: store.events(slug, limit=RECENT_EVENTS),
             moment,
             lambda event: store.mail_sent_at(mail_key(event)),
+            lambda event: acknowledged_at(store, event),
         )
         for rule in RULES.values():
             for action in rule.decide(state):
@@ -104,6 +108,12 @@ def run(
     if archive_dir is not None:
         report.purged = retention.purge_expired(archive_dir, moment)
     return report
+
+
+def acknowledged_at(store: CatalogStore, event: Event) -> datetime | None:
+    """When the data team acknowledged that `event` reached its producer otherwise."""
+    acknowledgement = store.mail_acknowledgement(mail_key(event))
+    return acknowledgement.acknowledged_at if acknowledgement else None
 
 
 def apply(

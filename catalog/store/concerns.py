@@ -22,6 +22,7 @@ from core.records import (
     ChangeNotice,
     Dataset,
     Event,
+    MailAcknowledgement,
     NewRelease,
     PortalSession,
     Release,
@@ -123,7 +124,8 @@ class Lifecycle(Protocol):
 
 
 class Deliveries(Protocol):
-    """Webhook subscriptions, their deliveries, and the mails already sent."""
+    """Webhook subscriptions, their deliveries, the mails already sent, and those the data
+    team acknowledged as delivered otherwise."""
 
     @abstractmethod
     def add_subscription(self, url: str, dataset: str | None) -> Subscription: ...
@@ -160,6 +162,15 @@ class Deliveries(Protocol):
     @abstractmethod
     def mail_sent_at(self, key: str) -> datetime | None:
         """When the mail recorded under `key` left (the platform's clock); None until then."""
+
+    @abstractmethod
+    def acknowledge_mail(self, acknowledgement: MailAcknowledgement) -> bool:
+        """Record that what the mail under `acknowledgement.key` tells reached its producer
+        otherwise; False (and nothing changed) when it was already acknowledged."""
+
+    @abstractmethod
+    def mail_acknowledgement(self, key: str) -> MailAcknowledgement | None:
+        """The data team's acknowledgement of the mail under `key`; None if there is none."""
 
 
 class SourceChecks(Protocol):

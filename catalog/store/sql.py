@@ -26,6 +26,7 @@ from catalog.store.tables import (
     datasets_table,
     deliveries_table,
     events_table,
+    mail_acknowledgements_table,
     mails_table,
     notices_table,
     releases_table,
@@ -45,6 +46,7 @@ from core.records import (
     Dataset,
     Distribution,
     Event,
+    MailAcknowledgement,
     NewRelease,
     PortalSession,
     Release,
@@ -495,6 +497,21 @@ class SqlCatalogStore(CatalogStore):
                     key=key, sent_at=clock.now(), recipients=recipients, subject=subject
                 )
             )
+
+    def acknowledge_mail(self, acknowledgement: MailAcknowledgement) -> bool:
+        table = mail_acknowledgements_table
+        with self.engine.begin() as conn:
+            known = sa.select(table.c.key).where(table.c.key == acknowledgement.key)
+            if conn.execute(known).first() is not None:
+                return False
+            conn.execute(table.insert().values(**asdict(acknowledgement)))
+        return True
+
+    def mail_acknowledgement(self, key: str) -> MailAcknowledgement | None:
+        table = mail_acknowledgements_table
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(table.c.key == key)).mappings().first()
+        return MailAcknowledgement(**row) if row else None
 
     # --- pull delivery -----------------------------------------------------------------------
 

@@ -120,6 +120,18 @@ mails_table = sa.Table(
     sa.Column("subject", sa.Text, nullable=False),
 )
 
+# A mail that could not leave, acknowledged by the data team as delivered otherwise (issue
+# #19: a depublication waits for its warning, delivered by mail or so acknowledged).
+mail_acknowledgements_table = sa.Table(
+    "mail_acknowledgements",
+    catalog_metadata,
+    sa.Column("key", sa.String(200), primary_key=True),  # the mail's key (mails_sent.key)
+    sa.Column("dataset", sa.String(80), nullable=False, index=True),
+    sa.Column("acknowledged_at", sa.DateTime, nullable=False),
+    sa.Column("actor", sa.String(250), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
 usage_table = sa.Table(
     "usage_daily",
     catalog_metadata,

@@ -44,10 +44,17 @@ class DatasetState:
     moment: datetime
     # when the mail telling an event left for its producer; None while it has not
     mailed_at: Callable[[Event], datetime | None]
+    # when the data team acknowledged that the producer was told otherwise; None if not
+    acknowledged_at: Callable[[Event], datetime | None] = lambda _event: None
 
     @property
     def today(self) -> date:
         return self.moment.date()
+
+    def delivered_at(self, event: Event) -> datetime | None:
+        """When the producer was told of `event`: its mail left, or the data team
+        acknowledged it was told otherwise (on the health page), whichever came first."""
+        return delivered_at(self.mailed_at(event), self.acknowledged_at(event))
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,13 @@ class Rule(Protocol):
         """The actions due for this dataset now; [] when none (or for rules whose events
         other stages record, such as a publication)."""
         ...
+
+
+def delivered_at(mailed: datetime | None, acknowledged: datetime | None) -> datetime | None:
+    """The first of the mail's departure and the data team's acknowledgement; None until
+    either happened."""
+    known = [moment for moment in (mailed, acknowledged) if moment is not None]
+    return min(known) if known else None
 
 
 def detail_date(event: Event, *keys: str) -> date | None:

@@ -5,7 +5,7 @@ depublished less than 30 days after a warning; a new submission republishes it
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from core.lifecycle.rule import (
     Action,
@@ -18,7 +18,7 @@ from core.lifecycle.rule import (
     Wait,
     announced_depublication,
 )
-from core.records import Event
+from core.records import Dataset, Event
 from core.rules import WARNING_DAYS, depublication_date
 from core.wording import french_date
 
@@ -70,6 +70,7 @@ def _republished(event: Event, title: str) -> Mail:
     )
 
 
+WARNING = "avertissement-depublication"
 WARNED = Heading("Avertissements de dépublication")
 DEPUBLISHED = Heading("Jeux dépubliés")
 HELD = Heading("Dépublications suspendues (dernier avertissement pas encore remis)")
@@ -112,28 +113,57 @@ class Staleness:
         return actions
 
 
+def latest_warning(events: list[Event], deadline: date) -> Event | None:
+    """The latest warning announcing depublication for `deadline` (`events` newest first):
+    the one whose delivery depublication waits for."""
+    return next(
+        (
+            e
+            for e in events
+            if e.kind == WARNING and e.details.get("depublication_le") == deadline.isoformat()
+        ),
+        None,
+    )
+
+
+def holding_warning(dataset: Dataset, events: list[Event]) -> Event | None:
+    """The warning a published dataset's depublication will wait for (or waits for) until
+    it is delivered: the latest one announcing its current depublication date."""
+    if dataset.status != "publie":
+        return None
+    return latest_warning(events, depublication_date(dataset.last_confirmed_at.date()))
+
+
+def told_otherwise_until(announced: date, acknowledged: datetime) -> date:
+    """The earliest depublication once the data team acknowledged, at `acknowledged`, that
+    the producer was told otherwise: the announced date, and never less than 30 days after
+    the producer was told (the data team gives the producer that date)."""
+    return max(announced, acknowledged.date() + timedelta(days=min(WARNING_DAYS)))
+
+
 def _depublish_once_warned(state: DatasetState, deadline: date, last: date) -> list[Action]:
     """Depublish once the producer has received a warning announcing this date at least 30
     days before it. A warning is received when its mail has left: while the last one waits
     (mail relay down), depublication waits with it. Not warned at all (the job was down, or
     the rule arrived late), or warned too late (the mail left late): warn now, with a new
-    date 30 days on."""
+    date 30 days on.
+
+    Or the data team acknowledged, on its health page, that the producer was told otherwise
+    (telephone, letter) before the mail left: depublication then waits 30 days from that
+    acknowledgement at least, and no new mail is needed (the data team gave the date)."""
     slug, today = state.dataset.slug, state.today
-    warnings = [
-        e
-        for e in state.recent_events()  # newest first
-        if e.kind == "avertissement-depublication"
-        and e.details.get("depublication_le") == deadline.isoformat()
-    ]
-    if not warnings:
+    latest = latest_warning(state.recent_events(), deadline)
+    if latest is None:
         return [_postponed_warning(state, deadline, last, str(min(WARNING_DAYS)))]
-    latest = warnings[0]
-    mailed = state.mailed_at(latest)
-    if mailed is None:
+    delivered = state.delivered_at(latest)
+    if delivered is None:
         return [Wait((HELD, slug))]
     announced = announced_depublication(latest) or deadline
-    if mailed.date() + timedelta(days=min(WARNING_DAYS)) > announced:
-        return [_postponed_warning(state, deadline, last, f"remis-le-{mailed.date()}")]
+    if state.mailed_at(latest) == delivered:
+        if delivered.date() + timedelta(days=min(WARNING_DAYS)) > announced:
+            return [_postponed_warning(state, deadline, last, f"remis-le-{delivered.date()}")]
+    else:  # told otherwise first, as the data team acknowledged
+        announced = told_otherwise_until(announced, delivered)
     if today < announced:
         return []
     return [
