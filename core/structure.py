@@ -34,6 +34,7 @@ SUPPORTED_TYPES = {
 }
 
 FIELDS_MATCH = ("exact", "equal", "subset", "superset", "partial")  # Table Schema v2
+DEFAULT_FIELDS_MATCH = "equal"
 
 @dataclass
 class Structure:
@@ -103,3 +104,71 @@ def check_schema_descriptor(descriptor: Any, name: str) -> dict[str, Any]:
     if not report.valid:
         raise SubmissionRejected(report)
     return descriptor
+
+
+def label_problems(present: list[str], schema: dict[str, Any]) -> list[Problem]:
+    """The file's columns (its header) against the schema's, as its `fieldsMatch` says
+    (Table Schema v2): the structure check of the pipeline, and the upload API's at once.
+
+    Our default is "equal" (same names, any order), not v2's "exact": a commune's
+    spreadsheet may move a column, and reusers rely on the names, never on the positions."""
+    report = Report()
+    expected = [f["name"] for f in schema.get("fields", [])]
+    match = schema.get("fieldsMatch", DEFAULT_FIELDS_MATCH)
+    if match in ("exact", "equal", "subset"):
+        for name in expected:
+            if name not in present:
+                report.add(_missing_column(name))
+    if match in ("exact", "equal", "superset"):
+        for name in present:
+            if name not in expected:
+                report.add(_extra_column(name, expected))
+    if match == "partial" and not set(expected) & set(present):
+        report.add(
+            Problem(
+                STAGE,
+                "aucune-colonne-du-schema",
+                "Aucune colonne du fichier n'est prévue par le schéma (colonnes prévues : "
+                f"{', '.join(expected)}).",
+                row=1,
+            )
+        )
+    if match == "exact" and sorted(present) == sorted(expected) and present != expected:
+        _check_order(present, expected, report)
+    return report.problems
+
+
+def _missing_column(name: str) -> Problem:
+    return Problem(
+        STAGE,
+        "colonne-manquante",
+        f"La colonne « {name} » prévue par le schéma est absente du fichier.",
+        row=1,
+        column=name,
+    )
+
+
+def _extra_column(name: str, expected: list[str]) -> Problem:
+    return Problem(
+        STAGE,
+        "colonne-en-trop",
+        f"La colonne « {name} » n'est pas prévue par le schéma (colonnes prévues : "
+        f"{', '.join(expected)}).",
+        row=1,
+        column=name,
+    )
+
+
+def _check_order(present: list[str], expected: list[str], report: Report) -> None:
+    for position, (found, wanted) in enumerate(zip(present, expected, strict=True), start=1):
+        if found != wanted:
+            report.add(
+                Problem(
+                    STAGE,
+                    "colonne-mal-placee",
+                    f"La colonne n° {position} est « {found} » ; le schéma, qui impose l'ordre "
+                    f"des colonnes (fieldsMatch: exact), y attend « {wanted} ».",
+                    row=1,
+                    column=found,
+                )
+            )
