@@ -78,6 +78,12 @@ DELIMITER_PLURALS = {
 }
 
 
+def refuse_empty(size: int, filename: str) -> None:
+    """A file without a byte, whatever its format."""
+    if size == 0:
+        raise reject(STAGE, "fichier-vide", f"Le fichier {filename} est vide.")
+
+
 @dataclass(frozen=True)
 class CsvHead:
     encoding: str

@@ -235,6 +235,7 @@ def check_fields(document: dict[str, Any]) -> CheckedMetadata:
     checked = CheckedMetadata()
     values, report = checked.values, checked.report
     misspelt: dict[str, str] = {}  # accepted key suggested -> key written
+    keys: dict[str, str] = {}  # internal name -> the key the producer wrote
     for key, value in document.items():
         written = str(key)[:60]
         name = KEY_ALIASES.get(str(key).strip().lower())
@@ -247,6 +248,7 @@ def check_fields(document: dict[str, Any]) -> CheckedMetadata:
             report.add(_unknown_key(written, suggestion))
         elif value not in (None, "", []):
             values[name] = value
+            keys[name] = written.strip()
 
     for name, french_key in REQUIRED_FIELDS.items():
         if name not in values:
@@ -262,7 +264,7 @@ def check_fields(document: dict[str, Any]) -> CheckedMetadata:
                     _problem(
                         "valeur-invalide",
                         message,
-                        column=name,
+                        column=keys[name],  # as the producer wrote it: « date_mise_a_jour »
                         value=str(values[name])[:200],
                         suggestion=getattr(error, "suggestion", None),
                     )

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.problems import reject
 from core.settings import load_settings
+from core.structure import check_schema_descriptor
 
 INDEX = "index.json"
 SCHEMA_FILE = "schema.json"
@@ -163,3 +165,14 @@ def version_order(version: str) -> tuple[Any, ...]:
     core, _, pre = version.lstrip("vV").partition("-")
     parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in core.split("."))
     return (parts, 0 if pre else 1, pre)
+
+
+def checked_descriptor(reference: dict[str, str], registry: Path | None = None) -> dict[str, Any]:
+    """The Table Schema of the national schema a metadata record follows (its version
+    pinned by the metadata check), checked; SubmissionRejected when the registry lacks it."""
+    try:
+        national = resolve(reference["nom"], reference.get("version"), registry)
+    except NationalSchemaError as error:
+        raise reject("structure", "schema-national-introuvable", str(error)) from error
+    label = f"national « {national.name} » version {national.version}"
+    return check_schema_descriptor(national.descriptor, label)

@@ -68,6 +68,46 @@ def normalised_schema(schema: dict[str, Any]) -> str:
     return json.dumps({"fields": fields, **core}, sort_keys=True, ensure_ascii=False)
 
 
+# json's words for the usual mistakes, in French.
+JSON_REASONS = {
+    "Expecting value": "valeur attendue",
+    "Expecting ',' delimiter": "virgule attendue",
+    "Expecting ':' delimiter": "« : » attendu",
+    "Expecting property name enclosed in double quotes": (
+        "nom de propriété entre guillemets doubles attendu"
+    ),
+    "Unterminated string starting at": "chaîne jamais refermée",
+    "Extra data": "contenu en trop après l'objet JSON",
+    "Invalid control character at": "caractère de contrôle dans une chaîne",
+}
+
+
+def read_json_schema(content: bytes, name: str) -> dict[str, Any]:
+    """A Table Schema file in JSON, read and checked (`check_schema_descriptor`); what is
+    wrong with it said in French, with its line and column."""
+    try:
+        descriptor = json.loads(content.decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise reject(
+            STAGE,
+            "schema-illisible",
+            f"Le schéma {name} est illisible : il n'est pas encodé en UTF-8 (octet "
+            f"0x{content[error.start]:02X}).",
+        ) from error
+    except json.JSONDecodeError as error:
+        reason = JSON_REASONS.get(error.msg, error.msg)
+        if error.doc[: error.pos].rstrip().endswith(","):
+            reason = "virgule en trop après le dernier élément"
+        raise reject(
+            STAGE,
+            "schema-illisible",
+            f"Le schéma {name} est illisible : JSON invalide ligne {error.lineno}, colonne "
+            f"{error.colno} ({reason}).",
+            row=error.lineno,
+        ) from error
+    return check_schema_descriptor(descriptor, name)
+
+
 def check_schema_descriptor(descriptor: Any, name: str) -> dict[str, Any]:
     if not isinstance(descriptor, dict):
         raise reject(STAGE, "schema-invalide", f"Le schéma {name} doit être un objet Table Schema.")
