@@ -52,6 +52,7 @@ DCAT_TERMS = {
     "language": "dct:language",
 }
 
+
 @dataclass
 class Metadata:
     identifier: str

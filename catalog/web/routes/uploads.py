@@ -563,7 +563,15 @@ OPENAPI_DEPOSIT = {
                 }
             }
         },
-    }
+    },
+    "responses": {
+        "422": {
+            "description": "Dépôt refusé à la réception : chaque problème des métadonnées, de "
+            "la licence, du schéma déclaré ou de l'en-tête du fichier, en français "
+            "(« problemes » : étape, règle, message, ligne, colonne, suggestion ; « rapport » : "
+            "le même en texte). Rien n'est enregistré.",
+        }
+    },
 }
 
 
@@ -784,9 +792,7 @@ async def collect_deposit(form: FormData, commune: str, settings: Settings) -> D
     if not verdict.report.valid or verdict.identifier is None:
         raise DepositRefused(verdict.report)
     data_file = data_part if isinstance(data_part, UploadFile) else None
-    return Deposit(
-        commune, verdict.identifier, metadata_bytes, schema, name, data_file, upload_id
-    )
+    return Deposit(commune, verdict.identifier, metadata_bytes, schema, name, data_file, upload_id)
 
 
 def _file_head(path: Path) -> bytes:
@@ -863,9 +869,7 @@ def deposit_state(
     raise unknown
 
 
-def expected_time(
-    schedule: str | None, received: datetime, now: datetime
-) -> dict[str, str] | None:
+def expected_time(schedule: str | None, received: datetime, now: datetime) -> dict[str, str] | None:
     """When the commune's DAG should take a deposit (`core.schedule`): an ISO instant and a
     French sentence; None for a schedule without regular runs."""
     expected = expected_processing(schedule, received, now)
