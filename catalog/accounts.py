@@ -69,6 +69,7 @@ AUDIT_ACTIONS = {
     "televersement-cree": "Téléversement par morceaux commencé",
     "televersement-abandonne": "Téléversement par morceaux abandonné",
     "depot-recu": "Dépôt reçu par l'API, placé dans le dossier de dépôt",
+    "depot-refuse": "Dépôt refusé par l'API à la réception (rapport en français, rien d'écrit)",
     "soumission-publiee": "Soumission publiée",
     "soumission-confirmee": "Soumission identique à la version diffusée (données confirmées)",
     "soumission-refusee": "Soumission refusée",

@@ -6,8 +6,9 @@ of `METADATA_NAMES`) and one data file (an input format's extension, `core.input
 optionally `schema.json`. The pipeline leaves its report beside them (`rapport.txt`,
 `rapport.json`) and moves the rest to the archive. The upload API (`catalog.web.routes.uploads`)
 writes a marker (`.depot`) beside the files of a folder it fills: the submission keeps the
-upload's id, so the upload's status URL finds the outcome. Files are compared by their
-SHA-256 (`file_sha256`).
+upload's id, so the upload's status URL finds the outcome, and the depositor's address,
+mailed the outcome once (`deposit_mail_key`, by `pipelines.notify`). Files are compared by
+their SHA-256 (`file_sha256`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ HASH_CHUNK = 4 * 1024 * 1024
 def new_submission_id() -> str:
     """A submission's id: when it was received (UTC, to the second) and 8 random digits."""
     return f"{clock.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def deposit_mail_key(deposit_id: str) -> str:
+    """The store's key of the mail telling a depositor the outcome of their deposit."""
+    return f"depot:{deposit_id}"
 
 
 def metadata_file(folder: Path) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -89,14 +90,26 @@ def check_licence(declared: Any, directory: Path) -> Licence:
     text = str(declared).strip()
     licence = licences.get(text) or licences.get(normalise_label(text))
     if licence is None:
+        meant = closest_licence(text, licences)
+        hint = f" : vouliez-vous dire « {meant.id} » ({meant.short_name}) ?" if meant else "."
         raise reject(
             STAGE,
             "licence-non-acceptee",
-            f"Licence « {text} » non acceptée. Licences acceptées : {accepted_list(licences)}.",
+            f"Licence « {text} » non acceptée{hint} Licences acceptées : "
+            f"{accepted_list(licences)}.",
             column="licence",
             value=text,
+            suggestion=meant.id if meant else None,
         )
     return licence
+
+
+def closest_licence(text: str, licences: dict[str, Licence]) -> Licence | None:
+    """The accepted licence a misspelt name most looks like (its id, URL or an alias)."""
+    if RESTRICTIVE_TERMS.search(normalise_label(text)):
+        return None  # « CC-BY-NC » is not a misspelt CC-BY: no open licence is suggested
+    found = difflib.get_close_matches(normalise_label(text), list(licences), n=1, cutoff=0.7)
+    return licences[found[0]] if found else None
 
 
 def _sector_licence(declared: dict[str, Any], licences: dict[str, Licence]) -> Licence:

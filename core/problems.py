@@ -38,10 +38,11 @@ class Problem:
     column: str | None = None
     value: str | None = None
     feature: str | None = None  # in a geographic file: "objet n° 3 (id_banc 12)"
+    suggestion: str | None = None  # what the producer probably meant (a key, a licence…)
 
     def to_dict(self) -> dict[str, Any]:
         """French keys, as every other key of the report (reports are read by producers)."""
-        return {
+        record = {
             "etape": self.stage,
             "regle": self.rule,
             "message": self.message,
@@ -50,6 +51,9 @@ class Problem:
             "valeur": self.value,
             "objet": self.feature,
         }
+        if self.suggestion is not None:  # the message says it too
+            record["suggestion"] = self.suggestion
+        return record
 
     def location(self) -> str:
         parts = []

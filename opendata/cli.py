@@ -215,7 +215,7 @@ def _process_inbox(args: argparse.Namespace, settings: Settings) -> int:
         )
     for submission in ready:
         outcome = run_submission(submission, settings, store)
-        archive_submission(submission, outcome, settings)
+        archive_submission(submission, outcome, settings, store)
         print(f"{Path(submission.data_path).name} : {outcome.summary()}")
         failures += outcome.status == "refusee"
     return 1 if failures else 0
@@ -673,6 +673,9 @@ def _deposit(args: argparse.Namespace, settings: Settings) -> int:
         f"({answer['taille']} octets, SHA-256 {answer['sha256']}). Il sera traité par la "
         f"chaîne de publication ; état : {base}{answer['url_statut']}"
     )
+    expected = answer.get("traitement_prevu") or {}
+    if expected.get("libelle"):
+        print(expected["libelle"])
     return 0
 
 

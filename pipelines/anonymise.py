@@ -25,14 +25,13 @@ import shapely
 import yaml
 from shapely.geometry import Point
 
+from core.metadata_checks import DEFAULT_K  # declared in the metadata (k_anonymat)
 from core.problems import Problem, Report, SubmissionRejected
 from pipelines import personal
 from pipelines.personal import names
 from pipelines.publish import CheckedData
 
 STAGE = "anonymisation"
-TREATMENTS = ("supprimer", "pseudonymiser", "generaliser", "masquer", "non-personnel")
-DEFAULT_K = 11
 DEFAULT_GRID_M = 100
 METRIC_CRS = 2154
 
@@ -121,50 +120,6 @@ def holds_personal_data(report: dict[str, Any]) -> bool:
 
 
 # --- declarations in the metadata ------------------------------------------------------------
-
-
-def parse_declarations(value: Any) -> dict[str, dict[str, Any]]:
-    """Check the `donnees_personnelles` block of a metadata file (for the metadata stage)."""
-    if not isinstance(value, dict):
-        raise ValueError(
-            "« donnees_personnelles » doit associer à chaque colonne un traitement "
-            "(ex. « courriel: {traitement: supprimer} »)."
-        )
-    declarations = {}
-    for column, spec in value.items():
-        spec = {"traitement": spec} if isinstance(spec, str) else dict(spec or {})
-        kind = str(spec.get("traitement", "")).strip().lower().replace("é", "e")
-        if kind not in TREATMENTS:
-            raise ValueError(
-                f"Traitement « {spec.get('traitement')} » inconnu pour la colonne "
-                f"« {column} ». Traitements possibles : {', '.join(TREATMENTS)}."
-            )
-        if kind == "non-personnel" and not str(spec.get("justification", "")).strip():
-            raise ValueError(
-                f"La colonne « {column} » est déclarée non personnelle sans "
-                "justification : ajoutez « justification: … »."
-            )
-        declarations[str(column)] = {**spec, "traitement": kind}
-    return declarations
-
-
-def parse_k_anonymity(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict) or not value.get("quasi_identifiants"):
-        raise ValueError(
-            "« k_anonymat » doit lister ses « quasi_identifiants » "
-            "(et peut préciser « k », 11 par défaut)."
-        )
-    k = int(value.get("k", DEFAULT_K))
-    if k < 2:
-        raise ValueError("« k » doit valoir au moins 2.")
-    suppress = str(value.get("suppression", "lignes"))
-    if suppress not in {"lignes", "cellules"}:
-        raise ValueError("« suppression » vaut « lignes » ou « cellules ».")
-    return {
-        "quasi_identifiants": [str(c) for c in value["quasi_identifiants"]],
-        "k": k,
-        "suppression": suppress,
-    }
 
 
 def treatments_of(metadata: dict[str, Any]) -> dict[str, Treatment]:

@@ -32,8 +32,8 @@ import pyarrow.compute as pc
 import shapely
 from pyproj import CRS
 
+from core.metadata_checks import accepted_crs_list
 from core.problems import Problem, Repair, reject
-from pipelines.metadata import accepted_crs_list
 from pipelines.personal.words import column_tokens
 from pipelines.read import geometry
 from pipelines.read.geometry import MOSTLY, PROJECTED_CRS

@@ -5,6 +5,11 @@ feeds of `catalog.feeds`). The daily governance job calls `notify_pending`, whic
 idempotent: a mail is sent once per event (the store keeps its key), a webhook delivery is
 retried with exponential backoff until it succeeds or `max_attempts` is reached.
 
+The agent who deposited a submission over the upload API is mailed its outcome (published,
+confirmed, or refused with the French report) as soon as the pipeline archives it
+(`tell_depositor`), once per deposit; a mail the relay could not take then is sent by the
+next `notify_pending`, for `DEPOSIT_MAIL_DAYS` days.
+
 Configuration, from the environment (read at each call):
 - `OPENDATA_SMTP_HOST`, `OPENDATA_SMTP_PORT` (default localhost:25): the SMTP relay;
 - `OPENDATA_SMTP_FROM` (default donnees-ouvertes@example.org): the sender;
@@ -25,21 +30,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from catalog.store import CatalogStore
 from core import clock, lifecycle
+from core.inbox import REPORT_JSON, REPORT_TEXT, deposit_mail_key, upload_marker
 from core.lifecycle import mail_key
 from core.netguard import GuardedSession, Refused, webhooks_policy
 from core.producers import Producer, load_producers
 from core.records import Dataset, Event, Subscription
 from core.settings import Settings
-from core.urls import dataset_feed, dataset_page
+from core.urls import dataset_api, dataset_feed, dataset_page
+from core.vocabularies import EMAIL_PATTERN
 from core.wording import (
     dataset_title,
     describe_details,
+    french_moment,
     public_details,
     rfc3339,
 )
@@ -57,6 +66,7 @@ PENDING_WINDOW = 500  # the recent events notify_pending looks at
 USER_AGENT = "donnees-ouvertes-communes-lyon-webhooks/1.0"
 ERROR_LENGTH = 500
 SIGNATURE = "Plateforme de données ouvertes des communes de la Métropole de Lyon"
+DEPOSIT_MAIL_DAYS = 7  # a deposit's outcome not mailed by then is not mailed any more
 
 
 @dataclass(frozen=True)
@@ -305,7 +315,8 @@ def notify_pending(
     producers: dict[str, Producer] | None = None,
     config: MailConfig | None = None,
 ) -> dict[str, Any]:
-    """Mail every recent event not mailed yet, then deliver the due webhooks."""
+    """Mail every recent event not mailed yet, and every recent deposit's outcome not mailed
+    yet (the relay was down when it was decided), then deliver the due webhooks."""
     config = config or MailConfig.from_env()
     if producers is None:
         producers = load_producers(settings.producers_file)
@@ -317,4 +328,110 @@ def notify_pending(
             sent += 1
         else:
             pending += 1
-    return {"mails_sent": sent, "mails_pending": pending, "webhooks": deliver_webhooks(store)}
+    deposits = tell_pending_depositors(store, settings, config)
+    return {
+        "mails_sent": sent,
+        "mails_pending": pending,
+        "deposit_mails_sent": deposits,
+        "webhooks": deliver_webhooks(store),
+    }
+
+
+# --- the outcome of a deposit, to the agent who made it ----------------------------------------
+
+
+def tell_depositor(store: CatalogStore, archive: Path, config: MailConfig | None = None) -> bool:
+    """Mail the agent who deposited the submission archived in `archive` (the upload API's
+    marker names them) what became of it, once; True when the mail left now."""
+    marker = upload_marker(archive)
+    address = str((marker or {}).get("courriel") or "")
+    if marker is None or not EMAIL_PATTERN.fullmatch(address):
+        return False  # dropped in a folder, or deposited before depositors were told
+    key = deposit_mail_key(marker["id"])
+    if store.mail_sent(key):
+        return False
+    try:
+        outcome = json.loads((archive / REPORT_JSON).read_text(encoding="utf-8"))
+        report = (archive / REPORT_TEXT).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return False  # not processed yet
+    config = config or MailConfig.from_env()
+    dataset = store.get_dataset(outcome.get("jeu_de_donnees") or "")
+    subject, body = compose_outcome(marker, outcome, report, dataset, config.public_url)
+    return send_mail(store, key, [address], subject, body, config)
+
+
+def compose_outcome(
+    marker: dict[str, Any],
+    outcome: dict[str, Any],
+    report: str,
+    dataset: Dataset | None,
+    base: str,
+) -> tuple[str, str]:
+    """The French subject and plain-text body telling a depositor their deposit's outcome."""
+    slug = outcome.get("jeu_de_donnees") or ""
+    title = dataset_title(dataset, slug) if slug else "(jeu de données non identifié)"
+    received = datetime.fromisoformat(marker["recu_le"])
+    deposited = (
+        f"Votre dépôt du {french_moment(received)} (fichier {marker.get('fichier', '?')}, "
+        f"dépôt n° {marker['id']})"
+    )
+    status = outcome.get("statut")
+    if status in {"publiee", "confirmee"}:
+        what = (
+            f"{deposited} est publié : le jeu de données « {title} » ({slug}) est en ligne, "
+            f"version {outcome.get('version')}."
+            if status == "publiee"
+            else f"{deposited} a été traité : son contenu est identique à la version diffusée "
+            f"de « {title} » ({slug}) ; aucune nouvelle version, les données sont confirmées "
+            "à jour."
+        )
+        subject = f"[Données ouvertes] Dépôt publié : {title}"
+        lines = [
+            what,
+            "",
+            "Liens :",
+            f"- page du jeu de données : {dataset_page(base, slug)}",
+            f"- métadonnées (API) : {dataset_api(base, slug)}",
+        ]
+    else:
+        count = (outcome.get("rapport") or {}).get("nombre_problemes")
+        subject = f"[Données ouvertes] Dépôt refusé : {title}" + (
+            f" ({count} problème(s))" if count else ""
+        )
+        lines = [
+            f"{deposited} est refusé : rien n'a été publié, la version diffusée (s'il y en a "
+            "une) reste en ligne.",
+            "",
+            "Corrigez les problèmes ci-dessous puis déposez à nouveau (« opendata deposer » ou "
+            "l'API de dépôt).",
+            "",
+            "Rapport :",
+            "",
+            report.strip(),
+        ]
+    body = [
+        "Bonjour,",
+        "",
+        *lines,
+        "",
+        "-- ",
+        SIGNATURE,
+        "Message automatique ; pour toute question, répondez à ce courriel (équipe data).",
+    ]
+    return subject, "\n".join(body) + "\n"
+
+
+def tell_pending_depositors(
+    store: CatalogStore, settings: Settings, config: MailConfig | None = None
+) -> int:
+    """Mail the outcomes of the recent deposits not mailed yet; how many left now."""
+    since = clock.now() - timedelta(days=DEPOSIT_MAIL_DAYS)
+    sent = 0
+    for marker_file in sorted(settings.archive_dir.glob("*/*/*/.depot")):
+        marker = upload_marker(marker_file.parent)
+        if marker is None or datetime.fromisoformat(marker["recu_le"]) < since:
+            continue
+        if tell_depositor(store, marker_file.parent, config):
+            sent += 1
+    return sent

@@ -7,7 +7,6 @@ inferred from the first publication, then kept as the dataset's structure.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import yaml
 
 from core.problems import reject
 from core.safe_yaml import read_producer_yaml
-from core.structure import Structure, check_schema_descriptor
+from core.structure import Structure, check_schema_descriptor, read_json_schema
 from pipelines.personal.words import column_tokens
 from pipelines.read.table import SourceTable
 
@@ -50,12 +49,11 @@ def load_schema_file(path: Path) -> dict[str, Any]:
     """Read and check a Table Schema descriptor (JSON or YAML)."""
     if not path.is_file():
         raise reject(STAGE, "schema-absent", f"Fichier de schéma introuvable : {path.name}")
+    if path.suffix == ".json":
+        return read_json_schema(path.read_bytes(), path.name)  # as the upload API reads it
     try:
-        if path.suffix == ".json":
-            descriptor = json.loads(path.read_text(encoding="utf-8"))
-        else:
-            descriptor = read_producer_yaml(path)
-    except (ValueError, yaml.YAMLError) as error:  # JSON, UTF-8 and unsafe YAML errors
+        descriptor = read_producer_yaml(path)
+    except (ValueError, yaml.YAMLError) as error:  # UTF-8 and unsafe YAML errors
         raise reject(
             STAGE, "schema-illisible", f"Le schéma {path.name} est illisible : {error}"
         ) from error

@@ -33,13 +33,14 @@ from core.inbox import (
     upload_marker,
 )
 from core.licences import Licence, check_licence
+from core.national_registry import checked_descriptor
 from core.problems import Repair, Report, SubmissionRejected, reject
 from core.producers import load_producers
 from core.records import Dataset, NewRelease, SubmissionRecord
 from core.settings import Settings
 from core.sources import Source, source_endpoint
-from core.structure import Structure, check_schema_descriptor, normalised_schema
-from pipelines import lifecycle, national_schemas, retention
+from core.structure import Structure, normalised_schema
+from pipelines import lifecycle, notify, retention
 from pipelines.anonymise import (
     STAGE as ANONYMISATION_STAGE,
 )
@@ -203,12 +204,7 @@ def _declared_schema(submission: Submission, metadata: dict[str, Any]) -> dict[s
         return None
     if isinstance(declared, dict):
         # A national schema (issue #15), its version pinned by the metadata stage.
-        try:
-            national = national_schemas.resolve(declared["nom"], declared["version"])
-        except national_schemas.NationalSchemaError as error:
-            raise reject("structure", "schema-national-introuvable", str(error)) from error
-        label = f"national « {national.name} » version {national.version}"
-        return check_schema_descriptor(national.descriptor, label)
+        return checked_descriptor(declared)
     return load_schema_file(Path(submission.metadata_path).parent / declared)
 
 
@@ -572,8 +568,14 @@ def _dropped(producer: str, data: Path, metadata: Path) -> Submission:
     )
 
 
-def archive_submission(submission: Submission, outcome: Outcome, settings: Settings) -> Path:
-    """Move a processed drop folder's files to the archive and leave the report in the inbox."""
+def archive_submission(
+    submission: Submission,
+    outcome: Outcome,
+    settings: Settings,
+    store: CatalogStore | None = None,
+) -> Path:
+    """Move a processed drop folder's files to the archive and leave the report in the inbox;
+    the agent who deposited it over the upload API is mailed the outcome, with its report."""
     folder = Path(submission.metadata_path).parent
     archive = settings.archive_dir / submission.producer / folder.name / submission.id
     archive.mkdir(parents=True, exist_ok=True)
@@ -584,6 +586,8 @@ def archive_submission(submission: Submission, outcome: Outcome, settings: Setti
     write_report_files(archive, outcome)
     if outcome.personal:
         retention.mark_personal(archive, settings.raw_personal_retention_days)
+    if upload_marker(archive) is not None:  # deposited over the upload API
+        notify.tell_depositor(store or open_settings_store(settings), archive)
     return archive
 
 

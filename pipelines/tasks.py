@@ -110,7 +110,7 @@ def publish(
             sub, metadata, licence, checked, structure, version, store, anonymisation, settings
         ),
     )
-    archive_submission(sub, outcome, settings)
+    archive_submission(sub, outcome, settings, store)  # and mails the depositor, if any
     _clean(folder)
     return {
         "statut": outcome.status,
@@ -161,8 +161,9 @@ def _guarded(sub: Submission, metadata: dict[str, Any] | None, stage: Callable[[
     except SubmissionRejected as error:
         settings = load_settings()
         whole = SubmissionRejected(with_later_findings(sub, error.report, metadata, settings))
-        outcome: Outcome = record_rejection(sub, whole, open_settings_store(settings), metadata)
-        archive_submission(sub, outcome, settings)
+        store = open_settings_store(settings)
+        outcome: Outcome = record_rejection(sub, whole, store, metadata)
+        archive_submission(sub, outcome, settings, store)  # and mails the depositor, if any
         raise
 
 

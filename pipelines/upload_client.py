@@ -224,9 +224,13 @@ def _raise_for(response: requests.Response) -> None:
     if response.status_code < 400:
         return
     try:
-        detail = response.json().get("detail")
+        answer = response.json()
     except ValueError:
-        detail = None
-    raise UploadError(
-        f"Refusé par la plateforme (HTTP {response.status_code}) : {detail or response.text[:300]}"
-    )
+        answer = {}
+    detail = answer.get("detail") if isinstance(answer, dict) else None
+    report = answer.get("rapport") if isinstance(answer, dict) else None
+    message = f"Refusé par la plateforme (HTTP {response.status_code}) : "
+    message += str(detail or response.text[:300])
+    if isinstance(report, str):  # a deposit refused at once (422): every problem, in French
+        message += "\n\n" + report
+    raise UploadError(message)

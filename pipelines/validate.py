@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.problems import MAX_LISTED_PROBLEMS, Problem, Report
+from core.structure import label_problems
 from pipelines import structured_types as structured
 from pipelines.read.table import SourceTable
 
@@ -70,7 +71,6 @@ DEFAULT_TRUE = ["true", "True", "TRUE", "1"]
 DEFAULT_FALSE = ["false", "False", "FALSE", "0"]
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$"
-DEFAULT_FIELDS_MATCH = "equal"
 NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 
 
@@ -145,69 +145,9 @@ def _apply_missing_values(table: pa.Table, missing: list[str]) -> pa.Table:
 
 
 def _check_labels(table: pa.Table, schema: dict[str, Any], report: Report) -> None:
-    """The file's columns against the schema's, as its `fieldsMatch` says (Table Schema v2).
-
-    Our default is "equal" (same names, any order), not v2's "exact": a commune's
-    spreadsheet may move a column, and reusers rely on the names, never on the positions."""
-    expected = [f["name"] for f in schema.get("fields", [])]
-    present = table.column_names
-    match = schema.get("fieldsMatch", DEFAULT_FIELDS_MATCH)
-    if match in ("exact", "equal", "subset"):
-        for name in expected:
-            if name not in present:
-                report.add(_missing_column(name))
-    if match in ("exact", "equal", "superset"):
-        for name in present:
-            if name not in expected:
-                report.add(_extra_column(name, expected))
-    if match == "partial" and not set(expected) & set(present):
-        report.add(
-            Problem(
-                STAGE,
-                "aucune-colonne-du-schema",
-                "Aucune colonne du fichier n'est prévue par le schéma (colonnes prévues : "
-                f"{', '.join(expected)}).",
-                row=1,
-            )
-        )
-    if match == "exact" and sorted(present) == sorted(expected) and present != expected:
-        _check_order(present, expected, report)
-
-
-def _missing_column(name: str) -> Problem:
-    return Problem(
-        STAGE,
-        "colonne-manquante",
-        f"La colonne « {name} » prévue par le schéma est absente du fichier.",
-        row=1,
-        column=name,
-    )
-
-
-def _extra_column(name: str, expected: list[str]) -> Problem:
-    return Problem(
-        STAGE,
-        "colonne-en-trop",
-        f"La colonne « {name} » n'est pas prévue par le schéma (colonnes prévues : "
-        f"{', '.join(expected)}).",
-        row=1,
-        column=name,
-    )
-
-
-def _check_order(present: list[str], expected: list[str], report: Report) -> None:
-    for position, (found, wanted) in enumerate(zip(present, expected, strict=True), start=1):
-        if found != wanted:
-            report.add(
-                Problem(
-                    STAGE,
-                    "colonne-mal-placee",
-                    f"La colonne n° {position} est « {found} » ; le schéma, qui impose l'ordre "
-                    f"des colonnes (fieldsMatch: exact), y attend « {wanted} ».",
-                    row=1,
-                    column=found,
-                )
-            )
+    """The file's columns against the schema's (`core.structure.label_problems`)."""
+    for problem in label_problems(table.column_names, schema):
+        report.add(problem)
 
 
 def _blank_rows(table: pa.Table) -> np.ndarray:

@@ -7,6 +7,7 @@ import email
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
 
@@ -21,14 +22,16 @@ def free_port() -> int:
 
 
 class Relay:
-    """aiosmtpd handler keeping the subject of every message it takes."""
+    """aiosmtpd handler keeping every message it takes (its subject, recipients and body)."""
 
     def __init__(self) -> None:
         self.subjects: list[str] = []
+        self.messages: list[tuple[list[str], EmailMessage]] = []  # (envelope recipients, mail)
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
         message = email.message_from_bytes(envelope.original_content, policy=default_policy)
         self.subjects.append(message["Subject"])
+        self.messages.append((list(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"
 
 

@@ -19,11 +19,11 @@ import openpyxl
 import pyogrio
 import pytest
 from attacker import Attacker, attacker_server
-from fastapi import HTTPException
 
-from catalog.web.routes.uploads import read_metadata
-from core.problems import SubmissionRejected
+from core.deposit_checks import Received, check_deposit
+from core.problems import Problem, SubmissionRejected
 from core.safe_yaml import MAX_PRODUCER_YAML_BYTES
+from core.settings import PROJECT_ROOT
 from pipelines.read.stage import read_source
 
 # 356 bytes that PyYAML's safe_load expands to 9⁹ (387 million) strings.
@@ -64,14 +64,19 @@ def test_a_yaml_bomb_is_refused_before_it_expands(submit, dataset_folder, store)
     assert store.list_datasets() == []
 
 
+def upload_refusal(metadata: bytes) -> list[Problem]:
+    """What the upload API answers (422) about a metadata.yaml (core.deposit_checks)."""
+    received = Received("ecully", metadata, None, "arbres.csv", b"id;nom\n1;Tilleul\n", 17, None)
+    verdict = check_deposit(received, PROJECT_ROOT / "licenses")
+    assert not verdict.report.valid
+    return verdict.report.problems
+
+
 def test_the_upload_api_refuses_the_bomb_with_a_short_reply() -> None:
-    with pytest.raises(HTTPException) as refused:
-        read_metadata(YAML_BOMB.encode())
-    assert refused.value.status_code == 400 and len(refused.value.detail) < 200
-    too_big = b"titre: " + b"x" * MAX_PRODUCER_YAML_BYTES
-    with pytest.raises(HTTPException) as refused:
-        read_metadata(too_big)
-    assert "256 Kio au plus" in refused.value.detail
+    (bomb,) = upload_refusal(YAML_BOMB.encode())
+    assert bomb.rule == "yaml-refuse" and len(bomb.message) < 200
+    (too_big,) = upload_refusal(b"titre: " + b"x" * MAX_PRODUCER_YAML_BYTES)
+    assert "256 Kio au plus" in too_big.message
 
 
 def test_metadata_fields_are_bounded_and_errors_quote_no_long_input(
@@ -85,7 +90,7 @@ def test_metadata_fields_are_bounded_and_errors_quote_no_long_input(
     )
     outcome = submit(data, data.parent / "metadata.yaml")
     (problem,) = outcome.report.problems
-    assert (problem.rule, problem.column) == ("valeur-invalide", "title")
+    assert (problem.rule, problem.column) == ("valeur-invalide", "titre")  # as written
     assert "250 au plus" in problem.message and len(problem.message) < 300
 
 
@@ -226,10 +231,9 @@ def test_a_zip_polyglot_is_refused(submit, dataset_folder) -> None:
     ids=["date-impossible", "timestamp-casse", "nombre-geant", "imbrication"],
 )
 def test_values_pyyaml_cannot_build_are_refused_in_french(line: str) -> None:
-    with pytest.raises(HTTPException) as refused:
-        read_metadata(f"titre: Arbres\n{line}\n".encode())
-    assert refused.value.status_code == 400
-    assert "n'est pas un YAML lisible" in refused.value.detail
+    (problem,) = upload_refusal(f"titre: Arbres\n{line}\n".encode())
+    assert problem.rule == "yaml-invalide"
+    assert "n'est pas un YAML lisible" in problem.message
 
 
 def test_a_crs_link_however_spelt_reaches_no_one(attacker, tmp_path) -> None:

@@ -24,11 +24,10 @@ import pyshacl
 import pytest
 import requests
 import yaml
-from fastapi import HTTPException
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, RDF
 
-from catalog.web.routes.uploads import check_schema_reference
+from core.deposit_checks import Received, check_deposit
 from core.problems import SubmissionRejected
 from opendata.cli import main as cli
 from pipelines import national_schemas
@@ -351,12 +350,20 @@ def test_metadata_reference_is_checked_and_pinned(catalogue: Site, settings):
         assert message in refused.value.report.to_text()
 
 
-def test_upload_api_needs_no_schema_file_for_a_national_schema():
-    reference = {"schema": {"nom": DECP, "version": "1.0.0"}}
-    check_schema_reference(reference, schema_given=False)
-    with pytest.raises(HTTPException) as refused:
-        check_schema_reference(reference, schema_given=True)
-    assert "schéma national" in refused.value.detail
+def test_upload_api_needs_no_schema_file_for_a_national_schema(catalogue: Site, settings):
+    refresh(f"{catalogue.base}/schemas.json", settings.national_schemas_dir)
+    metadata = METADATA_TEMPLATE.format(licence="etalab-2.0") + "identifiant: profils\n"
+    metadata += f"schema: {{nom: {DECP}, version: 1.0.0}}\n"
+
+    def problems(schema: bytes | None) -> dict[str, str]:
+        head = b"siretAcheteur\n1\n"
+        received = Received("ecully", metadata.encode(), schema, "p.csv", head, len(head), None)
+        verdict = check_deposit(received, settings.licenses_dir)
+        return {p.rule: p.message for p in verdict.report.problems}
+
+    schema_rules = {"schema-en-double", "schema-absent", "schema-national-introuvable"}
+    assert not schema_rules & set(problems(None))
+    assert "schéma national" in problems(b'{"fields": []}')["schema-en-double"]
 
 
 def test_refresh_takes_every_real_schema(tmp_path: Path):

@@ -147,9 +147,10 @@ def test_uploads_are_refused_clearly(settings, store, tokens, monkeypatch):
         large[0] == 413 and "par morceaux" in large[1] and "OPENDATA_UPLOAD_MAX_BYTES" in large[1]
     )
     assert pdf[0] == 415 and ".csv" in pdf[1]
-    assert no_id[0] == 400 and "identifiant" in no_id[1]
+    # what the files say is checked at once: 422 and the French report (test_upload_checks)
+    assert no_id[0] == 422 and "Dépôt refusé" in no_id[1]
     assert no_metadata[0] == 400 and "metadonnees" in no_metadata[1]
-    assert bad_yaml[0] == 400 and "YAML" in bad_yaml[1]
+    assert bad_yaml[0] == 422 and "Dépôt refusé" in bad_yaml[1]
     assert not (settings.inbox_dir / "ecully").exists()
 
 

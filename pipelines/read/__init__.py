@@ -20,9 +20,11 @@ One module per idea:
   description there, see docs/input-formats.md);
 - one reader per format: `csv`, `xlsx`, `geojson`, `shapefile`, `gpkg`, `kml`, `gml`
   (the last five on `geographic`, what every format GDAL reads shares);
-- the shared pieces: `table` (`SourceTable`), `text` (is it text, which encoding),
-  `dialect` (a CSV's delimiter and decimals), `header` (column names), `cells` (a cell as
-  text), `crs` (a geographic file's CRS), `geometry` (geometries and coordinates checked).
+- the shared pieces: `table` (`SourceTable`), `text` (one scan: all UTF-8, lines not too
+  long), `dialect` (a CSV's decimals), `cells` (a cell as text), `crs` (a geographic file's
+  CRS), `geometry` (geometries and coordinates checked); a CSV's head (text at all, which
+  encoding and delimiter) and every format's column names are checked by `core.csv_head`
+  and `core.column_names`, which the upload API applies at once too.
 """
 
 STAGE = "lecture"  # the stage's name in reports

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pyproj import CRS
 
+from core.metadata_checks import accepted_crs_list, crs_code
 from core.problems import reject
-from pipelines.metadata import accepted_crs_list, crs_code
 from pipelines.read import STAGE
 
 

@@ -7,8 +7,6 @@ publishing the rest of the file as one value.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -16,41 +14,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from core.csv_head import DELIMITER_PLURALS, CsvHead, delimiter_fitting, refuse_binary, sniff
 from core.problems import Problem, SubmissionRejected, reject
 from pipelines.read import STAGE
-from pipelines.read.dialect import (
-    DELIMITER_PLURALS,
-    CsvDialect,
-    delimiter_fitting,
-    detect_delimiter,
-    refuse_mixed_delimiters,
-    uses_decimal_comma,
-)
-from pipelines.read.header import check_header
+from pipelines.read.dialect import CsvDialect, uses_decimal_comma
 from pipelines.read.table import SourceTable
-from pipelines.read.text import (
-    TextScan,
-    encoding_from_scan,
-    read_sample,
-    refuse_binary,
-    refuse_mixed_encoding,
-    refuse_non_csv_text,
-    scan_text,
-)
+from pipelines.read.text import TextScan, read_sample, scan_text
 
 
 def read_csv(path: Path) -> SourceTable:
     sample = read_sample(path)
-    refuse_binary(sample, path.name)
+    refuse_binary(sample, path.name)  # before the scan: a binary file has no lines
     scan = scan_text(path)
-    encoding, delimiter, header, quoted = _sniff(sample, scan, path.name)
+    head = _sniff(sample, scan, path.name)
+    encoding, delimiter, header = head.encoding, head.delimiter, head.header
     block = _block_size(scan.longest_line)
     table, skipped = _parse_csv(path, encoding, delimiter, header, block_size=block)
     if skipped:
         # Rare: re-read serially so that every rejected row has its line number, letting
         # quoted values span lines when the file quotes at all.
         table, skipped = _parse_csv(
-            path, encoding, delimiter, header, quoted, serial=True, block_size=block
+            path, encoding, delimiter, header, head.quoted, serial=True, block_size=block
         )
     _refuse_unclosed_quote(table, scan, path.name)
     dialect = CsvDialect(encoding, delimiter, uses_decimal_comma(table, delimiter))
@@ -60,31 +44,10 @@ def read_csv(path: Path) -> SourceTable:
     return source
 
 
-def _sniff(sample: bytes, scan: TextScan, filename: str) -> tuple[str, str, list[str], bool]:
+def _sniff(sample: bytes, scan: TextScan, filename: str) -> CsvHead:
     """Encoding, delimiter and header of a text file, refusing what is not a CSV; and
-    whether it quotes values at all."""
-    encoding = encoding_from_scan(sample, scan)
-    if not scan.utf8:
-        refuse_mixed_encoding(sample, scan, filename)
-    text = sample.decode(encoding, errors="ignore")
-    refuse_non_csv_text(text, filename)
-    delimiter = detect_delimiter(text)
-    refuse_mixed_delimiters(text, delimiter, filename)
-    return encoding, delimiter, _read_header(text, delimiter, filename), '"' in text
-
-
-def _read_header(text: str, delimiter: str, filename: str) -> list[str]:
-    try:
-        first = next(csv.reader(io.StringIO(text, newline=None), delimiter=delimiter), None)
-    except csv.Error as error:  # only a field longer than the csv module's limit (128 kio)
-        raise reject(
-            STAGE,
-            "entete-trop-long",
-            f"La ligne d'en-tête du fichier {filename} contient un nom de colonne de plus de "
-            f"{csv.field_size_limit()} caractères (ou un guillemet jamais refermé).",
-            row=1,
-        ) from error
-    return check_header(first or [], filename)
+    whether it quotes values at all (`core.csv_head`, the encoding from the whole file)."""
+    return sniff(sample, scan.utf8, filename, scan.invalid_line, scan.invalid_byte)
 
 
 def _block_size(longest_line: int) -> int:

@@ -25,13 +25,13 @@ import pyarrow as pa
 import pyogrio
 import pyogrio.raw
 
+from core.column_names import check_header
 from core.problems import Problem, Report, SubmissionRejected, reject
 from pipelines import safety
 from pipelines.read import STAGE
 from pipelines.read.cells import array_to_text
 from pipelines.read.crs import crs_of, resolve_crs
 from pipelines.read.geometry import check_geography, decode_geometries
-from pipelines.read.header import check_header
 from pipelines.read.table import SourceTable
 from pipelines.read.text import SCAN_CHUNK
 

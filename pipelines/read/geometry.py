@@ -18,8 +18,8 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from core.metadata_checks import ACCEPTED_CRS
 from core.problems import Problem, reject
-from pipelines.metadata import ACCEPTED_CRS
 from pipelines.read import STAGE
 from pipelines.read.table import SourceTable
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from core.csv_head import refuse_empty
 from core.input_formats import FORMAT_BY_SUFFIX, INPUT_FORMATS, accepted_files
 from core.problems import SubmissionRejected, reject
 from pipelines import safety
@@ -40,8 +41,7 @@ def read_source(path: Path, declared_crs: int | None = None) -> SourceTable:
     """Read a data file; raise SubmissionRejected when it cannot be read at all."""
     if not path.is_file():
         raise reject(STAGE, "fichier-absent", f"Fichier de données introuvable : {path.name}")
-    if path.stat().st_size == 0:
-        raise reject(STAGE, "fichier-vide", f"Le fichier {path.name} est vide.")
+    refuse_empty(path.stat().st_size, path.name)
     fmt = detect_format(path)
     source = _read_guarded(path, fmt, declared_crs)
     source.table = repair_mojibake(source.table, source.problems, source.row_number)

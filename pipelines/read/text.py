@@ -1,71 +1,28 @@
 """Is a file text, in which encoding, with lines a CSV can have: one bounded scan.
 
-A file that is not text (a renamed workbook, an image, a PDF), text in an encoding the
-platform does not read (UTF-16, UTF-32), a document that is not a table (HTML, XML, JSON),
-two encodings mixed in one file and a line longer than `MAX_LINE_BYTES` are refused in
-French before any parsing. Otherwise the encoding is UTF-8 (with or without BOM) when the
-whole file decodes as such, else Windows-1252 (Latin-1 for the bytes it leaves undefined).
+The checks of a CSV's first bytes (text at all, which encoding, a table at all) are
+`core.csv_head`'s, shared with the upload API; this scan adds what needs the whole file:
+is it all UTF-8 (which decides the encoding), and no line longer than `MAX_LINE_BYTES`,
+refused in French before any parsing.
 """
 
 from __future__ import annotations
 
 import codecs
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from core.csv_head import SNIFF_BYTES, encoding_of
 from core.problems import reject
 from pipelines import safety
 from pipelines.read import STAGE
 
-SNIFF_BYTES = 256 * 1024
 SCAN_CHUNK = 8 * 1024 * 1024
 
 
 MAX_LINE_BYTES = 8 * 1024 * 1024  # one physical line of a CSV
-
-
-# Files that are not text, recognised by their first bytes.
-SIGNATURES = (
-    (b"PK\x03\x04", "une archive zip (ou un classeur XLSX/ODS renommé)"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "un classeur Excel 97-2003 (.xls)"),
-    (b"%PDF", "un document PDF"),
-    (b"\x89PNG", "une image PNG"),
-    (b"\xff\xd8\xff", "une image JPEG"),
-    (b"GIF8", "une image GIF"),
-    (b"SQLite format 3\x00", "une base SQLite (GeoPackage ?)"),
-    (b"\x1f\x8b", "un fichier compressé gzip"),
-    (b"7z\xbc\xaf\x27\x1c", "une archive 7z"),
-    (b"Rar!\x1a\x07", "une archive RAR"),
-    (b"\x00\x00\x27\x0a", "un fichier .shp"),
-    (b"{\\rtf", "un document RTF"),
-)
-
-
-WIDE_ENCODINGS = (
-    (b"\xff\xfe\x00\x00", "UTF-32"),
-    (b"\x00\x00\xfe\xff", "UTF-32"),
-    (b"\xff\xfe", "UTF-16"),
-    (b"\xfe\xff", "UTF-16"),
-)
-
-
-MARKUP_PREFIXES = {
-    "<!doctype html": "une page HTML",
-    "<html": "une page HTML",
-    "<?xml": "un document XML",
-    "<kml": "un document KML",
-    "<svg": "une image SVG",
-}
-
-
-JSON_START = re.compile(r'^\s*[\[{]\s*["\[{]')
-UTF8_FRENCH = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x82\xac")
-
-
-CONTROL_CHARACTERS = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass
@@ -85,58 +42,13 @@ def read_sample(path: Path) -> bytes:
         return handle.read(SNIFF_BYTES)
 
 
-def refuse_binary(sample: bytes, filename: str) -> None:
-    """Files that are not text at all, or text in an encoding we do not read."""
-    for signature, what in SIGNATURES:
-        if sample.startswith(signature):
-            raise reject(
-                STAGE,
-                "fichier-binaire",
-                f"Le fichier {filename} n'est pas un fichier texte CSV : c'est {what}. "
-                "Enregistrez-le au format « CSV » depuis votre tableur.",
-            )
-    wide = _wide_encoding(sample)
-    if wide is not None:
-        raise reject(
-            STAGE,
-            "encodage-non-pris-en-charge",
-            f"Le fichier {filename} est encodé en {wide}. Enregistrez-le en « CSV UTF-8 » "
-            "(ou en Windows-1252) depuis votre tableur.",
-        )
-    if b"\x00" in sample:
-        raise reject(
-            STAGE,
-            "fichier-binaire",
-            f"Le fichier {filename} n'est pas un fichier texte CSV (il contient des octets nuls). "
-            "Enregistrez-le au format « CSV » depuis votre tableur.",
-        )
-
-
-def _wide_encoding(sample: bytes) -> str | None:
-    for bom, name in WIDE_ENCODINGS:
-        if sample.startswith(bom):
-            return name
-    pairs = sample[: len(sample) // 2 * 2]
-    if len(pairs) >= 8:
-        zeros = max(pairs[0::2].count(0), pairs[1::2].count(0))
-        if zeros > len(pairs) // 2 * 0.4:
-            return "UTF-16"
-    return None
-
-
 def detect_encoding(path: Path, sample: bytes) -> str:
     """UTF-8 (with or without BOM) when the whole file decodes as such, else Windows-1252."""
     return encoding_from_scan(sample, scan_text(path))
 
 
 def encoding_from_scan(sample: bytes, scan: TextScan) -> str:
-    if sample.startswith(codecs.BOM_UTF8) and scan.utf8:
-        return "utf-8-sig"
-    if scan.utf8:
-        return "utf-8"
-    # Bytes Windows-1252 leaves undefined are only valid in Latin-1.
-    undefined = {0x81, 0x8D, 0x8F, 0x90, 0x9D}
-    return "latin-1" if undefined & set(sample) else "cp1252"
+    return encoding_of(sample, scan.utf8)
 
 
 def scan_text(path: Path) -> TextScan:
@@ -197,45 +109,3 @@ def _measure_lines(chunk: bytes, current: int, scan: TextScan, filename: str) ->
             row=line,
         )
     return current
-
-
-def refuse_mixed_encoding(sample: bytes, scan: TextScan, filename: str) -> None:
-    """UTF-8 accents in a file that is not all UTF-8: two encodings were mixed."""
-    if not UTF8_FRENCH.search(sample):
-        return
-    byte = f" (octet 0x{scan.invalid_byte:02X})" if scan.invalid_byte is not None else ""
-    raise reject(
-        STAGE,
-        "encodage-mixte",
-        f"Le fichier {filename} mélange deux encodages : ses accents sont en UTF-8 mais la "
-        f"ligne {scan.invalid_line} ne l'est pas{byte}. Enregistrez tout le fichier en "
-        "« CSV UTF-8 ».",
-        row=scan.invalid_line,
-    )
-
-
-def refuse_non_csv_text(text: str, filename: str) -> None:
-    start = text.lstrip("\ufeff \t\r\n")
-    lowered = start[:20].lower()
-    for prefix, what in MARKUP_PREFIXES.items():
-        if lowered.startswith(prefix):
-            raise reject(
-                STAGE,
-                "pas-un-csv",
-                f"Le fichier {filename} n'est pas un CSV : c'est {what}.",
-            )
-    if JSON_START.match(start):
-        raise reject(
-            STAGE,
-            "pas-un-csv",
-            f"Le fichier {filename} n'est pas un CSV : c'est un document JSON (déposez un "
-            "GeoJSON avec l'extension .geojson).",
-        )
-    controls = len(CONTROL_CHARACTERS.findall(text))
-    if controls >= 8 and controls > 0.03 * len(text):
-        raise reject(
-            STAGE,
-            "fichier-binaire",
-            f"Le fichier {filename} n'est pas un fichier texte CSV : {controls} caractères de "
-            "contrôle dans son début. Enregistrez-le au format « CSV » depuis votre tableur.",
-        )

@@ -16,11 +16,11 @@ import numpy as np
 import openpyxl
 import pyarrow as pa
 
+from core.column_names import check_header
 from core.problems import Problem, Report, SubmissionRejected, reject
 from pipelines import safety
 from pipelines.read import STAGE
 from pipelines.read.cells import cell_to_text
-from pipelines.read.header import check_header
 from pipelines.read.table import SourceTable
 from pipelines.safety import UnsafeInput
 

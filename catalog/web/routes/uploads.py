@@ -14,9 +14,16 @@ submission the upload's id, which the status URL follows.
 - `POST /api/communes/<commune>/depots` (multipart): `fichier` (the data file),
   `metadonnees` (metadata.yaml), optionally `schema` (Table Schema, saved as
   `schema.json`) and `jeu` (the identifier, when metadata.yaml has no `identifiant`); or
-  `televersement` (a completed resumable upload) instead of `fichier`. 202 with the
-  upload's id and its status URL.
-- `GET /api/communes/<commune>/depots/<id>`: waiting, or the outcome with its report.
+  `televersement` (a completed resumable upload) instead of `fichier`. Its content is
+  checked at once (`core.deposit_checks`: metadata, licence, identifier, declared schema,
+  a CSV's head and header against the schema), in the pipeline's own words: 422 with
+  every problem in one French report (`problemes`, `rapport`), nothing written (a
+  resumable upload is kept, to deposit again with corrected metadata); 202 with the
+  upload's id, its status URL and when the commune's DAG should process it.
+- `GET /api/communes/<commune>/depots/<id>`: waiting, with the expected processing time
+  (`traitement_prevu`: the next run of the commune's `planification`, `core.schedule`),
+  or the outcome with its report. The agent who deposited is mailed the outcome
+  (`pipelines.notify.tell_depositor`; `courriel_envoye_le`).
 - Resumable upload of big files, after tus 1.0 (core protocol, checksum extension):
   `POST …/televersements` (`Upload-Length`, `Upload-Metadata: filename <base64>,sha256
   <base64 of the hex digest>`) answers 201 with its URL; `PATCH <url>` appends a chunk
@@ -51,10 +58,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
@@ -68,6 +75,7 @@ from catalog.web.aliases import route
 from catalog.web.context import Web
 from core import clock
 from core.access import Principal
+from core.deposit_checks import HEAD_BYTES, Received, check_deposit
 from core.inbox import (
     METADATA_NAMES,
     NOT_DATA,
@@ -75,15 +83,16 @@ from core.inbox import (
     SCHEMA_NAME,
     SUBMISSION_ID,
     UPLOAD_MARKER,
+    deposit_mail_key,
     file_sha256,
     new_submission_id,
     upload_marker,
 )
 from core.input_formats import FORMAT_BY_SUFFIX
-from core.safe_yaml import UnsafeYaml, load_producer_yaml, short_error
+from core.problems import Report
+from core.schedule import expected_processing
 from core.settings import Settings
 from core.urls import dataset_api, dataset_page, download
-from core.vocabularies import SLUG_PATTERN
 
 STAGING = ".televersements"  # under the inbox: same file system as the drop folders
 DEFAULT_REQUEST_MAX = 100 * 2**20
@@ -194,71 +203,6 @@ def data_name(filename: str | None) -> str:
     return f"donnees{suffix}" if safe.lower() in NOT_DATA | set(METADATA_NAMES) else safe
 
 
-def read_metadata(content: bytes) -> dict[str, Any]:
-    if len(content) > METADATA_MAX:
-        raise too_large(f"metadata.yaml dépasse {size_text(METADATA_MAX)}.")
-    try:
-        document = load_producer_yaml(content, "metadata.yaml")
-    except UnsafeYaml as error:
-        raise HTTPException(400, detail=str(error)) from error
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise HTTPException(
-            400, detail=f"metadata.yaml n'est pas un YAML lisible en UTF-8 : {short_error(error)}"
-        ) from error
-    if not isinstance(document, dict):
-        raise HTTPException(400, detail="metadata.yaml doit contenir des paires « clé: valeur ».")
-    return document
-
-
-def dataset_identifier(metadata: dict[str, Any], field: str | None) -> str:
-    """The dataset's identifier (its drop folder's name): metadata.yaml's, or the form's."""
-    declared = metadata.get("identifiant", metadata.get("identifier"))
-    if declared is not None and field and str(declared).strip() != field.strip():
-        raise HTTPException(
-            400,
-            detail=f"Identifiant du jeu contradictoire : « {field} » dans le formulaire, "
-            f"« {declared} » dans metadata.yaml.",
-        )
-    identifier = str(declared if declared is not None else field or "").strip()
-    if not identifier:
-        raise HTTPException(
-            400,
-            detail="Identifiant du jeu absent : clé « identifiant » de metadata.yaml ou champ "
-            "« jeu » du formulaire (ex. equipements-sportifs).",
-        )
-    if not SLUG_PATTERN.fullmatch(identifier) or len(identifier) > 80:
-        raise HTTPException(
-            400,
-            detail=f"Identifiant « {identifier} » invalide : lettres minuscules sans accent, "
-            "chiffres et tirets uniquement (ex. « equipements-sportifs »).",
-        )
-    return identifier
-
-
-def check_schema_reference(metadata: dict[str, Any], schema_given: bool) -> None:
-    declared = metadata.get("schema")
-    if isinstance(declared, dict):  # a national schema, read from the registry (issue #15)
-        if schema_given:
-            raise HTTPException(
-                400,
-                detail="metadata.yaml désigne un schéma national (« schema: {nom: …} ») : "
-                "ne joignez pas de fichier de schéma.",
-            )
-        return
-    if schema_given and declared != SCHEMA_NAME:
-        raise HTTPException(
-            400,
-            detail=f"Le schéma joint est enregistré sous « {SCHEMA_NAME} » : indiquez "
-            f"« schema: {SCHEMA_NAME} » dans metadata.yaml.",
-        )
-    if declared and not schema_given:
-        raise HTTPException(
-            400,
-            detail=f"metadata.yaml déclare le schéma « {declared} » : joignez-le (champ "
-            "« schema » du formulaire).",
-        )
-
-
 # --- into the drop folder -----------------------------------------------------------------------
 
 
@@ -327,6 +271,7 @@ def write_deposit(
             "recu_le": clock.now().isoformat(),
             "par": principal.label,
             "jeton": principal.subject,
+            "courriel": principal.email or None,  # told the outcome (pipelines.notify)
             "fichier": deposit.data_name,
             "taille": size,
             "sha256": digest,
@@ -628,7 +573,15 @@ OPENAPI_DEPOSIT = {
                 }
             }
         },
-    }
+    },
+    "responses": {
+        "422": {
+            "description": "Dépôt refusé à la réception : chaque problème des métadonnées, de "
+            "la licence, du schéma déclaré ou de l'en-tête du fichier, en français "
+            "(« problemes » : étape, règle, message, ligne, colonne, suggestion ; « rapport » : "
+            "le même en texte). Rien n'est enregistré.",
+        }
+    },
 }
 
 
@@ -659,8 +612,15 @@ def router(web: Web) -> APIRouter:
         try:
             checked = await collect_deposit(form, commune, settings)
             result = await run_in_threadpool(write_deposit, store, settings, checked, principal)
+        except DepositRefused as refused:
+            rules = sorted({p.rule for p in refused.report.problems})
+            details = {"problemes": refused.report.total, "regles": rules}
+            accounts.audit(store, principal, "depot-refuse", commune=commune, details=details)
+            return JSONResponse(refusal_answer(refused.report), status_code=422)
         finally:
             await form.close()
+        moment = clock.now()
+        result["traitement_prevu"] = expected_time(web.producers[commune].schedule, moment, moment)
         return JSONResponse(result, status_code=202, headers={"Location": result["url_statut"]})
 
     @route(
@@ -671,7 +631,8 @@ def router(web: Web) -> APIRouter:
     )
     def deposit_status(request: Request, commune: str, depot: str) -> dict[str, Any]:
         _, settings = producer(request, commune, "de suivre un dépôt")
-        return deposit_state(store, settings, commune, depot, public_url(request))
+        schedule = web.producers[commune].schedule
+        return deposit_state(store, settings, commune, depot, public_url(request), schedule)
 
     @route(
         api,
@@ -789,6 +750,9 @@ def _single_too_large(size: int, limit: int) -> HTTPException:
 
 
 async def collect_deposit(form: FormData, commune: str, settings: Settings) -> Deposit:
+    """The request's parts (400, 413, 415 when the request itself is wrong), then every
+    check of their content at once (`core.deposit_checks`): `DepositRefused` with the French
+    report when one fails, before anything is written."""
     unknown = set(form.keys()) - FIELDS
     if unknown:
         raise HTTPException(
@@ -801,16 +765,14 @@ async def collect_deposit(form: FormData, commune: str, settings: Settings) -> D
     if not isinstance(metadata_part, UploadFile):
         raise HTTPException(400, detail="Champ « metadonnees » requis : le fichier metadata.yaml.")
     metadata_bytes = await metadata_part.read(METADATA_MAX + 1)
-    metadata = read_metadata(metadata_bytes)
+    if len(metadata_bytes) > METADATA_MAX:
+        raise too_large(f"metadata.yaml dépasse {size_text(METADATA_MAX)}.")
     schema_part = form.get("schema")
     schema = (
         await schema_part.read(METADATA_MAX + 1) if isinstance(schema_part, UploadFile) else None
     )
     if schema is not None and len(schema) > METADATA_MAX:
         raise too_large(f"Le schéma dépasse {size_text(METADATA_MAX)}.")
-    check_schema_reference(metadata, schema is not None)
-    jeu = form.get("jeu")
-    identifier = dataset_identifier(metadata, jeu if isinstance(jeu, str) else None)
     data_part = form.get("fichier")
     upload_id = form.get("televersement")
     if isinstance(data_part, UploadFile) == isinstance(upload_id, str):
@@ -820,24 +782,72 @@ async def collect_deposit(form: FormData, commune: str, settings: Settings) -> D
             "d'un téléversement par morceaux terminé (champ « televersement »), pas les deux.",
         )
     if isinstance(upload_id, str):
-        folder = upload_or_404(settings, commune, upload_id.strip())
-        name = read_upload(folder)["nom"]
-        return Deposit(commune, identifier, metadata_bytes, schema, name, None, upload_id.strip())
-    assert isinstance(data_part, UploadFile)
-    name = data_name(data_part.filename)
-    return Deposit(commune, identifier, metadata_bytes, schema, name, data_part, None)
+        upload_id = upload_id.strip()
+        folder = upload_or_404(settings, commune, upload_id)
+        info = read_upload(folder)
+        name, size = info["nom"], int(info["taille"])
+        head = await run_in_threadpool(_file_head, folder / "donnees")
+    else:
+        assert isinstance(data_part, UploadFile)
+        name = data_name(data_part.filename)
+        head = await data_part.read(HEAD_BYTES)
+        await data_part.seek(0)
+        size = data_part.size if data_part.size is not None else len(head)
+        upload_id = None
+    jeu = form.get("jeu")
+    received = Received(
+        commune, metadata_bytes, schema, name, head, size, jeu if isinstance(jeu, str) else None
+    )
+    verdict = await run_in_threadpool(check_deposit, received, settings.licenses_dir)
+    if not verdict.report.valid or verdict.identifier is None:
+        raise DepositRefused(verdict.report)
+    data_file = data_part if isinstance(data_part, UploadFile) else None
+    return Deposit(commune, verdict.identifier, metadata_bytes, schema, name, data_file, upload_id)
+
+
+def _file_head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(HEAD_BYTES)
+
+
+class DepositRefused(Exception):
+    """A deposit whose content fails a check: nothing is written; its French report."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(report.to_text())
+        self.report = report
+
+
+def refusal_answer(report: Report) -> dict[str, Any]:
+    """The 422 body: every problem, in French, as a list and as a text."""
+    return {
+        "detail": f"Dépôt refusé : {report.total} problème(s) à corriger (liste dans "
+        "« problemes »). Rien n'a été enregistré : corrigez-les puis déposez à nouveau.",
+        "statut": "refuse",
+        "nombre_problemes": report.total,
+        "problemes": [problem.to_dict() for problem in report.problems],
+        "rapport": report.to_text(),
+    }
 
 
 def deposit_state(
-    store: CatalogStore, settings: Settings, commune: str, deposit_id: str, base: str
+    store: CatalogStore,
+    settings: Settings,
+    commune: str,
+    deposit_id: str,
+    base: str,
+    schedule: str | None = None,
 ) -> dict[str, Any]:
-    """Waiting in the inbox, or the submission's outcome; once the data are served, where
-    (`liens`: the dataset's page, its metadata API, its CSV)."""
+    """Waiting in the inbox, with when the commune's DAG should take it (`traitement_prevu`,
+    from its `schedule`), or the submission's outcome; once the data are served, where
+    (`liens`: the dataset's page, its metadata API, its CSV), and when the depositor was
+    mailed the outcome (`courriel_envoye_le`)."""
     unknown = HTTPException(404, detail=f"Dépôt « {deposit_id} » introuvable pour {commune}.")
     if not SUBMISSION_ID.fullmatch(deposit_id):
         raise unknown
     record = store.submission(deposit_id)
     if record is not None and record.producer == commune:
+        mailed = store.mail_sent_at(deposit_mail_key(deposit_id))
         return {
             "depot": deposit_id,
             "statut": record.status,
@@ -847,10 +857,13 @@ def deposit_state(
             "recu_le": record.received_at.isoformat(),
             "rapport": record.report,
             "liens": served_links(base, record.dataset) if record.status in SERVED else None,
+            "traitement_prevu": None,
+            "courriel_envoye_le": mailed.isoformat() if mailed else None,
         }
     for folder in sorted((settings.inbox_dir / commune).glob("*/")):
         marker = upload_marker(folder)
         if marker is not None and marker["id"] == deposit_id:
+            received = datetime.fromisoformat(marker["recu_le"])
             return {
                 "depot": deposit_id,
                 "statut": "en-attente",
@@ -860,8 +873,17 @@ def deposit_state(
                 "recu_le": marker["recu_le"],
                 "rapport": None,
                 "liens": None,
+                "traitement_prevu": expected_time(schedule, received, clock.now()),
+                "courriel_envoye_le": None,
             }
     raise unknown
+
+
+def expected_time(schedule: str | None, received: datetime, now: datetime) -> dict[str, str] | None:
+    """When the commune's DAG should take a deposit (`core.schedule`): an ISO instant and a
+    French sentence; None for a schedule without regular runs."""
+    expected = expected_processing(schedule, received, now)
+    return expected.to_dict() if expected else None
 
 
 def served_links(base: str, slug: str) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """Column names, whatever the format: present, named, printable, each name once.
 
-The first row of a CSV or a sheet, a GIS layer's fields: every reader checks them here, so
-the same French problems name the same faults (an empty name, an invisible character, a
-name given twice or differing only by case, too many columns).
+The first row of a CSV or a sheet, a GIS layer's fields: every reader of the read stage
+(`pipelines.read`) checks them here, and so does the upload API on a CSV's first line
+(`core.csv_head`), so the same French problems name the same faults (an empty name, an
+invisible character, a name given twice or differing only by case, too many columns).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import unicodedata
 from typing import Any
 
 from core.problems import Problem, Report, SubmissionRejected, reject
-from pipelines.read import STAGE
-from pipelines.read.cells import is_nan
+
+STAGE = "lecture"  # the read stage's name in reports
 
 MAX_COLUMNS = 1000
 MAX_COLUMN_NAME = 255
@@ -25,7 +26,7 @@ JOINERS = {"\u200c", "\u200d"}
 def check_header(first: list[Any], filename: str, trim: bool = True) -> list[str]:
     """Column names of a first row: present, named, printable, and each name once (whatever
     the case: databases and GIS formats do not tell « Nom » from « nom »)."""
-    names = ["" if name is None or is_nan(name) else str(name).strip() for name in first]
+    names = ["" if name is None or _is_nan(name) else str(name).strip() for name in first]
     while trim and names and not names[-1]:
         names.pop()  # trailing empty cells of a spreadsheet's first row
     if not names:
@@ -97,3 +98,7 @@ def _visible(name: str) -> str:
         ch if ch.isprintable() or ch in JOINERS else ch.encode("unicode_escape").decode("ascii")
         for ch in name
     )
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
