@@ -312,7 +312,12 @@ def test_the_form_refuses_a_bad_deposit_as_the_api_does_in_french(world):
     assert "format non accepté" in refused.text and 'name="csrf"' in refused.text
     files = {**upload_files("x"), "metadonnees": ("metadata.yaml", b"titre: [")}
     refused = marie.post(world.base + ECULLY, data={"csrf": token}, files=files, timeout=30)
-    assert refused.status_code == 400 and "YAML lisible" in refused.text
+    assert refused.status_code == 422 and "YAML" in refused.text and "ligne 1" in refused.text
+    wrong_licence = METADATA_TEMPLATE.format(licence="licence ouvert") + "identifiant: x\n"
+    files = {**upload_files("x"), "metadonnees": ("metadata.yaml", wrong_licence.encode())}
+    refused = marie.post(world.base + ECULLY, data={"csrf": token}, files=files, timeout=30)
+    assert refused.status_code == 422 and "vouliez-vous dire" in refused.text
+    assert "etalab-2.0" in refused.text
     assert not (world.inbox / "ecully").exists() or not any((world.inbox / "ecully").iterdir())
 
 

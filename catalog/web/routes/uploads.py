@@ -316,7 +316,13 @@ async def receive_deposit(
     """A deposit the way the API takes it (`collect_deposit`: the request's parts and every
     check of their content; then `write_deposit`), for the portal's form (« Mes dépôts »):
     the same checks, the same drop folder, the same audit log. The API's 202 body."""
-    checked = await collect_deposit(form, commune, settings)
+    try:
+        checked = await collect_deposit(form, commune, settings)
+    except DepositRefused as refused:
+        rules = sorted({p.rule for p in refused.report.problems})
+        details = {"problemes": refused.report.total, "regles": rules}
+        accounts.audit(store, principal, "depot-refuse", commune=commune, details=details)
+        raise
     return await run_in_threadpool(write_deposit, store, settings, checked, principal)
 
 
@@ -610,12 +616,8 @@ def router(web: Web) -> APIRouter:
         principal, settings = producer(request, commune, "de déposer des données")
         form = await read_form(request, Limits.from_env().request)
         try:
-            checked = await collect_deposit(form, commune, settings)
-            result = await run_in_threadpool(write_deposit, store, settings, checked, principal)
+            result = await receive_deposit(store, settings, form, commune, principal)
         except DepositRefused as refused:
-            rules = sorted({p.rule for p in refused.report.problems})
-            details = {"problemes": refused.report.total, "regles": rules}
-            accounts.audit(store, principal, "depot-refuse", commune=commune, details=details)
             return JSONResponse(refusal_answer(refused.report), status_code=422)
         finally:
             await form.close()
