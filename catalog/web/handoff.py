@@ -30,7 +30,7 @@ from catalog.description import Description, describe
 from catalog.ogc.layers import layer_name
 from catalog.ogc.mapserver import LAYER_NAME
 from catalog.store import Releases, downloads
-from catalog.web.views import is_public, published_schema
+from catalog.web.views import is_public
 from core.records import Dataset, Release
 from core.urls import (
     capabilities,
@@ -88,32 +88,29 @@ def page_context(
     store: Releases,
     dataset: Dataset,
     release: Release,
+    structure: dict[str, Any],
     base: str,
     ready: dict[str, Path | None],
 ) -> dict[str, Any]:
-    """The dataset page's hand-off parts; `ready` holds the file each offered format's
-    download would serve now (None: derived on the first download)."""
+    """The dataset page's hand-off parts; `structure` is the release's structure version,
+    `ready` the file each offered format's download would serve now (None: derived on the
+    first download)."""
     public = is_public(dataset)
-    layer = served_layer(store, dataset, release)
+    layer = served_layer(dataset, release, structure)
     description = describe(store, dataset, release, base, [layer] if layer and public else [])
+    fields = structure.get("published_schema") or structure["schema"]
     return {
         "sig": gis(base, dataset.slug, layer) if public else None,
-        "exemples_api": api_examples(store, dataset, release, base, layer, description, public),
+        "exemples_api": api_examples(
+            store, dataset, release, fields["fields"], base, layer, description, public
+        ),
         "fichiers": files(dataset, release, base, ready),
         "jsonld": schema_org.dataset(description, base) if public else None,
     }
 
 
-def served_layer(store: Releases, dataset: Dataset, release: Release) -> str | None:
+def served_layer(dataset: Dataset, release: Release, structure: dict[str, Any]) -> str | None:
     """The current structure's layer name in the OGC services; None without geometry."""
-    structure = next(
-        (
-            v.structure
-            for v in store.structure_versions(dataset.slug)
-            if v.version == release.structure_version
-        ),
-        {},
-    )
     if not structure.get("geometry_type"):
         return None
     return layer_name(dataset.slug, release.structure_version, current=True)
@@ -138,16 +135,18 @@ def api_examples(
     store: Releases,
     dataset: Dataset,
     release: Release,
+    fields: list[dict[str, Any]],
     base: str,
     layer: str | None,
     description: Description,
     public: bool,
 ) -> list[Example]:
-    """curl commands on the public URL; a restricted dataset's carry an API token."""
+    """curl commands on the public URL; a restricted dataset's carry an API token.
+    `fields`: the published Table Schema's."""
     token = [] if public else [TOKEN_HEADER]
     rows = f"{dataset_api(base, dataset.slug)}/rows"
-    fields = [f for f in published_schema(store, release)["fields"] if f["name"] != "geometry"]
-    sample = sample_filter(store, release, fields)
+    columns = [f for f in fields if f["name"] != "geometry"]
+    sample = sample_filter(store, release, columns)
     paging = ["-d", f"_taille={PAGE_SIZE}", "-d", "_decalage=0"]
     next_page = (
         f"par pages de {PAGE_SIZE} (page suivante : _decalage={PAGE_SIZE}, ou le lien "

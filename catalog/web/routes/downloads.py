@@ -113,27 +113,40 @@ def file_response(
     return FileResponse(path, media_type=spec.media_type, filename=filename, headers=headers)
 
 
+def ready_files(
+    store: CatalogStore, release: Release, formats: list[str]
+) -> dict[str, Path | None]:
+    """The file each format's download would serve now; None for a file made on the first
+    download (the portal shows the sizes of the files that exist, and builds none)."""
+    dates = date_fields(store, release)
+    return {fmt: served_file(store, release, fmt, None, None, dates) for fmt in formats}
+
+
 def served_file(
-    store: CatalogStore, release: Release, fmt: str, crs: int | None, notice: str | None
+    store: CatalogStore,
+    release: Release,
+    fmt: str,
+    crs: int | None,
+    notice: str | None,
+    dates: frozenset[str] | None = None,
 ) -> Path | None:
     """The file a download of `fmt` (in `crs`) serves: a stored one, else derived from the
-    Parquet, built now when `notice` is given; without it, None when not built yet (the
-    portal shows the size of the files that exist, and builds none)."""
+    Parquet, built now when `notice` is given; without it, None when not built yet.
+    `dates`: the release's date fields, when known."""
+    dates = date_fields(store, release) if dates is None else dates
     stored_format = "parquet" if fmt == "geoparquet" else fmt
     stored = release.distribution(stored_format)
     parquet = store.release_path(release, "parquet")
     reusable = stored is not None and crs in (None, stored.crs)
     # a Parquet keeps its dates typed; the other stored files are checked (once per file)
     if reusable and (
-        stored_format == "parquet"
-        or not downloads.dates_as_timestamps(parquet, date_fields(store, release))
+        stored_format == "parquet" or not downloads.dates_as_timestamps(parquet, dates)
     ):
         return store.release_path(release, stored_format)
     crs_or_default = crs or (4326 if fmt == "csv" else None)
     if notice is None:
         target = downloads.derived_path(parquet, fmt, crs_or_default) if parquet else None
         return target if target is not None and target.is_file() else None
-    dates = date_fields(store, release)
     return downloads.derived_file(parquet, fmt, crs_or_default, notice, dates)
 
 

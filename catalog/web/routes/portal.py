@@ -18,7 +18,7 @@ from catalog.visibility import CALLER
 from catalog.web import handoff
 from catalog.web.context import Web, base
 from catalog.web.pages import TEMPLATES, format_labels
-from catalog.web.routes.downloads import served_file
+from catalog.web.routes.downloads import ready_files
 from catalog.web.routes.statistics import statistics_for
 from catalog.web.views import detail, summary
 from core.access import Principal
@@ -90,12 +90,14 @@ def router(web: Web) -> APIRouter:
         release = web.release_or_404(slug, None)
         described = detail(dataset, release, web.store)
         # the files downloads would serve now, for their sizes (none is built here)
-        ready = {f: served_file(web.store, release, f, None, None) for f in described["formats"]}
+        ready = ready_files(web.store, release, described["formats"])
         context = {
             "d": described,
             "formats": format_labels(),
             "base": base(request),
-            **handoff.page_context(web.store, dataset, release, base(request), ready),
+            **handoff.page_context(
+                web.store, dataset, release, described["structure"], base(request), ready
+            ),
         }
         web.counter.count(slug, "page")
         return TEMPLATES.TemplateResponse(request, "dataset.html", context)
