@@ -9,9 +9,9 @@ address, as below, and the path):
   is. The portal's pages get a strict one (scripts and styles from the catalog's own
   `/static` only, nothing inline); the embeddable component (`/integration/<commune>`) the
   same, but may be framed by any site (`OPENDATA_EMBED_FRAME_ANCESTORS`); pygeoapi's HTML
-  pages under `/ogc` a relaxed one (its inline styles and CDN stylesheets) that still runs
-  no inline script but pygeoapi's own data-free ones, allowed by hash: the ones that carry
-  data (its maps) are blocked; the API's documentation (`/docs`, Swagger UI packaged with
+  pages under `/ogc` (the catalog's templates, `catalog/ogc/templates`: no inline script,
+  nothing from another host) the portal's, with inline styles for the Swagger UI of its
+  API definition; the API's documentation (`/docs`, Swagger UI packaged with
   the catalog) its own files and the hash of its fixed inline script; anything else (JSON,
   XML, files)
   `default-src 'none'`. Violations are reported to `/api/securite/csp` and logged.
@@ -60,8 +60,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -201,15 +199,14 @@ PORTAL_DIRECTIVES = {
     "frame-ancestors": "'none'",
     "report-uri": CSP_REPORT_PATH,
 }
-# pygeoapi's pages: Bootstrap and Leaflet stylesheets from unpkg, inline style attributes;
-# scripts only our origin's and pygeoapi's static inline ones (by hash), so its maps (whose
-# scripts carry the data) stay off, and with them its external tiles.
-# No report-uri: blocking its data-bearing scripts is the point, not news.
+# pygeoapi's pages, rendered from the catalog's templates (`catalog.ogc.api.TEMPLATES`):
+# the portal's stylesheet, the vendored Leaflet and our scripts, all from our origin; inline
+# styles for the Swagger UI of `/ogc/openapi` (as on `/docs`), and its workers.
 OGC_DIRECTIVES = {
-    **{name: value for name, value in PORTAL_DIRECTIVES.items() if name != "report-uri"},
-    "style-src": "'self' 'unsafe-inline' https://unpkg.com",
+    **PORTAL_DIRECTIVES,
+    "style-src": "'self' 'unsafe-inline'",
     "img-src": "'self' data:",
-    "font-src": "'self' https://unpkg.com",
+    "worker-src": "'self' blob:",
 }
 # Swagger UI (`catalog.api_docs`): its packaged files, its inline styles, one inline script
 DOCS_DIRECTIVES = {
@@ -240,21 +237,6 @@ def inline_scripts(html: str) -> list[str]:
         for attributes, body in INLINE_SCRIPT.findall(html)
         if "src=" not in (attributes or "").lower()
     ]
-
-
-@lru_cache(maxsize=1)
-def pygeoapi_static_scripts() -> tuple[str, ...]:
-    """Hashes of pygeoapi's inline scripts that carry no data (no Jinja expression in them):
-    the same text in every page, so no request or dataset can change what they run."""
-    import pygeoapi  # only read once, for its templates
-
-    hashes = set()
-    for template in (Path(pygeoapi.__file__).parent / "templates").rglob("*.html"):
-        text = template.read_text(encoding="utf-8").replace("\r\n", "\n")
-        for body in inline_scripts(text):
-            if not any(marker in body for marker in ("{{", "{%", "{#")):
-                hashes.add(script_hash(body))
-    return tuple(sorted(hashes))
 
 
 HTML_SAFE_JSON = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "'": "\\u0027"}
@@ -310,7 +292,7 @@ class SecurityHeaders:
             portal["img-src"] = f"{portal['img-src']} {settings.map_images}"
         self.portal = policy(portal)
         self.embed = policy(portal, frame_ancestors=settings.embed_frame_ancestors)
-        self.ogc = ""  # built on first use: reading pygeoapi's templates costs a little
+        self.ogc = policy(OGC_DIRECTIVES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -349,9 +331,6 @@ class SecurityHeaders:
         if path.startswith(EMBED_PREFIX):
             return self.embed
         if path == OGC_PREFIX or path.startswith(OGC_PREFIX + "/"):
-            if not self.ogc:
-                allowed = " ".join(("'self'", *pygeoapi_static_scripts()))
-                self.ogc = policy(OGC_DIRECTIVES, script_src=allowed)
             return self.ogc
         if path in DOCS_PATHS or path.startswith("/docs/"):
             scripts = (

@@ -49,3 +49,29 @@ def iso_record(base: str, slug: str) -> str:
         }
     )
     return f"{base.rstrip('/')}/csw?{query}"
+
+
+OGC_SERVICE_VERSIONS = {"WMS": "1.3.0", "WFS": "2.0.0"}  # the versions the portal advertises
+
+
+def ogc_service(base: str, service: str) -> str:
+    """A MapServer service's address (`WMS`, `WFS`): what a GIS connection asks for."""
+    return f"{base.rstrip('/')}/{service.lower()}"
+
+
+def capabilities(base: str, service: str) -> str:
+    """The capabilities document of a MapServer service (`WMS`, `WFS`)."""
+    query = urlencode(
+        {"SERVICE": service, "VERSION": OGC_SERVICE_VERSIONS[service], "REQUEST": "GetCapabilities"}
+    )
+    return f"{ogc_service(base, service)}?{query}"
+
+
+def ogc_api(base: str) -> str:
+    """The OGC API's landing page (Features and Records)."""
+    return f"{base.rstrip('/')}/ogc"
+
+
+def ogc_collection(base: str, layer: str) -> str:
+    """A layer's collection in OGC API – Features."""
+    return f"{ogc_api(base)}/collections/{layer}"

@@ -339,6 +339,7 @@ def test_breaking_change_is_announced_switched_diffused_in_parallel_then_retired
     assert "Ancienne structure v1 encore diffusée" in page and "05/03/2027" in page
     assert "alimentée avec les données récentes" in page
     assert {BANCS, f"{BANCS}-v1"} <= layers
+    assert f"couche <code>{BANCS}-v1</code>" in page  # named for GIS users too
     assert health["diffusion_parallele"][0]["retrait_au_plus_tot"] == "2027-03-05"
 
     # The day before both 30-day conditions hold, nothing is retired.

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from pygeoapi import l10n
 from pygeoapi.api import (
     API,
+    F_HTML,
     APIRequest,
     conformance,
     describe_collections,
@@ -57,6 +58,9 @@ PREFIX = "/ogc"
 LOGGER = logging.getLogger(__name__)
 CATALOGUE = "catalogue"
 MAX_SITES = 8  # public base URLs with a pygeoapi built for them (one per application)
+# pygeoapi's HTML pages, in French and in the portal's look, loading nothing from another
+# host (its own templates load Bootstrap and Leaflet from CDNs and are in English)
+TEMPLATES = Path(__file__).with_name("templates")
 
 
 class _NoConfigCache(dict):
@@ -220,6 +224,9 @@ class OgcApi:
                     "intervalle début/fin (« .. » pour une borne ouverte)."
                 )
             api_request = await APIRequest.from_starlette(request, api.locales)
+            if api_request.format == F_HTML:  # the pages are French (`TEMPLATES`), and so
+                # is what they show of the configuration, whatever the browser's language
+                api_request = await APIRequest.from_starlette(request, api.locales[:1])
             # the box in its own CRS, for the providers' exact test (`catalog.ogc.boxes`)
             region = requested_region(
                 request.query_params.get("bbox"), request.query_params.get("bbox-crs")
@@ -283,8 +290,9 @@ class OgcApi:
                 "mimetype": "application/json; charset=UTF-8",
                 "encoding": "utf-8",
                 "languages": ["fr-FR", "en-US"],
+                "templates": {"path": str(TEMPLATES)},
                 "limits": {"default_items": 10, "max_items": 10_000, "on_exceed": "throttle"},
-                "map": {
+                "map": {  # required by pygeoapi's schema; no template of ours draws tiles
                     "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
                     "attribution": "&copy; contributeurs OpenStreetMap",
                 },

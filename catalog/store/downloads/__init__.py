@@ -96,9 +96,14 @@ def derived_file(
     """The file of `source` (a release's Parquet) in `fmt` and `crs`, made once; `dates`
     are the columns the schema says are dates (map releases store them as timestamps)."""
     spec = FORMATS[fmt]
-    suffix = f"-{crs}" if crs else ""
-    target = source.parent / "derived" / f"{source.stem}{suffix}-{fmt}.{spec.extension}"
+    target = derived_path(source, fmt, crs)
     return build_once(target, lambda path: spec.write(source, path, crs, notice, dates))
+
+
+def derived_path(source: Path, fmt: str, crs: int | None) -> Path:
+    """Where `derived_file` keeps `source` in `fmt` and `crs` (the file may not exist yet)."""
+    suffix = f"-{crs}" if crs else ""
+    return source.parent / "derived" / f"{source.stem}{suffix}-{fmt}.{FORMATS[fmt].extension}"
 
 
 def dates_as_timestamps(parquet: Path | None, dates: frozenset[str]) -> bool:

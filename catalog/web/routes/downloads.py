@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
@@ -91,20 +92,8 @@ def file_response(
         raise HTTPException(error.status, detail=str(error)) from error
     source = release.metadata.get("publisher_name", dataset.producer)
     notice = fill_notice(release.licence["notice"], source, release.metadata["modified"])
-    stored_format = "parquet" if fmt == "geoparquet" else fmt
-    stored = release.distribution(stored_format)
-    parquet = store.release_path(release, "parquet")
-    reusable = stored is not None and crs in (None, stored.crs)
-    # a Parquet keeps its dates typed; the other stored files are checked (once per file)
-    if reusable and (
-        stored_format == "parquet"
-        or not downloads.dates_as_timestamps(parquet, date_fields(store, release))
-    ):
-        path = store.release_path(release, stored_format)
-    else:
-        dates = date_fields(store, release)
-        crs_or_default = crs or (4326 if fmt == "csv" else None)
-        path = downloads.derived_file(parquet, fmt, crs_or_default, notice, dates)
+    path = served_file(store, release, fmt, crs, notice)
+    assert path is not None  # built when missing
     etag = f'"{release.id}-{fmt}-{crs or "natif"}"'
     headers = {
         "etag": etag,
@@ -122,6 +111,43 @@ def file_response(
     suffix = f"-epsg{crs}" if crs else ""
     filename = f"{dataset.slug}-v{release.structure_version}{suffix}.{spec.extension}"
     return FileResponse(path, media_type=spec.media_type, filename=filename, headers=headers)
+
+
+def ready_files(
+    store: CatalogStore, release: Release, formats: list[str]
+) -> dict[str, Path | None]:
+    """The file each format's download would serve now; None for a file made on the first
+    download (the portal shows the sizes of the files that exist, and builds none)."""
+    dates = date_fields(store, release)
+    return {fmt: served_file(store, release, fmt, None, None, dates) for fmt in formats}
+
+
+def served_file(
+    store: CatalogStore,
+    release: Release,
+    fmt: str,
+    crs: int | None,
+    notice: str | None,
+    dates: frozenset[str] | None = None,
+) -> Path | None:
+    """The file a download of `fmt` (in `crs`) serves: a stored one, else derived from the
+    Parquet, built now when `notice` is given; without it, None when not built yet.
+    `dates`: the release's date fields, when known."""
+    dates = date_fields(store, release) if dates is None else dates
+    stored_format = "parquet" if fmt == "geoparquet" else fmt
+    stored = release.distribution(stored_format)
+    parquet = store.release_path(release, "parquet")
+    reusable = stored is not None and crs in (None, stored.crs)
+    # a Parquet keeps its dates typed; the other stored files are checked (once per file)
+    if reusable and (
+        stored_format == "parquet" or not downloads.dates_as_timestamps(parquet, dates)
+    ):
+        return store.release_path(release, stored_format)
+    crs_or_default = crs or (4326 if fmt == "csv" else None)
+    if notice is None:
+        target = downloads.derived_path(parquet, fmt, crs_or_default) if parquet else None
+        return target if target is not None and target.is_file() else None
+    return downloads.derived_file(parquet, fmt, crs_or_default, notice, dates)
 
 
 def not_modified(request: Request, etag: str, published_at: datetime) -> bool:

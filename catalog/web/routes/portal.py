@@ -4,7 +4,8 @@
 - `/communes` and `/communes/<commune>`: the communes, and one commune's page in its
   colours, with its datasets, their usage (for its agents) and the snippet to embed them;
 - `/integration/<commune>`: what that snippet (an `<iframe>`) shows in another site;
-- `/jeux-de-donnees/<slug>`: the dataset's page (information, data, map, downloads, API).
+- `/jeux-de-donnees/<slug>`: the dataset's page (information, data, map, downloads with
+  their sizes, its addresses in a GIS, API examples; schema.org JSON-LD, `catalog.web.handoff`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from fastapi.responses import HTMLResponse
 
 from catalog import search
 from catalog.visibility import CALLER
+from catalog.web import handoff
 from catalog.web.context import Web, base
 from catalog.web.pages import TEMPLATES, format_labels
+from catalog.web.routes.downloads import ready_files
 from catalog.web.routes.statistics import statistics_for
 from catalog.web.views import detail, summary
 from core.access import Principal
@@ -85,11 +88,17 @@ def router(web: Web) -> APIRouter:
     def dataset_page(request: Request, slug: str, principal: Principal = CALLER) -> HTMLResponse:
         dataset = web.dataset_or_404(slug, principal)
         release = web.release_or_404(slug, None)
+        described = detail(dataset, release, web.store)
+        # the files downloads would serve now, for their sizes (none is built here)
+        ready = ready_files(web.store, release, described["formats"])
         context = {
-            "d": detail(dataset, release, web.store),
+            "d": described,
             "formats": format_labels(),
             "base": base(request),
             "fond_de_carte": web.map_background,
+            **handoff.page_context(
+                web.store, dataset, release, described["structure"], base(request), ready
+            ),
         }
         web.counter.count(slug, "page")
         return TEMPLATES.TemplateResponse(request, "dataset.html", context)
