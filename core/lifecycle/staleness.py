@@ -1,12 +1,14 @@
-"""A dataset not updated for 3 years is depublished (annex data.grandlyon.com, §3.2): its
-producer is warned 90 and 30 days before (`avertissement-depublication`), and never
-depublished less than 30 days after a warning; a new submission republishes it
-(`republication`, recorded by the publication stage). Files and history are kept."""
+"""A dataset not updated for 3 years is depublished (annex data.grandlyon.com, §3.2),
+counted from the date of its data's last update (`core.dates`): its producer is warned 90
+and 30 days before (`avertissement-depublication`), and never depublished less than 30 days
+after a warning; a new submission republishes it (`republication`, recorded by the
+publication stage). Files and history are kept."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+from core.dates import WARNING_DAYS, dates_of
 from core.lifecycle.rule import (
     Action,
     DatasetState,
@@ -19,13 +21,19 @@ from core.lifecycle.rule import (
     announced_depublication,
 )
 from core.records import Event
-from core.rules import WARNING_DAYS, depublication_date
 from core.wording import french_date
 
 WHY = (
-    "un jeu de données qui n'est pas mis à jour pendant 3 ans est dépublié ; son producteur "
-    "est averti dès la première mise à jour manquée, puis 90 jours et 30 jours avant la "
+    "un jeu de données dont les données ne sont pas mises à jour pendant 3 ans (comptés depuis "
+    "la date de mise à jour déclarée dans ses métadonnées) est dépublié ; son producteur est "
+    "averti dès la première mise à jour manquée, puis 90 jours et 30 jours avant la "
     "dépublication (annexe data.grandlyon.com, §3.2)."
+)
+# What a producer whose data have not changed does (core.dates: re-depositing with the same
+# date is not an update).
+CONFIRM_UNCHANGED = (
+    "si elles n'ont pas changé, déposez-les à nouveau en indiquant la date du jour comme date "
+    "de mise à jour (« date_mise_a_jour ») : vous confirmez ainsi qu'elles sont toujours exactes."
 )
 
 
@@ -42,8 +50,7 @@ def _warning(event: Event, title: str) -> Mail:
         + (f", dans {days} jours" if days is not None else "")
         + ".",
         why=WHY,
-        todo=f"déposez une mise à jour des données {by} (ou déposez-les à nouveau si elles "
-        "n'ont pas changé) : il restera publié.",
+        todo=f"déposez une mise à jour des données {by} : il restera publié ; " + CONFIRM_UNCHANGED,
     )
 
 
@@ -88,8 +95,10 @@ class Staleness:
         dataset = state.dataset
         if dataset.status != "publie":
             return []
-        last = dataset.last_confirmed_at.date()
-        deadline = depublication_date(last)
+        dates = dates_of(dataset)
+        last, deadline = dates.data_updated, dates.depublication
+        if deadline is None:  # no periodic commitment: nothing to miss (core.dates)
+            return []
         today = state.today
         actions: list[Action] = []
         for days in WARNING_DAYS:
