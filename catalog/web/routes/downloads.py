@@ -28,6 +28,7 @@ from catalog.visibility import CALLER
 from catalog.web.context import Web, add_headers
 from catalog.web.views import is_open, published_schema
 from core.access import Principal
+from core.dates import release_updated
 from core.licences import fill_notice
 from core.records import Dataset, Release
 
@@ -90,7 +91,8 @@ def file_response(
     except downloads.FormatError as error:
         raise HTTPException(error.status, detail=str(error)) from error
     source = release.metadata.get("publisher_name", dataset.producer)
-    notice = fill_notice(release.licence["notice"], source, release.metadata["modified"])
+    updated = release_updated(dataset, release).isoformat()  # the reference (core.dates)
+    notice = fill_notice(release.licence["notice"], source, updated)
     stored_format = "parquet" if fmt == "geoparquet" else fmt
     stored = release.distribution(stored_format)
     parquet = store.release_path(release, "parquet")
@@ -114,7 +116,7 @@ def file_response(
         "X-Licence": release.licence["id"],
         "X-Licence-Mention": quote(notice),
         "X-Source": quote(source),
-        "X-Date-Mise-A-Jour": release.metadata["modified"],
+        "X-Date-Mise-A-Jour": updated,
         "X-Version": release.id,
     }
     if not_modified(request, etag, release.published_at):

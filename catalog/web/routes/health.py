@@ -3,8 +3,9 @@
 - `GET /api/equipe-data/sante`: JSON;
 - `GET /equipe-data/sante`: the same as a French HTML page.
 
-Every dataset is listed, restricted and depublished ones too: its commune, status, last
-update, next expected update and whether it is late, a pending structure change with its
+Every dataset is listed, restricted and depublished ones too: its commune, status, the
+date of its data's last update (the reference of `core.dates`) and of its publication, next
+expected update and whether it is late, a pending structure change with its
 dates, old structures still diffused in parallel with their earliest retirement, and the
 date it would be depublished without update (« bientôt » within 90 days). For a dataset
 pulled from the commune's own server (issue #7): its delivery endpoint, last check, last
@@ -31,10 +32,11 @@ from catalog import accounts
 from catalog.lifecycle import depublication, lifecycle_of
 from catalog.store import CatalogStore
 from catalog.web.context import Web
+from catalog.web.pages import install_date_filters
 from core import clock
+from core.dates import WARNING_DAYS, dates_of
 from core.lifecycle import is_mailed, label, mail_key
 from core.records import Dataset, SourceState
-from core.rules import WARNING_DAYS, depublication_date, freshness
 from core.sources import SOURCE_FAILURE_KIND
 
 SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication
@@ -44,24 +46,7 @@ FAILURE_EVENTS_SCANNED = 1000  # recent events searched for sources never publis
 MAIL_EVENTS_SCANNED = 500  # recent events whose mail may still wait (the mailer's window)
 
 
-def french_date(value: str | date | None) -> str:
-    """`AAAA-MM-JJ` (or an ISO instant) as JJ/MM/AAAA; empty for None."""
-    if not value:
-        return ""
-    day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-    return f"{day:%d/%m/%Y}"
-
-
-def french_datetime(value: str | datetime | None) -> str:
-    """An ISO instant (UTC, as the store keeps it) as « JJ/MM/AAAA à HH:MM (UTC) »."""
-    if not value:
-        return ""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return f"{moment:%d/%m/%Y à %H:%M} (UTC)"
-
-
-TEMPLATES.env.filters["date_fr"] = french_date
-TEMPLATES.env.filters["date_heure_fr"] = french_datetime
+install_date_filters(TEMPLATES.env)
 
 
 def check_data_team(request: Request, store: CatalogStore) -> None:
@@ -71,10 +56,10 @@ def check_data_team(request: Request, store: CatalogStore) -> None:
 
 
 def dataset_health(store: CatalogStore, dataset: Dataset, today: date) -> dict[str, Any]:
-    fresh = freshness(dataset, today)
+    dates = dates_of(dataset)  # the one reference date (core.dates)
+    expected, deadline = dates.next_expected, dates.depublication
     cycle = lifecycle_of(store, dataset)
     published = dataset.status == "publie"
-    deadline = depublication_date(dataset.last_confirmed_at.date())
     gone = None if published else depublication(store, dataset.slug)
     return {
         "slug": dataset.slug,
@@ -84,13 +69,17 @@ def dataset_health(store: CatalogStore, dataset: Dataset, today: date) -> dict[s
         "statut": dataset.status,
         "statut_libelle": STATUS_LABELS.get(dataset.status, dataset.status),
         "structure_courante": dataset.current_version,
-        "derniere_mise_a_jour": fresh["derniere"],
-        "prochaine_mise_a_jour": fresh["prochaine"],
-        "en_retard": published and fresh["statut"] == "en-retard",
+        "derniere_mise_a_jour": dates.data_updated.isoformat(),
+        "mise_a_jour_trouvee_a_la_source": dates.found_at_source,
+        "publiee_le": dates.published.isoformat(),
+        "prochaine_mise_a_jour": expected.isoformat() if expected else None,
+        "en_retard": published and dates.late(today),
         "avis_en_cours": cycle["avis_en_cours"],
         "diffusion_parallele": cycle["diffusion_parallele"],
-        "depublication_prevue_le": deadline.isoformat() if published else None,
-        "depublication_bientot": published and (deadline - today).days <= SOON_DAYS,
+        "depublication_prevue_le": deadline.isoformat() if published and deadline else None,
+        "depublication_bientot": bool(
+            published and deadline and (deadline - today).days <= SOON_DAYS
+        ),
         "depublie_le": gone.at.date().isoformat() if gone else None,
         "source": source_health(store.source_state(dataset.slug)),
     }
