@@ -5,8 +5,9 @@ that expose `router(store)`; the web services' table (`catalog.web.registry`) li
 with the OGC services and the prefixes the rate limiter counts. `create_app` adds, in
 order: the public URL of absolute links (`catalog.site`), the portal's sign-in
 (`catalog.login`), private caching for authenticated callers, the security headers and
-rate limits (`catalog.security`), the static files, the routers, the OGC services, and
-starts the usage counter and the services' refresher for the application's lifetime.
+rate limits (`catalog.security`), the static files, the French error pages
+(`catalog.web.errors`), the routers, the OGC services, and starts the usage counter and
+the services' refresher for the application's lifetime.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from catalog.security import install as install_security
 from catalog.store import CatalogStore, open_store
 from catalog.visibility import PrivateWhenAuthenticated
 from catalog.web.context import Gone, Web, gone_answer
+from catalog.web.errors import install as install_error_pages
 from catalog.web.head import HeadAsGet
 from catalog.web.registry import WEB_SERVICES, limited_prefixes, ogc_services
 from core.producers import Producer, load_producers
@@ -88,6 +90,7 @@ def create_app(
     install_security(app, store, limited=limited_prefixes())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(Gone, gone_answer)
+    install_error_pages(app, limited_prefixes())  # French pages for browsers, JSON for APIs
     web = Web(store, producers, counter, settings)
     for entry in WEB_SERVICES:
         if entry.router is not None:
