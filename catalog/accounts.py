@@ -48,6 +48,7 @@ from core.producers import load_producers
 from core.records import ApiToken, AuditEntry
 from core.settings import load_settings
 from core.vocabularies import EMAIL_PATTERN
+from core.wording import short_moment
 
 KINDS = ("producteur", "equipe-data")
 DEFAULT_DAYS = 90
@@ -191,7 +192,7 @@ def revoke_token(store: Accounts, token_id: str, by: Actor | None = None) -> Api
         raise AccountError(f"Jeton « {token_id} » introuvable (voir « opendata jetons lister »).")
     if record.revoked_at is not None:
         raise AccountError(
-            f"Jeton « {token_id} » déjà révoqué le {record.revoked_at:%d/%m/%Y à %H:%M} (UTC)."
+            f"Jeton « {token_id} » déjà révoqué le {short_moment(record.revoked_at)}."
         )
     store.revoke_token(token_id, clock.now())
     audit(

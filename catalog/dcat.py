@@ -25,6 +25,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SKOS, XSD
 from catalog.description import Description, describe
 from catalog.store import Publications
 from core.access import ANONYMOUS, Principal, dataset_access, may_see
+from core.dates import release_updated
 from core.licences import fill_notice
 from core.records import Dataset, Release
 from core.urls import dataset_page, download
@@ -330,7 +331,8 @@ def _distribution(
 
 def _notice(dataset: Dataset, release: Release) -> str:
     source = dataset.metadata.get("publisher_name", dataset.producer)
-    return fill_notice(release.licence["notice"], source, dataset.metadata["modified"])
+    updated = release_updated(dataset, release).isoformat()  # core.dates
+    return fill_notice(release.licence["notice"], source, updated)
 
 
 def catalog_graph(

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from catalog.store import Releases, downloads
+from core.dates import release_updated
 from core.licences import fill_notice
 from core.producers import Producer, load_producers
 from core.records import Dataset, Release
@@ -99,7 +100,7 @@ class Description:
     abstract: str
     created: date  # first publication on the platform
     published: date  # publication of the current release
-    revised: date  # the producer's date of last update
+    revised: date  # the data's last update: the reference date of core.dates
     contact: Contact
     commune: Commune | None
     licence: Licence
@@ -142,7 +143,7 @@ def describe(
         abstract=metadata["description"],
         created=dataset.first_published_at.date(),
         published=release.published_at.date(),
-        revised=_date(metadata["modified"]),
+        revised=release_updated(dataset, release),  # the reference date (core.dates)
         contact=Contact(
             organisation=source,
             service=metadata["contact"]["name"],
@@ -154,7 +155,7 @@ def describe(
             name=licence["name"],
             url=licence["url"],
             uri=licence.get("uri", licence["url"]),
-            notice=_notice(licence, source, str(metadata["modified"])),
+            notice=_notice(licence, source, release_updated(dataset, release).isoformat()),
         ),
         crs=_crs(metadata, structure) if geographic or metadata.get("crs") else None,
         extent=data_extent(store, release, structure) if store is not None else Extent(),

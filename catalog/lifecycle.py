@@ -11,16 +11,18 @@ from typing import Any
 
 from catalog.store import Publications
 from core import changes, clock
+from core.dates import dates_of
 from core.lifecycle import label, told_to_reusers
 from core.records import ChangeNotice, Dataset, Event
-from core.rules import depublication_date
 from core.structure import Structure
 from core.urls import dataset_api, download
+from core.wording import french_date
 
 
 def lifecycle_of(store: Publications, dataset: Dataset) -> dict[str, Any]:
     notices = store.notices(dataset.slug)
     pending = changes.active_notice(notices, dataset.current_version)
+    deadline = dates_of(dataset).depublication  # None: no periodic commitment (core.dates)
     return {
         "avis_en_cours": _pending(store, dataset.slug, pending) if pending else None,
         "diffusion_parallele": [
@@ -35,7 +37,7 @@ def lifecycle_of(store: Publications, dataset: Dataset) -> dict[str, Any]:
             for n in notices
             if n.retired_at
         ],
-        "depublication_prevue_le": depublication_date(dataset.last_confirmed_at.date()).isoformat(),
+        "depublication_prevue_le": deadline.isoformat() if deadline else None,
         "changements": [
             {
                 "date": e.at.isoformat(),
@@ -93,11 +95,12 @@ def depublication_message(store: Publications, dataset: Dataset) -> str:
     """Why and since when a dataset is no longer served (French), for every 410."""
     event = depublication(store, dataset.slug)
     since = date.fromisoformat(event.details["depuis"]) if event else clock.today()
-    last = dataset.last_confirmed_at.date()
+    last = dates_of(dataset).data_updated
     return (
         f"Le jeu de données « {dataset.metadata['title']} » a été dépublié le "
-        f"{since:%d/%m/%Y} : il n'a pas été mis à jour depuis le {last:%d/%m/%Y}, et un jeu "
-        "de données sans mise à jour pendant 3 ans n'est plus diffusé (annexe "
+        f"{french_date(since)} : ses données n'ont pas été mises à jour depuis le "
+        f"{french_date(last)}, et un jeu de données sans mise à jour pendant 3 ans n'est plus "
+        "diffusé (annexe "
         "data.grandlyon.com, §3.2). Ses fichiers et son historique sont archivés ; une "
         "nouvelle soumission de la commune le republiera."
     )

@@ -16,13 +16,13 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
 from functools import lru_cache
 from typing import Any
 
 import snowballstemmer
 
 from catalog.store.downloads import offered
+from core.dates import dates_of
 from core.records import Dataset, Release
 from core.rules import freshness
 from core.vocabularies import normalise_label
@@ -154,7 +154,7 @@ def _score(dataset: Dataset, terms: list[Word]) -> int:
 def _sort_key(sort: str):
     if sort == "mise-a-jour":  # most recent first
         return lambda hit: (
-            -date.fromisoformat(hit.dataset.metadata["modified"]).toordinal(),
+            -dates_of(hit.dataset).data_updated.toordinal(),
             hit.dataset.slug,
         )
     if sort == "titre":

@@ -54,14 +54,43 @@ ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|
 
 
 def french_date(day: date) -> str:
-    """`1er mars 2027`, `15 octobre 2026`."""
+    """`1er mars 2027`, `15 octobre 2026`: a date in a sentence."""
     number = "1er" if day.day == 1 else str(day.day)
     return f"{number} {MONTHS[day.month - 1]} {day.year}"
 
 
+def short_date(day: date) -> str:
+    """`01/03/2027`: a date in a table or a short label."""
+    return f"{day:%d/%m/%Y}"
+
+
+def _time(moment: datetime) -> str:
+    """`à 10 h 05 (UTC)`: the platform keeps and tells instants in UTC, everywhere (pages,
+    mails, feeds), so that a time read on a page matches the one in a mail or a log."""
+    return f"à {moment.hour} h {moment:%M} (UTC)"
+
+
 def french_moment(moment: datetime) -> str:
     """`2 novembre 2026 à 10 h 05 (UTC)`, from a naive UTC instant."""
-    return f"{french_date(moment.date())} à {moment.hour} h {moment:%M} (UTC)"
+    return f"{french_date(moment.date())} {_time(moment)}"
+
+
+def short_moment(moment: datetime) -> str:
+    """`02/11/2026 à 10 h 05 (UTC)`, from a naive UTC instant: in a table."""
+    return f"{short_date(moment.date())} {_time(moment)}"
+
+
+def as_moment(value: date | datetime | str) -> date | datetime:
+    """A date or an instant (ISO 8601 text too, as the APIs give them) as a `date`, or a
+    naive UTC `datetime` when it has a time."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if ISO_DATE.fullmatch(text):
+        return date.fromisoformat(text)
+    return as_moment(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
 def rfc3339(moment: datetime) -> str:

@@ -9,9 +9,11 @@
   acknowledged on the health page that the commune was told otherwise). Files and
   history are kept. A new submission (or a confirmation) republishes it.
 
-What counts as an update: a new release, or a re-submission of identical content, which
-confirms the data are current (`last_confirmed_at`). Editing the metadata's date alone
-does not count.
+What counts is the date of the data's last update, the one reference of `core.dates`: the
+date the producer declares in its metadata with a deposit (new content, or the same content
+declared exact on a new date), never later than that deposit; for data pulled from the
+commune's server, the day new content was found there. Publishing or re-depositing
+unchanged data with the same date does not count: republishing is not updating.
 
 When the store keeps the data in PostGIS (`catalog/store/postgis.py`), what leaves the services
 leaves the database too: a retired structure version's table, a depublished dataset's

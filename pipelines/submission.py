@@ -105,9 +105,17 @@ class Outcome:
         if self.status == "confirmee":
             return (
                 f"Contenu identique à la version diffusée de « {self.dataset} » : aucune "
-                "nouvelle version, la soumission confirme que les données sont à jour."
+                f"nouvelle version. {SAME_CONTENT_DATE}"
             )
         return self.report.to_text()
+
+
+# core.dates: the date of the data's last update is the one the metadata declare; the same
+# content deposited again with the same date is not an update.
+SAME_CONTENT_DATE = (
+    "La date de mise à jour des données reste celle de vos métadonnées (« date_mise_a_jour ») : "
+    "si vous confirmez qu'elles sont toujours exactes, indiquez-y la date du jour."
+)
 
 
 def dataset_slug(producer: str, identifier: str) -> str:

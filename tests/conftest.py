@@ -85,6 +85,7 @@ def _load_personal_sample():
 # The generator of fictitious personal data (samples/personal_sample.py).
 personal_sample = _load_personal_sample()
 
+TEMPLATE_MODIFIED = "2026-10-01"  # the template's date of last update
 METADATA_TEMPLATE = """\
 titre: Arbres d'alignement
 description: Arbres plantés le long des voies communales, avec leur espèce et leur hauteur.
@@ -130,14 +131,21 @@ def write_submission(
     licence: str = "etalab-2.0",
     extra_metadata: str = "",
     schema: str | None = None,
+    modified: str | None = None,
 ) -> Path:
-    """A submission folder: a data file (text or bytes) and its metadata; the data's path."""
+    """A submission folder: a data file (text or bytes) and its metadata; the data's path.
+    `modified`: the producer's date of last update (`date_mise_a_jour`, ISO), when not the
+    template's."""
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     data = content if isinstance(content, bytes) else content.encode(encoding)
     (folder / filename).write_bytes(data)
     metadata = METADATA_TEMPLATE.format(licence=licence) + extra_metadata
+    if modified is not None:
+        metadata = metadata.replace(
+            f"date_mise_a_jour: {TEMPLATE_MODIFIED}", f"date_mise_a_jour: {modified}"
+        )
     if schema is not None:
         (folder / "schema.json").write_text(schema, encoding="utf-8")
         metadata += "schema: schema.json\n"

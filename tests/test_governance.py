@@ -64,7 +64,7 @@ def test_no_depublication_while_the_last_warning_has_not_left(
     and on the announced date; the dataset stays published until a warning has left 30
     days before the date it announces."""
     monkeypatch.setenv("OPENDATA_NOW", "2027-01-10T09:00:00")
-    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n")
+    data = dataset_folder("arbres.csv", "id;espece\r\n1;Platane\r\n", modified="2027-01-10")
     assert submit(data, data.parent / "metadata.yaml").status == "publiee"
     for day in ("2029-10-12", "2029-12-11"):  # 90 and 30 days before 2030-01-10
         assert daily_job(store, settings, monkeypatch, f"{day}T06:00:00").warned

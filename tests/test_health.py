@@ -56,6 +56,7 @@ def deposit(submit, tmp_path, monkeypatch):
             "arbres.csv",
             "id;espece\r\n1;Platane\r\n",
             licence="licence-maison" if refused else "etalab-2.0",
+            modified=day,  # data updated on the day they are deposited
         )
         outcome = submit(data, data.parent / "metadata.yaml", producer=commune)
         expected = expected or ("refusee" if refused else "publiee")

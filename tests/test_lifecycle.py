@@ -40,6 +40,7 @@ from catalog import accounts
 from catalog.ogc.api import OgcApi
 from catalog.store import CatalogStore
 from catalog.web.app import create_app
+from core import clock
 from core.settings import PROJECT_ROOT, Settings
 from opendata.cli import main as cli
 from pipelines import governance
@@ -196,9 +197,24 @@ def client(store: CatalogStore, settings: Settings) -> TestClient:
     return TestClient(create_app(store, services=[OgcApi(settings.services_dir)]))
 
 
+def bancs_updated_on(root: Path, day: str) -> Path:
+    """The bancs sample in `root`/ecully/bancs-publics, its data updated by the commune on
+    `day` (`date_mise_a_jour`: the reference of freshness and of the 3-year count)."""
+    folder = root / "ecully" / "bancs-publics"
+    shutil.copytree(BANCS_SAMPLE, folder)
+    metadata = folder / "metadata.yaml"
+    text = metadata.read_text(encoding="utf-8")
+    declared = re.search(r"^date_mise_a_jour: (\S+)$", text, re.M)
+    assert declared is not None
+    metadata.write_text(text.replace(declared.group(0), f"date_mise_a_jour: {day}"), "utf-8")
+    return folder
+
+
 def publish_bancs(settings: Settings, store: CatalogStore) -> None:
-    data = BANCS_SAMPLE / "bancs-publics.geojson"
-    submission = Submission.new("ecully", data, BANCS_SAMPLE / "metadata.yaml", "test")
+    """The bancs published, their data updated by the commune the day it deposits them."""
+    folder = bancs_updated_on(settings.data_dir.parent / "depot-bancs", clock.today().isoformat())
+    data = folder / "bancs-publics.geojson"
+    submission = Submission.new("ecully", data, folder / "metadata.yaml", "test")
     outcome = run_submission(submission, settings, store)
     assert outcome.status == "publiee", outcome.summary()
 
@@ -294,7 +310,7 @@ def test_breaking_change_is_announced_switched_diffused_in_parallel_then_retired
     with client(store, settings) as http:
         page = http.get(f"/jeux-de-donnees/{BANCS}").text
         alias = http.get(f"/api/datasets/{BANCS}/download/csv")
-    assert 'role="status"' in page and "Changement de structure le 03/02/2027" in page
+    assert 'role="status"' in page and "Changement de structure le 3 février 2027" in page
     assert "colonne « etat » supprimée ou renommée" in page
     assert f"/api/datasets/{BANCS}/v2/download/csv" in page
     assert alias.headers["Deprecation"] == "@1801612800"  # 2027-02-03T00:00:00Z
@@ -336,7 +352,7 @@ def test_breaking_change_is_announced_switched_diffused_in_parallel_then_retired
     assert old_response.headers["Sunset"] == "Fri, 05 Mar 2027 00:00:00 GMT"
     assert SUCCESSOR in old_response.headers["Link"]
     assert f'</api/datasets/{BANCS}/v2/rows>; rel="successor-version"' in old_rows.headers["Link"]
-    assert "Ancienne structure v1 encore diffusée" in page and "05/03/2027" in page
+    assert "Ancienne structure v1 encore diffusée" in page and "5 mars 2027" in page
     assert "alimentée avec les données récentes" in page
     assert {BANCS, f"{BANCS}-v1"} <= layers
     assert f"couche <code>{BANCS}-v1</code>" in page  # named for GIS users too
@@ -359,7 +375,7 @@ def test_breaking_change_is_announced_switched_diffused_in_parallel_then_retired
         layers = collections(http)
         changelog = http.get(f"/jeux-de-donnees/{BANCS}").text
     assert gone.status_code == 410 and gone_rows.status_code == 410
-    assert "n'est plus diffusée depuis le 05/03/2027" in gone.json()["detail"]
+    assert "n'est plus diffusée depuis le 5 mars 2027" in gone.json()["detail"]
     assert gone.headers["Link"] == SUCCESSOR
     assert current.status_code == 200 and "Deprecation" not in current.headers
     assert BANCS in layers and f"{BANCS}-v1" not in layers
@@ -434,7 +450,7 @@ def test_without_a_mapping_the_old_structure_is_served_frozen(
 
 
 def test_three_years_without_update_warns_depublishes_keeps_files_and_a_submission_republishes(
-    dags, settings, store, mailbox, monkeypatch
+    dags, settings, store, mailbox, monkeypatch, tmp_path
 ) -> None:
     at(monkeypatch, "2027-01-04T09:00:00Z")  # half-yearly: next update expected 2027-07-06
     publish_bancs(settings, store)
@@ -500,8 +516,8 @@ def test_three_years_without_update_warns_depublishes_keeps_files_and_a_submissi
         catalogue = Graph().parse(data=http.get("/dcat/catalogue.ttl").text)
         row = health_row(http, BANCS)
     assert page.headers["content-type"].startswith("text/html")
-    assert "a été dépublié le 04/01/2030" in page.text
-    assert "pas été mis à jour depuis le 04/01/2027" in page.text
+    assert "a été dépublié le 4 janvier 2030" in page.text
+    assert "pas été mises à jour depuis le 4 janvier 2027" in page.text
     assert search["total"] == 0 and BANCS not in home
     assert BANCS not in layers
     dataset = next(catalogue.subjects(RDF.type, DCAT.Dataset))
@@ -519,8 +535,9 @@ def test_three_years_without_update_warns_depublishes_keeps_files_and_a_submissi
     assert row["statut"] == "depublie" and row["depublie_le"] == "2030-01-04"
     assert all(path.is_file() for path in files)  # archived, never deleted
 
-    # A new submission (here: the same content, confirmed) republishes it.
-    _drop(BANCS_SAMPLE, settings.inbox_dir)
+    # A new submission (here: the same content, its date of update declared anew: the
+    # commune confirms the data are still exact) republishes it.
+    _drop(bancs_updated_on(tmp_path / "confirmees", "2030-02-01"), settings.inbox_dir)
     back = dags.run("commune_ecully", settings, "2030-02-01T08:00:00Z", **mailbox.env())
     assert back["state"] == "success", back
     assert store.get_dataset(BANCS).status == "publie"
@@ -602,7 +619,7 @@ def test_producers_announce_changes_through_the_api_with_their_commune_token(
     assert wrong.status_code == 400 and "AAAA-MM-JJ" in wrong.json()["detail"]
     assert listed.status_code == 200 and listed.json()["avis_en_cours"]["id"] == notice["id"]
     assert not_listed.status_code == 404
-    assert "Changement de structure le 03/02/2027" in page
+    assert "Changement de structure le 3 février 2027" in page
     assert "figée" not in page and "alimentée" in page
 
 
@@ -635,7 +652,8 @@ def test_the_data_team_sees_every_dataset_health_with_its_token_only(
     assert set(rows) == {"ecully-arbres", "ecully-releves"}
     assert rows["ecully-releves"]["acces"] == "restreint"
     assert all(r["en_retard"] and r["statut_libelle"] == "publié" for r in rows.values())
-    assert rows["ecully-arbres"]["depublication_prevue_le"] == "2030-01-04"
+    # 3 years after the data's update by the producer (2026-10-01), not their publication
+    assert rows["ecully-arbres"]["depublication_prevue_le"] == "2029-10-01"
     assert report["resume"]["en_retard"] == 2
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert '<html lang="fr">' in page.text and "<caption>" in page.text

@@ -231,7 +231,7 @@ def test_faults_fail_the_pull_keep_the_version_and_are_shown_then_a_recovery_res
     assert source["derniere_verification"] == source["en_echec_depuis"] == "2026-11-03T08:00:00"
     assert [s["slug"] for s in data["sources_en_echec"]] == [SLUG]
     assert data["resume"]["sources_en_echec"] == 1
-    assert "source en échec" in page and "03/11/2026 à 08:00 (UTC)" in page
+    assert "source en échec" in page and "03/11/2026 à 8 h 00 (UTC)" in page
     assert "le serveur a répondu 500" in page and "Sources en échec" in page
 
     # The governance DAG mails the commune, the data team in copy.

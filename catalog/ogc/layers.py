@@ -39,6 +39,7 @@ from catalog.description import Description, describe
 from catalog.ogc.pycsw_app import BASE_PLACEHOLDER
 from catalog.store import CatalogStore, downloads
 from core.access import Principal, dataset_access
+from core.dates import release_updated
 from core.licences import fill_notice
 from core.records import Dataset, Release
 
@@ -234,7 +235,7 @@ def catalogue_entries(store: CatalogStore, layers: list[Layer]) -> list[Entry]:
                 themes=list(metadata.get("themes", [])),
                 producer=dataset.producer,
                 publisher_name=metadata.get("publisher_name", dataset.producer),
-                modified=str(metadata["modified"]),
+                modified=release_updated(dataset, release).isoformat(),  # core.dates
                 published_at=release.published_at,
                 licence_name=dataset.licence["name"],
                 licence_url=dataset.licence["url"],

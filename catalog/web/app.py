@@ -6,8 +6,9 @@ with the OGC services and the prefixes the rate limiter counts. `create_app` add
 order: the public URL of absolute links (`catalog.site`), the portal's sign-in
 (`catalog.login`) and the roles of signed-in people (`catalog.web.people`), private
 caching for authenticated callers, the security headers and rate limits
-(`catalog.security`), the static files, the routers, the OGC services, and starts the
-usage counter and the services' refresher for the application's lifetime.
+(`catalog.security`), the static files, the French error pages (`catalog.web.errors`), the
+routers, the OGC services, and starts the usage counter and the services' refresher for the
+application's lifetime.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from catalog.security import install as install_security
 from catalog.store import CatalogStore, open_store
 from catalog.visibility import PrivateWhenAuthenticated
 from catalog.web.context import Gone, Web, gone_answer
+from catalog.web.errors import install as install_error_pages
 from catalog.web.head import HeadAsGet
 from catalog.web.people import install as install_people
 from catalog.web.registry import WEB_SERVICES, limited_prefixes, ogc_services
@@ -91,6 +93,7 @@ def create_app(
     install_security(app, store, limited=limited_prefixes())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(Gone, gone_answer)
+    install_error_pages(app, limited_prefixes())  # French pages for browsers, JSON for APIs
     web = Web(store, producers, counter, settings, map_background())
     for entry in WEB_SERVICES:
         if entry.router is not None:

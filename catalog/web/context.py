@@ -27,6 +27,7 @@ from core.producers import Producer
 from core.records import ChangeNotice, Dataset, Release
 from core.settings import MapBackground, Settings
 from core.urls import dataset_api
+from core.wording import french_date
 
 PORTAL_PAGE_PREFIX = "/jeux-de-donnees/"  # a 410 there is a page, elsewhere JSON
 
@@ -117,7 +118,7 @@ def gone_structure(slug: str, notice: ChangeNotice) -> Gone:
     retired_on = notice.retired_at.date() if notice.retired_at else clock.today()
     return Gone(
         f"La structure v{notice.from_version} de « {slug} » n'est plus diffusée depuis le "
-        f"{retired_on:%d/%m/%Y} (changement annoncé le {notice.announced_at:%d/%m/%Y}, "
+        f"{french_date(retired_on)} (changement annoncé le {french_date(notice.announced_at)}, "
         f"diffusion en parallèle terminée). Utilisez la structure v{notice.to_version} : "
         f"{successor}/…",
         headers={"Link": f'<{successor}/download/csv>; rel="successor-version"'},

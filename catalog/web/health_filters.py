@@ -49,7 +49,10 @@ DATASET_COLUMNS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
     "jeu": ("Jeu de données", _text("titre")),
     "commune": ("Commune", lambda r: (r["commune"], r["slug"])),
     "statut": ("Statut", _text("statut_libelle")),
-    "derniere_mise_a_jour": ("Dernière mise à jour", _optional("derniere_mise_a_jour")),
+    "derniere_mise_a_jour": (
+        "Dernière mise à jour des données (producteur) et publication (plateforme)",
+        _optional("derniere_mise_a_jour"),
+    ),
     "prochaine_mise_a_jour": (
         "Prochaine mise à jour attendue",
         _optional("prochaine_mise_a_jour"),

@@ -12,11 +12,13 @@ from typing import Any
 
 from catalog import lifecycle
 from catalog.store import Releases, downloads
+from core import clock
+from core.dates import dates_of
 from core.licences import fill_notice
 from core.records import Dataset, Release
-from core.rules import freshness
 from core.urls import dataset_api, dataset_page, download
 from core.vocabularies import THEMES, find_frequency
+from core.wording import french_date
 
 
 def is_public(dataset: Dataset) -> bool:
@@ -49,7 +51,8 @@ def summary(dataset: Dataset, release: Release | None) -> dict[str, Any]:
     """A dataset as a search hit, or a card of the portal."""
     metadata = dataset.metadata
     frequency = find_frequency(metadata["accrual_periodicity"])
-    fresh = freshness(dataset)
+    dates, today = dates_of(dataset), clock.today()  # the one reference date (core.dates)
+    expected = dates.next_expected
     return {
         "slug": dataset.slug,
         "titre": metadata["title"],
@@ -58,12 +61,13 @@ def summary(dataset: Dataset, release: Release | None) -> dict[str, Any]:
         "producteur": dataset.producer,
         "licence": dataset.licence["short_name"],
         "frequence": frequency.label if frequency else metadata["accrual_periodicity"],
-        "date_mise_a_jour": metadata["modified"],
+        "date_mise_a_jour": dates.data_updated.isoformat(),
         "themes": list(metadata.get("themes", [])),
         "geographique": metadata.get("crs") is not None,
         "formats": downloads.offered(metadata.get("crs") is not None) if release else [],
-        "prochaine_mise_a_jour": fresh["prochaine"],
-        "statut_mise_a_jour": fresh["statut"],
+        "prochaine_mise_a_jour": expected.isoformat() if expected else None,
+        "statut_mise_a_jour": "en-retard" if dates.late(today) else "a-jour",
+        "dates": dates.as_json(today),
         "url": dataset_api("", dataset.slug),
         "page": dataset_page("", dataset.slug),
     }
@@ -92,10 +96,10 @@ def detail(dataset: Dataset, release: Release, store: Releases) -> dict[str, Any
             "homologuee": licence["homologated"],
             "sectorielle": licence["sector"],
             "obligations": licence["obligations"],
-            "mention": fill_notice(
+            "mention": fill_notice(  # French text: the date as a reader writes it
                 licence["notice"],
                 metadata.get("publisher_name", dataset.producer),
-                metadata["modified"],
+                french_date(dates_of(dataset).data_updated),
             ),
         },
         "premiere_publication": dataset.first_published_at.isoformat(),

@@ -3,8 +3,7 @@ told and mailed once per expected date; the staleness rule decides what follows.
 
 from __future__ import annotations
 
-from datetime import date
-
+from core.dates import dates_of
 from core.lifecycle.rule import (
     Action,
     DatasetState,
@@ -15,25 +14,25 @@ from core.lifecycle.rule import (
     announced_depublication,
     detail_date,
 )
-from core.lifecycle.staleness import WHY
+from core.lifecycle.staleness import CONFIRM_UNCHANGED, WHY
 from core.records import Event
-from core.rules import depublication_date, freshness
-from core.wording import french_date
+from core.wording import french_date, short_date
 
 
 def _late(event: Event, title: str) -> Mail:
     deadline = announced_depublication(event)
     expected = detail_date(event, "attendue_le", "date_attendue")
+    last = detail_date(event, "derniere_mise_a_jour")
     before = f" avant le {french_date(deadline)}" if deadline else ""
     return Mail(
         subject=f"Mise à jour en retard : {title}",
         what=f"Le jeu de données « {title} » n'a pas été mis à jour à la date prévue par sa "
         "fréquence de mise à jour"
         + (f" (mise à jour attendue le {french_date(expected)})" if expected else "")
+        + (f" : ses données datent du {french_date(last)}" if last else "")
         + ".",
         why=WHY,
-        todo=f"déposez une mise à jour des données{before} ; si elles n'ont pas changé, "
-        "déposez-les à nouveau : le dépôt confirme qu'elles sont toujours exactes.",
+        todo=f"déposez une mise à jour des données{before} ; {CONFIRM_UNCHANGED}",
     )
 
 
@@ -49,17 +48,20 @@ class Lateness:
         dataset = state.dataset
         if dataset.status != "publie":
             return []
-        fresh = freshness(dataset, state.today)
-        if fresh["statut"] != "en-retard":
+        dates = dates_of(dataset)
+        expected, deadline = dates.next_expected, dates.depublication
+        if expected is None or deadline is None or not dates.late(state.today):
             return []
-        deadline = depublication_date(dataset.last_confirmed_at.date())
         return [
             RecordEvent(
                 "retard",
-                f"Mise à jour attendue le {date.fromisoformat(fresh['prochaine']):%d/%m/%Y} "
-                "non reçue",
-                {"attendue_le": fresh["prochaine"], "depublication_le": deadline.isoformat()},
-                f"retard:{dataset.slug}:{fresh['prochaine']}",
+                f"Mise à jour attendue le {short_date(expected)} non reçue",
+                {
+                    "attendue_le": expected.isoformat(),
+                    "derniere_mise_a_jour": dates.data_updated.isoformat(),
+                    "depublication_le": deadline.isoformat(),
+                },
+                f"retard:{dataset.slug}:{expected.isoformat()}",
                 (LATE, dataset.slug),
             )
         ]

@@ -1,12 +1,14 @@
-"""A dataset not updated for 3 years is depublished (annex data.grandlyon.com, §3.2): its
-producer is warned 90 and 30 days before (`avertissement-depublication`), and never
-depublished less than 30 days after a warning; a new submission republishes it
-(`republication`, recorded by the publication stage). Files and history are kept."""
+"""A dataset not updated for 3 years is depublished (annex data.grandlyon.com, §3.2),
+counted from the date of its data's last update (`core.dates`): its producer is warned 90
+and 30 days before (`avertissement-depublication`), and never depublished less than 30 days
+after a warning; a new submission republishes it (`republication`, recorded by the
+publication stage). Files and history are kept."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from core.dates import WARNING_DAYS, dates_of
 from core.lifecycle.rule import (
     Action,
     DatasetState,
@@ -19,13 +21,19 @@ from core.lifecycle.rule import (
     announced_depublication,
 )
 from core.records import Dataset, Event
-from core.rules import WARNING_DAYS, depublication_date
 from core.wording import french_date
 
 WHY = (
-    "un jeu de données qui n'est pas mis à jour pendant 3 ans est dépublié ; son producteur "
-    "est averti dès la première mise à jour manquée, puis 90 jours et 30 jours avant la "
+    "un jeu de données dont les données ne sont pas mises à jour pendant 3 ans (comptés depuis "
+    "la date de mise à jour déclarée dans ses métadonnées) est dépublié ; son producteur est "
+    "averti dès la première mise à jour manquée, puis 90 jours et 30 jours avant la "
     "dépublication (annexe data.grandlyon.com, §3.2)."
+)
+# What a producer whose data have not changed does (core.dates: re-depositing with the same
+# date is not an update).
+CONFIRM_UNCHANGED = (
+    "si elles n'ont pas changé, déposez-les à nouveau en indiquant la date du jour comme date "
+    "de mise à jour (« date_mise_a_jour ») : vous confirmez ainsi qu'elles sont toujours exactes."
 )
 
 
@@ -42,8 +50,7 @@ def _warning(event: Event, title: str) -> Mail:
         + (f", dans {days} jours" if days is not None else "")
         + ".",
         why=WHY,
-        todo=f"déposez une mise à jour des données {by} (ou déposez-les à nouveau si elles "
-        "n'ont pas changé) : il restera publié.",
+        todo=f"déposez une mise à jour des données {by} : il restera publié ; " + CONFIRM_UNCHANGED,
     )
 
 
@@ -89,8 +96,9 @@ class Staleness:
         dataset = state.dataset
         if dataset.status != "publie":
             return []
-        last = dataset.last_confirmed_at.date()
-        deadline = depublication_date(last)
+        dates = dates_of(dataset)
+        last = dates.data_updated if dates.periodic else dates.deposited  # see core.dates
+        deadline = dates.depublication
         today = state.today
         actions: list[Action] = []
         for days in WARNING_DAYS:
@@ -129,9 +137,10 @@ def latest_warning(events: list[Event], deadline: date) -> Event | None:
 def holding_warning(dataset: Dataset, events: list[Event]) -> Event | None:
     """The warning a published dataset's depublication will wait for (or waits for) until
     it is delivered: the latest one announcing its current depublication date."""
-    if dataset.status != "publie":
+    deadline = dates_of(dataset).depublication
+    if dataset.status != "publie" or deadline is None:
         return None
-    return latest_warning(events, depublication_date(dataset.last_confirmed_at.date()))
+    return latest_warning(events, deadline)
 
 
 def told_otherwise_until(announced: date, acknowledged: datetime) -> date:

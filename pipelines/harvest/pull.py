@@ -22,6 +22,7 @@ from core.problems import Problem, Report, SubmissionRejected, reject
 from core.records import SourceState, SubmissionRecord
 from core.settings import Settings
 from core.sources import SOURCE_FAILURE_KIND, Source, source_endpoint
+from core.wording import short_moment
 from pipelines.harvest.contract import DEFAULT_PAGE_SIZE, FetchResult
 from pipelines.harvest.errors import SourceError
 from pipelines.harvest.http import HttpClient
@@ -190,7 +191,7 @@ def _record_failure(
         slug,
         SOURCE_FAILURE_KIND,
         f"La source de « {metadata['title']} » ({source.label}) est injoignable depuis le "
-        f"{since:%d/%m/%Y à %H:%M} (UTC)",
+        f"{short_moment(since)}",
         {
             "source": source_endpoint(source),
             "regle": error.rule,

@@ -29,6 +29,7 @@ from catalog.visibility import CALLER
 from catalog.web.context import Web, add_headers
 from catalog.web.views import is_open, published_schema
 from core.access import Principal
+from core.dates import release_updated
 from core.licences import fill_notice
 from core.records import Dataset, Release
 
@@ -91,7 +92,8 @@ def file_response(
     except downloads.FormatError as error:
         raise HTTPException(error.status, detail=str(error)) from error
     source = release.metadata.get("publisher_name", dataset.producer)
-    notice = fill_notice(release.licence["notice"], source, release.metadata["modified"])
+    updated = release_updated(dataset, release).isoformat()  # the reference (core.dates)
+    notice = fill_notice(release.licence["notice"], source, updated)
     path = served_file(store, release, fmt, crs, notice)
     assert path is not None  # built when missing
     etag = f'"{release.id}-{fmt}-{crs or "natif"}"'
@@ -103,7 +105,7 @@ def file_response(
         "X-Licence": release.licence["id"],
         "X-Licence-Mention": quote(notice),
         "X-Source": quote(source),
-        "X-Date-Mise-A-Jour": release.metadata["modified"],
+        "X-Date-Mise-A-Jour": updated,
         "X-Version": release.id,
     }
     if not_modified(request, etag, release.published_at):

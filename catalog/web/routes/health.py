@@ -12,8 +12,9 @@ data.grandlyon.com, §3.2; issue #19).
   transmis autrement », the data team's acknowledgement that an undelivered depublication
   warning reached the commune (`catalog.web.health_actions`).
 
-Every dataset is listed, restricted and depublished ones too: its commune, status, last
-update, next expected update and whether it is late, a pending structure change with its
+Every dataset is listed, restricted and depublished ones too: its commune, status, the
+date of its data's last update (the reference of `core.dates`) and of its publication, next
+expected update and whether it is late, a pending structure change with its
 dates, old structures still diffused in parallel with their earliest retirement, and the
 date it would be depublished without update (« bientôt » within 90 days). For a dataset
 pulled from the commune's own server (issue #7): its delivery endpoint, last check, last
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,10 @@ from catalog.store import CatalogStore
 from catalog.web import health_actions, people
 from catalog.web.context import Web
 from catalog.web.health_filters import HealthFilters, alphabetical
+from catalog.web.pages import install_date_filters
 from core import clock
 from core.access import Principal
+from core.dates import WARNING_DAYS, dates_of
 from core.inbox import SUBMISSION_ID
 from core.lifecycle import is_mailed, label, mail_key
 from core.lifecycle.rule import announced_depublication
@@ -64,7 +67,6 @@ from core.lifecycle.staleness import WARNING, holding_warning, told_otherwise_un
 from core.problems import Report
 from core.producers import Producer, dag_id
 from core.records import Dataset, SourceState
-from core.rules import WARNING_DAYS, depublication_date, freshness
 from core.sources import SOURCE_FAILURE_KIND
 
 SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication
@@ -78,29 +80,9 @@ RECENT_EVENTS = health_actions.RECENT_EVENTS  # a dataset's events searched for 
 PAGE = "/equipe-data/sante"
 
 
-def french_date(value: str | date | None) -> str:
-    """`AAAA-MM-JJ` (or an ISO instant) as JJ/MM/AAAA; empty for None."""
-    if not value:
-        return ""
-    day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-    return f"{day:%d/%m/%Y}"
-
-
-def french_datetime(value: str | datetime | None) -> str:
-    """An ISO instant (UTC, as the store keeps it, or with its zone, as Airflow gives it)
-    as « JJ/MM/AAAA à HH:MM (UTC) »."""
-    if not value:
-        return ""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return f"{moment:%d/%m/%Y à %H:%M} (UTC)"
-
-
 RERUN = "de relancer le traitement d'une commune"
 ACKNOWLEDGE = "d'acquitter un avertissement"
-TEMPLATES.env.filters["date_fr"] = french_date
-TEMPLATES.env.filters["date_heure_fr"] = french_datetime
+install_date_filters(TEMPLATES.env)
 
 
 def check_data_team(request: Request, store: CatalogStore) -> None:
@@ -110,10 +92,10 @@ def check_data_team(request: Request, store: CatalogStore) -> None:
 
 
 def dataset_health(store: CatalogStore, dataset: Dataset, today: date) -> dict[str, Any]:
-    fresh = freshness(dataset, today)
+    dates = dates_of(dataset)  # the one reference date (core.dates)
+    expected, deadline = dates.next_expected, dates.depublication
     cycle = lifecycle_of(store, dataset)
     published = dataset.status == "publie"
-    deadline = depublication_date(dataset.last_confirmed_at.date())
     gone = None if published else depublication(store, dataset.slug)
     return {
         "slug": dataset.slug,
@@ -123,13 +105,17 @@ def dataset_health(store: CatalogStore, dataset: Dataset, today: date) -> dict[s
         "statut": dataset.status,
         "statut_libelle": STATUS_LABELS.get(dataset.status, dataset.status),
         "structure_courante": dataset.current_version,
-        "derniere_mise_a_jour": fresh["derniere"],
-        "prochaine_mise_a_jour": fresh["prochaine"],
-        "en_retard": published and fresh["statut"] == "en-retard",
+        "derniere_mise_a_jour": dates.data_updated.isoformat(),
+        "mise_a_jour_trouvee_a_la_source": dates.found_at_source,
+        "publiee_le": dates.published.isoformat(),
+        "prochaine_mise_a_jour": expected.isoformat() if expected else None,
+        "en_retard": published and dates.late(today),
         "avis_en_cours": cycle["avis_en_cours"],
         "diffusion_parallele": cycle["diffusion_parallele"],
-        "depublication_prevue_le": deadline.isoformat() if published else None,
-        "depublication_bientot": published and (deadline - today).days <= SOON_DAYS,
+        "depublication_prevue_le": deadline.isoformat() if published and deadline else None,
+        "depublication_bientot": bool(
+            published and deadline and (deadline - today).days <= SOON_DAYS
+        ),
         "depublie_le": gone.at.date().isoformat() if gone else None,
         "source": source_health(store.source_state(dataset.slug)),
     }
@@ -232,7 +218,7 @@ def undelivered_warnings(
         if warning is None or store.mail_sent_at(mail_key(warning)) is not None:
             continue
         acknowledged = store.mail_acknowledgement(mail_key(warning))
-        deadline = depublication_date(dataset.last_confirmed_at.date())
+        deadline = dates_of(dataset).depublication
         announced = announced_depublication(warning) or deadline
         listed.append(
             {

@@ -38,7 +38,7 @@ from catalog.site import public_url
 from catalog.store import CatalogStore
 from catalog.web import people
 from catalog.web.context import Web
-from catalog.web.routes.health import french_datetime
+from catalog.web.pages import install_date_filters
 from catalog.web.routes.uploads import (
     STATUS_LABELS,
     Limits,
@@ -56,7 +56,7 @@ from core.settings import Settings
 TEMPLATES = Jinja2Templates(
     directory=Path(__file__).parents[2] / "templates", context_processors=[portal_context]
 )
-TEMPLATES.env.filters["date_heure_fr"] = french_datetime
+install_date_filters(TEMPLATES.env)
 LISTED = 100  # processed deposits listed, newest first
 PROBLEMS_PER_RULE = 20  # as the text report (rapport.txt)
 READ = "de consulter les dépôts"

@@ -109,7 +109,8 @@ SERVED = {"publiee", "confirmee"}  # outcomes after which the dataset is served
 STATUS_LABELS = {
     "en-attente": "Reçu, en attente de traitement par la chaîne de publication (ou en cours).",
     "publiee": "Publié.",
-    "confirmee": "Contenu identique à la version diffusée : les données sont confirmées à jour.",
+    "confirmee": "Contenu identique à la version diffusée : aucune nouvelle version ; la date "
+    "de mise à jour des données est celle des métadonnées déposées.",
     "refusee": "Refusé : voir le rapport.",
 }
 
