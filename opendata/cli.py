@@ -22,14 +22,11 @@ from typing import Any
 import yaml
 
 from core.settings import (
-    PROJECT_ROOT,
     PUBLIC_URL_VARIABLE,
     Settings,
     configured_public_url,
     load_settings,
 )
-
-SAMPLES_INBOX = PROJECT_ROOT / "samples" / "inbox"
 
 DESCRIPTION = (
     "Plateforme de données ouvertes des communes de la Métropole de Lyon : soumettre un jeu "
@@ -737,21 +734,6 @@ def serve_options(host: str, port: int) -> dict[str, Any]:
     }
 
 
-def airflow_environment(settings: Settings) -> dict[str, str]:
-    """Embedded Airflow: SQLite metadata database under the data folder, our DAG folder."""
-    env = dict(os.environ)
-    env.setdefault("AIRFLOW_HOME", str(settings.data_dir.parent / "airflow"))
-    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
-    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    # task logs where the data team reads them: var/logs/airflow/dag_id=…/run_id=…/task_id=…
-    env.setdefault(
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(settings.data_dir.parent / "logs" / "airflow")
-    )
-    env.setdefault("OPENDATA_DATA_DIR", str(settings.data_dir))
-    env.setdefault("OPENDATA_INBOX_DIR", str(settings.inbox_dir))
-    return env
-
-
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from opendata import demo
 
@@ -760,7 +742,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         airflow_port=args.port_airflow,
-        samples=None if args.sans_exemples else SAMPLES_INBOX,
+        samples=None if args.sans_exemples else demo.SAMPLES_INBOX,
         serve=not args.sans_serveur,
     )
 

@@ -40,6 +40,7 @@ from core.settings import PROJECT_ROOT, Settings
 DEMO_SCHEDULE = "20s"  # how often each commune's DAG looks at its drop folder in the demo
 AIRFLOW_USER = "admin"
 MARK = "OPENDATA_DEMO_RUN"  # in every child's environment: what is left of a run is found
+SAMPLES_INBOX = PROJECT_ROOT / "samples" / "inbox"  # published at start (not --sans-exemples)
 UPLOAD_SAMPLE = PROJECT_ROOT / "samples" / "depot"  # <commune>/<dataset>/: the curl example
 SAMPLES_TIMEOUT = 600.0  # seconds for the samples to be published
 READY_TIMEOUT = 240.0  # seconds for the services to answer
@@ -206,8 +207,6 @@ def _run(demo: Demo, samples: Path | None, serve: bool) -> int:
 def demo_environment(settings: Settings, host: str, airflow_port: int) -> dict[str, str]:
     """The variables of every child: the embedded Airflow (`airflow_environment`), its
     api-server on `airflow_port`, DAGs active from the start, the short schedule."""
-    from opendata.cli import airflow_environment
-
     env = airflow_environment(settings)
     api_url = f"http://{_shown(host)}:{airflow_port}"
     local_api = f"http://127.0.0.1:{airflow_port}" if host in {"", "0.0.0.0", "::"} else api_url
@@ -238,6 +237,21 @@ def demo_environment(settings: Settings, host: str, airflow_port: int) -> dict[s
     env.setdefault(SCHEDULE_VARIABLE, DEMO_SCHEDULE)
     env.setdefault("OPENDATA_AIRFLOW_URL", api_url)  # linked from late-run alerts
     env.setdefault("OPENDATA_SESSION_SECURE", "0")  # plain http on this machine
+    return env
+
+
+def airflow_environment(settings: Settings) -> dict[str, str]:
+    """Embedded Airflow: SQLite metadata database under the data folder, our DAG folder."""
+    env = dict(os.environ)
+    env.setdefault("AIRFLOW_HOME", str(settings.data_dir.parent / "airflow"))
+    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    # task logs where the data team reads them: var/logs/airflow/dag_id=…/run_id=…/task_id=…
+    env.setdefault(
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(settings.data_dir.parent / "logs" / "airflow")
+    )
+    env.setdefault("OPENDATA_DATA_DIR", str(settings.data_dir))
+    env.setdefault("OPENDATA_INBOX_DIR", str(settings.inbox_dir))
     return env
 
 
