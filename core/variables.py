@@ -36,6 +36,8 @@ VARIABLES = (
     Variable("OPENDATA_TASK_RETRIES", "2", "Nouveaux essais d'une tâche Airflow en échec.", "Airflow"),
     Variable("OPENDATA_DAGRUN_DEADLINE_MINUTES", "120", "Durée au-delà de laquelle un traitement de commune est signalé en retard.", "Airflow"),
     Variable("OPENDATA_AIRFLOW_URL", "", "Adresse de l'interface Airflow, donnée dans les alertes de retard.", "Airflow"),
+    Variable("OPENDATA_PLANIFICATION", "", "Remplace la planification de toutes les communes (cron, ou secondes : « 20s ») ; « opendata demo » la met à 20s.", "Airflow"),
+    Variable("OPENDATA_DEMO_RUN", "", "Marque posée par « opendata demo » dans l'environnement de ses processus, pour tous les arrêter ; à ne pas définir.", "démonstration"),
     Variable("OPENDATA_SOURCES_ALLOW", "", "Hôtes, adresses ou réseaux internes que le moissonnage des sources peut joindre.", "pipeline"),
     Variable("OPENDATA_SOURCES_RETRY_DELAY", "", "Délai de base (secondes) entre deux essais d'une source en échec.", "pipeline"),
     Variable("OPENDATA_WEBHOOKS_INTERNAL", "", "« 1 » : les webhooks peuvent viser des adresses internes.", "pipeline"),
