@@ -153,6 +153,8 @@ def run(
         print(f"Démonstration interrompue : {error}", file=sys.stderr, flush=True)
         return 1
     finally:
+        for number in previous:  # a second Ctrl+C does not cut the stopping short
+            signal.signal(number, signal.SIG_IGN)
         demo.stop()
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -397,8 +399,19 @@ def _airflow_session(base: str, password: str) -> dict[str, str] | None:
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        token = json.load(answer)["access_token"]
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            token = json.load(answer)["access_token"]
+    except urllib.error.HTTPError as error:
+        if error.code == 401:
+            raise DemoError(
+                f"Airflow refuse l'identifiant « {AIRFLOW_USER} » avec le mot de passe de son "
+                "fichier (AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE) : un api-server "
+                "d'une autre instance répond-il sur ce port ?"
+            ) from error
+        return None
+    except (OSError, ValueError, KeyError):
+        return None
     return {"base": base, "Authorization": f"Bearer {token}"}
 
 
