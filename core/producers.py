@@ -1,11 +1,22 @@
-"""Partner communes, read from the producers configuration file."""
+"""Partner communes, read from the producers configuration file.
+
+A commune's `planification` (how often its DAG looks at its drop folder) is a cron
+expression or preset, or a number of seconds (`"20s"`, below the minute cron allows).
+`OPENDATA_PLANIFICATION`, when set, replaces every commune's: the demo sets it short so that
+a deposit is published within a minute; production keeps each commune's own."""
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
+
+SCHEDULE_VARIABLE = "OPENDATA_PLANIFICATION"
+SECONDS = re.compile(r"^\s*(\d+)\s*s\s*$")
 
 
 @dataclass(frozen=True)
@@ -13,7 +24,7 @@ class Producer:
     slug: str
     name: str
     insee: str
-    schedule: str
+    schedule: str | timedelta | None  # a cron expression or preset, a period, None: never
     colour: str
     centre: tuple[float, float] | None = None  # longitude, latitude of the town hall
     description: str = ""  # shown on the commune's portal page
@@ -29,13 +40,14 @@ def dag_id(slug: str) -> str:
 
 def load_producers(path: Path) -> dict[str, Producer]:
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    override = os.environ.get(SCHEDULE_VARIABLE, "").strip()
     producers = {}
     for entry in document.get("producteurs", []):
         producer = Producer(
             slug=entry["slug"],
             name=entry["nom"],
             insee=str(entry.get("insee", "")),
-            schedule=entry.get("planification", "@hourly"),
+            schedule=schedule(override or entry.get("planification", "@hourly")),
             colour=entry.get("couleur", "#1d4ed8"),
             centre=tuple(entry["centre"]) if entry.get("centre") else None,
             description=" ".join(str(entry.get("description", "")).split()),
@@ -45,6 +57,18 @@ def load_producers(path: Path) -> dict[str, Producer]:
         )
         producers[producer.slug] = producer
     return producers
+
+
+def schedule(value: str | None) -> str | timedelta | None:
+    """A `planification`: a number of seconds (`"20s"`) as a period, else as written."""
+    if value is None:
+        return None
+    seconds = SECONDS.match(str(value))
+    if seconds is None:
+        return str(value)
+    if int(seconds[1]) <= 0:
+        raise ValueError(f"planification doit être une durée positive (lu : {value}).")
+    return timedelta(seconds=int(seconds[1]))
 
 
 def _minutes(value: object) -> float | None:

@@ -4,7 +4,9 @@ the outcome of a deposit.
 A commune's schedule is its `planification` in config/producers.yaml (`Producer.schedule`),
 the very setting dags/communes.py gives Airflow: a cron expression or one of Airflow's
 presets (`@hourly`…). Airflow 3 fires a cron schedule at the cron's instants, in UTC (the
-DAGs' time zone), and computes them with croniter; so does `next_run`.
+DAGs' time zone), and computes them with croniter; so does `next_run`. A period in seconds
+(`"20s"`, the demo's `OPENDATA_PLANIFICATION`) fires every period: the next run comes at
+the latest one period later.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 
 from croniter import croniter
 
+from core.producers import SECONDS
 from core.wording import french_moment, rfc3339
 
 # Airflow's cron presets (airflow.utils.dates); @once, @continuous and None have no instant.
@@ -36,9 +39,20 @@ def cron_of(schedule: str | None) -> str | None:
     return cron if cron and croniter.is_valid(cron) else None
 
 
-def next_run(schedule: str | None, after: datetime) -> datetime | None:
+def written(schedule: str | timedelta) -> str:
+    """A schedule as `planification` writes it (`*/15 * * * *`, `20s`)."""
+    if isinstance(schedule, timedelta):
+        return f"{round(schedule.total_seconds())}s"
+    return schedule
+
+
+def next_run(schedule: str | timedelta | None, after: datetime) -> datetime | None:
     """The first instant of `schedule` strictly after `after` (naive UTC, as the store keeps
     instants); None for a schedule without regular instants."""
+    period = SECONDS.match(written(schedule or ""))
+    if period is not None and int(period[1]) > 0:
+        return after.replace(microsecond=0) + timedelta(seconds=int(period[1]))
+    assert not isinstance(schedule, timedelta)
     cron = cron_of(schedule)
     if cron is None:
         return None
@@ -58,7 +72,7 @@ class ExpectedProcessing:
 
 
 def expected_processing(
-    schedule: str | None, received: datetime, now: datetime
+    schedule: str | timedelta | None, received: datetime, now: datetime
 ) -> ExpectedProcessing | None:
     """The run of the commune's DAG that takes a deposit received at `received`: the first
     one after it; when that one is already past (running, or late), the next one."""
@@ -71,7 +85,7 @@ def expected_processing(
             f"le {french_moment(first)}, {_in(first - now)} ; le résultat suit en quelques "
             "minutes."
         )
-        return ExpectedProcessing(first, schedule, label)
+        return ExpectedProcessing(first, written(schedule), label)
     following = next_run(schedule, now)
     assert following is not None
     label = (
@@ -79,11 +93,13 @@ def expected_processing(
         "(ou a pris du retard) ; sinon il sera traité au passage suivant, le "
         f"{french_moment(following)}, {_in(following - now)}."
     )
-    return ExpectedProcessing(following, schedule, label)
+    return ExpectedProcessing(following, written(schedule), label)
 
 
 def _in(delay: timedelta) -> str:
-    """`dans 7 min`, `dans 2 h 05`, `dans 3 jours`."""
+    """`dans moins d'une minute`, `dans 7 min`, `dans 2 h 05`, `dans 3 jours`."""
+    if delay < timedelta(minutes=1):
+        return "dans moins d'une minute"
     minutes = max(1, round(delay.total_seconds() / 60))
     if minutes < 60:
         return f"dans {minutes} min environ"

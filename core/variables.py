@@ -39,6 +39,8 @@ VARIABLES = (
     Variable("OPENDATA_AIRFLOW_API_URL", "<OPENDATA_AIRFLOW_URL>", "Adresse où le catalogue joint l'API REST d'Airflow (vue santé : exécutions, relance).", "catalogue"),
     Variable("OPENDATA_AIRFLOW_USER", "", "Utilisateur Airflow du catalogue (jeton JWT obtenu par /auth/token) ; vide : Airflow sans authentification.", "catalogue"),
     Variable("OPENDATA_AIRFLOW_PASSWORD", "", "Mot de passe de cet utilisateur Airflow.", "catalogue"),
+    Variable("OPENDATA_PLANIFICATION", "", "Remplace la planification de toutes les communes (cron, ou secondes : « 20s ») ; « opendata demo » la met à 20s.", "Airflow"),
+    Variable("OPENDATA_DEMO_RUN", "", "Marque posée par « opendata demo » dans l'environnement de ses processus, pour tous les arrêter ; à ne pas définir.", "démonstration"),
     Variable("OPENDATA_SOURCES_ALLOW", "", "Hôtes, adresses ou réseaux internes que le moissonnage des sources peut joindre.", "pipeline"),
     Variable("OPENDATA_SOURCES_RETRY_DELAY", "", "Délai de base (secondes) entre deux essais d'une source en échec.", "pipeline"),
     Variable("OPENDATA_WEBHOOKS_INTERNAL", "", "« 1 » : les webhooks peuvent viser des adresses internes.", "pipeline"),

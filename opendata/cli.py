@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 from datetime import date, datetime
@@ -24,14 +22,11 @@ from typing import Any
 import yaml
 
 from core.settings import (
-    PROJECT_ROOT,
     PUBLIC_URL_VARIABLE,
     Settings,
     configured_public_url,
     load_settings,
 )
-
-SAMPLES_INBOX = PROJECT_ROOT / "samples" / "inbox"
 
 DESCRIPTION = (
     "Plateforme de données ouvertes des communes de la Métropole de Lyon : soumettre un jeu "
@@ -114,15 +109,27 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=1, help="processus servant le catalogue (production)"
     )
 
-    demo = commands.add_parser("demo", help="publier les exemples via Airflow puis servir")
+    demo = commands.add_parser(
+        "demo",
+        help="Airflow (scheduler, dag-processor, interface) et le catalogue, comme en "
+        "production ; les exemples publiés par les DAG ; Ctrl+C arrête tout",
+    )
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--port", type=int, default=8000, help="port du catalogue (8000)")
+    demo.add_argument(
+        "--port-airflow", type=int, default=8080, help="port de l'interface d'Airflow (8080)"
+    )
+    demo.add_argument(
+        "--sans-exemples",
+        action="store_true",
+        help="ne pas déposer les jeux d'exemple (démarrage plus rapide)",
+    )
     demo.add_argument(
         "--sans-serveur",
         "--no-serve",
         dest="sans_serveur",
         action="store_true",
-        help="ne pas lancer le serveur",
+        help="publier les exemples puis s'arrêter, sans servir le catalogue",
     )
 
     args = parser.parse_args(argv)
@@ -730,74 +737,17 @@ def serve_options(host: str, port: int) -> dict[str, Any]:
     }
 
 
-def airflow_environment(settings: Settings) -> dict[str, str]:
-    """Embedded Airflow: SQLite metadata database under the data folder, our DAG folder."""
-    env = dict(os.environ)
-    env.setdefault("AIRFLOW_HOME", str(settings.data_dir.parent / "airflow"))
-    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
-    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    # task logs where the data team reads them: var/logs/airflow/dag_id=…/run_id=…/task_id=…
-    env.setdefault(
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(settings.data_dir.parent / "logs" / "airflow")
-    )
-    env.setdefault("OPENDATA_DATA_DIR", str(settings.data_dir))
-    env.setdefault("OPENDATA_INBOX_DIR", str(settings.inbox_dir))
-    return env
-
-
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from core.producers import load_producers
-    from pipelines.submission import open_settings_store
+    from opendata import demo
 
-    env = airflow_environment(settings)
-    airflow = str(Path(sys.executable).parent / "airflow")
-    logs = settings.data_dir.parent / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-
-    def step(message: str) -> None:
-        print(f"[{time.monotonic() - started:6.1f} s] {message}", flush=True)
-
-    step("Initialisation de la base de métadonnées d'Airflow (SQLite)…")
-    _run_logged([airflow, "db", "migrate"], env, logs / "airflow-db-migrate.log")
-    from pipelines.tasks import write_pools_file
-
-    pools = write_pools_file(Path(env["AIRFLOW_HOME"]) / "pools.json")
-    _run_logged([airflow, "pools", "import", str(pools)], env, logs / "airflow-pools.log")
-    copied = copy_samples(SAMPLES_INBOX, settings.inbox_dir)
-    step(f"{copied} soumission(s) d'exemple déposée(s) dans {settings.inbox_dir}")
-    producers = list(load_producers(settings.producers_file).values())
-    for number, producer in enumerate(producers, start=1):
-        dag_id = f"commune_{producer.slug.replace('-', '_')}"
-        step(f"[{number}/{len(producers)}] DAG {dag_id} ({producer.name})…")
-        log = logs / f"{dag_id}.log"
-        code = _run_logged([airflow, "dags", "test", dag_id], env, log)
-        step(f"      {'terminé' if code == 0 else 'en échec'} (journal : {log})")
-    store = open_settings_store(settings)
-    for dataset in store.list_datasets():
-        step(f"      publié : {dataset.slug} (structure v{dataset.current_version})")
-    if args.sans_serveur:
-        return 0
-    return _serve(args, settings)
-
-
-def copy_samples(samples: Path, inbox: Path) -> int:
-    """Drop the bundled sample submissions into the inbox (never over a pending one)."""
-    copied = 0
-    for folder in sorted(samples.glob("*/*/")):
-        target = inbox / folder.parent.name / folder.name
-        if any(p.suffix != ".txt" and p.name != "rapport.json" for p in target.glob("*")):
-            continue
-        target.mkdir(parents=True, exist_ok=True)
-        for path in folder.iterdir():
-            shutil.copy2(path, target / path.name)
-        copied += 1
-    return copied
-
-
-def _run_logged(command: list[str], env: dict[str, str], log: Path) -> int:
-    with log.open("w") as handle:
-        return subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT).returncode
+    return demo.run(
+        settings,
+        host=args.host,
+        port=args.port,
+        airflow_port=args.port_airflow,
+        samples=None if args.sans_exemples else demo.SAMPLES_INBOX,
+        serve=not args.sans_serveur,
+    )
 
 
 if __name__ == "__main__":

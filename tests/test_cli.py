@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -103,11 +104,20 @@ def test_demo_publishes_every_sample_through_the_dags(settings, tmp_path):
         "OPENDATA_INBOX_DIR": str(settings.inbox_dir),
         "AIRFLOW_HOME": str(tmp_path / "af"),
     }
+    with socket.socket() as sock:  # Airflow's api-server: a free port, not 8080
+        sock.bind(("127.0.0.1", 0))
+        airflow_port = str(sock.getsockname()[1])
     done = subprocess.run(
-        [OPENDATA, "demo", "--sans-serveur"], env=env, capture_output=True, text=True, timeout=900
+        [OPENDATA, "demo", "--sans-serveur", "--port-airflow", airflow_port],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "[3/3] DAG commune_lyon" in done.stdout
+    # published by Airflow's scheduler, then every process stopped
+    assert "[6/6] " in done.stdout and "publiee" in done.stdout
+    assert "Tous les processus de la démonstration sont arrêtés." in done.stdout
     published = {
         line.split("publié : ")[1].split(" ")[0]
         for line in done.stdout.splitlines()

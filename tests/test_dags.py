@@ -5,10 +5,12 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from core.producers import schedule
 from core.settings import PROJECT_ROOT, Settings
 from pipelines.submission import open_settings_store
 
@@ -100,6 +102,37 @@ def test_adding_a_commune_to_the_configuration_adds_its_dag(airflow_home, tmp_pa
     env = _airflow_env(airflow_home, OPENDATA_PRODUCERS_FILE=str(producers))
     listing = _python(LIST_DAGS, env, str(PROJECT_ROOT / "dags"))
     assert "commune_bron" in listing["dags"] and listing["errors"] == {}
+
+
+SCHEDULES = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+print("RESULT " + json.dumps({dag_id: [type(dag.timetable).__name__, str(dag.schedule)]
+      for dag_id, dag in bag.dags.items()} | {"errors": list(bag.import_errors.values())}))
+"""
+
+
+def test_one_variable_makes_every_commune_look_at_its_inbox_every_few_seconds(
+    airflow_home: Path,
+) -> None:
+    """The demo's OPENDATA_PLANIFICATION (below the minute, which cron cannot say); the
+    communes' own schedules otherwise."""
+    dags = str(PROJECT_ROOT / "dags")
+    own = _python(SCHEDULES, _airflow_env(airflow_home), dags)
+    assert own["commune_lyon"] == ["CronTriggerTimetable", "*/5 * * * *"]
+    assert own["commune_ecully"] == ["CronTriggerTimetable", "*/10 * * * *"]
+    short = _python(SCHEDULES, _airflow_env(airflow_home, OPENDATA_PLANIFICATION="20s"), dags)
+    for dag_id in ("commune_ecully", "commune_lyon", "commune_vaulx_en_velin"):
+        assert short[dag_id] == ["DeltaTriggerTimetable", "0:00:20"]
+    assert short["gouvernance"] == own["gouvernance"] == ["CronTriggerTimetable", "@daily"]
+
+
+def test_a_schedule_is_cron_or_a_number_of_seconds() -> None:
+    assert schedule("*/5 * * * *") == "*/5 * * * *" and schedule(None) is None
+    assert schedule(" 45 s ") == timedelta(seconds=45)
+    with pytest.raises(ValueError, match=r"durée positive \(lu : 0s\)"):
+        schedule("0s")
 
 
 def _drop(source: Path, inbox: Path) -> Path:

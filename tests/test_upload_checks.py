@@ -215,6 +215,22 @@ def test_a_waiting_deposit_says_when_the_commune_dag_takes_it(settings, ecully, 
     assert "le 25 novembre 2026 à 10 h 30 (UTC), dans 9 min environ" in late["libelle"]
 
 
+def test_with_the_demo_s_schedule_the_deposit_is_taken_within_the_minute(
+    settings, store, ecully, monkeypatch
+):
+    """`OPENDATA_PLANIFICATION=20s` (what `opendata demo` sets): every commune's DAG looks
+    every 20 seconds, and the deposit's answer says so."""
+    monkeypatch.setenv("OPENDATA_PLANIFICATION", "20s")
+    app = create_app(store, services=[], producers=load_producers(settings.producers_file))
+    files = {"fichier": ("arbres.csv", TREES.encode()), "metadonnees": ("m.yaml", GOOD.encode())}
+    with TestClient(app) as http:
+        sent = http.post(DEPOTS, files=files, headers=ecully)
+    assert sent.status_code == 202, sent.text
+    expected = sent.json()["traitement_prevu"]
+    assert expected["le"] == "2026-11-25T10:03:20Z" and expected["planification"] == "20s"
+    assert "dans moins d'une minute" in expected["libelle"]
+
+
 def run_dag_tasks(producer: str) -> list[str]:
     """The commune DAG's tasks on every ready submission; the outcomes."""
     outcomes = []

@@ -58,7 +58,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -839,7 +839,7 @@ def deposit_state(
     commune: str,
     deposit_id: str,
     base: str,
-    schedule: str | None = None,
+    schedule: str | timedelta | None = None,
 ) -> dict[str, Any]:
     """Waiting in the inbox, with when the commune's DAG should take it (`traitement_prevu`,
     from its `schedule`), or the submission's outcome; once the data are served, where
@@ -882,7 +882,9 @@ def deposit_state(
     raise unknown
 
 
-def expected_time(schedule: str | None, received: datetime, now: datetime) -> dict[str, str] | None:
+def expected_time(
+    schedule: str | timedelta | None, received: datetime, now: datetime
+) -> dict[str, str] | None:
     """When the commune's DAG should take a deposit (`core.schedule`): an ISO instant and a
     French sentence; None for a schedule without regular runs."""
     expected = expected_processing(schedule, received, now)
