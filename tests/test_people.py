@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from captures import VIEWPORT, capture
 from oidc_provider import OidcProvider
 from playwright.sync_api import expect
 from test_portal_browser import CHROMIUM, FLAGS
@@ -366,7 +367,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(locale="fr-FR")
+    context = browser.new_context(locale="fr-FR", viewport=VIEWPORT)
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
@@ -401,6 +402,7 @@ def test_an_agent_signs_in_uploads_with_the_form_and_reads_the_outcome(world, pa
     newest = page.locator("#depots tbody tr").first
     for text in ("ecully-arbres-formulaire", "Formulaire ou API", "Publié"):
         expect(newest).to_contain_text(text)
+    capture(page, "mes-depots")
     page.locator("#derniere-publication").get_by_role("link", name="Arbres d'alignement").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Arbres d'alignement")
 

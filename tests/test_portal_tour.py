@@ -8,6 +8,7 @@ page is also saved as the screenshot the README shows (`docs/captures/`).
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -91,6 +92,17 @@ def test_a_map_dataset_shows_its_features(catalog, page):
     status.filter(has_text="objet").wait_for()
     assert status.inner_text() == "60 objet(s) sur la carte."
     capture(page, "jeu-carte")
+
+
+def test_a_map_dataset_tells_a_gis_user_its_layer_and_addresses(catalog, page):
+    base, _ = catalog
+    page.goto(f"{base}/jeux-de-donnees/ecully-bancs-publics")
+    page.get_by_role("tab", name="Utiliser dans un SIG").click()
+    panel = page.locator("#panneau-sig")
+    expect(panel).to_be_visible()
+    expect(panel).to_contain_text("ecully-bancs-publics")
+    expect(panel.get_by_role("button", name=re.compile("Copier")).first).to_be_visible()
+    capture(page, "jeu-sig")
 
 
 def test_the_api_documentation_lists_the_operations(catalog, page):
