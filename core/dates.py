@@ -44,6 +44,7 @@ Pure: reads a plain `Dataset` record; times are the platform clock's (`core.cloc
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -61,6 +62,14 @@ def depublication_date(last_update: date) -> date:
         return last_update.replace(year=last_update.year + STALE_YEARS)
     except ValueError:
         return last_update.replace(year=last_update.year + STALE_YEARS, day=28)
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, or the month's last day (31 January + 1 month: 28 or
+    29 February)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,8 @@ class DatasetDates:
         """The day by which the next update is due; None without a periodic commitment."""
         if self.frequency is None or self.frequency.days is None:
             return None
+        if self.frequency.months is not None:  # monthly … triennial: calendar months
+            return add_months(self.data_updated, self.frequency.months)
         return self.data_updated + timedelta(days=max(1, round(self.frequency.days)))
 
     @property

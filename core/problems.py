@@ -17,6 +17,14 @@ from typing import Any
 MAX_LISTED_PROBLEMS = 10_000
 MAX_LISTED_IN_TEXT_PER_RULE = 20
 
+KEY_STAGES = {"metadonnees", "licence"}  # their problems name a metadata key, not a column
+
+
+def column_word(stage: str | None) -> str:
+    """What a problem's `column` names, in French: a metadata key or a column of data."""
+    return "clé" if stage in KEY_STAGES else "colonne"
+
+
 STAGE_LABELS = {
     "lecture": "Lecture du fichier",
     "metadonnees": "Métadonnées",
@@ -62,7 +70,7 @@ class Problem:
         elif self.row is not None:
             parts.append(f"ligne {self.row}")
         if self.column is not None:
-            parts.append(f"colonne « {self.column} »")
+            parts.append(f"{column_word(self.stage)} « {self.column} »")
         return ", ".join(parts)
 
 
@@ -181,7 +189,7 @@ class Report:
         ]
         for (stage, rule, column), n in sorted(self.counts.items(), key=self._text_order):
             lines.append("")
-            where = f", colonne « {column} »" if column else ""
+            where = f", {column_word(stage)} « {column} »" if column else ""
             lines.append(f"[{STAGE_LABELS.get(stage, stage)}] règle « {rule} »{where} : {n} cas")
             listed = [
                 p for p in self.problems if (p.stage, p.rule, p.column) == (stage, rule, column)

@@ -24,6 +24,7 @@ class Frequency:
     label: str
     days: float | None  # expected interval between updates; None when not periodic
     synonyms: tuple[str, ...] = ()
+    months: int | None = None  # the interval in calendar months, when counted in months
 
     @property
     def uri(self) -> str:
@@ -37,13 +38,13 @@ FREQUENCIES = [
     Frequency("DAILY", "quotidienne", 1, ("quotidien", "journaliere", "daily")),
     Frequency("WEEKLY", "hebdomadaire", 7, ("weekly",)),
     Frequency("BIWEEKLY", "bimensuelle", 14, ("tous les quinze jours", "biweekly")),
-    Frequency("MONTHLY", "mensuelle", 31, ("mensuel", "monthly")),
-    Frequency("BIMONTHLY", "bimestrielle", 62, ("bimonthly",)),
-    Frequency("QUARTERLY", "trimestrielle", 92, ("trimestriel", "quarterly")),
-    Frequency("ANNUAL_2", "semestrielle", 183, ("semestriel", "semiannual")),
-    Frequency("ANNUAL", "annuelle", 366, ("annuel", "annual", "yearly")),
-    Frequency("BIENNIAL", "biennale", 731, ("tous les deux ans", "biennial")),
-    Frequency("TRIENNIAL", "triennale", 1096, ("tous les trois ans", "triennial")),
+    Frequency("MONTHLY", "mensuelle", 31, ("mensuel", "monthly"), months=1),
+    Frequency("BIMONTHLY", "bimestrielle", 62, ("bimonthly",), months=2),
+    Frequency("QUARTERLY", "trimestrielle", 92, ("trimestriel", "quarterly"), months=3),
+    Frequency("ANNUAL_2", "semestrielle", 183, ("semestriel", "semiannual"), months=6),
+    Frequency("ANNUAL", "annuelle", 366, ("annuel", "annual", "yearly"), months=12),
+    Frequency("BIENNIAL", "biennale", 731, ("tous les deux ans", "biennial"), months=24),
+    Frequency("TRIENNIAL", "triennale", 1096, ("tous les trois ans", "triennial"), months=36),
     Frequency("IRREG", "irrégulière", None, ("irregulier", "irregular", "ponctuelle")),
     Frequency("NEVER", "jamais", None, ("aucune", "never")),
     Frequency("UNKNOWN", "inconnue", None, ("unknown",)),

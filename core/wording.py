@@ -137,3 +137,8 @@ def describe_details(details: dict[str, Any], base: str) -> list[str]:
 
 def dataset_title(dataset: Dataset | None, slug: str) -> str:
     return dataset.metadata.get("title", slug) if dataset else slug
+
+
+def of_place(name: str) -> str:
+    """« de Lyon », « d'Écully » (elision before a vowel or a mute h)."""
+    return f"d'{name}" if name[:1].lower() in "aeiouyàâéèêîôh" else f"de {name}"

@@ -36,6 +36,7 @@ from typing import Any
 
 from core.producers import SCHEDULE_VARIABLE, Producer, load_producers, schedule
 from core.settings import PROJECT_ROOT, Settings
+from core.wording import of_place
 
 DEMO_SCHEDULE = "20s"  # how often each commune's DAG looks at its drop folder in the demo
 AIRFLOW_USER = "admin"
@@ -380,7 +381,7 @@ def welcome(demo: Demo, password: str, tokens: dict[str, str], producer: Produce
         f"mot de passe « {password} »)\n"
         f"  Santé des jeux (équipe data) : {url}/equipe-data/sante\n"
         f"      curl -H 'Authorization: Bearer {tokens['equipe-data']}' {url}/equipe-data/sante\n\n"
-        f"  Jeton d'API d'un agent {_of(producer.name)} : {tokens[producer.slug]}\n"
+        f"  Jeton d'API d'un agent {of_place(producer.name)} : {tokens[producer.slug]}\n"
         f"  Jeton d'API de l'équipe data : {tokens['equipe-data']}\n"
         f"{upload}\n"
         f"Journaux : {demo.logs}. Ctrl+C arrête tout.\n"
@@ -492,11 +493,6 @@ def _tail(log: Path, lines: int = 15) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def _of(name: str) -> str:
-    """« de Lyon », « d'Écully »."""
-    return f"d'{name}" if name[:1].lower() in "aeiouyàâéèêîôh" else f"de {name}"
 
 
 def _shown(host: str) -> str:

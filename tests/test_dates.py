@@ -249,3 +249,19 @@ def test_data_pulled_from_the_commune_server_date_from_the_day_new_content_was_f
     ahead = dates("2026-12-31", "2026-12-02T06:00:00", "2026-12-02T06:00:00", source=False)
     assert ahead.data_updated == date(2026, 12, 2)
     assert find_frequency("MONTHLY") == ahead.frequency
+
+
+@pytest.mark.parametrize(
+    ("updated", "frequency", "expected"),
+    [
+        ("2026-10-01", "ANNUAL", "2027-10-01"),  # not 366 days: 2 October
+        ("2026-10-28", "ANNUAL_2", "2027-04-28"),  # not 183 days: 29 April
+        ("2026-01-31", "MONTHLY", "2026-02-28"),  # the month's last day
+        ("2026-11-30", "QUARTERLY", "2027-02-28"),
+        ("2026-10-01", "WEEKLY", "2026-10-08"),  # counted in days
+    ],
+)
+def test_the_next_expected_update_counts_calendar_months(updated, frequency, expected) -> None:
+    dataset = record(updated, updated + "T09:00:00", updated + "T09:00:00", source=False)
+    dataset.metadata["accrual_periodicity"] = frequency
+    assert dates_of(dataset).next_expected == date.fromisoformat(expected)

@@ -221,7 +221,7 @@ def test_without_airflow_the_page_says_so_and_shows_the_rest(deployed, monkeypat
         rerun = http.post(f"{API}/communes/ecully/relancer", headers=headers)
         assert rerun.status_code == 502
         assert rerun.json()["detail"].startswith(
-            "Relance du traitement de Écully impossible : Airflow injoignable"
+            "Relance du traitement d'Écully impossible : Airflow injoignable"
         )
         assert len(store.audit_log(action="traitement-relance")) == audited  # nothing ran
 
@@ -281,7 +281,7 @@ def test_the_data_team_filters_by_commune_then_reruns_it_in_chromium(
 
         page.get_by_role("button", name="Relancer le traitement de Écully").click()
         expect(page.get_by_role("status")).to_contain_text(
-            "Relance du traitement de Écully demandée à Airflow."
+            "Relance du traitement d'Écully demandée à Airflow."
         )
         row = page.locator("#commune-ecully")
         expect(row).to_contain_text("en file d'attente")

@@ -116,6 +116,7 @@ def test_columns_offset_and_formats(catalog):
     ("params", "message"),
     [
         ({"_taille": "1001"}, "de 1 à 1000"),
+        ({"_taille": "abc"}, "« abc » n'est pas un nombre entier"),
         ({"inconnue": "1"}, "Colonne(s) inconnue(s) : inconnue"),
         ({"id__entre": "1"}, "Opérateur « entre » inconnu"),
         ({"id": "un"}, "n'est pas une valeur de type integer"),

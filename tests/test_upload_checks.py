@@ -112,7 +112,7 @@ def test_a_deposit_with_mistakes_gets_every_problem_in_one_french_report(
         absent["message"] == "La colonne « hauteur_m » prévue par le schéma est absente du fichier."
     )
     assert (
-        "[Licence] règle « licence-non-acceptee », colonne « licence » : 1 cas" in answer["rapport"]
+        "[Licence] règle « licence-non-acceptee », clé « licence » : 1 cas" in answer["rapport"]
     )
     # nothing written; the refusal is in the audit log
     assert not (settings.inbox_dir / "ecully").exists()

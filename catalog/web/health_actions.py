@@ -25,6 +25,7 @@ from core.lifecycle import mail_key
 from core.lifecycle.staleness import holding_warning
 from core.producers import Producer, dag_id
 from core.records import Event, MailAcknowledgement
+from core.wording import of_place
 
 REASON_MAX = 1000  # characters of an acknowledgement's reason
 RECENT_EVENTS = 500  # a dataset's events read back to find its warning (as the daily job)
@@ -52,7 +53,7 @@ def rerun(
         run = airflow.trigger(dag, note=f"Relancé depuis la vue santé par {principal.label}")
     except AirflowError as error:
         raise HTTPException(
-            502, detail=f"Relance du traitement de {producer.name} impossible : {error}"
+            502, detail=f"Relance du traitement {of_place(producer.name)} impossible : {error}"
         ) from error
     accounts.audit(
         store,

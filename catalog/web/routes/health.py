@@ -68,6 +68,7 @@ from core.problems import Report
 from core.producers import Producer, dag_id
 from core.records import Dataset, SourceState
 from core.sources import SOURCE_FAILURE_KIND
+from core.wording import of_place
 
 SOON_DAYS = max(WARNING_DAYS)  # the first warning: 90 days before depublication
 TEMPLATES = Jinja2Templates(
@@ -451,7 +452,8 @@ def router(web: Web) -> APIRouter:
             "tri_jeux": filters.headers("jeux"),
             "tri_communes": filters.headers("communes"),
             "filtres_actifs": filters.active,
-            "relance": web.producers[rerun].name if rerun in web.producers else None,
+            "relance": of_place(web.producers[rerun].name) if rerun in web.producers else None,
+            "noms_communes": {slug: p.name for slug, p in web.producers.items()},
             "acquitte": request.query_params.get("acquitte") in acknowledged(content),
         }
         return TEMPLATES.TemplateResponse(request, "sante.html", context)

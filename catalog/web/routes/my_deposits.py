@@ -48,7 +48,7 @@ from catalog.web.routes.uploads import (
 )
 from core.inbox import upload_marker
 from core.input_formats import FORMAT_BY_SUFFIX
-from core.problems import STAGE_LABELS, Problem, Report
+from core.problems import STAGE_LABELS, Problem, Report, column_word
 from core.producers import Producer
 from core.records import SubmissionRecord
 from core.settings import Settings
@@ -159,6 +159,7 @@ def report_view(report: dict[str, Any] | None) -> dict[str, Any] | None:
                 "etape": STAGE_LABELS.get(str(key[0]), str(key[0])),
                 "regle": key[1],
                 "colonne": key[2],
+                "mot_colonne": column_word(key[0]),
                 "nombre": item.get("nombre", len(listed)),
                 "problemes": [{"ou": _location(p), "message": p.get("message")} for p in shown],
                 "autres": max(int(item.get("nombre") or 0) - len(shown), 0),

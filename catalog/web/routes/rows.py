@@ -70,7 +70,7 @@ def rows_response(request: Request, store: CatalogStore, release: Release) -> Re
             ],
             columns=params["_colonnes"].split(",") if params.get("_colonnes") else None,
             sort=params.get("_tri"),
-            size=int(params.get("_taille", 100)),
+            size=rows.bounded_int(params.get("_taille", "100")),
             cursor=params.get("_apres"),
             offset=rows.bounded_int(params["_decalage"]) if params.get("_decalage") else None,
             total=params.get("_total") in {"1", "true", "oui"},
