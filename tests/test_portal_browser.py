@@ -8,7 +8,7 @@ import struct
 import threading
 import zlib
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -452,3 +452,16 @@ def test_the_catalog_refuses_a_background_it_could_not_use(monkeypatch, deployed
     monkeypatch.setenv("OPENDATA_MAP_BACKGROUND", "https://tuiles.exemple.fr/plan")
     with pytest.raises(ValueError, match=r"\{z\}, \{x\} et \{y\}"):
         create_app(deployed.store, services=[])
+
+
+def test_no_page_asks_for_a_file_the_catalog_does_not_have(catalog, page):
+    """Every request a page makes (stylesheets, scripts, icon, data) answers: no 404 in the
+    console of a reuser's browser."""
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    for path in ("/", "/jeux-de-donnees/ecully-bancs-publics", "/ogc", "/ogc/collections"):
+        page.goto(catalog + path)
+        page.wait_for_load_state("networkidle")
+        icon = page.locator('link[rel="icon"]').get_attribute("href")
+        assert icon and page.request.get(urljoin(page.url, icon)).status == 200, path
+    assert failed == []
