@@ -265,6 +265,7 @@ def start_identity_provider(demo: Demo, producers: list[Producer]) -> str | None
         demo.settings.data_dir.parent / "demo" / "habilitations.yaml", producers
     )
     env[ISSUERS_VARIABLE] = f"{DEMO_PROVIDER}={issuer}"
+    env.pop("OPENDATA_OIDC_AUDIENCE", None)  # the audience is the demo client's id
     env[f"OPENDATA_OIDC_CLIENT_ID_{suffix}"] = "portail-opendata-demo"
     # the provider takes any client secret; a random one all the same, as a real one would be
     env[f"OPENDATA_OIDC_CLIENT_SECRET_{suffix}"] = secrets.token_urlsafe(24)
