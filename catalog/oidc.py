@@ -9,7 +9,8 @@ returns the `usager` it names, or None. A token is accepted only when all of the
 - its `iss` is a configured issuer, whose metadata is read from
   `<issuer>/.well-known/openid-configuration` (the document's `issuer` must be the same);
 - its `kid` names a signing key of that issuer's JWKS (`jwks_uri`, cached; an unknown `kid`
-  refreshes it at most once per `KEYS_COOLDOWN`), of a type matching `alg`;
+  refreshes it at most once per `KEYS_COOLDOWN`), of a type matching `alg`; without `kid`,
+  the JWKS must hold one key only (OpenID Connect Core §10.1), and that key is used;
 - the signature is valid, `aud` holds one of the accepted audiences (and `azp` is one of
   them when there are several), `exp`, `iat` and `sub` are present, and `exp`/`nbf`/`iat`
   hold with a small leeway.
@@ -330,6 +331,15 @@ class IssuerMetadata:
             found = _find_key(self._keys.get(refresh=True, cooldown=KEYS_COOLDOWN), kid)
         return found
 
+    def only_key(self) -> dict[str, Any] | None:
+        """For a token without `kid`: the issuer's one key, None when its JWKS holds several
+        (OpenID Connect Core §10.1: `kid` is required only then; oidc-provider-mock, the
+        demo's provider, leaves it out)."""
+        keys = self._keys.get().get("keys")
+        if not isinstance(keys, list) or len(keys) != 1 or not isinstance(keys[0], dict):
+            return None
+        return keys[0]
+
 
 def _find_key(jwks: dict[str, Any], kid: str) -> dict[str, Any] | None:
     keys = jwks.get("keys")
@@ -424,13 +434,13 @@ class OidcVerifier:
         if algorithm not in self.settings.algorithms:
             raise InvalidToken(f"algorithme {algorithm!r} refusé")
         kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise InvalidToken("pas de kid")
+        if kid is not None and (not isinstance(kid, str) or not kid):
+            raise InvalidToken("kid invalide")
         issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
         metadata = self._issuers.get(issuer) if isinstance(issuer, str) else None
         if metadata is None:
             raise InvalidToken(f"émetteur inconnu {issuer!r}")
-        jwk = metadata.key(kid)
+        jwk = metadata.key(kid) if kid is not None else metadata.only_key()
         if jwk is None:
             raise InvalidToken(f"clé {kid!r} inconnue de {metadata.provider.issuer}")
         claims = jwt.decode(

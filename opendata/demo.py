@@ -8,6 +8,13 @@ DAGs look at their drop folder every `DEMO_SCHEDULE` (`OPENDATA_PLANIFICATION`):
 deposit made over HTTP while the demo runs is published within a minute. The bundled
 samples are dropped in the inbox first and published by the scheduler like any deposit.
 
+People sign in on the portal through a development OpenID Connect provider
+(`oidc-provider-mock`, the `demo` extra), another child process on loopback: its form asks
+whom to sign in as, and a habilitations file written under var/demo/ makes
+`agent.<commune>@demo.grandlyon.fr` an agent of that commune and
+`equipe-data@demo.grandlyon.fr` the data team. Not started when OPENDATA_OIDC_ISSUERS
+already names providers (theirs are used, with their habilitations).
+
 Ctrl+C (SIGINT) or SIGTERM stops every process the demo started: each group is asked to
 stop (SIGTERM), then killed; any process still carrying the demo's mark in its environment
 (a task process in a group of its own) is killed last. Each child also gets SIGTERM from
@@ -17,6 +24,7 @@ the kernel if the demo itself dies (setpriv --pdeathsig).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -34,6 +42,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from core.producers import SCHEDULE_VARIABLE, Producer, load_producers, schedule
 from core.settings import PROJECT_ROOT, Settings
 from core.wording import of_place
@@ -47,6 +57,11 @@ SAMPLES_TIMEOUT = 600.0  # seconds for the samples to be published
 READY_TIMEOUT = 240.0  # seconds for the services to answer
 STOP_TIMEOUT = 25.0  # seconds the children have to stop before they are killed
 SETPRIV = shutil.which("setpriv")  # util-linux (Debian: essential)
+ISSUERS_VARIABLE = "OPENDATA_OIDC_ISSUERS"  # catalog.oidc's, not imported: the CLI stays light
+DEMO_PROVIDER = "demo"  # the demo's OpenID Connect provider, in OPENDATA_OIDC_ISSUERS
+DEMO_PROVIDER_LABEL = "Connexion de démonstration"
+DEMO_DOMAIN = "demo.grandlyon.fr"  # the demo's people: no mail is ever sent to them
+DATA_TEAM_EMAIL = f"equipe-data@{DEMO_DOMAIN}"
 
 
 class DemoError(Exception):
@@ -185,7 +200,9 @@ def _run(demo: Demo, samples: Path | None, serve: bool) -> int:
     demo.start("airflow-api-server", [airflow, "api-server"])
     demo.start("airflow-scheduler", [airflow, "scheduler"])
     demo.start("airflow-dag-processor", [airflow, "dag-processor"])
+    issuer = None
     if serve:
+        issuer = start_identity_provider(demo, producers)
         opendata = str(Path(sys.executable).parent / "opendata")
         demo.start("catalogue", [opendata, "servir", "--host", demo.host, "--port", str(demo.port)])
     api = demo.wait(
@@ -203,11 +220,97 @@ def _run(demo: Demo, samples: Path | None, serve: bool) -> int:
     if not serve:
         return 0
     demo.wait("le catalogue répond", lambda: _answers(demo.catalog_url + "/"), READY_TIMEOUT)
+    if issuer is not None:
+        demo.wait(
+            "le fournisseur d'identité de démonstration répond",
+            lambda: _get_json(issuer + "/.well-known/openid-configuration"),
+            READY_TIMEOUT,
+        )
     tokens = demo_tokens(store, producers)
-    print(welcome(demo, password, tokens, producers[0]), flush=True)
+    print(welcome(demo, password, tokens, producers[0], issuer), flush=True)
     while True:
         demo.check_children()
         time.sleep(1)
+
+
+def agent_email(commune: str) -> str:
+    """The demo's agent of `commune`, as typed in the demo provider's form."""
+    return f"agent.{commune}@{DEMO_DOMAIN}"
+
+
+def start_identity_provider(demo: Demo, producers: list[Producer]) -> str | None:
+    """The demo's OpenID Connect provider started on loopback, and the catalog's
+    environment set to sign people in through it; its issuer URL. None when the person's
+    own providers are configured, or when `oidc-provider-mock` is not installed."""
+    env = demo.env
+    if env.get(ISSUERS_VARIABLE, "").strip():
+        demo.step(f"Connexion au portail : les fournisseurs de {ISSUERS_VARIABLE}")
+        return None
+    if importlib.util.find_spec("oidc_provider_mock") is None:
+        demo.step(
+            "Connexion au portail indisponible : oidc-provider-mock n'est pas installé "
+            "(pip install -e '.[demo]' ou bash scripts/bootstrap.sh)"
+        )
+        return None
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"  # the catalog accepts http on loopback only
+    suffix = DEMO_PROVIDER.upper()
+    people = demo_people(producers)
+    command = [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1"]
+    command += ["--port", str(port)]
+    for person in people:  # offered as buttons on the provider's form, with their names
+        command.append(f"--user-claims={json.dumps(person, ensure_ascii=False)}")
+    demo.step(f"Démarrage du fournisseur d'identité de démonstration ({issuer})…")
+    demo.start("fournisseur-identite-demo", command)
+    habilitations = write_demo_habilitations(
+        demo.settings.data_dir.parent / "demo" / "habilitations.yaml", producers
+    )
+    env[ISSUERS_VARIABLE] = f"{DEMO_PROVIDER}={issuer}"
+    env.pop("OPENDATA_OIDC_AUDIENCE", None)  # the audience is the demo client's id
+    env[f"OPENDATA_OIDC_CLIENT_ID_{suffix}"] = "portail-opendata-demo"
+    # the provider takes any client secret; a random one all the same, as a real one would be
+    env[f"OPENDATA_OIDC_CLIENT_SECRET_{suffix}"] = secrets.token_urlsafe(24)
+    env[f"OPENDATA_OIDC_LABEL_{suffix}"] = DEMO_PROVIDER_LABEL
+    env["OPENDATA_HABILITATIONS_FILE"] = str(habilitations)
+    env.setdefault("OPENDATA_SESSION_SECRET", secrets.token_urlsafe(32))  # new at each run
+    return issuer
+
+
+def demo_people(producers: list[Producer]) -> list[dict[str, Any]]:
+    """The claims of the demo's people: an agent of each commune and the data team."""
+    people: list[dict[str, Any]] = [
+        {
+            "sub": agent_email(p.slug),
+            "email": agent_email(p.slug),
+            "email_verified": True,
+            "given_name": "Agent",
+            "family_name": _of(p.name),
+        }
+        for p in producers
+    ]
+    people.append(
+        {
+            "sub": DATA_TEAM_EMAIL,
+            "email": DATA_TEAM_EMAIL,
+            "email_verified": True,
+            "given_name": "Équipe",
+            "family_name": "data",
+        }
+    )
+    return people
+
+
+def write_demo_habilitations(path: Path, producers: list[Producer]) -> Path:
+    """The demo's habilitations file (`catalog.roles`): its people, for its provider only."""
+    document = {
+        "fournisseurs": [DEMO_PROVIDER],
+        "equipe-data": {"courriels": [DATA_TEAM_EMAIL]},
+        "communes": {p.slug: {"courriels": [agent_email(p.slug)]} for p in producers},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Written by `opendata demo` at each start: the demo's people, not real ones.\n"
+    path.write_text(header + yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 def demo_environment(settings: Settings, host: str, airflow_port: int) -> dict[str, str]:
@@ -359,9 +462,27 @@ def demo_tokens(store: Any, producers: list[Producer]) -> dict[str, str]:
     }
 
 
-def welcome(demo: Demo, password: str, tokens: dict[str, str], producer: Producer) -> str:
+def welcome(
+    demo: Demo,
+    password: str,
+    tokens: dict[str, str],
+    producer: Producer,
+    issuer: str | None = None,
+) -> str:
     """What to open, in French, with ready credentials and a ready upload command."""
     url = demo.catalog_url
+    sign_in = ""
+    if issuer is not None:
+        sign_in = (
+            f"\nSe connecter au portail : « Se connecter » en haut de page mène au fournisseur "
+            f"d'identité de démonstration\n({issuer}) ; y saisir l'adresse de la personne "
+            f"(ou cliquer sur son bouton), puis « Authorize » :\n"
+            f"  agent {_of(producer.name)} : {agent_email(producer.slug)}  "
+            f"(« Mes dépôts » : {url}/communes/{producer.slug}/depots)\n"
+            f"  équipe data : {DATA_TEAM_EMAIL}  (« Santé des jeux » : {url}/equipe-data/sante)\n"
+            f"  (agent.<commune>@{DEMO_DOMAIN} pour les autres communes ; toute autre adresse "
+            f"est un simple usager)\n"
+        )
     sample = next(iter(sorted((UPLOAD_SAMPLE / producer.slug).glob("*/"))), None)
     upload = ""
     if sample is not None:
@@ -383,6 +504,7 @@ def welcome(demo: Demo, password: str, tokens: dict[str, str], producer: Produce
         f"      curl -H 'Authorization: Bearer {tokens['equipe-data']}' {url}/equipe-data/sante\n\n"
         f"  Jeton d'API d'un agent {of_place(producer.name)} : {tokens[producer.slug]}\n"
         f"  Jeton d'API de l'équipe data : {tokens['equipe-data']}\n"
+        f"{sign_in}"
         f"{upload}\n"
         f"Journaux : {demo.logs}. Ctrl+C arrête tout.\n"
     )

@@ -1,5 +1,7 @@
 """`opendata demo` as a person runs it: Airflow's scheduler, dag-processor and UI beside the
-catalog, a deposit over HTTP published by the scheduler, and Ctrl+C stopping every process."""
+catalog, an agent and the data team signing in from Chromium through the demo's OpenID
+Connect provider, a deposit over HTTP published by the scheduler, and Ctrl+C stopping every
+process."""
 
 from __future__ import annotations
 
@@ -12,16 +14,23 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from playwright.sync_api import expect, sync_playwright
+from test_portal_browser import CHROMIUM, FLAGS
 
+from catalog.roles import Role, load_roles
+from core.producers import load_producers
 from core.settings import PROJECT_ROOT, Settings
+from opendata import demo as demo_command
 
 OPENDATA = str(Path(sys.executable).parent / "opendata")
 UPLOAD = PROJECT_ROOT / "samples" / "depot" / "ecully" / "arbres-alignement"
 READY_TIMEOUT = 240  # seconds from the command to « Ctrl+C arrête tout »
 PUBLISHED_TIMEOUT = 90  # seconds from the deposit to the dataset served
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def free_port() -> int:
@@ -92,6 +101,47 @@ def started_by(pid: int, mark: str) -> dict[tuple[int, str], str]:
     }
 
 
+def sign_in_from_the_browser(base: str, output: Output) -> None:
+    """As printed: « Se connecter », the demo provider's form, then the person's pages."""
+    agent = output.value(r"agent d'Écully : (\S+@\S+)")
+    team = output.value(r"équipe data : (\S+@\S+)")
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = new_page(browser)  # the agent types their address in the provider's form
+            page.goto(base + "/")
+            page.get_by_role("link", name="Se connecter").click()
+            page.get_by_placeholder("sub").fill(agent)
+            page.get_by_role("button", name="Authorize").click()
+            page.wait_for_url(base + "/")
+            expect(page.locator("header")).to_contain_text("Agent d'Écully")
+            page.get_by_role("link", name="Mes dépôts").click()
+            page.wait_for_url(base + "/communes/ecully/depots")
+            expect(page.get_by_role("heading", level=1)).to_have_text("Dépôts — Écully")
+            assert page.get_by_role("link", name="Santé des jeux").count() == 0
+
+            page = new_page(browser)  # the data team opens its page, then picks its button
+            page.goto(base + "/equipe-data/sante")
+            page.get_by_role("button", name=team).click()
+            page.wait_for_url(base + "/equipe-data/sante")
+            expect(page.get_by_role("heading", level=1)).to_have_text("Santé des jeux de données")
+            expect(page.locator("header")).to_contain_text("Équipe data")
+        finally:
+            browser.close()
+
+
+def new_page(browser):
+    """A page of a new browser profile (no cookie) that reaches loopback hosts only."""
+    context = browser.new_context(locale="fr-FR")
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if urlsplit(route.request.url).hostname in LOOPBACK else route.abort()
+        ),
+    )
+    return context.new_page()
+
+
 @pytest.mark.slow
 def test_demo_publishes_a_deposit_over_http_and_ctrl_c_stops_every_process(
     settings: Settings, tmp_path: Path
@@ -148,6 +198,10 @@ def test_demo_publishes_a_deposit_over_http_and_ctrl_c_stops_every_process(
         )
         assert health.status_code == 200 and "Santé" in health.text
 
+        # an agent and the data team sign in from the browser, as the summary tells them
+        assert "Se connecter au portail : « Se connecter »" in output.text
+        sign_in_from_the_browser(base, output)
+
         # the printed agent's token and upload command, sent as curl would
         token = output.value(r"Jeton d'API d'un agent d'Écully : (\S+)")
         assert f"-F 'fichier=@{UPLOAD / 'arbres-alignement.csv'}'" in output.text
@@ -201,6 +255,7 @@ def test_demo_publishes_a_deposit_over_http_and_ctrl_c_stops_every_process(
             "servir",
             "mapserv",
             "gunicorn",
+            "oidc_provider_mock",
         ):
             assert process in names, names
     finally:
@@ -217,3 +272,23 @@ def test_demo_publishes_a_deposit_over_http_and_ctrl_c_stops_every_process(
     left = set(children) & set(live_processes())
     assert not left, [children[key] for key in left]
     assert started_by(demo.pid, home) == {}
+
+
+def test_the_demo_habilitations_give_the_printed_addresses_their_roles(
+    settings: Settings, tmp_path: Path
+) -> None:
+    producers = list(load_producers(settings.producers_file).values())
+    path = demo_command.write_demo_habilitations(tmp_path / "habilitations.yaml", producers)
+    communes = [p.slug for p in producers]
+    roles = load_roles(communes, ["demo"], {"OPENDATA_HABILITATIONS_FILE": str(path)})
+
+    def role(email: str, provider: str = "demo") -> Role | None:
+        return roles.role_of({"email": email, "revendications": {}}, provider)
+
+    for commune in communes:
+        assert role(f"agent.{commune}@demo.grandlyon.fr") == Role("producteur", commune)
+    assert role("equipe-data@demo.grandlyon.fr") == Role("equipe-data")
+    assert role("quelqu.un@demo.grandlyon.fr") is None
+    assert role("equipe-data@demo.grandlyon.fr", provider="proconnect") is None
+    people = {p["email"]: p for p in demo_command.demo_people(producers)}
+    assert people["agent.ecully@demo.grandlyon.fr"]["family_name"] == "d'Écully"

@@ -40,7 +40,13 @@ from PIL import Image
 from test_access import CREDENTIALS_ONLY, SIGN_IN_PAGES, normalised, urls_for
 
 from catalog import accounts, refusals, sessions
-from catalog.oidc import OidcSettings, OidcVerifier, Provider, ProviderUnavailable
+from catalog.oidc import (
+    InvalidToken,
+    OidcSettings,
+    OidcVerifier,
+    Provider,
+    ProviderUnavailable,
+)
 from catalog.web.app import create_app
 
 from conftest import Deployment, deployment, serving, write_submission
@@ -325,6 +331,36 @@ def discovery() -> Iterator[dict[str, Any]]:
     with loopback_server(Handler) as port:
         state["issuer"] = f"http://127.0.0.1:{port}"
         yield state
+
+
+def test_a_token_without_kid_is_checked_with_the_issuers_only_key(discovery):
+    # OpenID Connect Core §10.1: `kid` may be left out when the JWKS holds one key (the
+    # demo's provider, oidc-provider-mock, does); with several keys it is refused
+    signer, stranger = OidcProvider(client_id="client"), OidcProvider(client_id="client")
+    signer.issuer = stranger.issuer = discovery["issuer"]
+    provider = Provider(name="local", issuer=discovery["issuer"], label="Local")
+
+    def without_kid(issuer: OidcProvider) -> str:
+        claims = jwt.decode(issuer.token(), options={"verify_signature": False})
+        return jwt.encode(claims, issuer.rsa_key, algorithm="RS256")
+
+    def verifier(keys: list[dict[str, Any]]) -> OidcVerifier:
+        discovery["document"] = {  # served for both the discovery and the JWKS
+            "issuer": discovery["issuer"],
+            "jwks_uri": discovery["issuer"] + "/jwks",
+            "keys": keys,
+        }
+        return OidcVerifier(OidcSettings(providers=(provider,), audiences=("client",)))
+
+    one_key = verifier(signer.jwks()["keys"][:1])
+    assert "kid" not in jwt.get_unverified_header(without_kid(signer))
+    assert one_key.claims(without_kid(signer))["email"] == "camille.martin@example.org"
+    with pytest.raises(jwt.InvalidSignatureError):
+        one_key.claims(without_kid(stranger))  # another key: the signature does not hold
+    with pytest.raises(InvalidToken):
+        verifier(signer.jwks()["keys"]).claims(without_kid(signer))  # which of two keys?
+    with pytest.raises(InvalidToken):
+        one_key.claims(signer.token(headers={"kid": ""}))
 
 
 def test_a_providers_documents_cannot_send_the_platform_inside_its_network(discovery):
