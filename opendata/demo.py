@@ -284,7 +284,7 @@ def demo_people(producers: list[Producer]) -> list[dict[str, Any]]:
             "email": agent_email(p.slug),
             "email_verified": True,
             "given_name": "Agent",
-            "family_name": _of(p.name),
+            "family_name": of_place(p.name),
         }
         for p in producers
     ]
@@ -477,7 +477,7 @@ def welcome(
             f"\nSe connecter au portail : « Se connecter » en haut de page mène au fournisseur "
             f"d'identité de démonstration\n({issuer}) ; y saisir l'adresse de la personne "
             f"(ou cliquer sur son bouton), puis « Authorize » :\n"
-            f"  agent {_of(producer.name)} : {agent_email(producer.slug)}  "
+            f"  agent {of_place(producer.name)} : {agent_email(producer.slug)}  "
             f"(« Mes dépôts » : {url}/communes/{producer.slug}/depots)\n"
             f"  équipe data : {DATA_TEAM_EMAIL}  (« Santé des jeux » : {url}/equipe-data/sante)\n"
             f"  (agent.<commune>@{DEMO_DOMAIN} pour les autres communes ; toute autre adresse "
