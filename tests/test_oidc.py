@@ -743,7 +743,8 @@ def test_sign_in_and_out_in_chromium(world):
             page.wait_for_url(f"{world.base}/communes/ecully")
             assert "Alix Martin" in page.content()
             page.get_by_role("link", name=re.compile("Caméras")).click()
-            assert page.get_by_role("heading", name=re.compile(SECRETS[RESTRICTED])).is_visible()
+            heading = page.get_by_role("heading", name=re.compile(SECRETS[RESTRICTED]))
+            browser_api.expect(heading).to_be_visible()  # waits for the page, unlike is_visible
             rows = page.evaluate(f"fetch('/api/datasets/{RESTRICTED}/rows').then(r => r.status)")
             assert rows == 200  # the page's own API calls carry the session
             page.get_by_role("link", name="Se déconnecter").click()
