@@ -465,3 +465,20 @@ def test_no_page_asks_for_a_file_the_catalog_does_not_have(catalog, page):
         icon = page.locator('link[rel="icon"]').get_attribute("href")
         assert icon and page.request.get(urljoin(page.url, icon)).status == 200, path
     assert failed == []
+
+
+def test_a_tab_opened_while_its_script_still_loads_shows_its_content(catalog, page):
+    """On a slow connection a reuser may open « Données » or « Carte » before the table's
+    or the map's script has arrived: the content still loads once it arrives."""
+
+    def slowly(route):
+        page.wait_for_timeout(1500)
+        route.continue_()
+
+    page.route(re.compile(r"/static/(tableau|carte)\.js$"), slowly)
+    page.goto(f"{catalog}/jeux-de-donnees/ecully-bancs-publics", wait_until="commit")
+    page.get_by_role("tab", name="Données").click()
+    expect(page.locator("#table-donnees tbody tr").first).to_be_visible()
+    page.goto(f"{catalog}/jeux-de-donnees/ecully-bancs-publics", wait_until="commit")
+    page.get_by_role("tab", name="Carte").click()
+    expect(page.locator("#etat-carte")).to_have_text("60 objet(s) sur la carte.")

@@ -221,6 +221,8 @@
     back.focus({ preventScroll: true });
   }
 
+  // the tab may have been opened while this script was still downloading
   const panel = document.getElementById("panneau-carte");
-  if (panel) panel.addEventListener("panneau-ouvert", start, { once: true });
+  if (panel && panel.hidden) panel.addEventListener("panneau-ouvert", start, { once: true });
+  else if (panel) start();
 })();

@@ -117,5 +117,8 @@
                      text: document.getElementById("filtre-texte").value };
     restart();
   });
-  document.getElementById("panneau-donnees").addEventListener("panneau-ouvert", load, { once: true });
+  // the tab may have been opened while this script was still downloading
+  const panel = document.getElementById("panneau-donnees");
+  if (panel.hidden) panel.addEventListener("panneau-ouvert", load, { once: true });
+  else load();
 })();
