@@ -1,8 +1,9 @@
 """The health page's Airflow part on a real `airflow api-server` (Airflow 3, simple auth
 manager, SQLite metadata in a temporary AIRFLOW_HOME, the project's DAGs serialized by
 `airflow dags reserialize`; no scheduler: a triggered run stays queued). The data team
-sees each commune's last and next runs, re-runs a commune from the page (in Chromium too),
-and the page still works, saying so in French, when Airflow cannot be reached."""
+sees each commune's last and next runs, re-runs a commune from the page (in Chromium too,
+signed in through the OpenID provider), and the page still works, saying so in French, when
+Airflow cannot be reached."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import httpx
 import lxml.html
 import pytest
 from fastapi.testclient import TestClient
+from oidc_provider import OidcProvider
 from playwright.sync_api import expect
 
 from catalog import accounts
@@ -257,43 +259,63 @@ def browser():
         launched.close()
 
 
-def test_the_data_team_filters_by_commune_then_reruns_it_in_chromium(
-    deployed, configured, browser
+def test_the_data_team_signs_in_filters_by_commune_then_reruns_it_in_chromium(
+    deployed, configured, browser, tmp_path, monkeypatch
 ) -> None:
+    """The data team's day in a browser: signed in through the OpenID provider (no token),
+    it filters the page, re-runs a commune (a form carrying the session's CSRF token) and
+    follows the run to Airflow."""
     store = deployed.store
-    with running_catalog(store) as base:
-        # a data-team token until the portal's sessions reach this page
-        context = browser.new_context(locale="fr-FR", extra_http_headers=team(store))
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{base}{PAGE}")
-        communes = page.locator("#table-communes tbody tr")
-        expect(communes).to_have_count(3)
-
-        page.get_by_label("Commune", exact=True).select_option(label="Écully")
-        page.get_by_role("button", name="Filtrer").click()
-        expect(page).to_have_url(re.compile(r"commune=ecully"))
-        expect(communes).to_have_count(1)
-        datasets = page.locator("#sante tbody tr")
-        expect(datasets).to_have_count(1)
-        expect(datasets.first).to_contain_text("ecully-bancs-publics")
-
-        page.get_by_role("button", name="Relancer le traitement de Écully").click()
-        expect(page.get_by_role("status")).to_contain_text(
-            "Relance du traitement d'Écully demandée à Airflow."
-        )
-        row = page.locator("#commune-ecully")
-        expect(row).to_contain_text("en file d'attente")
-        logs = row.get_by_role("link", name=re.compile("journaux dans Airflow"))
-        expect(logs).to_have_attribute("href", re.compile(r"/dags/commune_ecully/runs/manual__"))
-
-        header = page.locator("#sante th", has_text="Dernière mise à jour")
-        header.get_by_role("link").click()
-        expect(page.locator("#sante th", has_text="Dernière mise à jour")).to_have_attribute(
-            "aria-sort", "ascending"
-        )
-        context.close()
-        assert errors == []
+    habilitations = tmp_path / "habilitations.yaml"
+    habilitations.write_text("equipe-data:\n  courriels: [camille@grandlyon.example.org]\n")
+    with OidcProvider().serving() as issuer:
+        for name, value in {
+            "OPENDATA_OIDC_ISSUERS": f"proconnect={issuer.issuer}",
+            "OPENDATA_OIDC_CLIENT_ID_PROCONNECT": issuer.client_id,
+            "OPENDATA_OIDC_CLIENT_SECRET_PROCONNECT": issuer.client_secret,
+            "OPENDATA_SESSION_SECRET": secrets.token_urlsafe(32),
+            "OPENDATA_SESSION_SECURE": "0",  # plain http on loopback
+            "OPENDATA_HABILITATIONS_FILE": str(habilitations),
+        }.items():
+            monkeypatch.setenv(name, value)
+        issuer.next_user = {"sub": "equipe-1", "email": "camille@grandlyon.example.org"}
+        with running_catalog(store) as base:
+            rerun_in_the_browser(browser, base)
     runs = airflow_runs(configured, "commune_ecully")
     assert any(r["run_type"] == "manual" for r in runs)
+
+
+def rerun_in_the_browser(browser, base: str) -> None:
+    context = browser.new_context(locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base}{PAGE}")  # to the provider and back, signed in
+    expect(page.get_by_role("heading", level=1)).to_have_text("Santé des jeux de données")
+    communes = page.locator("#table-communes tbody tr")
+    expect(communes).to_have_count(3)
+
+    page.get_by_label("Commune", exact=True).select_option(label="Écully")
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page).to_have_url(re.compile(r"commune=ecully"))
+    expect(communes).to_have_count(1)
+    datasets = page.locator("#sante tbody tr")
+    expect(datasets).to_have_count(1)
+    expect(datasets.first).to_contain_text("ecully-bancs-publics")
+
+    page.get_by_role("button", name="Relancer le traitement d'Écully").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Relance du traitement d'Écully demandée à Airflow."
+    )
+    row = page.locator("#commune-ecully")
+    expect(row).to_contain_text("en file d'attente")
+    logs = row.get_by_role("link", name=re.compile("journaux dans Airflow"))
+    expect(logs).to_have_attribute("href", re.compile(r"/dags/commune_ecully/runs/manual__"))
+
+    header = page.locator("#sante th", has_text="Dernière mise à jour")
+    header.get_by_role("link").click()
+    expect(page.locator("#sante th", has_text="Dernière mise à jour")).to_have_attribute(
+        "aria-sort", "ascending"
+    )
+    context.close()
+    assert errors == []

@@ -84,6 +84,7 @@ PAGE = "/equipe-data/sante"
 RERUN = "de relancer le traitement d'une commune"
 ACKNOWLEDGE = "d'acquitter un avertissement"
 install_date_filters(TEMPLATES.env)
+TEMPLATES.env.filters["de_lieu"] = of_place  # « d'Écully », « de Lyon »
 
 
 def check_data_team(request: Request, store: CatalogStore) -> None:
