@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from croniter import croniter
 
-from core.producers import SECONDS
+from core.producers import schedule as parse_schedule
 from core.wording import french_moment, rfc3339
 
 # Airflow's cron presets (airflow.utils.dates); @once, @continuous and None have no instant.
@@ -49,11 +49,10 @@ def written(schedule: str | timedelta) -> str:
 def next_run(schedule: str | timedelta | None, after: datetime) -> datetime | None:
     """The first instant of `schedule` strictly after `after` (naive UTC, as the store keeps
     instants); None for a schedule without regular instants."""
-    period = SECONDS.match(written(schedule or ""))
-    if period is not None and int(period[1]) > 0:
-        return after.replace(microsecond=0) + timedelta(seconds=int(period[1]))
-    assert not isinstance(schedule, timedelta)
-    cron = cron_of(schedule)
+    parsed = schedule if isinstance(schedule, timedelta) else parse_schedule(schedule)
+    if isinstance(parsed, timedelta):  # a period: the next run comes within one period
+        return after.replace(microsecond=0) + parsed
+    cron = cron_of(parsed)
     if cron is None:
         return None
     return croniter(cron, after.replace(microsecond=0)).get_next(datetime)
