@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from catalog.store import search_index
 from catalog.store.concerns import CatalogStore, SpatialTables
 from catalog.store.tables import (
     audit_table,
@@ -65,8 +66,10 @@ class SqlCatalogStore(CatalogStore):
         self.files_dir = files_dir
         files_dir.mkdir(parents=True, exist_ok=True)
         catalog_metadata.create_all(self.engine)
+        search_index.ensure(self.engine, self.text_index)
 
     spatial: SpatialTables | None = None  # rows in files only; PostGIS has tables
+    text_index: search_index.TextIndex = search_index.SqliteText()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -114,7 +117,14 @@ class SqlCatalogStore(CatalogStore):
         return _release(row) if row else None
 
     def current_releases(self) -> dict[str, Release]:
-        query = (
+        with self.engine.connect() as conn:
+            return {
+                row["dataset"]: _release(row)
+                for row in conn.execute(self._current_releases_query()).mappings()
+            }
+
+    def _current_releases_query(self) -> sa.Select:
+        return (
             sa.select(releases_table)
             .join(structures_table, structures_table.c.current_release == releases_table.c.id)
             .join(
@@ -125,8 +135,23 @@ class SqlCatalogStore(CatalogStore):
                 ),
             )
         )
+
+    def search(
+        self, query: search_index.SearchQuery, readers: search_index.Readers, today: date
+    ) -> search_index.SearchPage:
         with self.engine.connect() as conn:
-            return {row["dataset"]: _release(row) for row in conn.execute(query).mappings()}
+            return search_index.search(conn, self.text_index, query, readers, today)
+
+    def listed(self, slugs: list[str]) -> list[tuple[Dataset, Release]]:
+        """The datasets named, with their current release, in the order given."""
+        if not slugs:
+            return []
+        datasets = sa.select(datasets_table).where(datasets_table.c.slug.in_(slugs))
+        releases = self._current_releases_query().where(releases_table.c.dataset.in_(slugs))
+        with self.engine.connect() as conn:
+            found = {row["slug"]: _dataset(row) for row in conn.execute(datasets).mappings()}
+            current = {row["dataset"]: _release(row) for row in conn.execute(releases).mappings()}
+        return [(found[s], current[s]) for s in slugs if s in found and s in current]
 
     def releases(self, slug: str) -> list[Release]:
         query = (
@@ -257,6 +282,7 @@ class SqlCatalogStore(CatalogStore):
                 )
             )
         self._insert_submission(conn, submission, "publiee", release_id)
+        search_index.refresh(conn, self.text_index, new.dataset)
 
     def confirm(
         self,
@@ -277,6 +303,7 @@ class SqlCatalogStore(CatalogStore):
                 )
             )
             self._insert_submission(conn, submission, "confirmee", submission.release)
+            search_index.refresh(conn, self.text_index, slug)
 
     def record_rejection(self, submission: SubmissionRecord) -> None:
         with self.engine.begin() as conn:
@@ -361,6 +388,7 @@ class SqlCatalogStore(CatalogStore):
             conn.execute(
                 datasets_table.update().where(datasets_table.c.slug == slug).values(status=status)
             )
+            search_index.refresh(conn, self.text_index, slug)
 
     def record_event(
         self, dataset: str, kind: str, title: str, details: dict[str, Any], key: str

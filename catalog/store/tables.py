@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 catalog_metadata = sa.MetaData()
 
@@ -201,4 +202,42 @@ sessions_table = sa.Table(
     sa.Column("id_token", sa.Text),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
+# The search index (issue #20, `catalog.store.search_index`): one entry per dataset the
+# portal may list, its themes, and the index's version. The words are in `search_text` (an
+# FTS5 table, SQLite) or in `document` (a tsvector, PostgreSQL; unused on SQLite).
+search_entries_table = sa.Table(
+    "search_entries",
+    catalog_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("slug", sa.String(80), nullable=False, unique=True),
+    sa.Column("producer", sa.String(80), nullable=False, index=True),
+    sa.Column("access", sa.String(20), nullable=False),
+    sa.Column("licence", sa.String(80), nullable=False),
+    sa.Column("geographic", sa.Boolean, nullable=False),
+    sa.Column("title_sort", sa.Text, nullable=False),
+    sa.Column("updated", sa.Date, nullable=False),
+    sa.Column("next_due", sa.Date),  # None: no periodic commitment, never late
+    sa.Column("document", sa.Text().with_variant(postgresql.TSVECTOR(), "postgresql")),
+    sa.Index("ix_search_entries_document", "document", postgresql_using="gin"),
+)
+
+search_themes_table = sa.Table(
+    "search_themes",
+    catalog_metadata,
+    sa.Column(
+        "entry",
+        sa.Integer,
+        sa.ForeignKey("search_entries.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("theme", sa.String(40), primary_key=True, index=True),
+)
+
+search_state_table = sa.Table(
+    "search_state",
+    catalog_metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
 )
