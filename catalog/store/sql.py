@@ -147,7 +147,20 @@ class SqlCatalogStore(CatalogStore):
         if not slugs:
             return []
         datasets = sa.select(datasets_table).where(datasets_table.c.slug.in_(slugs))
-        releases = self._current_releases_query().where(releases_table.c.dataset.in_(slugs))
+        # from the datasets named, by primary keys only (never a scan of every release)
+        releases = (
+            sa.select(releases_table)
+            .select_from(datasets_table)
+            .join(
+                structures_table,
+                sa.and_(
+                    structures_table.c.dataset == datasets_table.c.slug,
+                    structures_table.c.version == datasets_table.c.current_version,
+                ),
+            )
+            .join(releases_table, releases_table.c.id == structures_table.c.current_release)
+            .where(datasets_table.c.slug.in_(slugs))
+        )
         with self.engine.connect() as conn:
             found = {row["slug"]: _dataset(row) for row in conn.execute(datasets).mappings()}
             current = {row["dataset"]: _release(row) for row in conn.execute(releases).mappings()}
