@@ -249,6 +249,36 @@ def build(folder: Path, backend: str, count: int) -> tuple[str, Path]:
     return settings.store_url, settings.files_dir
 
 
+def same_answers(first: tuple[str, Path], second: tuple[str, Path]) -> list[str]:
+    """The queries of the mix on which two catalogues (the same one on both backends)
+    answer differently: total, facets or the page's order."""
+    sys.path.insert(0, str(ROOT))
+    from datetime import date
+
+    from catalog.store import open_store
+    from catalog.store.search_index import Readers, SearchQuery
+
+    stores = [open_store(url, files_dir) for url, files_dir in (first, second)]
+    differences = []
+    try:
+        for params in QUERIES:
+            filters = {k: v for k, v in params.items() if k not in ("q", "tri", "page", "taille")}
+            query = SearchQuery(
+                params.get("q", ""),
+                filters,
+                params.get("tri", "pertinence"),
+                int(params.get("page", 1)),
+                int(params.get("taille", 20)),
+            )
+            one, other = (s.search(query, Readers(), date(2026, 12, 1)) for s in stores)
+            if (one.total, one.facets, one.slugs) != (other.total, other.facets, other.slugs):
+                differences.append(str(params))
+    finally:
+        for store in stores:
+            store.close()
+    return differences
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
@@ -257,6 +287,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "bench-search")
     parser.add_argument("--write", action="store_true", help="bench/SEARCH_RESULTS.md")
+    parser.add_argument("--check", action="store_true", help="compare the backends' answers")
     args = parser.parse_args()
     if args.serve:
         _serve_here(args.serve)
@@ -265,6 +296,12 @@ def main() -> int:
     for backend in args.backends:
         for size in args.sizes:
             catalogues[backend, size] = build(args.folder / f"{backend}-{size}", backend, size)
+    if {"sqlite", "postgis"} <= set(args.backends):
+        for size in args.sizes:
+            differ = same_answers(catalogues["sqlite", size], catalogues["postgis", size])
+            print(f"  {size} jeux : réponses identiques sur les deux bases : {not differ} {differ}")
+    if args.check:
+        return 0
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {key: [] for key in catalogues}
     for round_number in range(args.rounds):
         for key, (url, files_dir) in catalogues.items():

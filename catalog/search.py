@@ -18,12 +18,12 @@ from datetime import date
 from typing import Any
 
 from catalog.store import Search
-from catalog.store.search_index import FACETS, SORTS, Readers, SearchQuery
+from catalog.store.search_index import BY_SLUG, FACETS, SORTS, Readers, SearchQuery
 from core import clock
 from core.access import Principal
 from core.records import Dataset, Release
 
-__all__ = ["FACETS", "SORTS", "Hit", "Query", "readers_of", "search"]
+__all__ = ["BY_SLUG", "FACETS", "SORTS", "Hit", "Query", "readers_of", "search"]
 
 Query = SearchQuery
 ACCESS_LEVELS = ("public", "restreint", "agents")

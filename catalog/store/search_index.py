@@ -50,6 +50,7 @@ from core.vocabularies import normalise_label
 INDEX_VERSION = 1  # raise it when what is indexed changes: stores rebuild at opening
 FACETS = ("commune", "theme", "licence", "format", "geographique", "statut")
 SORTS = ("pertinence", "mise-a-jour", "titre")
+BY_SLUG = "identifiant"  # the order of a commune's page (not offered to the API)
 FIELDS = ("title", "keywords", "description")
 WEIGHTS = {"title": 3, "keywords": 2, "description": 1}
 # Ignored in queries (not in texts): they would only demand a word found everywhere.
@@ -423,6 +424,8 @@ def _order(
         score = " + ".join(parts)
     if sort == "mise-a-jour":
         return score, f"e.updated DESC, {slug}"
+    if sort == BY_SLUG:
+        return score, slug
     if sort == "titre" or not terms:
         return score, f"{title}, {slug}"
     return score, f"score DESC, {title}, {slug}"
