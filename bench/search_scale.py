@@ -84,9 +84,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(store_url: str, files_dir: Path, port: int) -> subprocess.Popen:
-    """The catalogue's ASGI application on `port`, in a uvicorn process of its own."""
+def serve(store_url: str, files_dir: Path, port: int, code: Path = ROOT) -> subprocess.Popen:
+    """The catalogue's ASGI application on `port`, in a uvicorn process of its own; `code`:
+    the project's checkout to serve (another one: the code before the index)."""
     env = {**os.environ, "OPENDATA_STORE_URL": store_url, "OPENDATA_RATE_LIMIT": "off"}
+    env["SEARCH_BENCH_CODE"] = str(code)
     env["OPENDATA_DATA_DIR"] = str(files_dir.parent)
     producers = files_dir.parent.parent / "producers.yaml"  # bench_catalogue's
     if producers.is_file():
@@ -102,7 +104,7 @@ def serve(store_url: str, files_dir: Path, port: int) -> subprocess.Popen:
 
 def _serve_here(port: int) -> None:
     """`--serve PORT`: run the application on the settings' store, without OGC services."""
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, os.environ.get("SEARCH_BENCH_CODE", str(ROOT)))
     import uvicorn
 
     from catalog.ogc.services import ServicesRefresher
@@ -176,14 +178,19 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def measure_search(
-    store_url: str, files_dir: Path, *, repeat: int = 5, load_requests: int = 800
+    store_url: str,
+    files_dir: Path,
+    *,
+    repeat: int = 5,
+    load_requests: int = 800,
+    code: Path = ROOT,
 ) -> dict[str, Any]:
     """Serve the catalogue of `store_url` (files in `files_dir`) and measure its search:
     p50 / p95 of the query mix (ms, one client), requests per second under 8 client threads,
     and the home page's p50 (ms). Also the number of datasets listed."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = serve(store_url, Path(files_dir), port)
+    server = serve(store_url, Path(files_dir), port, code)
     try:
         wait_until_up(f"{base}/api/datasets?taille=1", server)
         api = [
@@ -192,7 +199,7 @@ def measure_search(
         home = [requests.Request("GET", f"{base}/", params=q).prepare().url for q in HOME_PAGES]
         session = requests.Session()
         total = session.get(f"{base}/api/datasets?taille=1", timeout=60).json()["total"]
-        _latencies(session, api + home, 2)  # warm-up: connections, caches, the planner
+        _latencies(session, api + home, min(2, repeat))  # warm-up: connections, caches, the planner
         searches = _latencies(session, [u for u in api if u], repeat)
         pages = _latencies(session, home, repeat * 3)
         rps = _throughput(api, load_requests)
@@ -288,6 +295,9 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "bench-search")
     parser.add_argument("--write", action="store_true", help="bench/SEARCH_RESULTS.md")
     parser.add_argument("--check", action="store_true", help="compare the backends' answers")
+    parser.add_argument(
+        "--before", help="git revision of the code before the index: measured once on SQLite"
+    )
     args = parser.parse_args()
     if args.serve:
         _serve_here(args.serve)
@@ -310,10 +320,49 @@ def main() -> int:
             print(f"  tour {round_number + 1} {key[0]} {key[1]}: {_line(figures)}", flush=True)
     medians = {key: _median(found) for key, found in runs.items()}
     report = _report(medians, args.sizes, args.backends, args.rounds)
+    if args.before:
+        report += _before(args.before, args.folder, catalogues, medians, args.sizes)
     print(report)
     if args.write:
         (HERE / "SEARCH_RESULTS.md").write_text(report, encoding="utf-8")
     return 0
+
+
+def _before(
+    revision: str,
+    folder: Path,
+    catalogues: dict[tuple[str, int], tuple[str, Path]],
+    medians: dict[tuple[str, int], dict[str, Any]],
+    sizes: list[int],
+) -> str:
+    """The code before the index, on the SQLite catalogues: one light run each."""
+    code = folder / "before"
+    if not code.is_dir():
+        code.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", revision], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(code)], input=archive, check=True)
+    lines = [
+        "",
+        f"## Avant l'index (code de `{revision}`, même catalogue SQLite, un tour léger)",
+        "",
+        "Chaque case : avant → après.",
+        "",
+        "| jeux | recherche p50 (ms) | req/s (8 clients) | accueil p50 (ms) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for size in (min(sizes), max(sizes)):
+        url, files_dir = catalogues["sqlite", size]
+        old = measure_search(url, files_dir, repeat=1, load_requests=48, code=code)
+        new = medians["sqlite", size]
+        print(f"  avant, sqlite {size}: {_line(old)}", flush=True)
+        lines.append(
+            f"| {size:,} | {old['search_p50_ms']:.1f} → {new['search_p50_ms']:.1f} | "
+            f"{old['search_rps']:.1f} → {new['search_rps']:.0f} | "
+            f"{old['home_p50_ms']:.1f} → {new['home_p50_ms']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
