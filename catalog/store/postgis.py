@@ -47,7 +47,7 @@ from psycopg import sql
 
 from catalog.store import search_index
 from catalog.store.concerns import LayerSource
-from catalog.store.sql import SqlCatalogStore
+from catalog.store.sql import SqlCatalogStore, search_cache_size
 from catalog.store.tables import datasets_table, notices_table, structures_table
 from core.records import NewRelease, SubmissionRecord
 
@@ -143,6 +143,7 @@ class PostgisCatalogStore(SqlCatalogStore):
         files_dir.mkdir(parents=True, exist_ok=True)
         upgrade_schema(self.engine)
         self.spatial = PostgisTables(self.engine)
+        self._answers = search_index.AnswerCache(search_cache_size())
 
     text_index: search_index.TextIndex = search_index.PostgresText()
 

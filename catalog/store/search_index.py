@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -47,7 +47,8 @@ from core.dates import dates_of
 from core.records import Dataset
 from core.vocabularies import normalise_label
 
-INDEX_VERSION = 1  # raise it when what is indexed changes: stores rebuild at opening
+INDEX_VERSION = 2  # raise it when the index changes: stores rebuild it at opening
+CACHE_SIZE = 256  # answers kept per store, each for one state of the index
 FACETS = ("commune", "theme", "licence", "format", "geographique", "statut")
 SORTS = ("pertinence", "mise-a-jour", "titre")
 BY_SLUG = "identifiant"  # the order of a commune's page (not offered to the API)
@@ -136,7 +137,6 @@ class SqliteText:
     """SQLite: an FTS5 table whose rowid is the entry's, forms and stems in their own
     columns (a query word is a prefix of a form, or equal to a stem)."""
 
-    collate = ""
     COLUMNS = tuple(f"{name}_{kind}" for name in FIELDS for kind in ("forms", "stems"))
 
     def create(self, conn: sa.Connection) -> None:
@@ -161,7 +161,7 @@ class SqliteText:
             conn.execute(sa.text("DELETE FROM search_text WHERE rowid = :e"), {"e": entry})
 
     def clear(self, conn: sa.Connection) -> None:
-        conn.exec_driver_sql("DELETE FROM search_text")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS search_text")
 
     def matches(self, param: str) -> str:
         return f"e.id IN (SELECT rowid FROM search_text WHERE search_text MATCH :{param})"
@@ -178,7 +178,6 @@ class PostgresText:
     """PostgreSQL: a `tsvector` per entry, forms and stems (marked « = ») weighted A, B, C
     by field, under a GIN index."""
 
-    collate = ' COLLATE "C"'  # code point order, as on SQLite, whatever the database's
     LABELS = {"title": "A", "keywords": "B", "description": "C"}
     POSITIONS = {"A": 1, "B": 2, "C": 3}
 
@@ -232,10 +231,13 @@ def refresh(conn: sa.Connection, text: TextIndex, slug: str) -> None:
 
 def rebuild(conn: sa.Connection, text: TextIndex) -> None:
     """Index every listed dataset again (a store indexed by another version, or by none)."""
-    text.create(conn)
     text.clear(conn)
-    conn.execute(search_themes_table.delete())
-    conn.execute(search_entries_table.delete())
+    tables = [search_themes_table, search_entries_table]
+    for table in tables:  # derived: dropped and made again as this version defines them
+        table.drop(conn, checkfirst=True)
+    for table in reversed(tables):
+        table.create(conn)
+    text.create(conn)
     current = (
         sa.select(datasets_table)
         .join(
@@ -310,6 +312,46 @@ def _insert(conn: sa.Connection, text: TextIndex, dataset: Dataset) -> None:
 
 
 # --- searching -----------------------------------------------------------------------------------
+
+
+def generation(conn: sa.Connection) -> tuple[int, int]:
+    """The index's state: entries are only inserted (under ids never reused) or deleted, so
+    the greatest id and the count change with every change, and never come back."""
+    latest, count = conn.execute(sa.text("SELECT max(id), count(*) FROM search_entries")).one()
+    return int(latest or 0), int(count)
+
+
+class AnswerCache:
+    """The latest answers of one store, each valid for the state of the index it was
+    computed on (`generation`): a change of any dataset makes every one of them stale."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._answers: OrderedDict[Any, SearchPage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def search(
+        self,
+        conn: sa.Connection,
+        text: TextIndex,
+        query: SearchQuery,
+        readers: Readers,
+        today: date,
+    ) -> SearchPage:
+        if self.size <= 0:
+            return search(conn, text, query, readers, today)
+        key = (generation(conn), repr(query), readers, today)
+        with self._lock:
+            known = self._answers.get(key)
+            if known is not None:
+                self._answers.move_to_end(key)
+                return known
+        answer = search(conn, text, query, readers, today)
+        with self._lock:
+            self._answers[key] = answer
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+        return answer
 
 
 def search(
@@ -412,7 +454,7 @@ def _order(
     text: TextIndex, terms: list[Word], sort: str, params: dict[str, Any]
 ) -> tuple[str, str]:
     """The score expression, and the ORDER BY (the slug last: a stable order)."""
-    title, slug = f"e.title_sort{text.collate}", f"e.slug{text.collate}"
+    title, slug = "e.title_sort", "e.slug"  # code point order on both backends
     score = "0"
     if terms:
         parts = []
@@ -423,7 +465,7 @@ def _order(
                 parts.append(f"CASE WHEN {text.matches(param)} THEN {WEIGHTS[name]} ELSE 0 END")
         score = " + ".join(parts)
     if sort == "mise-a-jour":
-        return score, f"e.updated DESC, {slug}"
+        return score, f"e.updated DESC, {slug} DESC"  # the index, read backwards
     if sort == BY_SLUG:
         return score, slug
     if sort == "titre" or not terms:

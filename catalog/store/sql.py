@@ -9,6 +9,7 @@ release served.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import uuid
@@ -67,6 +68,7 @@ class SqlCatalogStore(CatalogStore):
         files_dir.mkdir(parents=True, exist_ok=True)
         catalog_metadata.create_all(self.engine)
         search_index.ensure(self.engine, self.text_index)
+        self._answers = search_index.AnswerCache(search_cache_size())
 
     spatial: SpatialTables | None = None  # rows in files only; PostGIS has tables
     text_index: search_index.TextIndex = search_index.SqliteText()
@@ -140,7 +142,7 @@ class SqlCatalogStore(CatalogStore):
         self, query: search_index.SearchQuery, readers: search_index.Readers, today: date
     ) -> search_index.SearchPage:
         with self.engine.connect() as conn:
-            return search_index.search(conn, self.text_index, query, readers, today)
+            return self._answers.search(conn, self.text_index, query, readers, today)
 
     def listed(self, slugs: list[str]) -> list[tuple[Dataset, Release]]:
         """The datasets named, with their current release, in the order given."""
@@ -653,6 +655,11 @@ class SqlCatalogStore(CatalogStore):
 
     def _release_dir(self, dataset: str, release_id: str) -> Path:
         return self.files_dir / dataset / release_id
+
+
+def search_cache_size() -> int:
+    """OPENDATA_SEARCH_CACHE: answers kept per process (0: none, every search is computed)."""
+    return int(os.environ.get("OPENDATA_SEARCH_CACHE", search_index.CACHE_SIZE))
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -23,12 +23,12 @@ def upgrade() -> None:
     op.create_table(
         "search_entries",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("slug", sa.String(length=80), nullable=False),
+        sa.Column("slug", sa.Text(collation="C"), nullable=False),
         sa.Column("producer", sa.String(length=80), nullable=False),
         sa.Column("access", sa.String(length=20), nullable=False),
         sa.Column("licence", sa.String(length=80), nullable=False),
         sa.Column("geographic", sa.Boolean(), nullable=False),
-        sa.Column("title_sort", sa.Text(), nullable=False),
+        sa.Column("title_sort", sa.Text(collation="C"), nullable=False),
         sa.Column("updated", sa.Date(), nullable=False),
         sa.Column("next_due", sa.Date(), nullable=True),
         sa.Column("document", postgresql.TSVECTOR(), nullable=True),
@@ -36,14 +36,18 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug"),
     )
     op.create_index(
-        op.f("ix_search_entries_producer"), "search_entries", ["producer"], unique=False
-    )
-    op.create_index(
         "ix_search_entries_document",
         "search_entries",
         ["document"],
         unique=False,
         postgresql_using="gin",
+    )
+    op.create_index("ix_search_entries_title", "search_entries", ["title_sort", "slug"])
+    op.create_index("ix_search_entries_updated", "search_entries", ["updated", "slug"])
+    op.create_index(
+        "ix_search_entries_facets",
+        "search_entries",
+        ["producer", "licence", "geographic", "next_due", "access"],
     )
     op.create_table(
         "search_themes",
@@ -65,6 +69,6 @@ def downgrade() -> None:
     op.drop_table("search_state")
     op.drop_index(op.f("ix_search_themes_theme"), table_name="search_themes")
     op.drop_table("search_themes")
-    op.drop_index("ix_search_entries_document", table_name="search_entries")
-    op.drop_index(op.f("ix_search_entries_producer"), table_name="search_entries")
+    for index in ("document", "title", "updated", "facets"):
+        op.drop_index(f"ix_search_entries_{index}", table_name="search_entries")
     op.drop_table("search_entries")
