@@ -84,10 +84,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(store_url: str, files_dir: Path, port: int, code: Path = ROOT) -> subprocess.Popen:
+def serve(
+    store_url: str, files_dir: Path, port: int, code: Path = ROOT, cache: bool = True
+) -> subprocess.Popen:
     """The catalogue's ASGI application on `port`, in a uvicorn process of its own; `code`:
-    the project's checkout to serve (another one: the code before the index)."""
+    the project's checkout to serve (another one: the code before the index); `cache`:
+    whether answers are kept for the index's state (OPENDATA_SEARCH_CACHE)."""
     env = {**os.environ, "OPENDATA_STORE_URL": store_url, "OPENDATA_RATE_LIMIT": "off"}
+    if not cache:
+        env["OPENDATA_SEARCH_CACHE"] = "0"
     env["SEARCH_BENCH_CODE"] = str(code)
     env["OPENDATA_DATA_DIR"] = str(files_dir.parent)
     producers = files_dir.parent.parent / "producers.yaml"  # bench_catalogue's
@@ -184,13 +189,14 @@ def measure_search(
     repeat: int = 5,
     load_requests: int = 800,
     code: Path = ROOT,
+    cache: bool = True,
 ) -> dict[str, Any]:
     """Serve the catalogue of `store_url` (files in `files_dir`) and measure its search:
     p50 / p95 of the query mix (ms, one client), requests per second under 8 client threads,
     and the home page's p50 (ms). Also the number of datasets listed."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = serve(store_url, Path(files_dir), port, code)
+    server = serve(store_url, Path(files_dir), port, code, cache)
     try:
         wait_until_up(f"{base}/api/datasets?taille=1", server)
         api = [
@@ -295,6 +301,7 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "bench-search")
     parser.add_argument("--write", action="store_true", help="bench/SEARCH_RESULTS.md")
     parser.add_argument("--check", action="store_true", help="compare the backends' answers")
+    parser.add_argument("--uncached", action="store_true", help="one more round, no cache")
     parser.add_argument(
         "--before", help="git revision of the code before the index: measured once on SQLite"
     )
@@ -313,6 +320,11 @@ def main() -> int:
     if args.check:
         return 0
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {key: [] for key in catalogues}
+    for _, (url, files_dir) in catalogues.items():  # an index of another version: rebuilt
+        sys.path.insert(0, str(ROOT))
+        from catalog.store import open_store
+
+        open_store(url, files_dir).close()
     for round_number in range(args.rounds):
         for key, (url, files_dir) in catalogues.items():
             figures = measure_search(url, files_dir)
@@ -320,6 +332,14 @@ def main() -> int:
             print(f"  tour {round_number + 1} {key[0]} {key[1]}: {_line(figures)}", flush=True)
     medians = {key: _median(found) for key, found in runs.items()}
     report = _report(medians, args.sizes, args.backends, args.rounds)
+    if args.uncached:
+        computed = {}
+        for key, (url, files_dir) in catalogues.items():
+            computed[key] = measure_search(url, files_dir, cache=False)
+            print(f"  sans cache {key[0]} {key[1]}: {_line(computed[key])}", flush=True)
+        report += "\n## Sans cache des réponses (OPENDATA_SEARCH_CACHE=0, un tour)\n\n"
+        report += "Chaque recherche est calculée par la base : le coût propre de l'index.\n"
+        report += _report(computed, args.sizes, args.backends, 1).split("\n", 4)[4]
     if args.before:
         report += _before(args.before, args.folder, catalogues, medians, args.sizes)
     print(report)
