@@ -48,6 +48,7 @@ CHUNK = 500_000
 COMMUNES = ["Lyon", "Villeurbanne", "Vénissieux", "Écully", "Vaulx-en-Velin", "Bron", "Caluire"]
 CATEGORIES = ["voirie", "propreté", "éclairage", "espaces verts", "stationnement"]
 MB = 1024 * 1024
+EXCEL_ROWS = 1_048_576
 
 
 def table_schema(geographic: bool) -> dict:
@@ -399,8 +400,10 @@ def main() -> None:
             results["rows_table"] = rows_timings(url, "lyon-releves")
             results["rows_map"] = rows_timings(url, "lyon-releves-carte")
             results["downloads"] = {}
+            # XLSX holds 1,048,576 rows a sheet: offered for the smaller files only
+            spreadsheet = ["xlsx"] if args.rows < EXCEL_ROWS else []
             for slug, formats in (
-                ("lyon-releves", ["csv", "parquet", "json", "xlsx"]),
+                ("lyon-releves", ["csv", "parquet", "json", *spreadsheet]),
                 (
                     "lyon-releves-carte",
                     ["csv", "parquet", "geojson", "gpkg", "kml", "shp", "geoparquet"],
