@@ -166,7 +166,7 @@ def test_odbl_downloads_carry_the_share_alike_notice(catalog):
 
 
 def test_derived_files_are_written_chunk_by_chunk(catalog, tmp_path, monkeypatch):
-    from catalog.store.downloads import tables
+    from catalog.store.downloads import tables, xlsx
 
     monkeypatch.setattr(tables, "CHUNK_ROWS", 1)  # two points: two chunks
     for fmt in ("gpkg", "shp"):
@@ -178,6 +178,11 @@ def test_derived_files_are_written_chunk_by_chunk(catalog, tmp_path, monkeypatch
         io.BytesIO(requests.get(url(catalog, "xlsx", 3857), timeout=30).content)
     )
     assert book["donnees"].max_row == 3
+    monkeypatch.setattr(xlsx, "SHEET_ROWS", 2)  # a header and a row a sheet, as Excel's limit
+    content = requests.get(url(catalog, "xlsx", 2154), timeout=30).content
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    assert book.sheetnames == ["donnees", "donnees_2", "licence"]
+    assert [row[1] for row in book["donnees_2"].values] == ["materiau", "métal"]
     # GeoParquet in another CRS: every chunk's rows, and a bounding box holding them all
     content = requests.get(url(catalog, "geoparquet", 2154), timeout=30).content
     (tmp_path / "bancs.parquet").write_bytes(content)
