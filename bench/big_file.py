@@ -339,11 +339,17 @@ def mb(value: float) -> str:
     return f"{value / MB:.0f} Mo"
 
 
+def note(label: str, value: object) -> object:
+    """A figure printed as soon as it is measured: a long run cut short keeps its figures."""
+    print(f"MESURE {label} {json.dumps(value, default=str)}", flush=True)
+    return value
+
+
 def publish_and_measure(folder: Path, inbox: Path, env: dict[str, str]) -> dict:
     csv_path = inbox / f"{inbox.name}.csv"
     me = [sys.executable, __file__]
-    stream = measured(me + ["_reference", "stream", str(csv_path)])
-    whole = measured(me + ["_reference", "whole", str(csv_path)])
+    stream = note("flux", measured(me + ["_reference", "stream", str(csv_path)]))
+    whole = note("entier", measured(me + ["_reference", "whole", str(csv_path)]))
     submit = measured(
         [
             str(OPENDATA),
@@ -356,6 +362,7 @@ def publish_and_measure(folder: Path, inbox: Path, env: dict[str, str]) -> dict:
         ],
         env,
     )
+    note("soumettre", submit)
     return {"file": csv_path.stat().st_size, "stream": stream, "whole": whole, "submit": submit}
 
 
@@ -397,8 +404,8 @@ def main() -> None:
         try:
             time.sleep(2)
             results["server_idle"] = _status(server.pid, "VmRSS")
-            results["rows_table"] = rows_timings(url, "lyon-releves")
-            results["rows_map"] = rows_timings(url, "lyon-releves-carte")
+            results["rows_table"] = note("lignes", rows_timings(url, "lyon-releves"))
+            results["rows_map"] = note("lignes-carte", rows_timings(url, "lyon-releves-carte"))
             results["downloads"] = {}
             # XLSX holds 1,048,576 rows a sheet: offered for the smaller files only
             spreadsheet = ["xlsx"] if args.rows < EXCEL_ROWS else []
@@ -417,6 +424,7 @@ def main() -> None:
                     first = download(link, server.pid)
                     again = download(link, server.pid)
                     results["downloads"][f"{slug} {fmt}"] = {"first": first, "again": again}
+                    note(f"{slug}-{fmt}", {"first": first, "again": again})
         finally:
             server.terminate()
             server.wait(30)
