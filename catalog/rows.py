@@ -1,7 +1,7 @@
 """Query a release's rows without downloading it: filters, columns, sort, keyset pages.
 
-Each release gets, on first use, a SQLite copy of its rows beside its files (immutable,
-like the release; built under a temporary name, then renamed); on the PostGIS store, the
+Each release has a SQLite copy of its rows beside its files (immutable, like the release;
+written by the store at publication, `catalog.store.rows_copy`); on the PostGIS store, the
 release's table there answers instead when it can (`run_postgis`). Pages are keyset pages
 (`WHERE (sort key, rowid) > cursor ... LIMIT n`), so a page deep in the table costs what
 the first one does; an index is added to a column the first time rows are sorted by it.
@@ -20,17 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import psycopg
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-import shapely
 import sqlalchemy as sa
 from psycopg import sql as psql
 
-from catalog.store.downloads import build_once, exclusive
+from catalog.store.downloads import exclusive
 from catalog.store.postgis import DATA_SCHEMA, FID, table_name
+from catalog.store.rows_copy import GEOMETRY
+from catalog.store.rows_copy import rows_database as rows_database  # the routes' entry
 from catalog.store.tables import structures_table
 from core.records import Release
 from core.vocabularies import normalise_label
@@ -41,7 +38,6 @@ OPERATOR_NAMES = {*OPERATORS, *TEXT_OPERATORS}
 SQLITE_INTEGER = 2**63 - 1
 TRUE_WORDS, FALSE_WORDS = {"true", "1", "oui", "vrai"}, {"false", "0", "non", "faux"}
 MAX_PAGE = 1000
-GEOMETRY = "__geojson"
 
 
 class QueryError(ValueError):
@@ -66,57 +62,6 @@ class Page:
     geometries: list[str | None] | None
     next_cursor: str | None
     total: int | None
-
-
-def rows_database(parquet: Path, schema: dict[str, Any]) -> Path:
-    """The SQLite copy of a release's rows, made once."""
-    target = parquet.parent / "derived" / f"{parquet.stem}-lignes.sqlite"
-    dates = {f["name"] for f in schema.get("fields", []) if f.get("type") == "date"}
-    return build_once(target, lambda path: _load(parquet, path, dates))
-
-
-def _load(parquet: Path, database: Path, dates: set[str]) -> None:
-    geographic = b"geo" in (pq.read_schema(parquet).metadata or {})
-    table = pq.read_table(parquet)
-    if geographic:  # read as Arrow: integers with blanks stay integers (no pandas detour)
-        geo = json.loads(table.schema.metadata[b"geo"])
-        column = geo["primary_column"]
-        geometry = gpd.GeoSeries.from_wkb(
-            table.column(column).to_numpy(zero_copy_only=False),
-            crs=geo["columns"][column].get("crs") or 4326,
-        ).to_crs(4326)
-        table = table.drop_columns([column])
-        table = table.append_column(GEOMETRY, pa.array(shapely.to_geojson(geometry.values)))
-    for name in dates & set(table.column_names):  # map formats store dates as timestamps
-        position = table.column_names.index(name)
-        table = table.set_column(position, name, pc.cast(table.column(name), pa.date32()))
-    names = table.column_names
-    with sqlite3.connect(database) as conn:
-        columns = ", ".join(
-            f"{_quote(n)} {_sqlite_type(table.schema.field(n).type)}" for n in names
-        )
-        conn.execute(f"CREATE TABLE lignes ({columns})")
-        placeholders = ", ".join("?" for _ in names)
-        for batch in table.to_batches(max_chunksize=50_000):
-            values = [batch.column(i).to_pylist() for i in range(len(names))]
-            conn.executemany(
-                f"INSERT INTO lignes VALUES ({placeholders})",
-                zip(*[[_sqlite_value(v) for v in col] for col in values], strict=True),
-            )
-
-
-def _sqlite_type(kind: pa.DataType) -> str:
-    if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
-        return "INTEGER"
-    if pa.types.is_floating(kind):
-        return "REAL"
-    return "TEXT"
-
-
-def _sqlite_value(value: Any) -> Any:
-    if value is None or isinstance(value, int | float | str):
-        return value
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def _quote(name: str) -> str:

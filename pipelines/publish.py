@@ -9,6 +9,7 @@ the release in atomically.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from catalog.store import Releases
+from catalog.store.downloads import tables
 from catalog.store.downloads.layers import (
     arrow_layer,
+    chunked,
     geojson_options,
-    geoparquet_table,
+    write_geoparquet,
     write_layer,
 )
 from catalog.store.downloads.tables import datetimes_as_iso, neutralise_formulas
@@ -88,27 +91,41 @@ def _with_release(submission: SubmissionRecord, release_id: str) -> SubmissionRe
 
 def write_csv(data: CheckedData, path: Path) -> None:
     """UTF-8, comma-separated; geometries as WKT in WGS84 (unless the positions are already
-    columns of the table); no cell a spreadsheet would run."""
-    table = data.typed
-    if data.geometry is not None and not data.geometry_columns:
-        wkt = data.geometry.to_crs(WGS84).to_wkt()
-        table = table.append_column("geometry", pa.array(wkt.tolist(), type=pa.string()))
-    pacsv.write_csv(
-        neutralise_formulas(datetimes_as_iso(table)),
-        path,
-        write_options=pacsv.WriteOptions(quoting_style="needed"),
-    )
+    columns of the table); no cell a spreadsheet would run. Written chunk by chunk."""
+    writer, schema = None, None
+    options = pacsv.WriteOptions(quoting_style="needed")
+    try:
+        for table in _csv_chunks(data):
+            table = neutralise_formulas(datetimes_as_iso(table))
+            if writer is None:
+                schema = table.schema
+                writer = pacsv.CSVWriter(path, schema, write_options=options)
+            writer.write_table(table.cast(schema))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _csv_chunks(data: CheckedData) -> Iterator[pa.Table]:
+    if data.geometry is None or data.geometry_columns:
+        for start in range(0, max(data.typed.num_rows, 1), tables.CHUNK_ROWS):
+            yield data.typed.slice(start, tables.CHUNK_ROWS)
+        return
+    for table, geometry in chunked(data.typed, data.geometry):
+        wkt = geometry.to_crs(WGS84).to_wkt()
+        yield table.append_column("geometry", pa.array(wkt.tolist(), type=pa.string()))
 
 
 def write_other_distributions(data: CheckedData, folder: Path, name: str) -> list[Distribution]:
+    """Parquet, and for a map GeoParquet, GeoJSON and GeoPackage, written chunk by chunk."""
     parquet = folder / f"{name}.parquet"
     if data.geometry is None:
-        pq.write_table(data.typed, parquet, compression="zstd")
+        pq.write_table(data.typed, parquet, compression="zstd")  # a row group at a time
         return [_describe(parquet, "parquet", None)]
     geometry = data.geometry.reset_index(drop=True)
-    pq.write_table(geoparquet_table(data.typed, geometry), parquet, compression="zstd")
+    write_geoparquet(lambda: chunked(data.typed, geometry), parquet)
     geojson = folder / f"{name}.geojson"
-    wgs84 = arrow_layer(data.typed, geometry.to_crs(WGS84))
+    wgs84 = arrow_layer(data.typed, geometry, WGS84)
     write_layer(wgs84, geojson, "GeoJSON", name, WGS84, geojson_options(WGS84))
     gpkg = folder / f"{name}.gpkg"
     write_layer(arrow_layer(data.typed, geometry), gpkg, "GPKG", name, data.crs, {})

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 import geopandas as gpd
 import openpyxl
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import requests
 from defusedxml import ElementTree
@@ -165,7 +166,7 @@ def test_odbl_downloads_carry_the_share_alike_notice(catalog):
 
 
 def test_derived_files_are_written_chunk_by_chunk(catalog, tmp_path, monkeypatch):
-    from catalog.store.downloads import tables
+    from catalog.store.downloads import tables, xlsx
 
     monkeypatch.setattr(tables, "CHUNK_ROWS", 1)  # two points: two chunks
     for fmt in ("gpkg", "shp"):
@@ -177,6 +178,41 @@ def test_derived_files_are_written_chunk_by_chunk(catalog, tmp_path, monkeypatch
         io.BytesIO(requests.get(url(catalog, "xlsx", 3857), timeout=30).content)
     )
     assert book["donnees"].max_row == 3
+    monkeypatch.setattr(xlsx, "SHEET_ROWS", 2)  # a header and a row a sheet, as Excel's limit
+    content = requests.get(url(catalog, "xlsx", 2154), timeout=30).content
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    assert book.sheetnames == ["donnees", "donnees_2", "licence"]
+    assert [row[1] for row in book["donnees_2"].values] == ["materiau", "métal"]
+    # GeoParquet in another CRS: every chunk's rows, and a bounding box holding them all
+    content = requests.get(url(catalog, "geoparquet", 2154), timeout=30).content
+    (tmp_path / "bancs.parquet").write_bytes(content)
+    frame = gpd.read_parquet(tmp_path / "bancs.parquet")
+    assert sorted(frame["materiau"]) == ["bois", "métal"] and frame.crs.to_epsg() == 2154
+    geo = json.loads(pq.read_schema(tmp_path / "bancs.parquet").metadata[b"geo"])
+    assert geo["columns"]["geometry"]["bbox"] == pytest.approx(list(frame.total_bounds))
+    kml = requests.get(url(catalog, "kml"), timeout=30).text
+    assert kml.count("</Placemark>") == 2
+
+
+def test_a_map_is_published_chunk_by_chunk(submit, dataset_folder, store, monkeypatch, tmp_path):
+    """The files written at publication (CSV, GeoParquet, GeoJSON, GeoPackage), one row
+    per chunk: each holds every row once, in order, and the map's whole extent."""
+    from catalog.store.downloads import tables
+
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 1)
+    lines = "".join(f"{n};site {n};{4.7 + n / 100:.2f};{45.7 + n / 100:.2f}\n" for n in range(5))
+    data = dataset_folder("sites.csv", "id;nom;longitude;latitude\n" + lines, name="sites")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    release = store.current_release("ecully-sites")
+    csv_text = store.release_path(release, "csv").read_text(encoding="utf-8")
+    assert csv_text.count('"nom"') == 1 and csv_text.count("site ") == 5
+    for fmt in ("parquet", "geojson", "gpkg"):
+        path = store.release_path(release, fmt)
+        frame = gpd.read_parquet(path) if fmt == "parquet" else gpd.read_file(path)
+        assert frame["id"].tolist() == [0, 1, 2, 3, 4], fmt
+        assert frame.to_crs(4326).total_bounds == pytest.approx([4.7, 45.7, 4.74, 45.74]), fmt
+    geo = json.loads(pq.read_schema(store.release_path(release, "parquet")).metadata[b"geo"])
+    assert geo["columns"]["geometry"]["bbox"] == pytest.approx([4.7, 45.7, 4.74, 45.74])
 
 
 KML = "{http://www.opengis.net/kml/2.2}"

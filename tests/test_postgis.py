@@ -20,7 +20,7 @@ from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
 from catalog import rows
-from catalog.store import open_store, postgis
+from catalog.store import open_store, postgis, rows_copy
 from catalog.store.sql import SqlCatalogStore
 from catalog.store.tables import datasets_table
 from catalog.web.app import create_app
@@ -383,3 +383,18 @@ def test_datetime_columns_are_paged_from_postgis_as_the_copy_pages_them(
             if cursor is None:
                 break
         assert pages >= 1
+
+
+def test_the_rows_copy_is_written_at_publication_on_both_backends(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """On PostGIS too (text search and the types PostgreSQL cannot match exactly are
+    answered by the copy): no rows request waits for it."""
+    assert submit_sample(backend, tmp_path).status == "publiee"
+    release = backend.store.current_release(SLUG)
+    assert release is not None
+    copy = rows_copy.copy_path(backend.store.release_path(release, "parquet"))
+    assert copy.is_file()
+    schema = published_schema(backend.store, release)
+    page = rows.run(copy, schema, rows.RowQuery(size=3))
+    assert len(page.rows) == 3 and page.geometries and page.geometries[0].startswith("{")

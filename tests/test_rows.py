@@ -2,10 +2,13 @@
 
 import io
 import random
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import requests
+
+from catalog.store import rows_copy
 
 from conftest import deployment, running_catalog, write_submission
 
@@ -145,3 +148,53 @@ def test_contains_ignores_accents_and_case_both_ways(submit, dataset_folder, sto
             found = fetch(url, nom__contains=wanted)["lignes"]
             assert [row["id"] for row in found] == [1, 2, 3, 4], wanted
         assert [r["nom"] for r in fetch(url, nom__contains="MERI")["lignes"]] == names[:5]
+
+
+def copy_of(store, slug: str) -> Path:
+    release = store.current_release(slug)
+    return rows_copy.copy_path(store.release_path(release, "parquet"))
+
+
+def test_the_rows_copy_is_written_at_publication_not_on_the_first_request(
+    submit, dataset_folder, store
+):
+    """The first reuser does not wait for the copy: it exists when the release is switched
+    in, and answering the first request leaves it as it was."""
+    lines = "".join(f"{n};Quartier {n % 3}\n" for n in range(1, 201))
+    data = dataset_folder("salles.csv", "id;quartier\n" + lines, name="salles")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    copy = copy_of(store, "ecully-salles")
+    assert copy.is_file()
+    written = copy.stat()
+    with running_catalog(store) as base:
+        page = fetch(f"{base}/api/datasets/ecully-salles", _taille=5, quartier="Quartier 1")
+    assert [row["id"] for row in page["lignes"]] == [1, 4, 7, 10, 13]
+    # the store's SQLite copy answered (PostGIS answers equalities itself), unchanged
+    assert copy.stat().st_mtime_ns == written.st_mtime_ns and copy.stat().st_ino == written.st_ino
+    assert sorted(p.name for p in copy.parent.glob("*.sqlite")) == [copy.name]
+
+
+def test_a_copy_that_fails_leaves_the_previous_release_served(
+    submit, dataset_folder, store, monkeypatch
+):
+    data = dataset_folder("salles.csv", "id;quartier\n1;Gare\n2;Centre\n", name="salles")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"
+    before = store.current_release("ecully-salles")
+    copy = copy_of(store, "ecully-salles")
+    real_write = rows_copy.write_copy
+
+    def write_then_fail(parquet, database, dates):
+        real_write(parquet, database, dates)  # written, then the disk fills up
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rows_copy, "write_copy", write_then_fail)
+    data = dataset_folder("salles.csv", "id;quartier\n1;Gare\n2;Centre\n3;Mairie\n", name="salles")
+    with pytest.raises(OSError):
+        submit(data, data.parent / "metadata.yaml")
+    assert store.current_release("ecully-salles") == before
+    assert copy_of(store, "ecully-salles") == copy and copy.is_file()
+    assert [d.name for d in (store.files_dir / "ecully-salles").iterdir()] == [before.id]
+    assert not any((store.files_dir / ".staging").iterdir())
+    with running_catalog(store) as base:
+        page = fetch(f"{base}/api/datasets/ecully-salles", quartier__contains="mairie")
+    assert page["lignes"] == []

@@ -1,9 +1,9 @@
 """The catalog store on SQL: `SqlCatalogStore` keeps the catalog in any SQLAlchemy
 database (SQLite for the embedded default; PostgreSQL speaks the same SQL) and the
 distributions as files, one immutable folder per release. Publication is atomic: files are
-staged, moved into a new release folder, and the switch of the current release
-is a single database transaction, so a failure at any step leaves the previous
-release served.
+staged (with the rows API's copy, `rows_copy`), moved into a new release folder, and the
+switch of the current release is a single database transaction, so a failure at any step
+leaves the previous release served.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from catalog.store import search_index
+from catalog.store import rows_copy, search_index
 from catalog.store.concerns import CatalogStore, SpatialTables
 from catalog.store.tables import (
     audit_table,
@@ -208,6 +208,7 @@ class SqlCatalogStore(CatalogStore):
         release_id = f"{clock.now():%Y%m%dT%H%M%S}-{new.content_hash[:12]}-{uuid.uuid4().hex[:6]}"
         target = self._release_dir(new.dataset, release_id)
         target.parent.mkdir(parents=True, exist_ok=True)
+        _write_rows_copy(new, staged)
         staged.rename(target)
         try:
             with self.engine.begin() as conn:
@@ -660,6 +661,14 @@ class SqlCatalogStore(CatalogStore):
 def search_cache_size() -> int:
     """OPENDATA_SEARCH_CACHE: answers kept per process (0: none, every search is computed)."""
     return int(os.environ.get("OPENDATA_SEARCH_CACHE", search_index.CACHE_SIZE))
+
+
+def _write_rows_copy(new: NewRelease, staged: Path) -> None:
+    """The rows API's copy of the release, written before the release is switched in, so
+    that no reuser waits for it; in the staged folder, which a failure removes."""
+    parquet = next((d for d in new.distributions if d.format == "parquet"), None)
+    if parquet is not None and (staged / parquet.filename).is_file():
+        rows_copy.write_at_publication(staged / parquet.filename, new.structure)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

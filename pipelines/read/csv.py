@@ -98,14 +98,22 @@ def _parse_csv(
         if "Could not skip initial" in str(error):  # the header is the whole file
             return pa.table({name: pa.array([], pa.string()) for name in header}), skipped
         raise _csv_error(path.name, error) from error
-    table = pa.Table.from_arrays([_trimmed(column) for column in table.columns], names=header)
-    return table, skipped
+    # each untrimmed column let go as soon as it is trimmed: the read's peak holds one
+    # table and one column, not two tables (issue #20, 10M-row files)
+    columns = []
+    while table.num_columns:
+        columns.append(_trimmed(table.column(0)))
+        table = table.remove_column(0)
+    return pa.Table.from_arrays(columns, names=header), skipped
 
 
 def _trimmed(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Cells without their surrounding spaces; a cell of spaces only is empty (null), as in
     a spreadsheet (found by the property tests: it used to stay an empty string)."""
     trimmed = pc.utf8_trim_whitespace(column)
+    same = pc.all(pc.equal(pc.binary_length(trimmed), pc.binary_length(column))).as_py()
+    if same is not False:  # nothing to trim (most files): the column itself, no copy kept
+        return column
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 

@@ -2,8 +2,10 @@
 
 A format is one module here defining a `Format` (name, extension, media type, whether
 only maps have it, its writer) and one entry in `REGISTRY`, in the order the portal lists
-them. Tabular formats, GeoPackage and Shapefile are written chunk by chunk, so memory does
-not grow with the file; GeoJSON, KML and GeoParquet in another CRS are written whole.
+them. Every format is written chunk by chunk (`tables.CHUNK_ROWS` rows), so memory does not
+grow with the file: tabular formats from Arrow batches, map formats through GDAL fed with
+Arrow batches, GeoParquet in another CRS batch by batch (its `geo` metadata from a first
+pass).
 Releases are immutable, so a derived file (a format, in a CRS) is written once, beside the
 release, under a temporary name then renamed: concurrent requests never serve a
 half-written file, and later ones are plain file downloads (ranges, caching).

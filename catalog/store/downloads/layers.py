@@ -31,14 +31,23 @@ class Layer:
     geometry_type: str  # OGR's name: Point, MultiPolygon…, or Unknown when mixed
 
 
-def arrow_layer(table: pa.Table, geometry: gpd.GeoSeries) -> Layer:
-    """A table in memory and its geometries (one per row, in the CRS to write)."""
+def arrow_layer(table: pa.Table, geometry: gpd.GeoSeries, crs: int | None = None) -> Layer:
+    """A table in memory and its geometries (one per row), in `crs` (theirs by default),
+    handed to GDAL chunk by chunk: neither the reprojected geometries nor their WKB are
+    ever whole in memory."""
     name = free_name(table.column_names, "geometry")
-    values = np.asarray(geometry.values, dtype=object)
-    wkb = pa.array(shapely.to_wkb(values), type=pa.binary())
     kinds = sorted(set(geometry.dropna().geom_type))
     kind = _geometry_type(kinds, bool(geometry.has_z.any()))
-    return Layer(table.append_column(name, wkb).to_reader(), name, kind)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for attributes, part in chunked(table, geometry):
+            part = part if crs is None else part.to_crs(crs)
+            values = np.asarray(part.values, dtype=object)
+            wkb = pa.array(shapely.to_wkb(values), type=pa.binary())
+            yield from attributes.append_column(name, wkb).to_batches()
+
+    schema = table.schema.append(pa.field(name, pa.binary()))
+    return Layer(pa.RecordBatchReader.from_batches(schema, batches()), name, kind)
 
 
 def release_layer(
@@ -122,6 +131,52 @@ def geoparquet_table(table: pa.Table, geometry: gpd.GeoSeries) -> pa.Table:
     # geopandas' own GeoParquet writer, up to the file: its `geo` metadata is the standard's
     written = geopandas_arrow._geopandas_to_arrow(frame, index=False)
     return written.replace_schema_metadata({b"geo": written.schema.metadata[b"geo"]})
+
+
+def write_geoparquet(
+    chunks: Callable[[], Iterator[tuple[pa.Table, gpd.GeoSeries]]], target: Path
+) -> None:
+    """GeoParquet written chunk by chunk (memory does not grow with the file): `chunks()`
+    gives (attributes, geometries in the CRS to write), and is read twice, first for the
+    `geo` metadata of the whole file (its bbox and geometry types), then to write."""
+    geo: dict | None = None
+    for attributes, geometry in chunks():
+        part = json.loads(geoparquet_table(attributes, geometry).schema.metadata[b"geo"])
+        geo = part if geo is None else _union(geo, part)
+    writer = None
+    try:
+        for attributes, geometry in chunks():
+            table = geoparquet_table(attributes, geometry)
+            if writer is None:
+                schema = table.schema.with_metadata({b"geo": json.dumps(geo).encode()})
+                writer = pq.ParquetWriter(target, schema, compression="zstd")
+            writer.write_table(table.cast(writer.schema))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _union(geo: dict, part: dict) -> dict:
+    """The `geo` metadata of two chunks of one file: bounding box and types of both."""
+    column = geo["primary_column"]
+    mine, theirs = geo["columns"][column], part["columns"][column]
+    if theirs.get("bbox"):
+        if mine.get("bbox"):
+            a, b = mine["bbox"], theirs["bbox"]
+            mine["bbox"] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+        else:
+            mine["bbox"] = theirs["bbox"]
+    kinds = set(mine.get("geometry_types", [])) | set(theirs.get("geometry_types", []))
+    mine["geometry_types"] = sorted(kinds)
+    return geo
+
+
+def chunked(table: pa.Table, geometry: gpd.GeoSeries) -> Iterator[tuple[pa.Table, gpd.GeoSeries]]:
+    """A table in memory and its geometries, `tables.CHUNK_ROWS` rows at a time."""
+    geometry = geometry.reset_index(drop=True)
+    for start in range(0, max(table.num_rows, 1), tables.CHUNK_ROWS):  # an empty one too
+        end = start + tables.CHUNK_ROWS
+        yield table.slice(start, tables.CHUNK_ROWS), geometry.iloc[start:end]
 
 
 def geojson_options(crs: int) -> dict[str, str]:
