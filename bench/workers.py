@@ -1,0 +1,741 @@
+"""Benchmark: the communes' daily load through Airflow with the Celery executor, 1 and 2 workers.
+
+Real processes, as `tests/test_celery.py` and docker-compose.yml run them
+(scripts/airflow_celery.py): api-server, scheduler, dag-processor and Celery workers, with
+Airflow's metadata in a throwaway PostgreSQL database (127.0.0.1:5432, trust auth), Redis
+database 6 as the broker, and the catalog store on PostGIS (another throwaway database).
+The triggerer is not started (no deferrable task in the commune DAGs).
+
+The load: 59 communes (the 3 of config/producers.yaml and 56 numbered ones); submissions
+drawn from the real corpus: a real file (the non-personal CSV files of
+tests/data/real_corpus and the bundled samples/inbox submissions) picked at random, at the
+row count of the original public file (the manifest gives the original size of each
+extract; the extract's rows are resampled, with replacement, to that count). A file the
+pipeline refuses as it stands is left out of the draw (checked once, in process).
+
+Measured, in one run:
+- the work itself: the same batch through `run_submission`, serially, in one warm process;
+- for each phase (1 worker, then 2, then again if `rounds` > 1): the batch deposited at
+  once in the communes' drop folders, one DAG run triggered per commune, timed from the
+  deposit to the last publication in the catalog store; per-task durations and queue
+  waits from Airflow's `task_instance` table; the load average while it ran.
+
+    .venv/bin/python bench/workers.py                 # 60 submissions, 20 communes, 1 and 2 workers
+    .venv/bin/python bench/workers.py --short         # smoke run (results only printed)
+
+Figures go to bench/WORKERS_RESULTS.md. `measure_workers(...)` returns them as a dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CORPUS = ROOT / "tests" / "data" / "real_corpus"
+SAMPLES = ROOT / "samples" / "inbox"
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+REDIS = ("127.0.0.1", 6379)
+REDIS_DB = 6  # tests use 0-1 (rate limiter) and 8-15 (Celery), bench/load.py 2
+COMMUNES = 59
+PHASE_TIMEOUT = 45 * 60  # seconds
+RESULTS = HERE / "WORKERS_RESULTS.md"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A real file the draw can pick: a corpus CSV or a bundled sample submission."""
+
+    name: str  # short name, used in dataset identifiers
+    path: str  # the CSV file, or the sample's folder
+    kind: str  # corpus | sample
+    rows: int  # rows of the original public file (drawn size)
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One submission of the batch."""
+
+    commune: str
+    source: Source
+    identifier: str  # without the phase suffix
+
+
+# --- the load: communes and submissions ---------------------------------------------------
+
+
+def communes() -> list[dict[str, Any]]:
+    """59 communes: the configured ones, then numbered ones (no schedule: runs are triggered)."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config" / "producers.yaml").read_text("utf-8"))
+    known = [dict(p, planification=None) for p in config["producteurs"]]
+    extra = [
+        {
+            "slug": f"commune-{n:02d}",
+            "nom": f"Commune {n:02d}",
+            "insee": "",
+            "planification": None,
+            "couleur": "#1d5fa7",
+            "centre": [4.83, 45.76],
+            "description": "Commune de banc d'essai.",
+        }
+        for n in range(len(known) + 1, COMMUNES + 1)
+    ]
+    return known + extra
+
+
+def corpus_sources() -> list[Source]:
+    """The real files, each at the row count of its original public file."""
+    import yaml
+
+    manifest = yaml.safe_load((CORPUS / "manifest.yaml").read_text("utf-8"))
+    sources = []
+    for entry in manifest["fichiers"]:
+        if entry.get("personnel") != "non":
+            continue
+        path = CORPUS / entry["fichier"]
+        rows = int(entry["lignes"])
+        original = _original_bytes(str(entry.get("extrait", "")))
+        if original and rows:
+            rows = max(rows, round(original / (path.stat().st_size / rows)))
+        sources.append(
+            Source(
+                name=path.stem.replace("_", "-")[:32].strip("-"),
+                path=str(path),
+                kind="corpus",
+                rows=rows,
+                delimiter=str(entry.get("separateur", ",")),
+                encoding=str(entry.get("encodage", "utf-8")),
+            )
+        )
+    for folder in sorted(p for p in SAMPLES.glob("*/*/") if p.is_dir()):
+        sources.append(Source(folder.name[:32], str(folder), "sample", rows=_sample_rows(folder)))
+    return sources
+
+
+def _original_bytes(extract: str) -> int | None:
+    marker = "original : "
+    if marker not in extract:
+        return None
+    digits = extract.split(marker, 1)[1].split()[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def _sample_rows(folder: Path) -> int:
+    data = [p for p in folder.iterdir() if p.name not in ("metadata.yaml", "schema.json")]
+    if data and data[0].suffix == ".csv":
+        return max(0, data[0].read_bytes().count(b"\n") - 1)
+    return 0  # counted by the pipeline; small in any case
+
+
+def draw(sources: list[Source], submissions: int, spread: int, seed: int) -> list[Planned]:
+    """`submissions` submissions over `spread` communes, each a random real file."""
+    rng = random.Random(seed)
+    slugs = [c["slug"] for c in communes()][:spread]
+    plan = []
+    for number in range(submissions):
+        source = rng.choice(sources)
+        plan.append(Planned(slugs[number % spread], source, f"{source.name}-{number:03d}"))
+    return plan
+
+
+def write_submission(planned: Planned, folder: Path, suffix: str, seed: int) -> None:
+    """The submission's drop folder: the real file resampled to its drawn size, metadata."""
+    import yaml
+
+    folder.mkdir(parents=True)
+    identifier = f"{planned.identifier}-{suffix}"
+    source = planned.source
+    if source.kind == "sample":
+        for item in Path(source.path).iterdir():
+            shutil.copy(item, folder / item.name)
+        metadata = yaml.safe_load((folder / "metadata.yaml").read_text("utf-8"))
+        metadata.update(identifiant=identifier, producteur=planned.commune)
+    else:
+        _resample(source, folder / f"{planned.identifier}.csv", seed)
+        metadata = {
+            "identifiant": identifier,
+            "titre": f"Banc d'essai {planned.identifier}",
+            "description": f"Fichier public réel ({Path(source.path).name}) rééchantillonné.",
+            "producteur": planned.commune,
+            "licence": "etalab-2.0",
+            "frequence": "quotidienne",
+            "modalites_livraison": "Dépôt quotidien du banc d'essai des workers.",
+            "date_mise_a_jour": "2026-12-01",
+            "mots_cles": ["banc d'essai"],
+            "contact": {"nom": "Service données", "email": "donnees@commune.example.org"},
+        }
+    (folder / "metadata.yaml").write_text(
+        yaml.safe_dump(metadata, allow_unicode=True), encoding="utf-8"
+    )
+
+
+def _resample(source: Source, target: Path, seed: int) -> None:
+    with open(source.path, encoding=source.encoding, newline="") as handle:
+        reader = csv.reader(handle, delimiter=source.delimiter)
+        header = next(reader)
+        rows = [row for row in reader if len(row) == len(header)]
+    rng = random.Random(f"{seed}-{source.name}")
+    with open(target, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=source.delimiter)
+        writer.writerow(header)
+        writer.writerows(rows[: source.rows])  # the real rows first, then resampled ones
+        writer.writerows(rng.choices(rows, k=max(0, source.rows - len(rows))))
+
+
+# --- processes and databases ----------------------------------------------------------------
+
+
+def _reachable(address: tuple[str, int]) -> bool:
+    try:
+        socket.create_connection(address, timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        c.execute(sql)
+
+
+def _query(url: str, sql: str, *params: Any) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def _deployment() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "airflow_celery", ROOT / "scripts" / "airflow_celery.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(command: list[str], env: dict[str, str], timeout: int = 600) -> str:
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{command}: {done.stdout[-2000:]}{done.stderr[-3000:]}")
+    return done.stdout
+
+
+class Processes:
+    """Airflow's processes for the run, each in its own process group, logs in a folder."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs = env, logs
+        self.running: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, arguments: list[str], env: dict[str, str] | None = None) -> None:
+        airflow = str(Path(sys.executable).parent / "airflow")
+        self.running[name] = subprocess.Popen(
+            [airflow, *arguments],
+            env=env or self.env,
+            stdout=(self.logs / f"{name}.log").open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self, name: str) -> None:
+        process = self.running.pop(name)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def check(self) -> None:
+        for name, process in self.running.items():
+            if process.poll() is not None:
+                tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} stopped ({process.returncode}): {tail}")
+
+    def stop_all(self) -> None:
+        for name in list(self.running):
+            self.stop(name)
+
+
+def _wait(what: str, check: Any, timeout: float, processes: Processes) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        processes.check()
+        result = check()
+        if result:
+            return result
+        time.sleep(1)
+    raise RuntimeError(f"timed out ({timeout} s): {what}")
+
+
+TRIGGER = """
+import sys
+from airflow.api.client.local_client import Client
+client = Client()
+for dag_id in sys.argv[2:]:
+    client.trigger_dag(dag_id=dag_id, run_id=sys.argv[1], triggering_user_name="bench")
+"""
+
+REFERENCE = """
+import json, sys, time
+from pathlib import Path
+from core.settings import load_settings
+from pipelines.submission import (
+    archive_submission, open_settings_store, ready_submissions, run_submission)
+settings = load_settings()
+store = open_settings_store(settings)
+timings = []
+for commune in sys.argv[1:]:
+    for submission in ready_submissions(settings.inbox_dir, commune):
+        started = time.perf_counter()
+        outcome = run_submission(submission, settings, store)
+        archive_submission(submission, outcome, settings, store)  # as the publish task does
+        timings.append([outcome.dataset, outcome.status, time.perf_counter() - started,
+                        outcome.report.to_text()[:300] if outcome.status == "refusee" else ""])
+print(json.dumps(timings))
+"""
+
+
+# --- the measurement ------------------------------------------------------------------------
+
+
+def measure_workers(
+    *,
+    submissions: int = 60,
+    spread: int = 20,
+    phases: tuple[tuple[int, bool], ...] = ((1, True), (2, True)),
+    concurrency: int = 1,
+    seed: int = 20,
+    scratch: Path | None = None,
+) -> dict[str, Any]:
+    """Run the batch through the work alone, then Airflow with each worker count; figures."""
+    missing = [
+        n for n, a in (("PostgreSQL", ("127.0.0.1", 5432)), ("Redis", REDIS)) if not _reachable(a)
+    ]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} injoignable(s)")
+    base = Path(scratch or tempfile.mkdtemp(prefix="bench-workers-"))
+    token = uuid.uuid4().hex[:8]
+    airflow_db, store_db = f"bench_workers_airflow_{token}", f"bench_workers_store_{token}"
+    for name in (airflow_db, store_db):
+        _admin(f'CREATE DATABASE "{name}"')
+    processes = None
+    try:
+        _query(f"{PG_SERVER}/{store_db}", "CREATE EXTENSION IF NOT EXISTS postgis")
+        env = _environment(
+            base, f"{PG_SERVER}/{airflow_db}", f"{PG_SERVER}/{store_db}", concurrency
+        )
+        plan = _usable_plan(base, env, submissions, spread, seed)
+        reference = _reference(base, env, plan, seed)
+        processes = Processes(env, base / "process-logs")
+        _setup_airflow(base, env, processes)
+        done: list[dict[str, Any]] = []
+        for number, (workers, preload) in enumerate(phases, start=1):
+            _scale_workers(processes, workers, concurrency, preload)
+            done.append(_phase(base, env, processes, plan, f"p{number}", workers, seed))
+            done[-1].update(concurrency=concurrency, preload=preload)
+            partial = _summary(plan, reference, done, concurrency)
+            (base / "partial.json").write_text(json.dumps(partial, default=str), "utf-8")
+        return _summary(plan, reference, done, concurrency)
+    finally:
+        if processes is not None:
+            processes.stop_all()
+        for name in (airflow_db, store_db):
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        import redis
+
+        redis.Redis(*REDIS, db=REDIS_DB).flushdb()
+        if scratch is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _environment(base: Path, airflow_url: str, store_url: str, concurrency: int) -> dict:
+    import yaml
+
+    (base / "process-logs").mkdir(parents=True)
+    producers = base / "producers.yaml"
+    producers.write_text(
+        yaml.safe_dump({"producteurs": communes()}, allow_unicode=True), encoding="utf-8"
+    )
+    api_port = _free_port()
+    return {
+        **os.environ,
+        **_deployment().environment(
+            home=base / "airflow",
+            database_url=airflow_url,
+            broker_url=f"redis://{REDIS[0]}:{REDIS[1]}/{REDIS_DB}",
+            api_url=f"http://127.0.0.1:{api_port}",
+            logs_dir=base / "task-logs",
+            jwt_secret=uuid.uuid4().hex,
+            worker_concurrency=concurrency,
+            api_workers=1,
+        ),
+        "OPENDATA_DATA_DIR": str(base / "data"),
+        "OPENDATA_INBOX_DIR": str(base / "inbox"),
+        "OPENDATA_PRODUCERS_FILE": str(producers),
+        "OPENDATA_STORE_URL": store_url,
+        "OPENDATA_TASK_RETRIES": "0",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",  # gouvernance stays paused
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def _usable_plan(base: Path, env: dict, submissions: int, spread: int, seed: int) -> list:
+    """Leave out of the draw the real files the pipeline refuses as they stand."""
+    check = base / "check"
+    sources = corpus_sources()
+    for source in sources:
+        planned = Planned("ecully", source, source.name)
+        write_submission(planned, check / "inbox" / "ecully" / source.name, "c", seed)
+    check_env = {
+        **env,
+        "OPENDATA_DATA_DIR": str(check / "data"),
+        "OPENDATA_INBOX_DIR": str(check / "inbox"),
+        "OPENDATA_STORE_URL": f"sqlite:///{check / 'catalog.db'}",
+    }
+    outcomes = json.loads(_run([sys.executable, "-c", REFERENCE, "ecully"], check_env))
+    refused = {o[0] for o in outcomes if o[1] != "publiee"}
+    usable = [s for s in sources if f"ecully-{s.name}-c" not in refused]
+    shutil.rmtree(check, ignore_errors=True)
+    return draw(usable, submissions, spread, seed)
+
+
+def _deposit(base: Path, plan: list[Planned], suffix: str, seed: int) -> list[str]:
+    """Write the batch aside, then move each folder into the inbox; the dataset slugs."""
+    staging = base / f"staging-{suffix}"
+    slugs = []
+    for planned in plan:
+        folder = staging / planned.commune / f"{planned.identifier}-{suffix}"
+        write_submission(planned, folder, suffix, seed)
+        slugs.append(f"{planned.commune}-{planned.identifier}-{suffix}")
+    return slugs
+
+
+def _move_in(base: Path, suffix: str) -> None:
+    staging = base / f"staging-{suffix}"
+    for commune in staging.iterdir():
+        target = base / "inbox" / commune.name
+        target.mkdir(parents=True, exist_ok=True)
+        for folder in commune.iterdir():
+            folder.rename(target / folder.name)
+
+
+def _reference(base: Path, env: dict, plan: list[Planned], seed: int) -> dict[str, Any]:
+    """The same batch through `run_submission`, serially, in one warm process."""
+    _deposit(base, plan, "ref", seed)
+    _move_in(base, "ref")
+    started = time.monotonic()
+    load_before = os.getloadavg()[0]
+    outcomes = json.loads(
+        _run([sys.executable, "-c", REFERENCE, *sorted({p.commune for p in plan})], env)
+    )
+    published = [o for o in outcomes if o[1] == "publiee"]
+    seconds = [o[2] for o in published]
+    return {
+        "submissions": len(outcomes),
+        "published": len(published),
+        "refused": [o[3] for o in outcomes if o[1] != "publiee"],
+        "work_seconds_total": sum(seconds),
+        "work_seconds_median": statistics.median(seconds) if seconds else None,
+        "work_seconds_max": max(seconds, default=None),
+        "process_seconds": time.monotonic() - started,
+        "per_hour": 3600 * len(published) / sum(seconds) if seconds else None,
+        "load": [load_before, os.getloadavg()[0]],
+    }
+
+
+def _setup_airflow(base: Path, env: dict, processes: Processes) -> None:
+    airflow = str(Path(sys.executable).parent / "airflow")
+    _run([airflow, "db", "migrate"], env)
+    pools = base / "pools.json"
+    _run(
+        [
+            sys.executable,
+            "-c",
+            f"from pipelines import tasks; tasks.write_pools_file({str(pools)!r})",
+        ],
+        env,
+    )
+    _run([airflow, "pools", "import", str(pools)], env)
+    for name in ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor"):
+        processes.start(name, _deployment().SERVICES[name])
+    database = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    _wait(
+        "59 DAG des communes analysés",
+        lambda: (
+            _query(database, "SELECT count(*) FROM dag WHERE dag_id LIKE 'commune%%'")[0][0]
+            >= COMMUNES
+        ),
+        300,
+        processes,
+    )
+    _query(database, "UPDATE dag SET is_paused = false WHERE dag_id LIKE 'commune%%'")
+
+
+def _scale_workers(processes: Processes, workers: int, concurrency: int, preload: bool) -> None:
+    """`workers` Celery workers; without `preload`, without the pipeline imported at start."""
+    names = [f"worker-{n}{'' if preload else '-sans-prechargement'}" for n in range(1, workers + 1)]
+    for name in [n for n in processes.running if n.startswith("worker-") and n not in names]:
+        processes.stop(name)
+    for name in names:
+        if name in processes.running:
+            continue
+        env = dict(processes.env)
+        if not preload:
+            del env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
+        processes.start(
+            name,
+            env=env,
+            arguments=[
+                "celery",
+                "worker",
+                "--concurrency",
+                str(concurrency),
+                "--celery-hostname",
+                f"{name}@%h",
+                "--skip-serve-logs",
+            ],
+        )
+        log = processes.logs / f"{name}.log"
+        _wait(
+            f"{name} prêt",
+            lambda log=log: "ready" in log.read_text(errors="replace"),
+            120,
+            processes,
+        )
+
+
+def _phase(
+    base: Path,
+    env: dict,
+    processes: Processes,
+    plan: list[Planned],
+    suffix: str,
+    workers: int,
+    seed: int,
+) -> dict[str, Any]:
+    slugs = set(_deposit(base, plan, suffix, seed))
+    dag_ids = sorted({f"commune_{p.commune.replace('-', '_')}" for p in plan})
+    store, database = env["OPENDATA_STORE_URL"], env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    run_id = f"bench-{suffix}"
+    loads = [os.getloadavg()[0]]
+    started = time.monotonic()
+    _move_in(base, suffix)
+    _run([sys.executable, "-c", TRIGGER, run_id, *dag_ids], env)
+    seen: dict[str, float] = {}
+    deadline = started + PHASE_TIMEOUT
+    while time.monotonic() < deadline:
+        processes.check()
+        now = time.monotonic()
+        for (dataset,) in _query(store, "SELECT DISTINCT dataset FROM releases"):
+            if dataset in slugs and dataset not in seen:
+                seen[dataset] = now - started
+        runs = _query(database, "SELECT state FROM dag_run WHERE run_id = %s", run_id)
+        if len(seen) == len(slugs) or (
+            len(runs) == len(dag_ids) and all(r[0] in ("success", "failed") for r in runs)
+        ):
+            break
+        loads.append(os.getloadavg()[0])
+        time.sleep(1)
+    latencies = sorted(seen.values())
+    makespan = latencies[-1] if latencies else float("nan")
+    return {
+        "workers": workers,
+        "submissions": len(slugs),
+        "published": len(seen),
+        "makespan_s": makespan,
+        "per_hour": 3600 * len(seen) / makespan if latencies else 0.0,
+        "latency_p50_s": statistics.median(latencies) if latencies else None,
+        "latency_max_s": makespan,
+        "load_mean": statistics.mean(loads),
+        "load_max": max(loads),
+        "tasks": _task_figures(database, run_id),
+        "runs": _query(
+            database,
+            "SELECT state, count(*) FROM dag_run WHERE run_id = %s GROUP BY state",
+            run_id,
+        ),
+    }
+
+
+def _task_figures(database: str, run_id: str) -> dict[str, Any]:
+    rows = _query(
+        database,
+        "SELECT task_id, state, extract(epoch FROM end_date - start_date),"
+        " extract(epoch FROM start_date - queued_dttm), hostname"
+        " FROM task_instance WHERE run_id = %s",
+        run_id,
+    )
+    figures: dict[str, Any] = {}
+    for task_id in sorted({r[0] for r in rows}):
+        ran = [r for r in rows if r[0] == task_id and r[2] is not None]
+        if not ran:
+            continue
+        figures[task_id] = {
+            "count": len(ran),
+            "failed": sum(1 for r in ran if r[1] != "success"),
+            "duration_median_s": statistics.median(float(r[2]) for r in ran),
+            "duration_total_s": sum(float(r[2]) for r in ran),
+            "queue_median_s": statistics.median(float(r[3] or 0) for r in ran),
+            "hosts": sorted({(r[4] or "").split("@")[0] for r in ran}),
+        }
+    return figures
+
+
+def _summary(plan: list[Planned], reference: dict, phases: list[dict], concurrency: int) -> dict:
+    by_workers: dict[int, list[float]] = {}
+    for phase in phases:
+        if phase["preload"]:
+            by_workers.setdefault(phase["workers"], []).append(phase["per_hour"])
+    without = [p["per_hour"] for p in phases if not p["preload"] and p["workers"] == 1]
+    medians = {w: statistics.median(v) for w, v in by_workers.items()}
+    sizes = sorted(p.source.rows for p in plan)
+    return {
+        "plan": [
+            {"commune": p.commune, "source": Path(p.source.path).name, "rows": p.source.rows}
+            for p in plan
+        ],
+        "rows_median": statistics.median(sizes),
+        "rows_total": sum(sizes),
+        "rows_max": sizes[-1],
+        "communes": len({p.commune for p in plan}),
+        "concurrency": concurrency,
+        "cores": os.cpu_count(),
+        "reference": reference,
+        "phases": phases,
+        "per_hour_median": medians,
+        "ratio_2_over_1": medians[2] / medians[1] if 1 in medians and 2 in medians else None,
+        "ratio_preload": medians[1] / without[0] if without and 1 in medians else None,
+    }
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def report(figures: dict[str, Any]) -> str:
+    ref = figures["reference"]
+    lines = [
+        "# Workers Celery : la charge quotidienne des communes par Airflow",
+        "",
+        "Produit par `bench/workers.py` (un seul passage). Airflow 3 réel : api-server, "
+        "scheduler, dag-processor, workers Celery (`--concurrency "
+        f"{figures['concurrency']}` chacun), métadonnées sur PostgreSQL, Redis comme "
+        "courtier, magasin du catalogue sur PostGIS (bases jetables). Machine : "
+        f"{figures['cores']} cœurs, partagée avec d'autres travaux (charge ci-dessous).",
+        "",
+        f"Lot : {len(figures['plan'])} dépôts sur {figures['communes']} communes (59 DAG "
+        "chargés), chacun un fichier réel tiré au hasard (CSV non personnels de "
+        "`tests/data/real_corpus`, exemples de `samples/inbox`) à la taille de son fichier "
+        f"public d'origine : médiane {figures['rows_median']:.0f} lignes, "
+        f"maximum {figures['rows_max']}, total {figures['rows_total']} lignes.",
+        "",
+        "| passage | workers × places | publiés | durée du lot (dépôt → dernière publication) "
+        "| dépôts/heure | latence médiane | charge moyenne / max |",
+        "|---|---|---|---|---|---|---|",
+        f"| travail seul (`run_submission`, 1 processus chaud, en série) | — | "
+        f"{ref['published']}/{ref['submissions']} | {ref['work_seconds_total']:.0f} s | "
+        f"{ref['per_hour']:.0f} | {ref['work_seconds_median']:.2f} s par dépôt | "
+        f"{ref['load'][0]:.1f} / {ref['load'][1]:.1f} |",
+    ]
+    for number, phase in enumerate(figures["phases"], start=1):
+        lines.append(
+            f"| Airflow n° {number} | {phase['workers']} × {phase['concurrency']} | "
+            f"{phase['published']}/{phase['submissions']} | {phase['makespan_s']:.0f} s | "
+            f"**{phase['per_hour']:.0f}** | {phase['latency_p50_s']:.0f} s | "
+            f"{phase['load_mean']:.1f} / {phase['load_max']:.1f} |"
+        )
+    ratio = figures["ratio_2_over_1"]
+    lines += [
+        "",
+        f"**Rapport 2 workers / 1 worker : {ratio:.2f}×**" if ratio else "",
+        "",
+        "Durée des tâches (de leur début à leur fin, selon Airflow) et attente en file "
+        "(de la mise en file au début), médianes :",
+        "",
+        "| passage | tâche | nombre | durée médiane | durée totale | attente médiane |",
+        "|---|---|---|---|---|---|",
+    ]
+    for number, phase in enumerate(figures["phases"], start=1):
+        for task_id, task in phase["tasks"].items():
+            lines.append(
+                f"| n° {number} ({phase['workers']} w) | `{task_id}` | {task['count']} | "
+                f"{task['duration_median_s']:.1f} s | {task['duration_total_s']:.0f} s | "
+                f"{task['queue_median_s']:.1f} s |"
+            )
+    lines += ["", "Analyse : [docs/scaling.md](../docs/scaling.md).", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=60)
+    parser.add_argument("--communes", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=1, help="1 then 2 workers, N times")
+    parser.add_argument(
+        "--sans-prechargement",
+        action="store_true",
+        help="a last phase: 1 worker without the pipeline imported at start",
+    )
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="scratch folder kept after the run")
+    parser.add_argument("--short", action="store_true", help="smoke run, results printed only")
+    args = parser.parse_args(argv)
+    if args.short:
+        args.submissions, args.communes = 6, 3
+    figures = measure_workers(
+        submissions=args.submissions,
+        spread=args.communes,
+        phases=((1, True), (2, True)) * args.rounds
+        + (((1, False),) if args.sans_prechargement else ()),
+        concurrency=args.concurrency,
+        seed=args.seed,
+        scratch=args.keep,
+    )
+    text = report(figures)
+    print(text)
+    if not args.short:
+        RESULTS.write_text(text, encoding="utf-8")
+        (HERE / "workers_results.json").write_text(
+            json.dumps(figures, indent=1, default=str), encoding="utf-8"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
