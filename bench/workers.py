@@ -329,6 +329,40 @@ print(json.dumps(timings))
 """
 
 
+PARSE_COST = """
+import os, runpy, sys, time
+import airflow.sdk  # already in every Celery worker
+started = time.perf_counter()
+import pipelines.tasks  # what the worker's preload saves each task
+imported = time.perf_counter()
+runpy.run_path(sys.argv[1])  # 59 DAGs: the file as a task parsed it before
+every = time.perf_counter()
+os.environ["_AIRFLOW_PARSING_CONTEXT_DAG_ID"] = "commune_ecully"
+runpy.run_path(sys.argv[1])  # only the running task's DAG
+print(imported - started, every - imported, time.perf_counter() - every)
+"""
+
+
+def measure_parse_cost(env: dict[str, str], repeats: int = 3) -> dict[str, float]:
+    """What each task's forked process paid before the two cuts, in fresh interpreters."""
+    samples = [
+        [
+            float(x)
+            for x in _run(
+                [sys.executable, "-c", PARSE_COST, str(ROOT / "dags" / "communes.py")], env
+            ).split()
+        ]
+        for _ in range(repeats)
+    ]
+    imports, every, one = (statistics.median(column) for column in zip(*samples, strict=True))
+    return {
+        "import_pipeline_s": imports,
+        "dag_file_59_s": every,
+        "dag_file_1_s": one,
+        "load": os.getloadavg()[0],
+    }
+
+
 # --- the measurement ------------------------------------------------------------------------
 
 
@@ -336,7 +370,7 @@ def measure_workers(
     *,
     submissions: int = 60,
     spread: int = 20,
-    phases: tuple[tuple[int, bool], ...] = ((1, True), (2, True)),
+    phases: tuple[tuple[int, int | None], ...] = ((1, None), (2, None)),
     concurrency: int = 1,
     seed: int = 20,
     scratch: Path | None = None,
@@ -363,13 +397,19 @@ def measure_workers(
         processes = Processes(env, base / "process-logs")
         _setup_airflow(base, env, processes)
         done: list[dict[str, Any]] = []
-        for number, (workers, preload) in enumerate(phases, start=1):
-            _scale_workers(processes, workers, concurrency, preload)
+        for number, (workers, heartbeat) in enumerate(phases, start=1):
+            _scale_workers(processes, workers, concurrency, heartbeat)
+            offsets = {n: _size(processes.logs / f"{n}.log") for n in processes.running}
             done.append(_phase(base, env, processes, plan, f"p{number}", workers, seed))
-            done[-1].update(concurrency=concurrency, preload=preload)
+            done[-1].update(
+                concurrency=concurrency,
+                heartbeat=heartbeat or int(env["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"]),
+                default_heartbeat=heartbeat is None,
+                slot_seconds=_slot_seconds(processes.logs, offsets),
+            )
             partial = _summary(plan, reference, done, concurrency)
             (base / "partial.json").write_text(json.dumps(partial, default=str), "utf-8")
-        return _summary(plan, reference, done, concurrency)
+        return {**_summary(plan, reference, done, concurrency), "parse": measure_parse_cost(env)}
     finally:
         if processes is not None:
             processes.stop_all()
@@ -507,17 +547,45 @@ def _setup_airflow(base: Path, env: dict, processes: Processes) -> None:
     _query(database, "UPDATE dag SET is_paused = false WHERE dag_id LIKE 'commune%%'")
 
 
-def _scale_workers(processes: Processes, workers: int, concurrency: int, preload: bool) -> None:
-    """`workers` Celery workers; without `preload`, without the pipeline imported at start."""
-    names = [f"worker-{n}{'' if preload else '-sans-prechargement'}" for n in range(1, workers + 1)]
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _slot_seconds(logs: Path, offsets: dict[str, int]) -> dict[str, float]:
+    """How long each task held its worker slot (the supervisor's "Workload finished")."""
+    durations = []
+    for name, offset in offsets.items():
+        if not name.startswith("worker-"):
+            continue
+        with open(logs / f"{name}.log", encoding="utf-8", errors="replace") as handle:
+            handle.seek(offset)
+            for line in handle:
+                if "Workload finished" in line and "duration=" in line:
+                    durations.append(float(line.split("duration=", 1)[1].split()[0]))
+    if not durations:
+        return {}
+    return {
+        "count": len(durations),
+        "median_s": statistics.median(durations),
+        "total_s": sum(durations),
+    }
+
+
+def _scale_workers(
+    processes: Processes, workers: int, concurrency: int, heartbeat: int | None
+) -> None:
+    """`workers` Celery workers; `heartbeat`: their [workers] min_heartbeat_interval, if not
+    the deployment's (scripts/airflow_celery.py)."""
+    variant = "" if heartbeat is None else f"-hb{heartbeat}"
+    names = [f"worker-{n}{variant}" for n in range(1, workers + 1)]
     for name in [n for n in processes.running if n.startswith("worker-") and n not in names]:
         processes.stop(name)
     for name in names:
         if name in processes.running:
             continue
         env = dict(processes.env)
-        if not preload:
-            del env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"]
+        if heartbeat is not None:
+            env["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] = str(heartbeat)
         processes.start(
             name,
             env=env,
@@ -620,9 +688,9 @@ def _task_figures(database: str, run_id: str) -> dict[str, Any]:
 def _summary(plan: list[Planned], reference: dict, phases: list[dict], concurrency: int) -> dict:
     by_workers: dict[int, list[float]] = {}
     for phase in phases:
-        if phase["preload"]:
+        if phase["default_heartbeat"]:
             by_workers.setdefault(phase["workers"], []).append(phase["per_hour"])
-    without = [p["per_hour"] for p in phases if not p["preload"] and p["workers"] == 1]
+    slow = [p["per_hour"] for p in phases if not p["default_heartbeat"] and p["workers"] == 1]
     medians = {w: statistics.median(v) for w, v in by_workers.items()}
     sizes = sorted(p.source.rows for p in plan)
     return {
@@ -640,7 +708,7 @@ def _summary(plan: list[Planned], reference: dict, phases: list[dict], concurren
         "phases": phases,
         "per_hour_median": medians,
         "ratio_2_over_1": medians[2] / medians[1] if 1 in medians and 2 in medians else None,
-        "ratio_preload": medians[1] / without[0] if without and 1 in medians else None,
+        "ratio_heartbeat": medians[1] / slow[0] if slow and 1 in medians else None,
     }
 
 
@@ -664,26 +732,46 @@ def report(figures: dict[str, Any]) -> str:
         f"public d'origine : médiane {figures['rows_median']:.0f} lignes, "
         f"maximum {figures['rows_max']}, total {figures['rows_total']} lignes.",
         "",
-        "| passage | workers × places | publiés | durée du lot (dépôt → dernière publication) "
-        "| dépôts/heure | latence médiane | charge moyenne / max |",
-        "|---|---|---|---|---|---|---|",
-        f"| travail seul (`run_submission`, 1 processus chaud, en série) | — | "
+        "| passage | workers × places | `min_heartbeat_interval` | publiés | durée du lot "
+        "(dépôt → dernière publication) | dépôts/heure | latence médiane | tâches : temps de "
+        "place médian (total) | charge moyenne / max |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| travail seul (`run_submission` + archivage, 1 processus chaud, en série) | — | — | "
         f"{ref['published']}/{ref['submissions']} | {ref['work_seconds_total']:.0f} s | "
-        f"{ref['per_hour']:.0f} | {ref['work_seconds_median']:.2f} s par dépôt | "
+        f"{ref['per_hour']:.0f} | {ref['work_seconds_median']:.2f} s par dépôt | — | "
         f"{ref['load'][0]:.1f} / {ref['load'][1]:.1f} |",
     ]
     for number, phase in enumerate(figures["phases"], start=1):
+        slot = phase.get("slot_seconds") or {}
+        held = f"{slot['median_s']:.1f} s ({slot['total_s']:.0f} s)" if slot else "—"
         lines.append(
             f"| Airflow n° {number} | {phase['workers']} × {phase['concurrency']} | "
+            f"{phase.get('heartbeat', 5)} s | "
             f"{phase['published']}/{phase['submissions']} | {phase['makespan_s']:.0f} s | "
-            f"**{phase['per_hour']:.0f}** | {phase['latency_p50_s']:.0f} s | "
+            f"**{phase['per_hour']:.0f}** | {phase['latency_p50_s']:.0f} s | {held} | "
             f"{phase['load_mean']:.1f} / {phase['load_max']:.1f} |"
         )
-    ratio = figures["ratio_2_over_1"]
+    ratio, heartbeat = figures["ratio_2_over_1"], figures.get("ratio_heartbeat")
     lines += [
         "",
         f"**Rapport 2 workers / 1 worker : {ratio:.2f}×**" if ratio else "",
         "",
+        f"**Rapport `min_heartbeat_interval` 1 s / 5 s (1 worker) : {heartbeat:.2f}×**"
+        if heartbeat
+        else "",
+        "",
+    ]
+    parse = figures.get("parse")
+    if parse:
+        lines += [
+            "Ce que le processus de chaque tâche payait avant les deux coupes (interpréteurs "
+            f"neufs, médiane de 3, charge {parse['load']:.1f}) : importer le pipeline "
+            f"{parse['import_pipeline_s']:.2f} s (désormais importé une fois par worker) ; "
+            f"construire les 59 DAG du fichier {parse['dag_file_59_s']:.2f} s, contre "
+            f"{parse['dag_file_1_s']:.2f} s pour le seul DAG de la tâche.",
+            "",
+        ]
+    lines += [
         "Durée des tâches (de leur début à leur fin, selon Airflow) et attente en file "
         "(de la mise en file au début), médianes :",
         "",
@@ -707,22 +795,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--communes", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=1, help="1 then 2 workers, N times")
     parser.add_argument(
-        "--sans-prechargement",
-        action="store_true",
-        help="a last phase: 1 worker without the pipeline imported at start",
+        "--comparer-heartbeat",
+        type=int,
+        metavar="S",
+        help="a last phase: 1 worker with min_heartbeat_interval=S (Airflow's default: 5)",
     )
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="scratch folder kept after the run")
     parser.add_argument("--short", action="store_true", help="smoke run, results printed only")
+    parser.add_argument(
+        "--rapport", action="store_true", help="rewrite the report from WORKERS_RESULTS.json"
+    )
     args = parser.parse_args(argv)
+    if args.rapport:
+        figures = json.loads((HERE / "WORKERS_RESULTS.json").read_text("utf-8"))
+        RESULTS.write_text(report(figures), encoding="utf-8")
+        return 0
     if args.short:
         args.submissions, args.communes = 6, 3
     figures = measure_workers(
         submissions=args.submissions,
         spread=args.communes,
-        phases=((1, True), (2, True)) * args.rounds
-        + (((1, False),) if args.sans_prechargement else ()),
+        phases=((1, None), (2, None)) * args.rounds
+        + (((1, args.comparer_heartbeat),) if args.comparer_heartbeat else ()),
         concurrency=args.concurrency,
         seed=args.seed,
         scratch=args.keep,
@@ -731,7 +827,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.short:
         RESULTS.write_text(text, encoding="utf-8")
-        (HERE / "workers_results.json").write_text(
+        (HERE / "WORKERS_RESULTS.json").write_text(
             json.dumps(figures, indent=1, default=str), encoding="utf-8"
         )
     return 0

@@ -52,6 +52,7 @@ VARIABLES: tuple[str, ...] = (
     "AIRFLOW__CELERY__RESULT_BACKEND",
     "AIRFLOW__CELERY__WORKER_CONCURRENCY",
     "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS",
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL",
     "AIRFLOW__LOGGING__BASE_LOG_FOLDER",
     "AIRFLOW__API_AUTH__JWT_SECRET",
     "AIRFLOW__API__PORT",
@@ -87,6 +88,9 @@ def environment(
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
         # the workers import the pipeline once; each task's forked process inherits it
         "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG,
+        # Airflow 3.3's task supervisor can sleep up to this long after its task has ended,
+        # holding the worker slot (default 5 s: most of a short task's slot time here)
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs_dir or Path(home) / "logs"),
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__API__PORT": api_port,
