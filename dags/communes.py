@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.exceptions import AirflowFailException
-from airflow.sdk import dag, task, task_group
+from airflow.sdk import dag, get_parsing_context, task, task_group
 
 from core.problems import SubmissionRejected
 from core.producers import Producer, load_producers
@@ -119,5 +119,9 @@ def build_commune_dag(producer: Producer):
     return commune_dag()
 
 
+# A worker running a task parses this file again just for that task's DAG: build only it
+# (59 DAGs cost about 1 s per task on a loaded 2-core machine, bench/WORKERS_RESULTS.md).
+_running = get_parsing_context().dag_id
 for _producer in load_producers(load_settings().producers_file).values():
-    globals()[f"commune_{_producer.slug.replace('-', '_')}"] = build_commune_dag(_producer)
+    if _running is None or _running == commune_dag_id(_producer.slug):
+        globals()[f"commune_{_producer.slug.replace('-', '_')}"] = build_commune_dag(_producer)

@@ -21,6 +21,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
+# Airflow's Celery settings plus the pipeline imported once per worker (pipelines/celery_config.py)
+CELERY_CONFIG = "pipelines.celery_config.CELERY_CONFIG"
+
 # Run once, before the services: the metadata schema, then the per-commune pools
 # (`airflow pools import <file written by pipelines.tasks.write_pools_file>`).
 SETUP_COMMANDS: list[list[str]] = [["db", "migrate"]]
@@ -48,6 +51,8 @@ VARIABLES: tuple[str, ...] = (
     "AIRFLOW__CELERY__BROKER_URL",
     "AIRFLOW__CELERY__RESULT_BACKEND",
     "AIRFLOW__CELERY__WORKER_CONCURRENCY",
+    "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS",
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL",
     "AIRFLOW__LOGGING__BASE_LOG_FOLDER",
     "AIRFLOW__API_AUTH__JWT_SECRET",
     "AIRFLOW__API__PORT",
@@ -81,6 +86,11 @@ def environment(
         "AIRFLOW__CELERY__BROKER_URL": broker_url,
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{database_url}",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
+        # the workers import the pipeline once; each task's forked process inherits it
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG,
+        # Airflow 3.3's task supervisor can sleep up to this long after its task has ended,
+        # holding the worker slot (default 5 s: most of a short task's slot time here)
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs_dir or Path(home) / "logs"),
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__API__PORT": api_port,
