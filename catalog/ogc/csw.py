@@ -5,11 +5,14 @@ pycsw pins an old OWSLib, so it lives in a virtual environment of its own
 catalog talks to it through processes running `pycsw_app.py`:
 
 - `update` writes one ISO 19139 record (`gmd:MD_Metadata`, `catalog.iso19139`) per public
-  dataset and has pycsw build a new SQLite repository from them (pycsw serves each record
-  as written for the ISO output schema, and its Dublin Core view of it for csw:Record),
-  then swaps it in with `os.replace`: a request sees the old repository or the new one,
-  never half of one, and a dataset that left the catalogue (depublished, restricted)
-  leaves the repository with it;
+  dataset (pycsw serves each record as written for the ISO output schema, and its Dublin
+  Core view of it for csw:Record). The first time (or when what the repository holds is
+  unknown) pycsw builds a new SQLite repository from them, swapped in with `os.replace`;
+  afterwards only the changed records are written into it (upserted by identifier) and
+  the withdrawn ones removed, in one pycsw transaction: a request sees the old records or
+  the new ones, and a dataset that left the catalogue (depublished, restricted) leaves
+  the repository with it. `csw-etat.json` beside the repository says what it holds (each
+  record's print), so a restarted catalog does not rebuild it;
 - `/csw` (GET and POST) is passed on to a resident gunicorn serving `pycsw_app.resident()`
   (`OPENDATA_OGC_PROCESSES` workers) on a Unix socket only the catalog reaches, started on
   the first request and again if it dies (gunicorn itself replaces a dead or stuck worker);
@@ -25,6 +28,7 @@ can serve the same files (with `OPENDATA_CSW_CONFIG` naming the configuration).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
 import logging
@@ -130,6 +134,7 @@ class CswService:
         self.folder = services_dir / "csw"
         self.config = self.folder / "pycsw.cfg"
         self.repository = self.folder / "csw.db"
+        self.state_path = self.folder / "csw-etat.json"  # what the repository holds
         self.python = (venv or pycsw_venv()) / "bin" / "python"
         self.timeout = timeout
         self.resident = resident_services() if resident is None else resident
@@ -142,19 +147,64 @@ class CswService:
     # --- OgcService --------------------------------------------------------------------------
 
     def update(self, layers: list[Layer], entries: list[Entry]) -> None:
-        """Rebuild the repository with one record per entry, then swap it in."""
+        """Write the new and changed entries' records into the repository and remove the
+        withdrawn ones (the whole repository is built only the first time, or when its
+        state is unknown)."""
         if not self.python.exists():
             LOGGER.warning("CSW non mis à jour : environnement pycsw absent (%s)", self.python)
             return
+        known = self._known_records()
+        self.state_path.unlink(missing_ok=True)  # unknown while the repository changes
         try:
-            count = self.build([record_document(entry) for entry in entries])
+            if known is None:
+                count = self.build([record_document(entry) for entry in entries])
+                action = "reconstruit"
+            else:
+                count = self._apply(known, entries)
+                action = "mis à jour"
+            self._save_state({entry.slug: _record_state(entry) for entry in entries})
         except (CswError, OSError, subprocess.TimeoutExpired):
             # Fail closed: the previous repository may list a dataset since restricted or
             # depublished. The service answers 503 until the next refresh rebuilds it.
             self.repository.unlink(missing_ok=True)
-            LOGGER.exception("Échec de la reconstruction du catalogue CSW")
+            self.state_path.unlink(missing_ok=True)
+            LOGGER.exception("Échec de la mise à jour du catalogue CSW")
             raise
-        LOGGER.info("Catalogue CSW reconstruit : %d fiches", count)
+        LOGGER.info("Catalogue CSW %s : %d fiches écrites", action, count)
+
+    def _apply(self, known: dict[str, list[str]], entries: list[Entry]) -> int:
+        """Upsert the entries whose record changed, remove those gone: one pycsw run."""
+        changed = [e for e in entries if known.get(e.slug, [""])[0] != _record_state(e)[0]]
+        present = {entry.slug for entry in entries}
+        removed = [state[1] for slug, state in known.items() if slug not in present]
+        if not changed and not removed:
+            return 0
+        change = {"records": [record_document(e) for e in changed], "removed": removed}
+        done = subprocess.run(
+            [str(self.python), "-I", str(RUNNER), "upsert", str(self.repository)],
+            input=json.dumps(change).encode("utf-8"),
+            capture_output=True,
+            timeout=BUILD_TIMEOUT,
+            env=_base_environment(),
+            check=False,
+        )
+        if done.returncode != 0:
+            raise CswError(done.stderr.decode("utf-8", "replace")[-4000:])
+        return int(json.loads(done.stdout)["records"])
+
+    def _known_records(self) -> dict[str, list[str]] | None:
+        """What the repository holds (slug -> [record print, identifier]), from the state
+        file written with it; None when unknown (no repository, no or broken state)."""
+        if not self.repository.exists():
+            return None
+        try:
+            known = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return known if isinstance(known, dict) else None
+
+    def _save_state(self, state: dict[str, list[str]]) -> None:
+        _write_if_changed(self.state_path, json.dumps(state, sort_keys=True))
 
     def mount(self, app: FastAPI, select: Callable[[Request], CswService] | None = None) -> None:
         """The routes; `select` gives the instance answering each request (the caller's
@@ -384,6 +434,15 @@ def record_document(entry: Entry) -> dict[str, object]:
             "pycsw:Format": ",".join(media_types(entry)),
         },
     }
+
+
+def _record_state(entry: Entry) -> list[str]:
+    """The entry's record print and identifier, as the state file keeps them."""
+    return [entry.state or _print_of(entry), entry.about.identifier]
+
+
+def _print_of(entry: Entry) -> str:
+    return hashlib.sha256(json.dumps(record_document(entry), sort_keys=True).encode()).hexdigest()
 
 
 def searchable_text(description: Description) -> list[str]:
