@@ -283,15 +283,22 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=Path("/tmp/opendata-services-scale"))
     parser.add_argument("--store-url", default=None, help="PostgreSQL URL (default: SQLite)")
     parser.add_argument("--json", type=Path, help="write the figures there too")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the catalogues already in FOLDER/<count>"
+    )
     args = parser.parse_args()
-    from bench_catalogue import open_bench_catalogue
+    from bench_catalogue import bench_settings, open_bench_catalogue
 
     results: dict[int, dict[str, Any]] = {}
     for count in (int(c) for c in args.counts.split(",")):
         started = time.perf_counter()
-        settings, store, _ = open_bench_catalogue(args.folder / str(count), count, args.store_url)
+        folder = args.folder / str(count)
+        if args.reuse and (folder / "data").is_dir():
+            settings = bench_settings(folder, args.store_url)
+        else:
+            settings, store, _ = open_bench_catalogue(folder, count, args.store_url)
+            store.close()
         built = time.perf_counter() - started
-        store.close()
         print(f"{count} jeux publiés en {built:.0f} s ; mesures…", flush=True)
         results[count] = measure_services(settings.store_url, settings.files_dir)
         print(json.dumps(results[count], indent=1), flush=True)

@@ -138,25 +138,28 @@ class CapabilitiesCache:
             return self._documents.get(variant)
 
     def _refresh(self, variant: Variant, changed: set[str]) -> None:
-        """The variant's document again: MapServer's for the first layer (tried first: an
-        exception report stops here), with every layer's element, the changed ones asked
-        again, in place of that layer's."""
-        status, headers, body = self.run(self._names[:1], query_of(variant), True)
-        parts = split(variant[0], body, 1) if status == 200 else None
-        if parts is None:
-            self._elements.pop(variant, None)
-            raise ValueError("capabilities not cacheable")
+        """The variant's document again: MapServer's for the changed layers (or the first
+        one) with the whole service's description, every other layer's element kept, put
+        in place of theirs. Many changed layers (the first build) are asked in batches."""
         elements = self._elements.setdefault(variant, {})
         live = set(self._names)
         for name in [name for name in elements if name not in live]:
             del elements[name]
         wanted = [name for name in self._names if name in changed or name not in elements]
-        batches = [wanted[i : i + BATCH] for i in range(0, len(wanted), BATCH)]
-        with ThreadPoolExecutor(PARALLEL) as pool:
-            found = pool.map(lambda batch: self._elements_of(variant, batch), batches)
-            for batch, batch_elements in zip(batches, found, strict=True):
-                elements.update(zip(batch, batch_elements, strict=True))
-        before, _, after = parts
+        asked = wanted if len(wanted) <= BATCH else []
+        status, headers, body = self.run(asked or self._names[:1], query_of(variant), True)
+        parts = split(variant[0], body, len(asked or self._names[:1])) if status == 200 else None
+        if parts is None:
+            self._elements.pop(variant, None)
+            raise ValueError("capabilities not cacheable")
+        before, found, after = parts
+        elements.update(zip(asked, found, strict=False))
+        if not asked:
+            batches = [wanted[i : i + BATCH] for i in range(0, len(wanted), BATCH)]
+            with ThreadPoolExecutor(PARALLEL) as pool:
+                results = pool.map(lambda batch: self._elements_of(variant, batch), batches)
+                for batch, batch_elements in zip(batches, results, strict=True):
+                    elements.update(zip(batch, batch_elements, strict=True))
         separator = before[before.rfind(b"\n") :]  # the line break and indent before one
         whole = before + separator.join(elements[name] for name in self._names) + after
         self._documents[variant] = Document(status, headers, whole)

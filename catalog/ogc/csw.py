@@ -117,6 +117,9 @@ def pycsw_venv() -> Path:
     return Path(os.environ.get(VENV_VARIABLE, PROJECT_ROOT / "var" / "pycsw-venv"))
 
 
+MAX_CACHED_CAPABILITIES = 16
+
+
 class CswError(RuntimeError):
     """pycsw could not build the repository or answer (message for the logs)."""
 
@@ -140,6 +143,8 @@ class CswService:
         self.resident = resident_services() if resident is None else resident
         self.server: ResidentServer | None = None  # started on the first request
         self._slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+        # GetCapabilities answers by (query, public URL), until the next change
+        self._capabilities: dict[tuple[str, str], tuple[int, str, bytes]] = {}
         self._select: Callable[[Request], CswService] = lambda _request: self
         self.folder.mkdir(parents=True, exist_ok=True)
         _write_if_changed(self.config, CONFIG)
@@ -154,6 +159,7 @@ class CswService:
             LOGGER.warning("CSW non mis à jour : environnement pycsw absent (%s)", self.python)
             return
         known = self._known_records()
+        self._capabilities.clear()
         self.state_path.unlink(missing_ok=True)  # unknown while the repository changes
         try:
             if known is None:
@@ -163,6 +169,7 @@ class CswService:
                 count = self._apply(known, entries)
                 action = "mis à jour"
             self._save_state({entry.slug: _record_state(entry) for entry in entries})
+            self._capabilities.clear()  # one kept meanwhile may be the old repository's
         except (CswError, OSError, subprocess.TimeoutExpired):
             # Fail closed: the previous repository may list a dataset since restricted or
             # depublished. The service answers 503 until the next refresh rebuilds it.
@@ -265,9 +272,16 @@ class CswService:
             raise HTTPException(
                 503, detail="Le catalogue CSW est en cours de préparation ; réessayez plus tard."
             )
+        key = _capabilities_key(request)
+        cached = self._capabilities.get(key) if key else None
+        if cached is not None:
+            return Response(cached[2], status_code=cached[0], media_type=cached[1])
         try:
             if self.resident:
-                return await run_in_threadpool(self.run_resident, request, body)
+                answer = await run_in_threadpool(self.run_resident, request, body)
+                if key and answer.status_code == 200:
+                    self._keep_capabilities(key, answer)
+                return answer
             environ = self.cgi_environment(request, len(body))
             output = await run_in_threadpool(self.run_cgi, environ, body)
         except (subprocess.TimeoutExpired, TimeoutError):
@@ -280,6 +294,13 @@ class CswService:
                 502, detail="Le service CSW a échoué ; réessayez plus tard."
             ) from None
         return cgi_response(output)
+
+    def _keep_capabilities(self, key: tuple[str, str], answer: Response) -> None:
+        """The capabilities answer, served again until the repository changes (`update`)."""
+        while len(self._capabilities) >= MAX_CACHED_CAPABILITIES:
+            self._capabilities.pop(next(iter(self._capabilities)))
+        media_type = answer.headers.get("content-type", "application/xml")
+        self._capabilities[key] = (answer.status_code, media_type, bytes(answer.body))
 
     def run_resident(self, request: Request, body: bytes) -> Response:
         """The request passed on to the resident pycsw: its query, body and content type,
@@ -434,6 +455,16 @@ def record_document(entry: Entry) -> dict[str, object]:
             "pycsw:Format": ",".join(media_types(entry)),
         },
     }
+
+
+def _capabilities_key(request: Request) -> tuple[str, str] | None:
+    """The cache key of a GetCapabilities GET (None for any other request)."""
+    if request.method != "GET":
+        return None
+    asked = {k.lower(): v.lower() for k, v in request.query_params.items()}
+    if asked.get("request") != "getcapabilities":
+        return None
+    return request.url.query, public_url(request)
 
 
 def _record_state(entry: Entry) -> list[str]:

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -91,6 +93,9 @@ class TieredService:
     @property
     def public(self) -> RoutableService:
         return self.instances[PUBLIC]
+
+    def __repr__(self) -> str:
+        return type(self.public).__name__
 
     def update(self, layers: list[Layer], entries: list[Entry]) -> None:
         """Every published layer and entry: each instance gets its audience's share."""
@@ -194,10 +199,11 @@ class ServicesRefresher:
             return own, None
 
     def _update(self, layers: list[Layer], entries: list[Entry], state: str) -> bool:
-        """Every service given the new view; False when one of them failed."""
+        """Every service given the new view, all at once; False when one of them failed."""
         public_view = for_tier(layers, entries, PUBLIC)
-        failed = False
-        for service in self.services:
+
+        def update(service: OgcService) -> bool:
+            started = time.perf_counter()
             try:
                 if isinstance(service, TieredService):
                     service.update(layers, entries)
@@ -205,8 +211,13 @@ class ServicesRefresher:
                     service.update(*public_view)
             except Exception:  # the others still follow the store; this one is retried
                 LOGGER.exception("Échec de la mise à jour du service %s", service)
-                failed = True
-        if failed:
+                return False
+            LOGGER.info("Service %s mis à jour en %.2f s", service, time.perf_counter() - started)
+            return True
+
+        with ThreadPoolExecutor(max(1, len(self.services))) as pool:
+            succeeded = all(list(pool.map(update, self.services)))
+        if not succeeded:
             return False
         self._state = state
         LOGGER.info(
