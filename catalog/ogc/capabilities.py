@@ -16,6 +16,7 @@ cached (the request then goes to the whole map file, as before).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
+LOGGER = logging.getLogger(__name__)
 BATCH = 100  # layers per MapServer run (its walk is quadratic: keep the batches small)
 PARALLEL = 2  # MapServer runs at once while building
 MAX_VARIANTS = 6  # capabilities variants (service, version…) kept per service instance
@@ -110,12 +112,21 @@ class CapabilitiesCache:
             self._names = list(names)
             for variant in DEFAULT_VARIANTS:
                 self._elements.setdefault(variant, {})
-            for variant in list(self._elements):
-                try:
-                    self._refresh(variant, changed)
-                except Exception:  # rebuilt on demand
+            variants = list(self._elements)
+            with ThreadPoolExecutor(PARALLEL) as pool:
+                done = list(pool.map(lambda v: self._refreshed(v, changed), variants))
+            for variant, succeeded in zip(variants, done, strict=True):
+                if not succeeded:  # built again on demand
                     self._elements.pop(variant, None)
                     self._documents.pop(variant, None)
+
+    def _refreshed(self, variant: Variant, changed: set[str]) -> bool:
+        try:
+            self._refresh(variant, changed)
+        except Exception:
+            LOGGER.exception("Capacités %s non assemblées", variant)
+            return False
+        return True
 
     def document(self, variant: Variant) -> Document | None:
         """The document of `variant`, built once per change (None: MapServer's answer is
@@ -150,7 +161,6 @@ class CapabilitiesCache:
         status, headers, body = self.run(asked or self._names[:1], query_of(variant), True)
         parts = split(variant[0], body, len(asked or self._names[:1])) if status == 200 else None
         if parts is None:
-            self._elements.pop(variant, None)
             raise ValueError("capabilities not cacheable")
         before, found, after = parts
         elements.update(zip(asked, found, strict=False))

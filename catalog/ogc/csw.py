@@ -33,6 +33,7 @@ import http.client
 import json
 import logging
 import os
+import select
 import socket
 import subprocess
 import threading
@@ -54,7 +55,7 @@ from catalog.ogc.pycsw_app import (
     PUBLIC_URL_HEADER,
     PUBLIC_URL_VARIABLE,
 )
-from catalog.ogc.resident import ResidentServer
+from catalog.ogc.resident import ResidentServer, start_process
 from catalog.site import cgi_server, public_url
 from catalog.store import downloads
 from core.settings import PROJECT_ROOT, resident_processes, resident_services
@@ -148,6 +149,7 @@ class CswService:
         self._select: Callable[[Request], CswService] = lambda _request: self
         self.folder.mkdir(parents=True, exist_ok=True)
         _write_if_changed(self.config, CONFIG)
+        self.updater = Updater(self.python)
 
     # --- OgcService --------------------------------------------------------------------------
 
@@ -170,6 +172,7 @@ class CswService:
                 action = "mis à jour"
             self._save_state({entry.slug: _record_state(entry) for entry in entries})
             self._capabilities.clear()  # one kept meanwhile may be the old repository's
+            self.updater.start()  # pycsw loaded now, ready for the next change
         except (CswError, OSError, subprocess.TimeoutExpired):
             # Fail closed: the previous repository may list a dataset since restricted or
             # depublished. The service answers 503 until the next refresh rebuilds it.
@@ -186,18 +189,12 @@ class CswService:
         removed = [state[1] for slug, state in known.items() if slug not in present]
         if not changed and not removed:
             return 0
-        change = {"records": [record_document(e) for e in changed], "removed": removed}
-        done = subprocess.run(
-            [str(self.python), "-I", str(RUNNER), "upsert", str(self.repository)],
-            input=json.dumps(change).encode("utf-8"),
-            capture_output=True,
-            timeout=BUILD_TIMEOUT,
-            env=_base_environment(),
-            check=False,
-        )
-        if done.returncode != 0:
-            raise CswError(done.stderr.decode("utf-8", "replace")[-4000:])
-        return int(json.loads(done.stdout)["records"])
+        change = {
+            "target": str(self.repository),
+            "records": [record_document(e) for e in changed],
+            "removed": removed,
+        }
+        return self.updater.write(change)
 
     def _known_records(self) -> dict[str, list[str]] | None:
         """What the repository holds (slug -> [record print, identifier]), from the state
@@ -350,9 +347,10 @@ class CswService:
         ]
 
     def close(self) -> None:
-        """Stop the resident pycsw (the application stops)."""
+        """Stop the resident pycsw and the updater (the application stops)."""
         if self.server is not None:
             self.server.close()
+        self.updater.close()
 
     def cgi_environment(self, request: Request, length: int) -> dict[str, str]:
         """The CGI variables of the request; the catalog's own environment is not passed on,
@@ -386,6 +384,77 @@ class CswService:
         if done.returncode != 0 or b"\r\n\r\n" not in done.stdout:
             raise CswError(done.stderr.decode("utf-8", "replace")[-4000:])
         return done.stdout
+
+
+class Updater:
+    """A pycsw process kept to write the changes into the repository
+    (``pycsw_app.py updates``): one JSON line each way per change, no pycsw start."""
+
+    def __init__(self, python: Path) -> None:
+        self.python = python
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def write(self, change: dict[str, object]) -> int:
+        """The change written (the number of records written); CswError if it failed."""
+        line = json.dumps(change).encode("utf-8") + b"\n"
+        with self._lock:
+            for attempt in range(2):
+                try:
+                    answer = self._exchange(line)
+                except (OSError, TimeoutError, ValueError) as failed:
+                    self._stop()
+                    if attempt:
+                        raise CswError(f"pycsw (mises à jour) : {failed!r}") from None
+                    continue  # it died meanwhile: a new one
+                if "error" in answer:
+                    raise CswError(str(answer["error"]))
+                return int(answer["records"])
+        raise AssertionError("unreachable")
+
+    def _exchange(self, line: bytes) -> dict[str, object]:
+        process = self._process()
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(line)
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], BUILD_TIMEOUT)
+        if not ready:
+            raise TimeoutError(f"pas de réponse en {BUILD_TIMEOUT} s")
+        answer = process.stdout.readline()
+        if not answer:
+            raise BrokenPipeError("processus arrêté")
+        found = json.loads(answer)
+        if not isinstance(found, dict):
+            raise ValueError("réponse illisible")
+        return found
+
+    def _process(self) -> subprocess.Popen[bytes]:
+        if self.process is None or self.process.poll() is not None:
+            self.process = start_process(
+                [str(self.python), "-I", str(RUNNER), "updates"],
+                "KILL",
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=_base_environment(),
+                close_fds=True,
+            )
+        return self.process
+
+    def _stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+            self.process = None
+
+    def start(self) -> None:
+        """Have the process load pycsw now, before the first change needs it."""
+        with self._lock:
+            self._process()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

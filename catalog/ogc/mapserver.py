@@ -47,6 +47,7 @@ import re
 import sqlite3
 import subprocess
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -649,7 +650,13 @@ class MapServerService:
         self.pg_password = next(iter(passwords), None)
         if self.pool is not None:
             self.pool.restart()
+        started = time.perf_counter()
         self.capabilities.layers_changed(names, changed)
+        LOGGER.info(
+            "MapServer : %d couches réécrites, capacités assemblées en %.2f s",
+            len(changed),
+            time.perf_counter() - started,
+        )
 
     def layer_map(self, name: str) -> Path:
         return self.folder / LAYERS_DIR / f"{name}.map"

@@ -12,6 +12,9 @@ catalog's: it imports nothing but the standard library and pycsw. Three entry po
   on stdin and writes those records into the repository at TARGET (replacing the
   records of the same identifier) and removes the others, in one transaction: a change of
   the catalogue rewrites only its records;
+- ``python -I pycsw_app.py updates`` does the same for each JSON line on stdin (with its
+  ``target``), answering each with a line on stdout: the catalog keeps it running, so a
+  change does not wait for pycsw to load;
 - ``python -I pycsw_app.py cgi`` answers one HTTP request as a CGI program (the catalog
   runs it for each request to `/csw` when its OGC servers are not resident);
 - ``application`` is a WSGI application for a WSGI server in pycsw's own container;
@@ -174,6 +177,31 @@ def links_column(links: list[list[str]]) -> str:
     return "^".join(",".join(re.sub(r"[,^]", " ", value) for value in link) for link in links)
 
 
+def serve_updates() -> None:
+    """Upserts, one JSON line each on stdin (``{"target", "records", "removed"}``), each
+    answered by one JSON line on stdout (``{"records": n}`` or ``{"error": text}``): the
+    catalog keeps this process to write each change without starting pycsw again."""
+    import traceback
+
+    from owslib import iso  # noqa: F401  (pycsw's record parser, loaded once before any change)
+    from pycsw.core import metadata, repository  # noqa: F401
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # OWSLib's, on every record
+
+    answers = sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt an answer
+    for line in sys.stdin.buffer:
+        try:
+            change = json.loads(line)
+            answer: dict[str, Any] = {
+                "records": upsert(Path(change["target"]), change["records"], change["removed"])
+            }
+        except Exception:  # reported to the catalog, which fails closed
+            answer = {"error": traceback.format_exc()[-4000:]}
+        answers.write(json.dumps(answer).encode("utf-8") + b"\n")
+        answers.flush()
+
+
 def run_cgi() -> None:
     """One request, CGI style: environment and body in, status, headers and body out."""
     stdout = sys.stdout.buffer
@@ -193,6 +221,9 @@ def main(arguments: list[str]) -> int:
         change = json.load(sys.stdin)
         written = upsert(Path(arguments[1]), change["records"], change["removed"])
         print(json.dumps({"records": written}))
+        return 0
+    if arguments == ["updates"]:
+        serve_updates()
         return 0
     if arguments == ["cgi"]:
         run_cgi()
