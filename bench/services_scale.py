@@ -41,8 +41,10 @@ VISIBLE_TIMEOUT = 120.0  # seconds a new release may take to appear before givin
 POLL = 0.1
 
 
-def measure_services(store_url: str, files_dir: Path) -> dict[str, Any]:
-    """The services' figures on the catalogue of this store (see the module's doc)."""
+def measure_services(store_url: str, files_dir: Path, reference: bool = True) -> dict[str, Any]:
+    """The services' figures on the catalogue of this store (see the module's doc); with
+    `reference`, also the time MapServer takes to write the capabilities of the whole map
+    file (what every GetCapabilities cost before issue #20), once."""
     import requests
     import uvicorn
 
@@ -84,6 +86,8 @@ def measure_services(store_url: str, files_dir: Path) -> dict[str, Any]:
             figures[f"{name}_ms"] = seconds * 1000
             figures[f"{name}_bytes"] = size
         figures["refresh_check_ms"] = _refresh_check(app) * 1000
+        if reference:
+            figures.update(_whole_map_capabilities(app))
         figures.update(_visibility(store, session, base))
     finally:
         server.should_exit = True
@@ -91,6 +95,29 @@ def measure_services(store_url: str, files_dir: Path) -> dict[str, Any]:
         store.close()
         shutil.rmtree(services_dir, ignore_errors=True)
     return figures
+
+
+def _whole_map_capabilities(app: Any) -> dict[str, float]:
+    """MapServer's own GetCapabilities on the whole catalogue's map file, timed once."""
+    from catalog.ogc.mapserver import MapServerService
+
+    tiered = next(
+        s
+        for s in app.state.refresher.services
+        if isinstance(getattr(s, "public", None), MapServerService)
+    )
+    service = tiered.public
+    names = list(service.layer_names or ())
+    found = {}
+    for kind, query in (
+        ("wms", "SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0"),
+        ("wfs", "SERVICE=WFS&REQUEST=GetCapabilities&VERSION=2.0.0"),
+    ):
+        started = time.perf_counter()
+        service.timeout = 1200.0
+        service.run_capabilities(names, query, True)
+        found[f"reference_{kind}_capabilities_ms"] = (time.perf_counter() - started) * 1000
+    return found
 
 
 def derive_layer_files(store: Any) -> None:
@@ -264,6 +291,8 @@ SHOWN = [
     ("wms_capabilities_bytes", "WMS GetCapabilities (octets)"),
     ("wfs_capabilities_ms", "WFS GetCapabilities (ms)"),
     ("wfs_capabilities_bytes", "WFS GetCapabilities (octets)"),
+    ("reference_wms_capabilities_ms", "référence : MapServer, WMS du fichier entier (ms)"),
+    ("reference_wfs_capabilities_ms", "référence : MapServer, WFS du fichier entier (ms)"),
     ("csw_capabilities_ms", "CSW GetCapabilities (ms)"),
     ("getmap_ms", "GetMap d'une couche (ms)"),
     ("ogc_collections_ms", "/ogc/collections, 1re page (ms)"),
