@@ -62,6 +62,7 @@ CATALOGUE = "catalogue"
 MAX_APIS = 512  # pygeoapi instances kept (one per collection, page of collections, site)
 COLLECTIONS_LIMIT = 100  # collections per page of /collections when no `limit` is asked
 MAX_COLLECTIONS_LIMIT = 1000
+MAX_ANSWERS = 256
 ALL = None  # every collection: only the OpenAPI document describes them all at once
 # pygeoapi's HTML pages, in French and in the portal's look, loading nothing from another
 # host (its own templates load Bootstrap and Leaflet from CDNs and are in English)
@@ -156,6 +157,8 @@ class OgcApi:
         self._entries: list[Entry] = []
         self._generation = ""
         self._apis: dict[tuple[Any, ...], API] = {}
+        # descriptions answered (landing page, collections…), until what they show changes
+        self._answers: dict[tuple[Any, ...], tuple[dict[str, str], int, str | bytes]] = {}
         self._lock = threading.Lock()
         self._select: Callable[[Request], OgcApi] = lambda _request: self
 
@@ -173,6 +176,7 @@ class OgcApi:
             self._by_name = {layer.name: layer for layer in layers}
             self._generation = hashlib.sha256(state.encode()).hexdigest()[:16]
             self._apis = {key: api for key, api in self._apis.items() if self._current(key)}
+            self._answers = {}
 
     def _current(self, key: tuple[Any, ...]) -> bool:
         """Whether a kept pygeoapi still serves what it was built from."""
@@ -246,6 +250,10 @@ class OgcApi:
             if api_request.format == F_HTML:  # the pages are French (`TEMPLATES`), and so
                 # is what they show of the configuration, whatever the browser's language
                 api_request = await APIRequest.from_starlette(request, api.locales[:1])
+            key = service.answer_key(function, names, api_request, request)
+            kept = service._answers.get(key) if key else None
+            if kept is not None:
+                return Response(kept[2], status_code=kept[1], headers=dict(kept[0]))
             # the box in its own CRS, for the providers' exact test (`catalog.ogc.boxes`)
             region = requested_region(
                 request.query_params.get("bbox"), request.query_params.get("bbox-crs")
@@ -268,11 +276,39 @@ class OgcApi:
                 if not arguments:
                     total = len(service.collection_names())
                     content = _paged(content, headers, request, page, total)
+            if key and status == 200:
+                service.keep_answer(key, headers, status, content)
             if function in FEATURE_FUNCTIONS and headers.get("Content-Type") == "application/json":
                 headers["Content-Type"] = "application/geo+json"
             return Response(content, status_code=status, headers=headers)
 
         return endpoint
+
+    def answer_key(
+        self, function: Any, names: tuple[str, ...] | None, api_request: Any, request: Request
+    ) -> tuple[Any, ...] | None:
+        """The key under which the answer is kept until a change of what it shows: the
+        descriptions (landing page, conformance, collections), not the features."""
+        if function not in (landing_page, conformance, describe_collections):
+            return None
+        return (
+            function.__name__,
+            names,
+            self._states(names),
+            public_url(request),
+            api_request.format,
+            str(api_request.locale),
+            tuple(sorted(request.query_params.multi_items())),
+            tuple(request.path_params.values()),
+        )
+
+    def keep_answer(
+        self, key: tuple[Any, ...], headers: dict[str, str], status: int, content: str | bytes
+    ) -> None:
+        with self._lock:
+            while len(self._answers) >= MAX_ANSWERS:
+                self._answers.pop(next(iter(self._answers)))
+            self._answers[key] = (dict(headers), status, content)
 
     def temporal_extents(self, names: tuple[str, ...]) -> dict[str, list[str]]:
         """The temporal interval (RFC 3339) of these layers, for those with a date or
