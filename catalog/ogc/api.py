@@ -366,7 +366,9 @@ class OgcApi:
             return (arguments[0],) if known else ()
         if function is describe_collections:
             return tuple(self.collection_names()[page])
-        return ()  # the landing page and the conformance list name no collection
+        # the landing page and the conformance list: pygeoapi declares the classes of the
+        # kinds of collection it serves (one of each is enough)
+        return tuple(self.collection_names()[:1]) + (CATALOGUE,) if self._layers else (CATALOGUE,)
 
     # --- configuration ----------------------------------------------------------------------
 
