@@ -606,6 +606,7 @@ class MapServerService:
         self._written: dict[str, str] = {}  # layer name -> what its map file was made from
         self._blocks: dict[str, str] = {}  # layer name -> its LAYER block
         self._header = ""  # the catalogue's map file's beginning
+        self._served: frozenset[str] = frozenset()  # the layer names, for each request
         self.capabilities = CapabilitiesCache(self.run_capabilities)
 
     def public_url(self) -> str:
@@ -646,6 +647,7 @@ class MapServerService:
             for old in sets.glob("*.map"):
                 old.unlink(missing_ok=True)
         self.layer_names = tuple(names)
+        self._served = frozenset(names)
         passwords = {layer.postgis_password for layer in layers if layer.postgis_password}
         self.pg_password = next(iter(passwords), None)
         if self.pool is not None:
@@ -685,8 +687,7 @@ class MapServerService:
         keys = LAYER_PARAMETERS.get(params.get("request", "").lower(), ())
         value = next((params[key] for key in keys if key in params), "")
         names = list(dict.fromkeys(_bare_name(n) for n in re.split(r"[,()]", value) if n.strip()))
-        served = set(self.layer_names or ())
-        if not names or not all(name in served for name in names):
+        if not names or not all(name in self._served for name in names):
             return self.map_path
         return self.map_for(names)
 
