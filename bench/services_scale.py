@@ -82,8 +82,9 @@ def measure_services(store_url: str, files_dir: Path, reference: bool = True) ->
             "ogc_collections": f"{base}/ogc/collections?f=json",
         }
         for name, url in requests_.items():
-            seconds, size = _timed(session, url)
+            seconds, size, first_byte = _timed(session, url)
             figures[f"{name}_ms"] = seconds * 1000
+            figures[f"{name}_first_byte_ms"] = first_byte * 1000
             figures[f"{name}_bytes"] = size
         figures["refresh_check_ms"] = _refresh_check(app) * 1000
         if reference:
@@ -236,15 +237,18 @@ def publish_copy(store: Any, slug: str) -> None:
 # --- HTTP ------------------------------------------------------------------------------------
 
 
-def _timed(session: Any, url: str) -> tuple[float, int]:
-    """Median seconds of REPEATS requests (after one warm-up) and the answer's size."""
+def _timed(session: Any, url: str) -> tuple[float, int, float]:
+    """Median seconds of REPEATS requests (after one warm-up) until the whole answer is read
+    (decompressed), the answer's size, and the median seconds until its headers arrived."""
     size = len(_get(session, url, check=True))
-    samples = []
+    samples, first_bytes = [], []
     for _ in range(REPEATS):
         started = time.perf_counter()
-        _get(session, url)
+        answer = session.get(url, timeout=600)
+        len(answer.content)
         samples.append(time.perf_counter() - started)
-    return statistics.median(samples), size
+        first_bytes.append(answer.elapsed.total_seconds())
+    return statistics.median(samples), size, statistics.median(first_bytes)
 
 
 def _get(session: Any, url: str, check: bool = False) -> bytes:
@@ -288,8 +292,10 @@ def _free_port() -> int:
 
 SHOWN = [
     ("wms_capabilities_ms", "WMS GetCapabilities (ms)"),
+    ("wms_capabilities_first_byte_ms", "WMS GetCapabilities, en-têtes reçus (ms)"),
     ("wms_capabilities_bytes", "WMS GetCapabilities (octets)"),
     ("wfs_capabilities_ms", "WFS GetCapabilities (ms)"),
+    ("wfs_capabilities_first_byte_ms", "WFS GetCapabilities, en-têtes reçus (ms)"),
     ("wfs_capabilities_bytes", "WFS GetCapabilities (octets)"),
     ("reference_wms_capabilities_ms", "référence : MapServer, WMS du fichier entier (ms)"),
     ("reference_wfs_capabilities_ms", "référence : MapServer, WFS du fichier entier (ms)"),

@@ -60,7 +60,7 @@ from pyproj import Transformer
 
 from catalog import site
 from catalog.bodies import BodyTooLarge, read_bounded
-from catalog.ogc.capabilities import CapabilitiesCache, variant_of
+from catalog.ogc.capabilities import CapabilitiesCache, Document, variant_of
 from catalog.ogc.layers import Entry, Layer
 from catalog.ogc.resident import FastCgiPool, Finished
 from core.settings import DEFAULT_PUBLIC_URL, resident_processes, resident_services
@@ -785,7 +785,7 @@ class MapServerService:
             if variant is not None:
                 document = await run_in_threadpool(self.capabilities.document, variant)
                 if document is not None:
-                    return Response(document.body, document.status, document.headers)
+                    return await capabilities_answer(document, request)
         environ = self.cgi_environ(request, service, body)
         try:
             if self.pool is not None:
@@ -822,6 +822,15 @@ class MapServerService:
             environ["CONTENT_TYPE"] = request.headers.get("content-type", "text/xml")
             environ["CONTENT_LENGTH"] = str(len(body))
         return environ
+
+
+async def capabilities_answer(document: Document, request: Request) -> Response:
+    """The cached capabilities document, compressed for a client that accepts gzip."""
+    headers = {**document.headers, "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", "").lower():
+        body = await run_in_threadpool(document.gzipped)
+        return Response(body, document.status, {**headers, "Content-Encoding": "gzip"})
+    return Response(document.body, document.status, headers)
 
 
 def _key(layer: Layer, public_url: str) -> str:
