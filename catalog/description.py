@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache, lru_cache
@@ -202,13 +203,49 @@ def data_extent(store: Releases, release: Release, structure: dict[str, Any]) ->
     fields = (structure.get("published_schema") or structure.get("schema") or {}).get("fields", [])
     date_field = next((f["name"] for f in fields if f.get("type") in DATE_TYPES), None)
     try:
-        return _read_extent(parquet, bool(structure.get("geometry_type")), date_field)
+        return _stored_extent(parquet, bool(structure.get("geometry_type")), date_field)
     except Exception:  # a damaged file must not take the catalogue services down
         LOGGER.exception("Étendue de %s illisible", parquet)
         return Extent()
 
 
-@lru_cache(maxsize=1024)
+def _stored_extent(parquet: Path, geographic: bool, date_field: str | None) -> Extent:
+    """The extent read once per file (releases are immutable): kept in memory by the
+    file's identity (a file linked into several releases is read once) and beside the
+    Parquet (`derived/…-etendue.json`), so that a restarted catalog reads no data again."""
+    identity = parquet.stat()
+    return _file_extent(
+        parquet, (identity.st_dev, identity.st_ino, identity.st_mtime_ns), geographic, date_field
+    )
+
+
+@lru_cache(maxsize=16384)
+def _file_extent(
+    parquet: Path, identity: tuple[int, int, int], geographic: bool, date_field: str | None
+) -> Extent:
+    kept = parquet.parent / "derived" / f"{parquet.stem}-etendue.json"
+    key = [geographic, date_field]
+    try:
+        stored = json.loads(kept.read_text(encoding="utf-8"))
+        if stored["key"] == key:
+            bbox = tuple(stored["bbox"]) if stored["bbox"] else None
+            start, end = (date.fromisoformat(d) if d else None for d in stored["dates"])
+            return Extent(bbox, start, end)  # type: ignore[arg-type]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    extent = _read_extent(parquet, geographic, date_field)
+    dates = [d.isoformat() if d else None for d in (extent.start, extent.end)]
+    text = json.dumps({"key": key, "bbox": extent.bbox, "dates": dates})
+    try:
+        kept.parent.mkdir(exist_ok=True)
+        temporary = kept.with_name(f".{kept.name}.{os.getpid()}")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, kept)
+    except OSError:  # a read-only file store: kept in memory only
+        LOGGER.warning("Étendue de %s non enregistrée", parquet)
+    return extent
+
+
 def _read_extent(parquet: Path, geographic: bool, date_field: str | None) -> Extent:
     bbox = _wgs84_bounds(parquet) if geographic else None
     start = end = None
