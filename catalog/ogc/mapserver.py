@@ -35,6 +35,7 @@ FastCGI deployment sets `PGPASSWORD` or `PGPASSFILE` in its own environment).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import html
@@ -81,6 +82,7 @@ FEATURE_INFO_FORMATS = (
 MAP_FILE = "catalogue.map"
 LAYERS_DIR = "couches"  # one map file per layer: what a request naming one layer reads
 SETS_DIR = "ensembles"  # one map file per set of layers named together, made on demand
+SET_LIFETIME = 3600.0  # seconds a set's map file is kept after it was made
 # The parameter naming the layers a request reads, per request (WMS and WFS)
 LAYER_PARAMETERS = {
     "getmap": ("layers",),
@@ -643,9 +645,7 @@ class MapServerService:
         self._header = render_header(served, url)
         write_atomically(self.config_path, render_config(self.map_path.resolve()))
         write_atomically(self.map_path, assemble_mapfile(self._header, self._blocks_of(names)))
-        if sets.is_dir():
-            for old in sets.glob("*.map"):
-                old.unlink(missing_ok=True)
+        _remove_old_sets(sets)
         self.layer_names = tuple(names)
         self._served = frozenset(names)
         passwords = {layer.postgis_password for layer in layers if layer.postgis_password}
@@ -668,14 +668,19 @@ class MapServerService:
 
     def map_for(self, names: list[str]) -> Path:
         """The map file holding these served layers: the layer's own for one, one made for
-        the set (kept until the next change) for several."""
+        the set for several (named by its content: another worker of the catalog may be
+        reading an older one, left in place until it is old)."""
         if len(names) == 1:
             return self.layer_map(names[0])
-        digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:32]
+        return self._set_map(self._header, self._blocks_of(names))
+
+    def _set_map(self, header: str, blocks: list[str]) -> Path:
+        text = assemble_mapfile(header, blocks)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
         target = self.folder / SETS_DIR / f"{digest}.map"
         if not target.exists():
             target.parent.mkdir(exist_ok=True)
-            write_atomically(target, assemble_mapfile(self._header, self._blocks_of(names)))
+            write_atomically(target, text)
         return target
 
     def map_of_request(self, method: str, query: str) -> Path:
@@ -696,18 +701,8 @@ class MapServerService:
     ) -> tuple[int, dict[str, str], bytes]:
         """MapServer's GetCapabilities on a map file of these layers, with the catalogue's
         description when `whole` (a CGI run: done once per change, off the request path)."""
-        target = self.map_for(list(names))
-        if whole:
-            key = "\n".join([self._header, *names])
-            target = (
-                self.folder
-                / SETS_DIR
-                / f"entete-{hashlib.sha256(key.encode()).hexdigest()[:32]}.map"
-            )
-            if not target.exists():
-                target.parent.mkdir(exist_ok=True)
-                text = assemble_mapfile(self._header, self._blocks_of(names))
-                write_atomically(target, text)
+        whole_map = self._set_map(self._header, self._blocks_of(names)) if whole else None
+        target = whole_map or self.map_for(list(names))
         environ = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "MAPSERVER_CONFIG_FILE": str(self.config_path.resolve()),
@@ -836,6 +831,17 @@ async def capabilities_answer(document: Document, request: Request) -> Response:
 def _key(layer: Layer, public_url: str) -> str:
     """What a layer's map file is made from (its print, else the layer itself)."""
     return f"{public_url}\n{layer.state or repr(layer)}"
+
+
+def _remove_old_sets(folder: Path) -> None:
+    """Map files of sets of layers no request has needed for a while."""
+    if not folder.is_dir():
+        return
+    limit = time.time() - SET_LIFETIME
+    for old in folder.glob("*.map"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < limit:
+                old.unlink()
 
 
 def _bare_name(name: str) -> str:
