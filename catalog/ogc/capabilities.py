@@ -60,6 +60,11 @@ class Document:
     body: bytes
     _gzipped: bytes | None = None
 
+    @property
+    def compressed(self) -> bytes | None:
+        """The compressed body when already made (None: not yet)."""
+        return self._gzipped
+
     def gzipped(self) -> bytes:
         """The body compressed (gzip), once: 10,000 layers make a WMS document of 26 MB."""
         if self._gzipped is None:

@@ -823,7 +823,7 @@ async def capabilities_answer(document: Document, request: Request) -> Response:
     """The cached capabilities document, compressed for a client that accepts gzip."""
     headers = {**document.headers, "Vary": "Accept-Encoding"}
     if "gzip" in request.headers.get("accept-encoding", "").lower():
-        body = await run_in_threadpool(document.gzipped)
+        body = document.compressed or await run_in_threadpool(document.gzipped)
         return Response(body, document.status, {**headers, "Content-Encoding": "gzip"})
     return Response(document.body, document.status, headers)
 
