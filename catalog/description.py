@@ -21,7 +21,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +194,9 @@ def links(base: str, slug: str, geographic: bool, layers: list[str]) -> list[Lin
 
 # --- the data's extents ----------------------------------------------------------------------
 
+MAX_EXTENTS = 65536
+_EXTENTS: dict[tuple[Any, ...], Extent] = {}  # by the file's identity
+
 
 def data_extent(store: Releases, release: Release, structure: dict[str, Any]) -> Extent:
     """The release's extents (empty when its Parquet cannot be read: logged, not fatal)."""
@@ -214,15 +217,17 @@ def _stored_extent(parquet: Path, geographic: bool, date_field: str | None) -> E
     file's identity (a file linked into several releases is read once) and beside the
     Parquet (`derived/…-etendue.json`), so that a restarted catalog reads no data again."""
     identity = parquet.stat()
-    return _file_extent(
-        parquet, (identity.st_dev, identity.st_ino, identity.st_mtime_ns), geographic, date_field
-    )
+    key = (identity.st_dev, identity.st_ino, identity.st_mtime_ns, geographic, date_field)
+    found = _EXTENTS.get(key)
+    if found is None:
+        found = _file_extent(parquet, geographic, date_field)
+        while len(_EXTENTS) >= MAX_EXTENTS:
+            _EXTENTS.pop(next(iter(_EXTENTS)))
+        _EXTENTS[key] = found
+    return found
 
 
-@lru_cache(maxsize=16384)
-def _file_extent(
-    parquet: Path, identity: tuple[int, int, int], geographic: bool, date_field: str | None
-) -> Extent:
+def _file_extent(parquet: Path, geographic: bool, date_field: str | None) -> Extent:
     kept = parquet.parent / "derived" / f"{parquet.stem}-etendue.json"
     key = [geographic, date_field]
     try:
