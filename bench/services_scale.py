@@ -66,7 +66,9 @@ def measure_services(store_url: str, files_dir: Path, reference: bool = True) ->
     thread.start()
     session = requests.Session()
     try:
-        _wait_until(lambda: _ok(session, f"{base}/ogc"), 600)
+        _wait_until(lambda: _ok(session, f"{base}/ogc"), 3600)
+        # the CSW repository is built in the background of the first refresh's services
+        _wait_until(lambda: _ok(session, f"{base}/csw?service=CSW&request=GetCapabilities"), 3600)
         figures: dict[str, Any] = {
             "datasets": len(published_datasets(store)),
             "startup_s": time.perf_counter() - started,

@@ -65,6 +65,7 @@ RUNNER = Path(__file__).with_name("pycsw_app.py")
 VENV_VARIABLE = "OPENDATA_PYCSW_VENV"
 REQUEST_TIMEOUT = 30.0
 BUILD_TIMEOUT = 300.0
+BUILD_SECONDS_PER_RECORD = 0.1  # more time for a larger catalogue (10,000 records: 1,300 s)
 MAX_BODY = 1_000_000  # bytes of a POST request
 MAX_CONCURRENT = 4  # pycsw processes at once
 CONFIG = """\
@@ -239,7 +240,7 @@ class CswService:
                 [str(self.python), "-I", str(RUNNER), "build", str(staging)],
                 input=json.dumps(documents).encode("utf-8"),
                 capture_output=True,
-                timeout=BUILD_TIMEOUT,
+                timeout=BUILD_TIMEOUT + BUILD_SECONDS_PER_RECORD * len(documents),
                 env=_base_environment(),
                 check=False,
             )
