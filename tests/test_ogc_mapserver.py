@@ -335,7 +335,7 @@ def test_cached_capabilities_are_mapservers_own_document_for_the_whole_map(
 ) -> None:
     """The capabilities served (assembled from each layer's element, cached until the next
     change) are, byte for byte, what MapServer writes for the whole catalogue's map file."""
-    service = services.app.state.refresher.services[-1].public
+    service = services.app.state.refresher.services[0]
     names = list(service.layer_names)
     for kind, query in (
         ("WMS", "SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0"),
@@ -835,7 +835,7 @@ def test_a_dataset_published_after_start_is_served_without_failing_requests_in_f
         deployed.root / "submissions" / "jardins", "jardins.geojson", gardens.to_json(drop_id=True)
     )
     retitle(data.parent / "metadata.yaml", "Jardins partagés")
-    folder = services.app.state.refresher.services[-1].public.folder / "couches"
+    folder = services.app.state.refresher.services[0].folder / "couches"
     written = {path.stem: path.stat().st_mtime_ns for path in folder.glob("*.map")}
     deployed.publish(data)
     statuses: list[int] = []
