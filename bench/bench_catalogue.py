@@ -167,7 +167,7 @@ def build_catalogue(
         slug, name, _ = places[draw.randrange(len(places))]
         subject, keywords = SUBJECTS[draw.randrange(len(SUBJECTS))]
         dataset = f"{slug}-{normalise_label(subject).replace(' ', '-').replace(chr(39), '-')}"
-        dataset = f"{dataset}-{number:05d}"
+        dataset = f"{dataset[:73]}-{number:05d}"  # slugs fit the catalogue's 80 characters
         metadata = {
             **template.metadata,
             "title": f"{subject} — {name}",

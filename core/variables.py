@@ -51,6 +51,7 @@ VARIABLES = (
     # the catalog service
     Variable("OPENDATA_UPLOAD_MAX_BYTES", "104857600", "Taille maximale d'une requête de dépôt (au-delà : envoi par morceaux).", "catalogue"),
     Variable("OPENDATA_UPLOAD_MAX_FILE_BYTES", "21474836480", "Taille maximale d'un fichier déposé.", "catalogue"),
+    Variable("OPENDATA_SEARCH_CACHE", "256", "Réponses de recherche gardées par processus, chacune valable jusqu'au prochain changement d'un jeu (0 : aucune).", "catalogue"),
     Variable("OPENDATA_RATE_LIMIT", "50/second", "Limite des appels anonymes par adresse (« off » : aucune limite).", "catalogue"),
     Variable("OPENDATA_RATE_LIMIT_AUTHENTICATED", "100/second", "Limite des appels authentifiés.", "catalogue"),
     Variable("OPENDATA_RATE_LIMIT_STORAGE", "memory://", "Compteurs de la limite : mémoire du processus ou redis://… (partagés).", "catalogue"),

@@ -62,9 +62,13 @@ SECRETS_MEMBER = "secrets/pseudonymes.yaml"
 SKIPPED_DIRS = {"derived", ".staging"}  # rebuilt on demand / unfinished publications
 CHUNK = 1 << 20
 # Bookkeeping present in an empty instance: PostGIS's own tables and schemas, the schema
-# migrations' version. They do not make a target non-empty.
+# migrations' version, the search index's version and the inner tables of its SQLite FTS5
+# index (`catalog.store.search_index`). They do not make a target non-empty.
 PG_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "topology", "tiger", "tiger_data")
-BOOKKEEPING_TABLES = ("spatial_ref_sys", "alembic_version")
+SEARCH_TEXT_SHADOWS = tuple(
+    f"search_text_{part}" for part in ("data", "idx", "content", "docsize", "config")
+)
+BOOKKEEPING_TABLES = ("spatial_ref_sys", "alembic_version", "search_state", *SEARCH_TEXT_SHADOWS)
 
 
 class BackupError(Exception):

@@ -1,25 +1,70 @@
-"""Search: full text without accents, facets, filters, sort, pages, freshness."""
+"""Search: full text without accents, facets, filters, sort, pages, freshness; the same
+answers on both backends (SQLite FTS5, PostgreSQL full-text), an index that follows every
+change of a dataset, and what a caller may not read never listed."""
 
-from datetime import date
+import secrets
+from datetime import date, timedelta
 
 import pytest
 import requests
+import sqlalchemy as sa
 
+from catalog.search import Query, readers_of
+from catalog.store import open_store
+from catalog.store.search_index import Readers
+from catalog.store.tables import search_state_table
+from core.access import ANONYMOUS, Principal
 from core.rules import freshness
 from core.settings import PROJECT_ROOT
 
-from conftest import deployment, running_catalog
+from backends import on_both_backends
+from conftest import Deployment, running_catalog, write_submission
+
+pytest_plugins = ["backends"]  # the `backend` fixture: sqlite, postgis
+settings, store = on_both_backends()  # the tests that use them run on both backends
 
 SAMPLES = sorted(p for p in (PROJECT_ROOT / "samples" / "inbox").glob("*/*") if p.is_dir())
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory):
-    with deployment(tmp_path_factory, "search") as deployed:
+def search_database(request):
+    """A PostGIS database of the module's own: the per-test `backend` one is emptied
+    after every test, while the module's catalogue lives on."""
+    server = request.getfixturevalue("postgis_database").rsplit("/", 1)[0]
+    name = f"opendata_search_{secrets.token_hex(6)}"
+    admin = sa.create_engine(
+        f"{server}/postgres", isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        database = sa.create_engine(f"{server}/{name}", poolclass=sa.pool.NullPool)
+        with database.begin() as conn:
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        yield f"{server}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgis"])
+def catalog(request, tmp_path_factory):
+    url = request.getfixturevalue("search_database") if request.param == "postgis" else None
+    patch = pytest.MonkeyPatch()
+    if url:
+        patch.setenv("OPENDATA_STORE_URL", url)
+    else:
+        patch.delenv("OPENDATA_STORE_URL", raising=False)
+    deployed = Deployment(tmp_path_factory.mktemp(f"search-{request.param}"))
+    try:
         for folder in SAMPLES:
             deployed.publish_sample(folder)
         with running_catalog(deployed.store) as base:
             yield base, deployed.store
+    finally:
+        deployed.close()
+        deployed.store.close()
+        patch.undo()
 
 
 def get(base: str, **params) -> dict:
@@ -102,3 +147,93 @@ def test_plurals_accents_and_case_find_the_same_words(submit, dataset_folder, st
         for query in ("natures", "ESPECES", "leurs hauteurs", "l'arbre"):
             assert slugs(get(base, q=query)) == found, query
         assert get(base, q="velodrome")["total"] == 0  # a longer word is not found
+
+
+def test_a_search_reads_only_the_page_not_the_catalogue(catalog, monkeypatch):
+    """The index answers: the catalogue's datasets are not all read to search them."""
+    base, store = catalog
+
+    def refused(*_args, **_kwargs):
+        raise AssertionError("the whole catalogue was read")
+
+    for reading in ("list_datasets", "current_releases"):
+        monkeypatch.setattr(store, reading, refused)
+    assert get(base, q="vélo")["total"] == 1
+    assert get(base, commune="lyon")["total"] == 2
+    home = requests.get(f"{base}/", timeout=10)
+    assert home.status_code == 200 and "Aménagements cyclables" in home.text
+
+
+def test_the_status_facet_follows_the_day(catalog):
+    _, store = catalog
+    dataset = store.get_dataset("lyon-fontaines-eau-potable")  # monthly
+    due = date.fromisoformat(freshness(dataset)["prochaine"])
+    before = store.search(Query(), Readers(), due)
+    after = store.search(Query(), Readers(), due + timedelta(days=1))
+    late_before = before.facets["statut"].get("en-retard", 0)
+    assert after.facets["statut"]["en-retard"] >= late_before + 1
+    late = store.search(Query(filters={"statut": "en-retard"}), Readers(), due + timedelta(days=1))
+    assert "lyon-fontaines-eau-potable" in late.slugs
+    assert late.total == after.facets["statut"]["en-retard"]
+
+
+def publish_trees(submit, folder, name: str, title: str, **options) -> None:
+    data = write_submission(folder / name, f"{name}.csv", "id;espece\r\n1;Platane\r\n", **options)
+    metadata = data.parent / "metadata.yaml"
+    text = metadata.read_text(encoding="utf-8").replace("Arbres d'alignement", title)
+    metadata.write_text(text, encoding="utf-8")
+    assert submit(data, metadata).status in ("publiee", "confirmee")
+
+
+def found(store, text: str, readers: Readers | None = None) -> list[str]:
+    return store.search(Query(text), readers or Readers(), date(2026, 12, 1)).slugs
+
+
+def test_the_index_follows_publication_metadata_and_depublication(submit, store, tmp_path):
+    publish_trees(submit, tmp_path, "platanes", "Platanes remarquables")
+    assert found(store, "platane") == ["ecully-platanes"]
+    # the same content deposited again with a new title: the index follows the metadata
+    publish_trees(submit, tmp_path, "platanes", "Tilleuls remarquables")
+    assert found(store, "platane") == [] and found(store, "tilleuls") == ["ecully-platanes"]
+    store.set_status("ecully-platanes", "depublie")
+    assert found(store, "tilleul") == []
+    assert store.search(Query(), Readers(), date(2026, 12, 1)).total == 0
+    store.set_status("ecully-platanes", "publie")
+    assert found(store, "tilleul") == ["ecully-platanes"]
+
+
+def test_restricted_datasets_are_listed_only_to_who_may_read_them(submit, store, tmp_path):
+    publish_trees(submit, tmp_path, "ouverts", "Arbres ouverts")
+    publish_trees(submit, tmp_path, "agents", "Arbres des agents", extra_metadata="acces: agents\n")
+    publish_trees(
+        submit, tmp_path, "restreints", "Arbres restreints", extra_metadata="acces: restreint\n"
+    )
+    everyone = ["ecully-agents", "ecully-ouverts", "ecully-restreints"]
+    assert found(store, "arbres", readers_of(ANONYMOUS)) == ["ecully-ouverts"]
+    person = Principal(kind="usager", subject="alice", signed_in=True)
+    assert found(store, "arbres", readers_of(person)) == ["ecully-ouverts", "ecully-restreints"]
+    agent = Principal(kind="usager", subject="bob", signed_in=True, agent=True)
+    assert found(store, "arbres", readers_of(agent)) == everyone
+    for principal in (
+        Principal(kind="producteur", commune="ecully", subject="ecully"),
+        Principal(kind="equipe-data", subject="equipe"),
+    ):
+        assert found(store, "arbres", readers_of(principal)) == everyone, principal
+    other = Principal(kind="producteur", commune="lyon", subject="lyon")
+    assert found(store, "arbres", readers_of(other)) == ["ecully-ouverts"]
+    facets = store.search(Query(), readers_of(ANONYMOUS), date(2026, 12, 1)).facets
+    assert facets["commune"] == {"ecully": 1}  # the counts never tell what is hidden
+
+
+def test_a_store_indexed_by_another_version_is_indexed_again(submit, store, settings, tmp_path):
+    publish_trees(submit, tmp_path, "platanes", "Platanes remarquables")
+    with store.engine.begin() as conn:
+        conn.execute(search_state_table.delete())
+        conn.execute(sa.text("DELETE FROM search_themes"))
+        conn.execute(sa.text("DELETE FROM search_entries"))
+    assert found(store, "platane") == []
+    reopened = open_store(settings.store_url, settings.files_dir)
+    try:
+        assert found(reopened, "platane") == ["ecully-platanes"]
+    finally:
+        reopened.close()

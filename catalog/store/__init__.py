@@ -1,7 +1,7 @@
 """The catalog store: what the pipeline and the web side both read and write.
 
 One small Protocol per concern (`concerns.py`: releases, lifecycle, deliveries, source
-checks, accounts, usage), the optional PostGIS capability (`store.spatial`), and the
+checks, accounts, usage, search), the optional PostGIS capability (`store.spatial`), and the
 backends, chosen from a table by the URL's scheme. The pipeline enters the catalog only
 through this package (an import-linter contract in pyproject.toml).
 
@@ -27,6 +27,7 @@ from catalog.store.concerns import (
     Lifecycle,
     Publications,
     Releases,
+    Search,
     SourceChecks,
     SpatialTables,
     Usage,
@@ -42,6 +43,7 @@ __all__ = [
     "Lifecycle",
     "Publications",
     "Releases",
+    "Search",
     "SourceChecks",
     "SpatialTables",
     "Usage",

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from catalog.store.search_index import Readers, SearchPage, SearchQuery
 from core.records import (
     ApiToken,
     AuditEntry,
@@ -250,6 +251,19 @@ class Usage(Protocol):
     def usage(self, datasets: list[str], since: date) -> list[tuple[str, date, str, int]]: ...
 
 
+class Search(Protocol):
+    """The search index of the datasets the portal lists (`catalog.store.search_index`),
+    kept up to date by every write of a dataset."""
+
+    @abstractmethod
+    def search(self, query: SearchQuery, readers: Readers, today: date) -> SearchPage:
+        """The matching datasets `readers` may list: total, facets, one page of slugs."""
+
+    @abstractmethod
+    def listed(self, slugs: list[str]) -> list[tuple[Dataset, Release]]:
+        """The datasets named, with their current release, in the order given."""
+
+
 class Publications(Releases, Lifecycle, Protocol):
     """Datasets and releases with their lifecycle: what publishing, a change notice and the
     pages that show a dataset's life need."""
@@ -284,7 +298,9 @@ class SpatialTables(Protocol):
         """A depublished dataset's tables and view go (its files stay in the archive)."""
 
 
-class CatalogStore(Releases, Lifecycle, Deliveries, SourceChecks, Accounts, Usage, Protocol):
+class CatalogStore(
+    Releases, Lifecycle, Deliveries, SourceChecks, Accounts, Usage, Search, Protocol
+):
     """Every concern: what a backend implements (`sql.SqlCatalogStore`, `postgis.…`)."""
 
     spatial: SpatialTables | None  # None on SQLite

@@ -45,8 +45,9 @@ from alembic import command
 from alembic.config import Config
 from psycopg import sql
 
+from catalog.store import search_index
 from catalog.store.concerns import LayerSource
-from catalog.store.sql import SqlCatalogStore
+from catalog.store.sql import SqlCatalogStore, search_cache_size
 from catalog.store.tables import datasets_table, notices_table, structures_table
 from core.records import NewRelease, SubmissionRecord
 
@@ -142,6 +143,9 @@ class PostgisCatalogStore(SqlCatalogStore):
         files_dir.mkdir(parents=True, exist_ok=True)
         upgrade_schema(self.engine)
         self.spatial = PostgisTables(self.engine)
+        self._answers = search_index.AnswerCache(search_cache_size())
+
+    text_index: search_index.TextIndex = search_index.PostgresText()
 
     def _switch(
         self, conn: sa.Connection, new: NewRelease, release_id: str, submission: SubmissionRecord
@@ -242,6 +246,8 @@ def upgrade_schema(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         command.upgrade(alembic_config(conn), "head")
+        if not search_index.up_to_date(conn):  # under the lock: one rebuild at a time
+            search_index.rebuild(conn, search_index.PostgresText())
 
 
 # --- data tables ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ release served.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from catalog.store import search_index
 from catalog.store.concerns import CatalogStore, SpatialTables
 from catalog.store.tables import (
     audit_table,
@@ -66,8 +68,11 @@ class SqlCatalogStore(CatalogStore):
         self.files_dir = files_dir
         files_dir.mkdir(parents=True, exist_ok=True)
         catalog_metadata.create_all(self.engine)
+        search_index.ensure(self.engine, self.text_index)
+        self._answers = search_index.AnswerCache(search_cache_size())
 
     spatial: SpatialTables | None = None  # rows in files only; PostGIS has tables
+    text_index: search_index.TextIndex = search_index.SqliteText()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -115,7 +120,14 @@ class SqlCatalogStore(CatalogStore):
         return _release(row) if row else None
 
     def current_releases(self) -> dict[str, Release]:
-        query = (
+        with self.engine.connect() as conn:
+            return {
+                row["dataset"]: _release(row)
+                for row in conn.execute(self._current_releases_query()).mappings()
+            }
+
+    def _current_releases_query(self) -> sa.Select:
+        return (
             sa.select(releases_table)
             .join(structures_table, structures_table.c.current_release == releases_table.c.id)
             .join(
@@ -126,8 +138,36 @@ class SqlCatalogStore(CatalogStore):
                 ),
             )
         )
+
+    def search(
+        self, query: search_index.SearchQuery, readers: search_index.Readers, today: date
+    ) -> search_index.SearchPage:
         with self.engine.connect() as conn:
-            return {row["dataset"]: _release(row) for row in conn.execute(query).mappings()}
+            return self._answers.search(conn, self.text_index, query, readers, today)
+
+    def listed(self, slugs: list[str]) -> list[tuple[Dataset, Release]]:
+        """The datasets named, with their current release, in the order given."""
+        if not slugs:
+            return []
+        datasets = sa.select(datasets_table).where(datasets_table.c.slug.in_(slugs))
+        # from the datasets named, by primary keys only (never a scan of every release)
+        releases = (
+            sa.select(releases_table)
+            .select_from(datasets_table)
+            .join(
+                structures_table,
+                sa.and_(
+                    structures_table.c.dataset == datasets_table.c.slug,
+                    structures_table.c.version == datasets_table.c.current_version,
+                ),
+            )
+            .join(releases_table, releases_table.c.id == structures_table.c.current_release)
+            .where(datasets_table.c.slug.in_(slugs))
+        )
+        with self.engine.connect() as conn:
+            found = {row["slug"]: _dataset(row) for row in conn.execute(datasets).mappings()}
+            current = {row["dataset"]: _release(row) for row in conn.execute(releases).mappings()}
+        return [(found[s], current[s]) for s in slugs if s in found and s in current]
 
     def changes(self, after: int) -> list[tuple[int, str]]:
         query = (
@@ -268,6 +308,7 @@ class SqlCatalogStore(CatalogStore):
             )
         self._insert_submission(conn, submission, "publiee", release_id)
         _record_change(conn, new.dataset)
+        search_index.refresh(conn, self.text_index, new.dataset)
 
     def confirm(
         self,
@@ -289,6 +330,7 @@ class SqlCatalogStore(CatalogStore):
             )
             self._insert_submission(conn, submission, "confirmee", submission.release)
             _record_change(conn, slug)
+            search_index.refresh(conn, self.text_index, slug)
 
     def record_rejection(self, submission: SubmissionRecord) -> None:
         with self.engine.begin() as conn:
@@ -380,6 +422,7 @@ class SqlCatalogStore(CatalogStore):
                 datasets_table.update().where(datasets_table.c.slug == slug).values(status=status)
             )
             _record_change(conn, slug)
+            search_index.refresh(conn, self.text_index, slug)
 
     def record_event(
         self, dataset: str, kind: str, title: str, details: dict[str, Any], key: str
@@ -636,6 +679,11 @@ class SqlCatalogStore(CatalogStore):
 def _record_change(conn: sa.Connection, dataset: str) -> None:
     """A change of what the services show of `dataset`, in the transaction making it."""
     conn.execute(changes_table.insert().values(dataset=dataset, at=clock.now()))
+
+
+def search_cache_size() -> int:
+    """OPENDATA_SEARCH_CACHE: answers kept per process (0: none, every search is computed)."""
+    return int(os.environ.get("OPENDATA_SEARCH_CACHE", search_index.CACHE_SIZE))
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 catalog_metadata = sa.MetaData()
 
@@ -203,9 +204,57 @@ sessions_table = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
 )
 
+# The search index (issue #20, `catalog.store.search_index`): one entry per dataset the
+# portal may list, its themes, and the index's version. The words are in `search_text` (an
+# FTS5 table, SQLite) or in `document` (a tsvector, PostgreSQL; unused on SQLite).
+# Entries are never updated, only deleted and inserted again under a new id (never
+# reused: AUTOINCREMENT on SQLite, a sequence on PostgreSQL), so that (max(id), count) tells
+# one state of the index from another (`search_index.generation`). Sort keys compare by code
+# point on both backends (collation "C" on PostgreSQL), so that their indexes give the order.
+_CODE_POINT_TEXT = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+search_entries_table = sa.Table(
+    "search_entries",
+    catalog_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("slug", _CODE_POINT_TEXT, nullable=False, unique=True),
+    sa.Column("producer", sa.String(80), nullable=False),
+    sa.Column("access", sa.String(20), nullable=False),
+    sa.Column("licence", sa.String(80), nullable=False),
+    sa.Column("geographic", sa.Boolean, nullable=False),
+    sa.Column("title_sort", _CODE_POINT_TEXT, nullable=False),
+    sa.Column("updated", sa.Date, nullable=False),
+    sa.Column("next_due", sa.Date),  # None: no periodic commitment, never late
+    sa.Column("document", sa.Text().with_variant(postgresql.TSVECTOR(), "postgresql")),
+    sa.Index("ix_search_entries_document", "document", postgresql_using="gin"),
+    sa.Index("ix_search_entries_title", "title_sort", "slug"),
+    sa.Index("ix_search_entries_updated", "updated", "slug"),
+    # the facets' columns: counting them reads this index only
+    sa.Index("ix_search_entries_facets", "producer", "licence", "geographic", "next_due", "access"),
+    sqlite_autoincrement=True,
+)
+
+search_themes_table = sa.Table(
+    "search_themes",
+    catalog_metadata,
+    sa.Column(
+        "entry",
+        sa.Integer,
+        sa.ForeignKey("search_entries.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("theme", sa.String(40), primary_key=True, index=True),
+)
+
+search_state_table = sa.Table(
+    "search_state",
+    catalog_metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
+)
+
 # One row per change of what the services show of a dataset (a release, its metadata, its
 # status, a notice): the OGC services read the changes after the last one they applied
-# (`Releases.changes_since`), one query, rather than the whole catalogue.
+# (`Releases.changes`), one query, rather than the whole catalogue.
 changes_table = sa.Table(
     "catalogue_changes",
     catalog_metadata,

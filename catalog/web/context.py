@@ -16,13 +16,13 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
-from catalog import lifecycle, site, usage
+from catalog import lifecycle, search, site, usage
 from catalog.store import CatalogStore
 from catalog.visibility import may_see_or_refuse
 from catalog.web.pages import TEMPLATES
 from catalog.web.views import summary
 from core import clock
-from core.access import Principal, may_see
+from core.access import Principal
 from core.producers import Producer
 from core.records import ChangeNotice, Dataset, Release
 from core.settings import MapBackground, Settings
@@ -30,6 +30,7 @@ from core.urls import dataset_api
 from core.wording import french_date
 
 PORTAL_PAGE_PREFIX = "/jeux-de-donnees/"  # a 410 there is a page, elsewhere JSON
+COMMUNE_CARDS = 100_000  # a commune's page lists all its datasets
 
 
 class Gone(HTTPException):
@@ -90,26 +91,17 @@ class Web:
             raise HTTPException(404, detail=f"Version v{version} de « {slug} » introuvable.")
         return release
 
-    def readable_datasets(self, principal: Principal) -> list[Dataset]:
-        return [
-            d for d in self.store.list_datasets() if d.status == "publie" and may_see(principal, d)
-        ]
-
-    def public_entries(self, principal: Principal) -> list[tuple[Dataset, Release]]:
-        """The published datasets `principal` may read (public ones for anonymous callers)."""
-        releases = self.store.current_releases()
-        return [
-            (d, releases[d.slug]) for d in self.readable_datasets(principal) if d.slug in releases
-        ]
-
     def commune_or_404(self, slug: str) -> Producer:
         if slug not in self.producers:
             raise HTTPException(404, detail=f"Commune « {slug} » introuvable.")
         return self.producers[slug]
 
     def commune_cards(self, slug: str, principal: Principal) -> list[dict[str, Any]]:
-        """The commune's datasets `principal` may read, as the portal's cards."""
-        return [summary(d, r) for d, r in self.public_entries(principal) if d.producer == slug]
+        """The commune's datasets `principal` may read, as the portal's cards (from the
+        search index: never the whole catalogue)."""
+        query = search.Query(filters={"commune": slug}, sort=search.BY_SLUG, size=COMMUNE_CARDS)
+        found = search.search(self.store, principal, query)
+        return [summary(hit.dataset, hit.release) for hit in found["hits"]]
 
 
 def gone_structure(slug: str, notice: ChangeNotice) -> Gone:

@@ -51,9 +51,7 @@ def router(web: Web) -> APIRouter:
             }.items()
             if value
         }
-        result = search.search(
-            web.public_entries(principal), search.Query(q, filters, tri, page, taille)
-        )
+        result = search.search(web.store, principal, search.Query(q, filters, tri, page, taille))
         hits = result.pop("hits")
         return {**result, "jeux_de_donnees": [summary(h.dataset, h.release) for h in hits]}
 

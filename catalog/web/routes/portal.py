@@ -39,7 +39,7 @@ def router(web: Web) -> APIRouter:
         principal: Principal = CALLER,
     ) -> HTMLResponse:
         filters = {k: v for k, v in {"theme": theme, "commune": commune}.items() if v}
-        result = search.search(web.public_entries(principal), search.Query(q, filters, size=100))
+        result = search.search(web.store, principal, search.Query(q, filters, size=100))
         context = {
             "q": q,
             "total": result["total"],
