@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,9 @@ def links(base: str, slug: str, geographic: bool, layers: list[str]) -> list[Lin
 
 # --- the data's extents ----------------------------------------------------------------------
 
+MAX_EXTENTS = 65536
+_EXTENTS: dict[tuple[Any, ...], Extent] = {}  # by the file's identity
+
 
 def data_extent(store: Releases, release: Release, structure: dict[str, Any]) -> Extent:
     """The release's extents (empty when its Parquet cannot be read: logged, not fatal)."""
@@ -202,13 +206,51 @@ def data_extent(store: Releases, release: Release, structure: dict[str, Any]) ->
     fields = (structure.get("published_schema") or structure.get("schema") or {}).get("fields", [])
     date_field = next((f["name"] for f in fields if f.get("type") in DATE_TYPES), None)
     try:
-        return _read_extent(parquet, bool(structure.get("geometry_type")), date_field)
+        return _stored_extent(parquet, bool(structure.get("geometry_type")), date_field)
     except Exception:  # a damaged file must not take the catalogue services down
         LOGGER.exception("Étendue de %s illisible", parquet)
         return Extent()
 
 
-@lru_cache(maxsize=1024)
+def _stored_extent(parquet: Path, geographic: bool, date_field: str | None) -> Extent:
+    """The extent read once per file (releases are immutable): kept in memory by the
+    file's identity (a file linked into several releases is read once) and beside the
+    Parquet (`derived/…-etendue.json`), so that a restarted catalog reads no data again."""
+    identity = parquet.stat()
+    key = (identity.st_dev, identity.st_ino, identity.st_mtime_ns, geographic, date_field)
+    found = _EXTENTS.get(key)
+    if found is None:
+        found = _file_extent(parquet, geographic, date_field)
+        while len(_EXTENTS) >= MAX_EXTENTS:
+            _EXTENTS.pop(next(iter(_EXTENTS)))
+        _EXTENTS[key] = found
+    return found
+
+
+def _file_extent(parquet: Path, geographic: bool, date_field: str | None) -> Extent:
+    kept = parquet.parent / "derived" / f"{parquet.stem}-etendue.json"
+    key = [geographic, date_field]
+    try:
+        stored = json.loads(kept.read_text(encoding="utf-8"))
+        if stored["key"] == key:
+            bbox = tuple(stored["bbox"]) if stored["bbox"] else None
+            start, end = (date.fromisoformat(d) if d else None for d in stored["dates"])
+            return Extent(bbox, start, end)  # type: ignore[arg-type]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    extent = _read_extent(parquet, geographic, date_field)
+    dates = [d.isoformat() if d else None for d in (extent.start, extent.end)]
+    text = json.dumps({"key": key, "bbox": extent.bbox, "dates": dates})
+    try:
+        kept.parent.mkdir(exist_ok=True)
+        temporary = kept.with_name(f".{kept.name}.{os.getpid()}")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, kept)
+    except OSError:  # a read-only file store: kept in memory only
+        LOGGER.warning("Étendue de %s non enregistrée", parquet)
+    return extent
+
+
 def _read_extent(parquet: Path, geographic: bool, date_field: str | None) -> Extent:
     bbox = _wgs84_bounds(parquet) if geographic else None
     start = end = None

@@ -149,6 +149,30 @@ def test_collections_are_the_public_layers_with_crs84_extents_and_crs_lists(serv
     assert by_id[BANCS]["title"] == "Bancs publics"
 
 
+def test_collections_are_paged_with_next_and_prev_links(served) -> None:
+    """`/collections` is paged (OGC API – Common Part 2: `limit`, rel `next`/`prev`): the
+    pages, followed by their `next` links, list every collection once."""
+    root, _ = served
+    everything = [c["id"] for c in get(root + "/collections", f="json").json()["collections"]]
+    seen: list[str] = []
+    page = get(root + "/collections", f="json", limit="2").json()
+    assert page["numberMatched"] == len(everything) and page["numberReturned"] == 2
+    assert not any(link["rel"] == "prev" for link in page["links"])
+    while True:
+        seen += [c["id"] for c in page["collections"]]
+        following = [link["href"] for link in page["links"] if link["rel"] == "next"]
+        if not following:
+            break
+        page = requests.get(following[0], timeout=30).json()
+        assert any(link["rel"] == "prev" for link in page["links"])
+    assert seen == everything
+    for bad in ("0", "-1", "x", "100000"):
+        refused = get(root + "/collections", f="json", limit=bad)
+        assert refused.status_code == 400 and "limit" in refused.json()["description"]
+    html_page = get(root + "/collections", f="html", limit="1")
+    assert html_page.status_code == 200 and 'rel="next"' in html_page.text
+
+
 def test_one_collection_matches_its_entry_in_the_list(served) -> None:
     """ETS: A.2.6 Feature Collection, Abstract Tests 11 and 12 (/req/core/sfc-md-op,
     /req/core/sfc-md-success)."""
@@ -507,37 +531,29 @@ def _publish_second_structure(published: Deployment, base: str) -> bool:
 
 def _withdraw(published: Deployment, slug: str) -> None:
     """Depublication (issue #6 brings its rule) sets the dataset's status."""
-    import sqlalchemy as sa
-
-    from catalog.store.tables import datasets_table
-
-    with published.store.engine.begin() as conn:
-        conn.execute(
-            sa.update(datasets_table).where(datasets_table.c.slug == slug).values(status="depublie")
-        )
+    published.store.set_status(slug, "depublie")
 
 
 def _refresh(base: str) -> bool:
-    """The refresher runs every 15 s; the test asks for it at once instead of waiting."""
+    """The refresher checks the store's change log every 2 s: the change shows soon (within
+    a minute on a loaded machine)."""
     from catalog.ogc.services import REFRESH_SECONDS
 
     assert REFRESH_SECONDS <= 60  # "within a minute"
     import time
 
-    deadline = time.monotonic() + REFRESH_SECONDS + 5
+    deadline = time.monotonic() + 60
     before = get(base + "/ogc/collections", f="json").json()
     while time.monotonic() < deadline:
-        time.sleep(1)
+        time.sleep(0.5)
         if get(base + "/ogc/collections", f="json").json() != before:
             return True
     return False
 
 
 def test_many_host_headers_keep_a_bounded_number_of_apis_and_record_files(served) -> None:
-    from catalog.ogc.api import MAX_SITES
-
     root, published = served
-    for number in range(3 * MAX_SITES):
+    for number in range(24):
         response = requests.get(
             f"{root}/collections",
             params={"f": "json"},
@@ -549,7 +565,7 @@ def test_many_host_headers_keep_a_bounded_number_of_apis_and_record_files(served
         assert f"h{number}.example" not in response.text
         assert f'"{root}/collections' in response.text
     records = list((published.settings.services_dir).rglob("fiches-*.json"))
-    assert 0 < len(records) <= MAX_SITES + 1
+    assert 0 < len(records) <= 2  # one per change of the catalogue, whatever the Host
 
 
 def test_a_clients_error_is_one_warning_without_traceback(served, caplog) -> None:
@@ -563,4 +579,3 @@ def test_a_clients_error_is_one_warning_without_traceback(served, caplog) -> Non
     assert not [r for r in caplog.records if r.exc_info]
     warnings = [r.getMessage() for r in caplog.records if r.name == "catalog.ogc.api"]
     assert len(warnings) == 2 and all("requête refusée" in w for w in warnings)
-

@@ -43,7 +43,6 @@ from shapely.geometry import Point
 from catalog.ogc import mapserver
 from catalog.ogc.mapserver import MapServerService
 from catalog.ogc.resident import FastCgiPool
-from catalog.store.tables import datasets_table
 from catalog.web.app import create_app
 from pipelines.publish import CheckedData
 from pipelines.schema import infer_schema, structure_of
@@ -329,6 +328,25 @@ def test_getfeature_gml_is_valid_against_wfs_and_the_layers_schema(
     # the check bites: a feature whose geometry is not GML is refused by the layer's schema
     broken = re.sub(rb"(<gml:pos(?:List)?[^>]*>)[^<]*", rb"\1abc", gml.content, count=1)
     assert broken != gml.content and ogc_schemas.errors_by_its_own_hints(broken) != []
+
+
+def test_cached_capabilities_are_mapservers_own_document_for_the_whole_map(
+    services: Services,
+) -> None:
+    """The capabilities served (assembled from each layer's element, cached until the next
+    change) are, byte for byte, what MapServer writes for the whole catalogue's map file."""
+    service = services.app.state.refresher.services[0]
+    names = list(service.layer_names)
+    for kind, query in (
+        ("WMS", "SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0"),
+        ("WMS", "SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.1.1"),
+        ("WFS", "SERVICE=WFS&REQUEST=GetCapabilities&VERSION=2.0.0"),
+        ("WFS", "SERVICE=WFS&REQUEST=GetCapabilities&VERSION=1.1.0"),
+    ):
+        served = requests.get(f"{services.base}/{kind.lower()}?{query}", timeout=30)
+        status, _, whole = service.run_capabilities(names, query, True)
+        assert served.status_code == status == 200
+        assert served.content == whole
 
 
 def test_capabilities_advertise_the_catalogs_public_url(services: Services) -> None:
@@ -817,6 +835,8 @@ def test_a_dataset_published_after_start_is_served_without_failing_requests_in_f
         deployed.root / "submissions" / "jardins", "jardins.geojson", gardens.to_json(drop_id=True)
     )
     retitle(data.parent / "metadata.yaml", "Jardins partagés")
+    folder = services.app.state.refresher.services[0].folder / "couches"
+    written = {path.stem: path.stat().st_mtime_ns for path in folder.glob("*.map")}
     deployed.publish(data)
     statuses: list[int] = []
     stop = threading.Event()
@@ -843,12 +863,11 @@ def test_a_dataset_published_after_start_is_served_without_failing_requests_in_f
     image = get_map(services, "ecully-jardins", "CRS:84", box, size)
     assert styled_near(image, pixel(box, size, 4.780, 45.771))  # the outline, west side
     assert before.isdisjoint(p.pid for p in pool.processes())  # renewed, not restarted cold
-    with deployed.store.engine.begin() as connection:  # out again: the next test counts layers
-        connection.execute(
-            datasets_table.update()
-            .where(datasets_table.c.slug == "ecully-jardins")
-            .values(status="depublie")
-        )
+    # only the new layer's map file was written
+    after = {path.stem: path.stat().st_mtime_ns for path in folder.glob("*.map")}
+    assert set(after) == {*written, "ecully-jardins"}
+    assert all(after[name] == moment for name, moment in written.items())
+    deployed.store.set_status("ecully-jardins", "depublie")  # out again: the next test counts
     services.refresh()
     assert "ecully-jardins" not in capabilities(services, "WMS")
 
@@ -921,12 +940,7 @@ def test_releases_structures_and_withdrawals_reach_every_service(services: Servi
         assert column in features[0]["properties"] and len(features) == len(TREES)
 
     # withdrawn: gone from every service and capabilities document at once
-    with deployed.store.engine.begin() as connection:
-        connection.execute(
-            datasets_table.update()
-            .where(datasets_table.c.slug == "ecully-arbres")
-            .values(status="depublie")
-        )
+    deployed.store.set_status("ecully-arbres", "depublie")
     services.refresh()
     assert wfs_names(services) == {f"ms:{name}" for name in SAMPLE_LAYERS}
     assert set(services.wms().contents) == set(SAMPLE_LAYERS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import html
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -57,7 +59,11 @@ FEATURE_FUNCTIONS = (get_collection_items, get_collection_item)
 PREFIX = "/ogc"
 LOGGER = logging.getLogger(__name__)
 CATALOGUE = "catalogue"
-MAX_SITES = 8  # public base URLs with a pygeoapi built for them (one per application)
+MAX_APIS = 512  # pygeoapi instances kept (one per collection, page of collections, site)
+COLLECTIONS_LIMIT = 100  # collections per page of /collections when no `limit` is asked
+MAX_COLLECTIONS_LIMIT = 1000
+MAX_ANSWERS = 256
+ALL = None  # every collection: only the OpenAPI document describes them all at once
 # pygeoapi's HTML pages, in French and in the portal's look, loading nothing from another
 # host (its own templates load Bootstrap and Leaflet from CDNs and are in English)
 TEMPLATES = Path(__file__).with_name("templates")
@@ -147,25 +153,35 @@ class OgcApi:
         self.folder = services_dir / "ogcapi"
         self.folder.mkdir(parents=True, exist_ok=True)
         self._layers: list[Layer] = []
+        self._by_name: dict[str, Layer] = {}
         self._entries: list[Entry] = []
         self._generation = ""
-        self._apis: dict[str, API] = {}
+        self._apis: dict[tuple[Any, ...], API] = {}
+        # descriptions answered (landing page, collections…), until what they show changes
+        self._answers: dict[tuple[Any, ...], tuple[dict[str, str], int, str | bytes]] = {}
         self._lock = threading.Lock()
         self._select: Callable[[Request], OgcApi] = lambda _request: self
 
     # --- OgcService -------------------------------------------------------------------------
 
     def update(self, layers: list[Layer], entries: list[Entry]) -> None:
-        state = json.dumps(
-            [[vars(layer) for layer in layers], [vars(e) for e in entries]], default=str
-        )
+        """Serve these layers and entries. pygeoapi is built per collection (and per page of
+        collections), when asked: a change rebuilds only what it touched."""
+        state = "\n".join(item.state or json.dumps(vars(item), default=str) for item in entries)
         for layer in layers:
             if layer.postgis_dsn:
                 register_password(layer.postgis_dsn, layer.postgis_password)
         with self._lock:
             self._layers, self._entries = layers, entries
+            self._by_name = {layer.name: layer for layer in layers}
             self._generation = hashlib.sha256(state.encode()).hexdigest()[:16]
-            self._apis = {}
+            self._apis = {key: api for key, api in self._apis.items() if self._current(key)}
+            self._answers = {}
+
+    def _current(self, key: tuple[Any, ...]) -> bool:
+        """Whether a kept pygeoapi still serves what it was built from."""
+        _, names, states = key
+        return names is not ALL and states == self._states(names)
 
     def mount(self, app: FastAPI, select: Callable[[Request], OgcApi] | None = None) -> None:
         """The routes; `select` gives the instance answering each request (the caller's
@@ -176,7 +192,7 @@ class OgcApi:
             ("/", landing_page, COMMON_PARAMETERS),
             ("/openapi", openapi_document, COMMON_PARAMETERS | {"ui"}),
             ("/conformance", conformance, COMMON_PARAMETERS),
-            ("/collections", describe_collections, COMMON_PARAMETERS),
+            ("/collections", describe_collections, COMMON_PARAMETERS | {"limit", "offset"}),
         ):
             app.add_api_route(
                 PREFIX + path, self._endpoint(function, allowed), include_in_schema=False
@@ -212,7 +228,6 @@ class OgcApi:
     def _endpoint(self, function: Any, allowed: set[str] | None) -> Any:
         async def endpoint(request: Request) -> Response:
             service = await run_in_threadpool(self._select, request)
-            api = await run_in_threadpool(service.api_for, public_url(request))
             arguments = list(request.path_params.values())
             permitted = allowed if allowed is not None else service.items_parameters(arguments[0])
             unknown = sorted(set(request.query_params) - permitted)
@@ -223,10 +238,22 @@ class OgcApi:
                     "Paramètre datetime invalide : une date ou un instant RFC 3339, ou un "
                     "intervalle début/fin (« .. » pour une borne ouverte)."
                 )
+            page = _collections_page(request) if not arguments else slice(0, 0)
+            if page is None:
+                return _invalid(
+                    f"Paramètres limit et offset invalides : limit entre 1 et "
+                    f"{MAX_COLLECTIONS_LIMIT}, offset positif ou nul."
+                )
+            names = service.names_for(function, arguments, page)
+            api = await run_in_threadpool(service.api_for, public_url(request), names)
             api_request = await APIRequest.from_starlette(request, api.locales)
             if api_request.format == F_HTML:  # the pages are French (`TEMPLATES`), and so
                 # is what they show of the configuration, whatever the browser's language
                 api_request = await APIRequest.from_starlette(request, api.locales[:1])
+            key = service.answer_key(function, names, api_request, request)
+            kept = service._answers.get(key) if key else None
+            if kept is not None:
+                return Response(kept[2], status_code=kept[1], headers=dict(kept[0]))
             # the box in its own CRS, for the providers' exact test (`catalog.ogc.boxes`)
             region = requested_region(
                 request.query_params.get("bbox"), request.query_params.get("bbox-crs")
@@ -244,45 +271,116 @@ class OgcApi:
             if function in (landing_page, conformance) and status == 200:
                 content = _without_unoffered(content, headers)
             if function is describe_collections and status == 200:
-                content = _with_temporal_extents(content, headers, service.temporal_extents())
+                extents = await run_in_threadpool(service.temporal_extents, names or ())
+                content = _with_temporal_extents(content, headers, extents)
+                if not arguments:
+                    total = len(service.collection_names())
+                    content = _paged(content, headers, request, page, total)
+            if key and status == 200:
+                service.keep_answer(key, headers, status, content)
             if function in FEATURE_FUNCTIONS and headers.get("Content-Type") == "application/json":
                 headers["Content-Type"] = "application/geo+json"
             return Response(content, status_code=status, headers=headers)
 
         return endpoint
 
-    def temporal_extents(self) -> dict[str, list[str]]:
-        """Each layer's temporal interval (RFC 3339), for those with a date or datetime."""
-        found = {layer.name: temporal_extent(layer) for layer in self._layers}
+    def answer_key(
+        self, function: Any, names: tuple[str, ...] | None, api_request: Any, request: Request
+    ) -> tuple[Any, ...] | None:
+        """The key under which the answer is kept until a change of what it shows: the
+        descriptions (landing page, conformance, collections), not the features."""
+        if function not in (landing_page, conformance, describe_collections):
+            return None
+        return (
+            function.__name__,
+            names,
+            self._states(names),
+            public_url(request),
+            api_request.format,
+            str(api_request.locale),
+            tuple(sorted(request.query_params.multi_items())),
+            tuple(request.path_params.values()),
+        )
+
+    def keep_answer(
+        self, key: tuple[Any, ...], headers: dict[str, str], status: int, content: str | bytes
+    ) -> None:
+        with self._lock:
+            while len(self._answers) >= MAX_ANSWERS:
+                self._answers.pop(next(iter(self._answers)))
+            self._answers[key] = (dict(headers), status, content)
+
+    def temporal_extents(self, names: tuple[str, ...]) -> dict[str, list[str]]:
+        """The temporal interval (RFC 3339) of these layers, for those with a date or
+        datetime."""
+        layers = [self._by_name[name] for name in names if name in self._by_name]
+        found = {layer.name: temporal_extent(layer) for layer in layers}
         return {name: extent.interval() for name, extent in found.items() if extent}
 
     def items_parameters(self, collection: str) -> set[str]:
         if collection == CATALOGUE:
             return ITEMS_PARAMETERS | {"q", "type", "title", "description", "publisher"}
-        layer = next((lay for lay in self._layers if lay.name == collection), None)
+        layer = self._by_name.get(collection)
         fields = {f["name"] for f in layer.fields} if layer else set()
         return ITEMS_PARAMETERS | fields
 
-    def api_for(self, site: str) -> API:
-        """pygeoapi with its links on the public base URL `site`, built once per change."""
+    def api_for(self, site: str, names: tuple[str, ...] | None = ALL) -> API:
+        """pygeoapi with its links on the public base URL `site`, serving the collections
+        `names` (ALL: every one, with the OpenAPI document), built once per change of them."""
         with self._lock:
-            api = self._apis.get(site)
+            key = (site, names, self._states(names))
+            api = self._apis.pop(key, None)
             if api is None:
-                # one site per application: a few kept for the apps sharing this service
-                while len(self._apis) >= MAX_SITES:
-                    self._apis.pop(next(iter(self._apis)))
-                config = self._config(site)
-                document = get_oas(copy.deepcopy(config), fail_on_invalid_collection=False)
-                api = QuietClientErrors(config, self_contained(document))
-                self._apis[site] = api
+                config = self._config(site, names)
+                if names is ALL:
+                    document = get_oas(copy.deepcopy(config), fail_on_invalid_collection=False)
+                    api = QuietClientErrors(config, self_contained(document))
+                else:  # only `/openapi` reads the document
+                    api = QuietClientErrors(config, {})
+            self._apis[key] = api  # the most recently used last
+            while len(self._apis) > MAX_APIS:
+                self._apis.pop(next(iter(self._apis)))
             return api
+
+    def _states(self, names: tuple[str, ...] | None) -> tuple[str, ...]:
+        if names is ALL:
+            return (self._generation, *(layer.state for layer in self._layers))
+        return tuple(
+            self._generation if name == CATALOGUE else self._layer_state(name) for name in names
+        )
+
+    def _layer_state(self, name: str) -> str:
+        layer = self._by_name.get(name)
+        return "" if layer is None else layer.state or json.dumps(vars(layer), default=str)
+
+    def collection_names(self) -> list[str]:
+        """Every collection, in the order `/collections` lists them."""
+        return [*(layer.name for layer in self._layers), CATALOGUE]
+
+    def names_for(self, function: Any, arguments: list[str], page: slice) -> tuple[str, ...] | None:
+        """The collections the pygeoapi answering this request must hold."""
+        if function is openapi_document:
+            return ALL
+        if arguments:  # one collection: its own (an unknown one: none, pygeoapi says 404)
+            known = arguments[0] == CATALOGUE or arguments[0] in self._by_name
+            return (arguments[0],) if known else ()
+        if function is describe_collections:
+            return tuple(self.collection_names()[page])
+        # the landing page and the conformance list: pygeoapi declares the classes of the
+        # kinds of collection it serves (one of each is enough)
+        return tuple(self.collection_names()[:1]) + (CATALOGUE,) if self._layers else (CATALOGUE,)
 
     # --- configuration ----------------------------------------------------------------------
 
-    def _config(self, site: str) -> dict[str, Any]:
-        records = self._write_records(site)
-        resources = {layer.name: _layer_resource(layer, site) for layer in self._layers}
-        resources[CATALOGUE] = _catalogue_resource(records)
+    def _config(self, site: str, names: tuple[str, ...] | None) -> dict[str, Any]:
+        wanted = self.collection_names() if names is ALL else names
+        resources = {
+            name: _layer_resource(self._by_name[name], site)
+            for name in wanted
+            if name in self._by_name
+        }
+        if CATALOGUE in wanted:
+            resources[CATALOGUE] = _catalogue_resource(self._write_records(site))
         return {
             "server": {
                 "bind": {"host": "127.0.0.1", "port": 0},
@@ -320,10 +418,61 @@ class OgcApi:
         live = {keep.name} | {
             Path(api.config["resources"][CATALOGUE]["providers"][0]["data"]).name
             for api in self._apis.values()
+            if CATALOGUE in api.config["resources"]
         }
         for old in self.folder.glob("fiches-*.json"):
             if old.name not in live:
                 old.unlink(missing_ok=True)
+
+
+def _collections_page(request: Request) -> slice | None:
+    """The page of `/collections` asked (`limit`, `offset`); None when invalid."""
+    try:
+        limit = int(request.query_params.get("limit", COLLECTIONS_LIMIT))
+        offset = int(request.query_params.get("offset", 0))
+    except ValueError:
+        return None
+    if not 1 <= limit <= MAX_COLLECTIONS_LIMIT or offset < 0:
+        return None
+    return slice(offset, offset + limit)
+
+
+def _paged(
+    content: str | bytes, headers: dict[str, str], request: Request, page: slice, total: int
+) -> str | bytes:
+    """The page of collections with how many there are and the links to the next and
+    previous pages (OGC API – Common, Part 2: `limit`, rel `next` and `prev`)."""
+    limit = page.stop - page.start
+    neighbours = []
+    if page.stop < total:
+        neighbours.append(("next", page.stop, "Collections suivantes"))
+    if page.start > 0:
+        neighbours.append(("prev", max(0, page.start - limit), "Collections précédentes"))
+    params = {k: v for k, v in request.query_params.items() if k not in ("limit", "offset")}
+    base = public_url(request) + PREFIX + "/collections"
+
+    def href(offset: int) -> str:
+        return f"{base}?{urlencode({**params, 'limit': limit, 'offset': offset})}"
+
+    if "json" in headers.get("Content-Type", ""):
+        document = json.loads(content)
+        returned = len(document.get("collections", []))
+        document["numberMatched"], document["numberReturned"] = total, returned
+        media = headers["Content-Type"].split(";")[0]
+        document.setdefault("links", []).extend(
+            {"rel": rel, "type": media, "title": title, "href": href(offset)}
+            for rel, offset, title in neighbours
+        )
+        return json.dumps(document, ensure_ascii=False)
+    if "html" in headers.get("Content-Type", "") and neighbours:
+        text = content.decode() if isinstance(content, bytes) else content
+        links = " ".join(
+            f'<a rel="{rel}" href="{html.escape(href(offset))}">{title}</a>'
+            for rel, offset, title in neighbours
+        )
+        nav = f'<nav aria-label="Pages des collections"><p>{links}</p></nav>'
+        return text.replace("</main>", nav + "\n</main>", 1)
+    return content
 
 
 def _valid_interval(value: str | None) -> bool:

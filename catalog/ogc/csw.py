@@ -5,11 +5,14 @@ pycsw pins an old OWSLib, so it lives in a virtual environment of its own
 catalog talks to it through processes running `pycsw_app.py`:
 
 - `update` writes one ISO 19139 record (`gmd:MD_Metadata`, `catalog.iso19139`) per public
-  dataset and has pycsw build a new SQLite repository from them (pycsw serves each record
-  as written for the ISO output schema, and its Dublin Core view of it for csw:Record),
-  then swaps it in with `os.replace`: a request sees the old repository or the new one,
-  never half of one, and a dataset that left the catalogue (depublished, restricted)
-  leaves the repository with it;
+  dataset (pycsw serves each record as written for the ISO output schema, and its Dublin
+  Core view of it for csw:Record). The first time (or when what the repository holds is
+  unknown) pycsw builds a new SQLite repository from them, swapped in with `os.replace`;
+  afterwards only the changed records are written into it (upserted by identifier) and
+  the withdrawn ones removed, in one pycsw transaction: a request sees the old records or
+  the new ones, and a dataset that left the catalogue (depublished, restricted) leaves
+  the repository with it. `csw-etat.json` beside the repository says what it holds (each
+  record's print), so a restarted catalog does not rebuild it;
 - `/csw` (GET and POST) is passed on to a resident gunicorn serving `pycsw_app.resident()`
   (`OPENDATA_OGC_PROCESSES` workers) on a Unix socket only the catalog reaches, started on
   the first request and again if it dies (gunicorn itself replaces a dead or stuck worker);
@@ -25,10 +28,12 @@ can serve the same files (with `OPENDATA_CSW_CONFIG` naming the configuration).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
 import logging
 import os
+import select
 import socket
 import subprocess
 import threading
@@ -50,7 +55,7 @@ from catalog.ogc.pycsw_app import (
     PUBLIC_URL_HEADER,
     PUBLIC_URL_VARIABLE,
 )
-from catalog.ogc.resident import ResidentServer
+from catalog.ogc.resident import ResidentServer, start_process
 from catalog.site import cgi_server, public_url
 from catalog.store import downloads
 from core.settings import PROJECT_ROOT, resident_processes, resident_services
@@ -60,6 +65,7 @@ RUNNER = Path(__file__).with_name("pycsw_app.py")
 VENV_VARIABLE = "OPENDATA_PYCSW_VENV"
 REQUEST_TIMEOUT = 30.0
 BUILD_TIMEOUT = 300.0
+BUILD_SECONDS_PER_RECORD = 0.1  # more time for a larger catalogue (10,000 records: 1,300 s)
 MAX_BODY = 1_000_000  # bytes of a POST request
 MAX_CONCURRENT = 4  # pycsw processes at once
 CONFIG = """\
@@ -113,6 +119,9 @@ def pycsw_venv() -> Path:
     return Path(os.environ.get(VENV_VARIABLE, PROJECT_ROOT / "var" / "pycsw-venv"))
 
 
+MAX_CACHED_CAPABILITIES = 16
+
+
 class CswError(RuntimeError):
     """pycsw could not build the repository or answer (message for the logs)."""
 
@@ -130,31 +139,77 @@ class CswService:
         self.folder = services_dir / "csw"
         self.config = self.folder / "pycsw.cfg"
         self.repository = self.folder / "csw.db"
+        self.state_path = self.folder / "csw-etat.json"  # what the repository holds
         self.python = (venv or pycsw_venv()) / "bin" / "python"
         self.timeout = timeout
         self.resident = resident_services() if resident is None else resident
         self.server: ResidentServer | None = None  # started on the first request
         self._slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+        # GetCapabilities answers by (query, public URL), until the next change
+        self._capabilities: dict[tuple[str, str], tuple[int, str, bytes]] = {}
         self._select: Callable[[Request], CswService] = lambda _request: self
         self.folder.mkdir(parents=True, exist_ok=True)
         _write_if_changed(self.config, CONFIG)
+        self.updater = Updater(self.python)
 
     # --- OgcService --------------------------------------------------------------------------
 
     def update(self, layers: list[Layer], entries: list[Entry]) -> None:
-        """Rebuild the repository with one record per entry, then swap it in."""
+        """Write the new and changed entries' records into the repository and remove the
+        withdrawn ones (the whole repository is built only the first time, or when its
+        state is unknown)."""
         if not self.python.exists():
             LOGGER.warning("CSW non mis à jour : environnement pycsw absent (%s)", self.python)
             return
+        known = self._known_records()
+        self._capabilities.clear()
+        self.state_path.unlink(missing_ok=True)  # unknown while the repository changes
         try:
-            count = self.build([record_document(entry) for entry in entries])
+            if known is None:
+                count = self.build([record_document(entry) for entry in entries])
+                action = "reconstruit"
+            else:
+                count = self._apply(known, entries)
+                action = "mis à jour"
+            self._save_state({entry.slug: _record_state(entry) for entry in entries})
+            self._capabilities.clear()  # one kept meanwhile may be the old repository's
+            self.updater.start()  # pycsw loaded now, ready for the next change
         except (CswError, OSError, subprocess.TimeoutExpired):
             # Fail closed: the previous repository may list a dataset since restricted or
             # depublished. The service answers 503 until the next refresh rebuilds it.
             self.repository.unlink(missing_ok=True)
-            LOGGER.exception("Échec de la reconstruction du catalogue CSW")
+            self.state_path.unlink(missing_ok=True)
+            LOGGER.exception("Échec de la mise à jour du catalogue CSW")
             raise
-        LOGGER.info("Catalogue CSW reconstruit : %d fiches", count)
+        LOGGER.info("Catalogue CSW %s : %d fiches écrites", action, count)
+
+    def _apply(self, known: dict[str, list[str]], entries: list[Entry]) -> int:
+        """Upsert the entries whose record changed, remove those gone: one pycsw run."""
+        changed = [e for e in entries if known.get(e.slug, [""])[0] != _record_state(e)[0]]
+        present = {entry.slug for entry in entries}
+        removed = [state[1] for slug, state in known.items() if slug not in present]
+        if not changed and not removed:
+            return 0
+        change = {
+            "target": str(self.repository),
+            "records": [record_document(e) for e in changed],
+            "removed": removed,
+        }
+        return self.updater.write(change)
+
+    def _known_records(self) -> dict[str, list[str]] | None:
+        """What the repository holds (slug -> [record print, identifier]), from the state
+        file written with it; None when unknown (no repository, no or broken state)."""
+        if not self.repository.exists():
+            return None
+        try:
+            known = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return known if isinstance(known, dict) else None
+
+    def _save_state(self, state: dict[str, list[str]]) -> None:
+        _write_if_changed(self.state_path, json.dumps(state, sort_keys=True))
 
     def mount(self, app: FastAPI, select: Callable[[Request], CswService] | None = None) -> None:
         """The routes; `select` gives the instance answering each request (the caller's
@@ -185,7 +240,7 @@ class CswService:
                 [str(self.python), "-I", str(RUNNER), "build", str(staging)],
                 input=json.dumps(documents).encode("utf-8"),
                 capture_output=True,
-                timeout=BUILD_TIMEOUT,
+                timeout=BUILD_TIMEOUT + BUILD_SECONDS_PER_RECORD * len(documents),
                 env=_base_environment(),
                 check=False,
             )
@@ -215,9 +270,16 @@ class CswService:
             raise HTTPException(
                 503, detail="Le catalogue CSW est en cours de préparation ; réessayez plus tard."
             )
+        key = _capabilities_key(request)
+        cached = self._capabilities.get(key) if key else None
+        if cached is not None:
+            return Response(cached[2], status_code=cached[0], media_type=cached[1])
         try:
             if self.resident:
-                return await run_in_threadpool(self.run_resident, request, body)
+                answer = await run_in_threadpool(self.run_resident, request, body)
+                if key and answer.status_code == 200:
+                    self._keep_capabilities(key, answer)
+                return answer
             environ = self.cgi_environment(request, len(body))
             output = await run_in_threadpool(self.run_cgi, environ, body)
         except (subprocess.TimeoutExpired, TimeoutError):
@@ -230,6 +292,13 @@ class CswService:
                 502, detail="Le service CSW a échoué ; réessayez plus tard."
             ) from None
         return cgi_response(output)
+
+    def _keep_capabilities(self, key: tuple[str, str], answer: Response) -> None:
+        """The capabilities answer, served again until the repository changes (`update`)."""
+        while len(self._capabilities) >= MAX_CACHED_CAPABILITIES:
+            self._capabilities.pop(next(iter(self._capabilities)))
+        media_type = answer.headers.get("content-type", "application/xml")
+        self._capabilities[key] = (answer.status_code, media_type, bytes(answer.body))
 
     def run_resident(self, request: Request, body: bytes) -> Response:
         """The request passed on to the resident pycsw: its query, body and content type,
@@ -279,9 +348,10 @@ class CswService:
         ]
 
     def close(self) -> None:
-        """Stop the resident pycsw (the application stops)."""
+        """Stop the resident pycsw and the updater (the application stops)."""
         if self.server is not None:
             self.server.close()
+        self.updater.close()
 
     def cgi_environment(self, request: Request, length: int) -> dict[str, str]:
         """The CGI variables of the request; the catalog's own environment is not passed on,
@@ -315,6 +385,77 @@ class CswService:
         if done.returncode != 0 or b"\r\n\r\n" not in done.stdout:
             raise CswError(done.stderr.decode("utf-8", "replace")[-4000:])
         return done.stdout
+
+
+class Updater:
+    """A pycsw process kept to write the changes into the repository
+    (``pycsw_app.py updates``): one JSON line each way per change, no pycsw start."""
+
+    def __init__(self, python: Path) -> None:
+        self.python = python
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def write(self, change: dict[str, object]) -> int:
+        """The change written (the number of records written); CswError if it failed."""
+        line = json.dumps(change).encode("utf-8") + b"\n"
+        with self._lock:
+            for attempt in range(2):
+                try:
+                    answer = self._exchange(line)
+                except (OSError, TimeoutError, ValueError) as failed:
+                    self._stop()
+                    if attempt:
+                        raise CswError(f"pycsw (mises à jour) : {failed!r}") from None
+                    continue  # it died meanwhile: a new one
+                if "error" in answer:
+                    raise CswError(str(answer["error"]))
+                return int(answer["records"])
+        raise AssertionError("unreachable")
+
+    def _exchange(self, line: bytes) -> dict[str, object]:
+        process = self._process()
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(line)
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], BUILD_TIMEOUT)
+        if not ready:
+            raise TimeoutError(f"pas de réponse en {BUILD_TIMEOUT} s")
+        answer = process.stdout.readline()
+        if not answer:
+            raise BrokenPipeError("processus arrêté")
+        found = json.loads(answer)
+        if not isinstance(found, dict):
+            raise ValueError("réponse illisible")
+        return found
+
+    def _process(self) -> subprocess.Popen[bytes]:
+        if self.process is None or self.process.poll() is not None:
+            self.process = start_process(
+                [str(self.python), "-I", str(RUNNER), "updates"],
+                "KILL",
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=_base_environment(),
+                close_fds=True,
+            )
+        return self.process
+
+    def _stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+            self.process = None
+
+    def start(self) -> None:
+        """Have the process load pycsw now, before the first change needs it."""
+        with self._lock:
+            self._process()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -384,6 +525,25 @@ def record_document(entry: Entry) -> dict[str, object]:
             "pycsw:Format": ",".join(media_types(entry)),
         },
     }
+
+
+def _capabilities_key(request: Request) -> tuple[str, str] | None:
+    """The cache key of a GetCapabilities GET (None for any other request)."""
+    if request.method != "GET":
+        return None
+    asked = {k.lower(): v.lower() for k, v in request.query_params.items()}
+    if asked.get("request") != "getcapabilities":
+        return None
+    return request.url.query, public_url(request)
+
+
+def _record_state(entry: Entry) -> list[str]:
+    """The entry's record print and identifier, as the state file keeps them."""
+    return [entry.state or _print_of(entry), entry.about.identifier]
+
+
+def _print_of(entry: Entry) -> str:
+    return hashlib.sha256(json.dumps(record_document(entry), sort_keys=True).encode()).hexdigest()
 
 
 def searchable_text(description: Description) -> list[str]:

@@ -26,14 +26,16 @@ needs GeoAlchemy2 and psycopg2, which this environment does not ship).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from catalog.description import Description, describe
 from catalog.ogc.pycsw_app import BASE_PLACEHOLDER
@@ -73,6 +75,7 @@ class Entry:
     about: Description  # the full description, links on pycsw_app.BASE_PLACEHOLDER
     layers: list[str] = field(default_factory=list)  # its layer names, current first
     access: str = "public"  # public | restreint | agents
+    state: str = field(default="", compare=False)  # its print (`stamped`)
 
 
 @dataclass(frozen=True)
@@ -104,12 +107,16 @@ class Layer:
     postgis_dsn: str | None = None  # libpq connection string, without the password
     postgis_password: str | None = field(default=None, repr=False, compare=False)
     access: str = "public"  # public | restreint | agents
+    state: str = field(default="", compare=False)  # its print (`stamped`)
 
     @property
     def geometry_kind(self) -> str:
         """POINT, LINE or POLYGON: what a default style draws."""
         base = self.geometry_type.removeprefix("Multi").lower()
         return {"point": "POINT", "linestring": "LINE", "polygon": "POLYGON"}.get(base, "POINT")
+
+
+_Stamped = TypeVar("_Stamped", Layer, Entry)
 
 
 @dataclass(frozen=True)
@@ -165,12 +172,12 @@ def layer_name(slug: str, version: int, current: bool) -> str:
 
 def published_datasets(store: CatalogStore) -> list[Dataset]:
     """Published datasets of every access level known to the services (`for_tier` filters)."""
-    everything = TIERS["agents"]
-    return [
-        d
-        for d in store.list_datasets()
-        if d.status == "publie" and dataset_access(d.metadata) in everything
-    ]
+    return [d for d in store.list_datasets() if is_served(d)]
+
+
+def is_served(dataset: Dataset) -> bool:
+    """Published, at an access level one of the services' audiences reads."""
+    return dataset.status == "publie" and dataset_access(dataset.metadata) in TIERS["agents"]
 
 
 def tier_of(principal: Principal) -> str:
@@ -196,21 +203,25 @@ def for_tier(
 
 def served_layers(store: CatalogStore) -> list[Layer]:
     """Every layer to serve, current structures first; their GeoPackages are made once."""
+    return [layer for d in published_datasets(store) for layer in dataset_layers(store, d)]
+
+
+def dataset_layers(store: CatalogStore, dataset: Dataset) -> list[Layer]:
+    """The layers of one published dataset, its current structure first."""
     layers: list[Layer] = []
-    for dataset in published_datasets(store):
-        retired = {n.from_version for n in store.notices(dataset.slug) if n.retired_at}
-        for version in sorted(store.structure_versions(dataset.slug), key=_newest_first(dataset)):
-            structure = version.structure
-            if not structure.get("geometry_type") or version.version in retired:
-                continue
-            release = store.current_release(dataset.slug, version.version)
-            if release is None:
-                continue
-            current = version.version == dataset.current_version
-            try:
-                layers.append(_layer(store, dataset, release, structure, current))
-            except Exception:  # one broken release must not freeze every service
-                LOGGER.exception("Couche de %s v%s non servie", dataset.slug, version.version)
+    retired = {n.from_version for n in store.notices(dataset.slug) if n.retired_at}
+    for version in sorted(store.structure_versions(dataset.slug), key=_newest_first(dataset)):
+        structure = version.structure
+        if not structure.get("geometry_type") or version.version in retired:
+            continue
+        release = store.current_release(dataset.slug, version.version)
+        if release is None:
+            continue
+        current = version.version == dataset.current_version
+        try:
+            layers.append(stamped(_layer(store, dataset, release, structure, current)))
+        except Exception:  # one broken release must not freeze every service
+            LOGGER.exception("Couche de %s v%s non servie", dataset.slug, version.version)
     return layers
 
 
@@ -218,34 +229,39 @@ def catalogue_entries(store: CatalogStore, layers: list[Layer]) -> list[Entry]:
     by_dataset: dict[str, list[Layer]] = {}
     for layer in layers:
         by_dataset.setdefault(layer.dataset, []).append(layer)
-    entries = []
-    for dataset in published_datasets(store):
-        release = store.current_release(dataset.slug)
-        if release is None:
-            continue
-        metadata = dataset.metadata
-        own_layers = by_dataset.get(dataset.slug, [])
-        names = [layer.name for layer in own_layers]
-        entries.append(
-            Entry(
-                slug=dataset.slug,
-                title=metadata["title"],
-                description=metadata["description"],
-                keywords=list(metadata.get("keywords", [])),
-                themes=list(metadata.get("themes", [])),
-                producer=dataset.producer,
-                publisher_name=metadata.get("publisher_name", dataset.producer),
-                modified=release_updated(dataset, release).isoformat(),  # core.dates
-                published_at=release.published_at,
-                licence_name=dataset.licence["name"],
-                licence_url=dataset.licence["url"],
-                bbox=own_layers[0].bbox if own_layers else None,
-                about=describe(store, dataset, release, BASE_PLACEHOLDER, names),
-                layers=names,
-                access=dataset_access(metadata),
-            )
+    found = (
+        dataset_entry(store, dataset, by_dataset.get(dataset.slug, []))
+        for dataset in published_datasets(store)
+    )
+    return [entry for entry in found if entry is not None]
+
+
+def dataset_entry(store: CatalogStore, dataset: Dataset, own_layers: list[Layer]) -> Entry | None:
+    """The catalogue entry of one published dataset (None: no current release)."""
+    release = store.current_release(dataset.slug)
+    if release is None:
+        return None
+    metadata = dataset.metadata
+    names = [layer.name for layer in own_layers]
+    return stamped(
+        Entry(
+            slug=dataset.slug,
+            title=metadata["title"],
+            description=metadata["description"],
+            keywords=list(metadata.get("keywords", [])),
+            themes=list(metadata.get("themes", [])),
+            producer=dataset.producer,
+            publisher_name=metadata.get("publisher_name", dataset.producer),
+            modified=release_updated(dataset, release).isoformat(),  # core.dates
+            published_at=release.published_at,
+            licence_name=dataset.licence["name"],
+            licence_url=dataset.licence["url"],
+            bbox=own_layers[0].bbox if own_layers else None,
+            about=describe(store, dataset, release, BASE_PLACEHOLDER, names),
+            layers=names,
+            access=dataset_access(metadata),
         )
-    return entries
+    )
 
 
 def _newest_first(dataset: Dataset) -> Any:
@@ -325,33 +341,44 @@ def _table_and_extent(gpkg: Path) -> tuple[str, tuple[float, float, float, float
 
 
 def fingerprint(layers: list[Layer], entries: list[Entry]) -> str:
-    """Changes whenever something a service shows changes: a release, a title, a licence."""
-    state = [
-        [
-            layer.name,
-            layer.release_id,
-            layer.title,
-            layer.description,
-            layer.keywords,
-            layer.licence_url,
-            layer.postgis_table,
-            layer.access,
+    """Changes whenever something a service shows changes: a release, a title, a licence.
+    Each layer's and entry's own print is computed once, when it is made (`stamped`)."""
+    prints = [item.state or _print(item) for item in (*layers, *entries)]
+    return hashlib.sha256("\n".join(prints).encode()).hexdigest()
+
+
+def stamped(item: _Stamped) -> _Stamped:
+    """The layer or entry with its print (`state`), for cheap comparisons later."""
+    return dataclasses.replace(item, state=_print(item))
+
+
+def _print(item: Layer | Entry) -> str:
+    if isinstance(item, Layer):
+        state: list[Any] = [
+            "layer",
+            item.name,
+            item.release_id,
+            item.title,
+            item.description,
+            item.keywords,
+            item.licence_url,
+            item.postgis_table,
+            item.access,
         ]
-        for layer in layers
-    ] + [
-        [
-            entry.slug,
-            entry.title,
-            entry.description,
-            entry.keywords,
-            entry.themes,
-            entry.modified,
-            entry.licence_url,
-            entry.bbox,
-            entry.layers,
-            entry.access,
-            asdict(entry.about),
+    else:
+        state = [
+            "entry",
+            item.slug,
+            item.title,
+            item.description,
+            item.keywords,
+            item.themes,
+            item.modified,
+            item.licence_url,
+            item.bbox,
+            item.layers,
+            item.access,
+            asdict(item.about),
         ]
-        for entry in entries
-    ]
-    return json.dumps(state, sort_keys=True, default=str)
+    text = json.dumps(state, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

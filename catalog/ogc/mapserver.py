@@ -35,6 +35,9 @@ FastCGI deployment sets `PGPASSWORD` or `PGPASSFILE` in its own environment).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import hashlib
 import html
 import itertools
 import json
@@ -43,8 +46,10 @@ import math
 import os
 import re
 import sqlite3
+import subprocess
 import tempfile
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -56,6 +61,7 @@ from pyproj import Transformer
 
 from catalog import site
 from catalog.bodies import BodyTooLarge, read_bounded
+from catalog.ogc.capabilities import CapabilitiesCache, Document, variant_of
 from catalog.ogc.layers import Entry, Layer
 from catalog.ogc.resident import FastCgiPool, Finished
 from core.settings import DEFAULT_PUBLIC_URL, resident_processes, resident_services
@@ -74,6 +80,19 @@ FEATURE_INFO_FORMATS = (
     "application/vnd.ogc.gml",
 )
 MAP_FILE = "catalogue.map"
+LAYERS_DIR = "couches"  # one map file per layer: what a request naming one layer reads
+SETS_DIR = "ensembles"  # one map file per set of layers named together, made on demand
+SET_LIFETIME = 3600.0  # seconds a set's map file is kept after it was made
+# The parameter naming the layers a request reads, per request (WMS and WFS)
+LAYER_PARAMETERS = {
+    "getmap": ("layers",),
+    "getfeatureinfo": ("layers",),
+    "getlegendgraphic": ("layer",),
+    "getstyles": ("layers",),
+    "getfeature": ("typenames", "typename"),
+    "describefeaturetype": ("typenames", "typename"),
+    "getpropertyvalue": ("typenames", "typename"),
+}
 CONFIG_FILE = "mapserver.conf"
 SERVICE_CRS = ("EPSG:4326", "EPSG:2154", "EPSG:3946", "EPSG:3857")
 WMS_EXTRA_CRS = ("CRS:84",)
@@ -176,6 +195,13 @@ def render_mapfile(layers: Iterable[Layer], public_url: str = DEFAULT_PUBLIC_URL
     """The map file serving these layers by WMS and WFS (valid layer names only), on
     `/wms` and `/wfs` under `public_url`."""
     served = [layer for layer in layers if _valid_name(layer)]
+    blocks = ["\n".join(_layer_block(layer, public_url)) for layer in served]
+    return assemble_mapfile(render_header(served, public_url), blocks)
+
+
+def render_header(served: list[Layer], public_url: str = DEFAULT_PUBLIC_URL) -> str:
+    """A map file's beginning, before its layers: the service's description for `served`
+    (their extent, their licences)."""
     lines = [
         "# Generated from the catalog by catalog/ogc/mapserver.py: do not edit.",
         "MAP",
@@ -195,9 +221,11 @@ def render_mapfile(layers: Iterable[Layer], public_url: str = DEFAULT_PUBLIC_URL
         *metadata_block(_service_metadata(served, public_url), "    "),
         "  END",
     ]
-    for layer in served:
-        lines += _layer_block(layer, public_url)
-    return "\n".join([*lines, "END", ""])
+    return "\n".join(lines)
+
+
+def assemble_mapfile(header: str, blocks: Iterable[str]) -> str:
+    return "\n".join([header, *blocks, "END", ""])
 
 
 def _valid_name(layer: Layer) -> bool:
@@ -331,10 +359,15 @@ def layer_extent(layer: Layer) -> str:
     if not (layer.postgis_table and layer.postgis_srid) or layer.postgis_srid == 4326:
         return extent(layer.bbox)
     west, south, east, north = (float(v) for v in extent(layer.bbox).split())
-    to_native = Transformer.from_crs(4326, int(layer.postgis_srid), always_xy=True)
+    to_native = _from_wgs84(int(layer.postgis_srid))
     x0, y0, x1, y1 = to_native.transform_bounds(west, south, east, north, densify_pts=21)
     m = PROJECTED_MARGIN
     return f"{x0 - m!r} {y0 - m!r} {x1 + m!r} {y1 + m!r}"
+
+
+@functools.lru_cache(maxsize=32)
+def _from_wgs84(srid: int) -> Transformer:
+    return Transformer.from_crs(4326, srid, always_xy=True)
 
 
 def postgis_data(layer: Layer) -> str:
@@ -381,6 +414,12 @@ def layer_sql(layer: Layer) -> str:
 
 def key_columns(gpkg: Path, table: str) -> tuple[str, str]:
     """The GeoPackage table's feature id and geometry columns."""
+    return _key_columns(str(gpkg), table)
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_columns(gpkg: str, table: str) -> tuple[str, str]:
+    """Read once per file: a layer's GeoPackage is written once (releases are immutable)."""
     with sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True) as conn:
         geometry = conn.execute(
             "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (table,)
@@ -496,8 +535,12 @@ def _styles(kind: str) -> list[str]:
 
 
 def render_config(map_path: Path) -> str:
-    """MapServer's config: only the generated map file may be served, by default."""
-    pattern = "^" + re.escape(str(map_path)) + "$"
+    """MapServer's config: only the generated map files may be served (the catalogue's,
+    one per layer and one per set of layers asked together), by default the catalogue's."""
+    folder = re.escape(str(map_path.parent))
+    pattern = (
+        f"^({re.escape(str(map_path))}|{folder}/({LAYERS_DIR}|{SETS_DIR})/[A-Za-z0-9_.-]+\\.map)$"
+    )
     return "\n".join(
         [
             "# Generated by catalog/ogc/mapserver.py: do not edit.",
@@ -505,7 +548,6 @@ def render_config(map_path: Path) -> str:
             "  ENV",
             f"    MS_MAP_PATTERN {quoted(pattern)}",
             f"    MS_MAPFILE {quoted(map_path)}",
-            '    MS_MAP_NO_PATH "1"',
             '    MS_ERRORFILE "stderr"',
             "  END",
             "  MAPS",
@@ -563,6 +605,11 @@ class MapServerService:
         self._select: Callable[[Request], MapServerService] = lambda _request: self
         self._public_url = public_url
         self._app: Any = None  # the application serving this instance (attach)
+        self._written: dict[str, str] = {}  # layer name -> what its map file was made from
+        self._blocks: dict[str, str] = {}  # layer name -> its LAYER block
+        self._header = ""  # the catalogue's map file's beginning
+        self._served: frozenset[str] = frozenset()  # the layer names, for each request
+        self.capabilities = CapabilitiesCache(self.run_capabilities)
 
     def public_url(self) -> str:
         """The base of the online resources: the one given, else the public URL of the
@@ -574,14 +621,104 @@ class MapServerService:
         self._app = app
 
     def update(self, layers: list[Layer], entries: list[Entry]) -> None:
+        """Write the changed layers' map files, the catalogue's map file and the config;
+        the capabilities documents are assembled again from the changed layers' elements."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / LAYERS_DIR).mkdir(exist_ok=True)
+        sets = self.folder / SETS_DIR
+        url = self.public_url()
+        served = [layer for layer in layers if _valid_name(layer)]
+        changed = {
+            layer.name for layer in served if self._written.get(layer.name) != _key(layer, url)
+        }
+        for layer in served:
+            if layer.name in changed:
+                self._blocks[layer.name] = "\n".join(_layer_block(layer, url))
+                text = assemble_mapfile(render_header([layer], url), [self._blocks[layer.name]])
+                write_atomically(self.layer_map(layer.name), text)
+                self._written[layer.name] = _key(layer, url)
+        names = [layer.name for layer in served]
+        for gone in set(self._written) - set(names):
+            self._written.pop(gone)
+            self._blocks.pop(gone, None)
+            self.layer_map(gone).unlink(missing_ok=True)
+        self._header = render_header(served, url)
         write_atomically(self.config_path, render_config(self.map_path.resolve()))
-        write_atomically(self.map_path, render_mapfile(layers, self.public_url()))
-        self.layer_names = tuple(layer.name for layer in layers)
+        write_atomically(self.map_path, assemble_mapfile(self._header, self._blocks_of(names)))
+        _remove_old_sets(sets)
+        self.layer_names = tuple(names)
+        self._served = frozenset(names)
         passwords = {layer.postgis_password for layer in layers if layer.postgis_password}
         self.pg_password = next(iter(passwords), None)
         if self.pool is not None:
             self.pool.restart()
+        started = time.perf_counter()
+        self.capabilities.layers_changed(names, changed)
+        LOGGER.info(
+            "MapServer : %d couches réécrites, capacités assemblées en %.2f s",
+            len(changed),
+            time.perf_counter() - started,
+        )
+
+    def layer_map(self, name: str) -> Path:
+        return self.folder / LAYERS_DIR / f"{name}.map"
+
+    def _blocks_of(self, names: Iterable[str]) -> list[str]:
+        return [self._blocks[name] for name in names]
+
+    def map_for(self, names: list[str]) -> Path:
+        """The map file holding these served layers: the layer's own for one, one made for
+        the set for several (named by its content: another worker of the catalog may be
+        reading an older one, left in place until it is old)."""
+        if len(names) == 1:
+            return self.layer_map(names[0])
+        return self._set_map(self._header, self._blocks_of(names))
+
+    def _set_map(self, header: str, blocks: list[str]) -> Path:
+        text = assemble_mapfile(header, blocks)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        target = self.folder / SETS_DIR / f"{digest}.map"
+        if not target.exists():
+            target.parent.mkdir(exist_ok=True)
+            write_atomically(target, text)
+        return target
+
+    def map_of_request(self, method: str, query: str) -> Path:
+        """The smallest map file answering the request: the one of the layers it names when
+        they are all served, else the catalogue's (MapServer then says what is wrong)."""
+        if method != "GET":
+            return self.map_path
+        params = {k.lower(): v for k, v in parse_qsl(query, keep_blank_values=True)}
+        keys = LAYER_PARAMETERS.get(params.get("request", "").lower(), ())
+        value = next((params[key] for key in keys if key in params), "")
+        names = list(dict.fromkeys(_bare_name(n) for n in re.split(r"[,()]", value) if n.strip()))
+        if not names or not all(name in self._served for name in names):
+            return self.map_path
+        return self.map_for(names)
+
+    def run_capabilities(
+        self, names: Sequence[str], query: str, whole: bool
+    ) -> tuple[int, dict[str, str], bytes]:
+        """MapServer's GetCapabilities on a map file of these layers, with the catalogue's
+        description when `whole` (a CGI run: done once per change, off the request path)."""
+        whole_map = self._set_map(self._header, self._blocks_of(names)) if whole else None
+        target = whole_map or self.map_for(list(names))
+        environ = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "MAPSERVER_CONFIG_FILE": str(self.config_path.resolve()),
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REQUEST_METHOD": "GET",
+            "QUERY_STRING": f"map={target.resolve()}&{query}",
+            **site.cgi_server(self.public_url()),
+            "SCRIPT_NAME": "/wms",
+        }
+        done = subprocess.run(
+            [self.mapserv], env=environ, capture_output=True, timeout=self.timeout, check=False
+        )
+        response = mapserver_answer(Finished(done.returncode, done.stdout, done.stderr))
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return response.status_code, headers, bytes(response.body)
 
     def close(self) -> None:
         """Stop the resident processes (the application stops)."""
@@ -637,6 +774,13 @@ class MapServerService:
         refused = refuse_unadvertised_format(service, request.url.query)
         if refused is not None:
             return refused
+        if request.method == "GET":
+            query = cgi_query(request.url.query, service, add_defaults=True)
+            variant = variant_of(service, query)
+            if variant is not None:
+                document = await run_in_threadpool(self.capabilities.document, variant)
+                if document is not None:
+                    return await capabilities_answer(document, request)
         environ = self.cgi_environ(request, service, body)
         try:
             if self.pool is not None:
@@ -662,7 +806,8 @@ class MapServerService:
             "GATEWAY_INTERFACE": "CGI/1.1",
             "SERVER_PROTOCOL": "HTTP/1.1",
             "REQUEST_METHOD": request.method,
-            "QUERY_STRING": cgi_query(url.query, service, add_defaults=request.method == "GET"),
+            "QUERY_STRING": f"map={self.map_of_request(request.method, url.query).resolve()}&"
+            + cgi_query(url.query, service, add_defaults=request.method == "GET"),
             **site.cgi_server(public),
             "SCRIPT_NAME": urlsplit(public).path.rstrip("/") + url.path,
         }
@@ -672,6 +817,36 @@ class MapServerService:
             environ["CONTENT_TYPE"] = request.headers.get("content-type", "text/xml")
             environ["CONTENT_LENGTH"] = str(len(body))
         return environ
+
+
+async def capabilities_answer(document: Document, request: Request) -> Response:
+    """The cached capabilities document, compressed for a client that accepts gzip."""
+    headers = {**document.headers, "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", "").lower():
+        body = document.compressed or await run_in_threadpool(document.gzipped)
+        return Response(body, document.status, {**headers, "Content-Encoding": "gzip"})
+    return Response(document.body, document.status, headers)
+
+
+def _key(layer: Layer, public_url: str) -> str:
+    """What a layer's map file is made from (its print, else the layer itself)."""
+    return f"{public_url}\n{layer.state or repr(layer)}"
+
+
+def _remove_old_sets(folder: Path) -> None:
+    """Map files of sets of layers no request has needed for a while."""
+    if not folder.is_dir():
+        return
+    limit = time.time() - SET_LIFETIME
+    for old in folder.glob("*.map"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < limit:
+                old.unlink()
+
+
+def _bare_name(name: str) -> str:
+    """A layer or type name without its namespace prefix (`ms:bancs` is `bancs`)."""
+    return name.strip().rpartition(":")[2]
 
 
 def cgi_query(query: str, service: str, add_defaults: bool) -> str:

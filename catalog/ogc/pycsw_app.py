@@ -8,6 +8,13 @@ catalog's: it imports nothing but the standard library and pycsw. Three entry po
   and the values of some of pycsw's columns, by pycsw's names) and writes a new pycsw
   repository (SQLite) at TARGET with pycsw's own schema and parser
   (`setup_db`, `parse_record`, `Repository.insert`);
+- ``python -I pycsw_app.py upsert TARGET`` reads ``{"records": [...], "removed": [ids]}``
+  on stdin and writes those records into the repository at TARGET (replacing the
+  records of the same identifier) and removes the others, in one transaction: a change of
+  the catalogue rewrites only its records;
+- ``python -I pycsw_app.py updates`` does the same for each JSON line on stdin (with its
+  ``target``), answering each with a line on stdout: the catalog keeps it running, so a
+  change does not wait for pycsw to load;
 - ``python -I pycsw_app.py cgi`` answers one HTTP request as a CGI program (the catalog
   runs it for each request to `/csw` when its OGC servers are not resident);
 - ``application`` is a WSGI application for a WSGI server in pycsw's own container;
@@ -116,34 +123,83 @@ def load_config(path: Path, base: str) -> configparser.ConfigParser:
 
 def build(target: Path, documents: list[dict[str, Any]]) -> int:
     """A new repository at `target` holding these records; their number."""
-    from pycsw.core import admin, config, metadata, repository, util
-    from pycsw.core.etree import etree
+    from pycsw.core import admin
 
     if target.exists():
         target.unlink()
     database = f"sqlite:///{target}"
     admin.setup_db(database, TABLE, str(Path(admin.__file__).parent))
+    return upsert(target, documents, [])
+
+
+def upsert(target: Path, documents: list[dict[str, Any]], removed: list[str]) -> int:
+    """Write these records into the repository at `target` (a record of the same
+    identifier replaced), and remove the records of the `removed` identifiers; the number
+    of records written. One transaction: the repository is the old one or the new one."""
+    from pycsw.core import config, metadata, repository
+    from pycsw.core.etree import etree
+
     context = config.StaticContext()
-    repo = repository.Repository(database, context, table=TABLE)
+    repo = repository.Repository(f"sqlite:///{target}", context, table=TABLE)
     mappings = context.md_core_model["mappings"]
-    inserted = 0
-    for document in documents:
-        parsed = etree.fromstring(document["xml"].encode("utf-8"), context.parser)
-        for record in metadata.parse_record(context, parsed, repo):
-            # pycsw's own values where it derives them less well (a bbox rounded to 0.01°)
-            for column, value in document.get("columns", {}).items():
-                setattr(record, mappings[column], value)
-            setattr(record, mappings["pycsw:Links"], links_column(document["links"]))
-            repo.insert(record, "local", util.get_today_and_now())
-            inserted += 1
-    repo.session.close()
-    repo.engine.dispose()
-    return inserted
+    identifier = getattr(repo.dataset, mappings["pycsw:Identifier"])
+    written = 0
+    session = repo.session
+    session.begin()  # pycsw's session is in autocommit mode: one explicit transaction
+    try:
+        if removed:
+            session.query(repo.dataset).filter(identifier.in_(removed)).delete(
+                synchronize_session=False
+            )
+        for document in documents:
+            parsed = etree.fromstring(document["xml"].encode("utf-8"), context.parser)
+            for record in metadata.parse_record(context, parsed, repo):
+                # pycsw's own values where it derives them less well (a bbox rounded to 0.01°)
+                for column, value in document.get("columns", {}).items():
+                    setattr(record, mappings[column], value)
+                setattr(record, mappings["pycsw:Links"], links_column(document["links"]))
+                if isinstance(record.xml, bytes):
+                    record.xml = record.xml.decode()
+                session.merge(record)
+                written += 1
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+        repo.engine.dispose()
+    return written
 
 
 def links_column(links: list[list[str]]) -> str:
     """pycsw's links column: name,description,protocol,url joined by ^ (so neither inside)."""
     return "^".join(",".join(re.sub(r"[,^]", " ", value) for value in link) for link in links)
+
+
+def serve_updates() -> None:
+    """Upserts, one JSON line each on stdin (``{"target", "records", "removed"}``), each
+    answered by one JSON line on stdout (``{"records": n}`` or ``{"error": text}``): the
+    catalog keeps this process to write each change without starting pycsw again."""
+    import traceback
+
+    from owslib import iso  # noqa: F401  (pycsw's record parser, loaded once before any change)
+    from pycsw.core import metadata, repository  # noqa: F401
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # OWSLib's, on every record
+
+    answers = sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must not corrupt an answer
+    for line in sys.stdin.buffer:
+        try:
+            change = json.loads(line)
+            answer: dict[str, Any] = {
+                "records": upsert(Path(change["target"]), change["records"], change["removed"])
+            }
+        except Exception:  # reported to the catalog, which fails closed
+            answer = {"error": traceback.format_exc()[-4000:]}
+        answers.write(json.dumps(answer).encode("utf-8") + b"\n")
+        answers.flush()
 
 
 def run_cgi() -> None:
@@ -161,10 +217,22 @@ def main(arguments: list[str]) -> int:
         documents = json.load(sys.stdin)
         print(json.dumps({"records": build(Path(arguments[1]), documents)}))
         return 0
+    if arguments[:1] == ["upsert"] and len(arguments) == 2:
+        change = json.load(sys.stdin)
+        written = upsert(Path(arguments[1]), change["records"], change["removed"])
+        print(json.dumps({"records": written}))
+        return 0
+    if arguments == ["updates"]:
+        serve_updates()
+        return 0
     if arguments == ["cgi"]:
         run_cgi()
         return 0
-    print("usage: pycsw_app.py build TARGET < records.json | pycsw_app.py cgi", file=sys.stderr)
+    print(
+        "usage: pycsw_app.py build TARGET < records.json | "
+        "pycsw_app.py upsert TARGET < change.json | pycsw_app.py cgi",
+        file=sys.stderr,
+    )
     return 2
 
 

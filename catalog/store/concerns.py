@@ -56,6 +56,11 @@ class Releases(Protocol):
         """The current release of every dataset, by slug, in one read."""
 
     @abstractmethod
+    def changes(self, after: int) -> list[tuple[int, str]]:
+        """The changes of what the services show (a release, metadata, a status, a notice)
+        numbered after `after`, as (number, dataset), in order: one cheap query."""
+
+    @abstractmethod
     def releases(self, slug: str) -> list[Release]: ...
 
     @abstractmethod

@@ -25,6 +25,7 @@ from catalog.store.concerns import CatalogStore, SpatialTables
 from catalog.store.tables import (
     audit_table,
     catalog_metadata,
+    changes_table,
     datasets_table,
     deliveries_table,
     events_table,
@@ -168,6 +169,15 @@ class SqlCatalogStore(CatalogStore):
             current = {row["dataset"]: _release(row) for row in conn.execute(releases).mappings()}
         return [(found[s], current[s]) for s in slugs if s in found and s in current]
 
+    def changes(self, after: int) -> list[tuple[int, str]]:
+        query = (
+            sa.select(changes_table.c.id, changes_table.c.dataset)
+            .where(changes_table.c.id > after)
+            .order_by(changes_table.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [(row.id, row.dataset) for row in conn.execute(query)]
+
     def releases(self, slug: str) -> list[Release]:
         query = (
             sa.select(releases_table)
@@ -298,6 +308,7 @@ class SqlCatalogStore(CatalogStore):
                 )
             )
         self._insert_submission(conn, submission, "publiee", release_id)
+        _record_change(conn, new.dataset)
         search_index.refresh(conn, self.text_index, new.dataset)
 
     def confirm(
@@ -319,6 +330,7 @@ class SqlCatalogStore(CatalogStore):
                 )
             )
             self._insert_submission(conn, submission, "confirmee", submission.release)
+            _record_change(conn, slug)
             search_index.refresh(conn, self.text_index, slug)
 
     def record_rejection(self, submission: SubmissionRecord) -> None:
@@ -385,6 +397,7 @@ class SqlCatalogStore(CatalogStore):
     def add_notice(self, notice: ChangeNotice) -> None:
         with self.engine.begin() as conn:
             conn.execute(notices_table.insert().values(**asdict(notice)))
+            _record_change(conn, notice.dataset)
 
     def mark_notice(
         self,
@@ -398,12 +411,18 @@ class SqlCatalogStore(CatalogStore):
             conn.execute(
                 notices_table.update().where(notices_table.c.id == notice_id).values(**values)
             )
+            dataset = conn.execute(
+                sa.select(notices_table.c.dataset).where(notices_table.c.id == notice_id)
+            ).scalar()
+            if dataset is not None:
+                _record_change(conn, dataset)
 
     def set_status(self, slug: str, status: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 datasets_table.update().where(datasets_table.c.slug == slug).values(status=status)
             )
+            _record_change(conn, slug)
             search_index.refresh(conn, self.text_index, slug)
 
     def record_event(
@@ -656,6 +675,11 @@ class SqlCatalogStore(CatalogStore):
 
     def _release_dir(self, dataset: str, release_id: str) -> Path:
         return self.files_dir / dataset / release_id
+
+
+def _record_change(conn: sa.Connection, dataset: str) -> None:
+    """A change of what the services show of `dataset`, in the transaction making it."""
+    conn.execute(changes_table.insert().values(dataset=dataset, at=clock.now()))
 
 
 def search_cache_size() -> int:

@@ -251,3 +251,14 @@ search_state_table = sa.Table(
     sa.Column("name", sa.String(40), primary_key=True),
     sa.Column("value", sa.Integer, nullable=False),
 )
+
+# One row per change of what the services show of a dataset (a release, its metadata, its
+# status, a notice): the OGC services read the changes after the last one they applied
+# (`Releases.changes`), one query, rather than the whole catalogue.
+changes_table = sa.Table(
+    "catalogue_changes",
+    catalog_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset", sa.String(80), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+)
