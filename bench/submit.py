@@ -7,13 +7,14 @@ median of its rounds:
 
 - floor, pyarrow: read the CSV, write Parquet (`FLOOR_ARROW`);
 - floor, DuckDB: the same with DuckDB (`FLOOR_DUCKDB`), from an environment of its own
-  (var/submit-bench-venv, created on first run with `pip install duckdb==… pyarrow`);
+  (var/submit-bench-venv, created on first run with `REFERENCE_REQUIREMENTS`);
 - ours: `opendata soumettre` into an empty data folder (a first publication);
 - frictionless: `frictionless validate` of the same file against the same schema;
-- stages: in one process, the structure check (read + positions + Table Schema) and the
-  anonymise stage, on this file, which holds no personal data;
-- start: `python -c pass`, `opendata --help`, and `opendata soumettre` of a file that is
-  not there (every import and the store opened, no data read).
+- stages: in one process, reading, the structure check, the anonymise stage (this file
+  holds no personal data) and publication;
+- engines: the structure check's work written for Arrow, DuckDB and Polars (`ENGINES`);
+- start: `python -c pass`, `opendata --help`, what `opendata soumettre` imports before it
+  reads a byte (`START`), and `opendata soumettre` of an absent file (store and refusal).
 
 The file is bench/check_publish.py's (same generator, same schema).
 
@@ -25,6 +26,7 @@ Figures go to bench/SUBMIT_RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shutil
@@ -42,7 +44,7 @@ from check_publish import SCHEMA, generate  # noqa: E402
 
 BIN = Path(sys.executable).parent
 BENCH_VENV = ROOT / "var" / "submit-bench-venv"
-DUCKDB_REQUIREMENT = "duckdb==2.0.1"
+REFERENCE_REQUIREMENTS = ["duckdb==2.0.1", "polars==2.1.0", "pyarrow==26.0.1", "numpy==2.4.6"]
 FLOOR_ARROW = (
     "import sys, pyarrow.csv as c, pyarrow.parquet as p; "
     "p.write_table(c.read_csv(sys.argv[1]), sys.argv[2], compression='zstd')"
@@ -63,6 +65,9 @@ mots_cles: [banc de mesure]
 contact: {nom: Service des relevés, email: releves@mairie-ecully.fr}
 schema: schema.json
 """
+# What `opendata soumettre` loads before it reads a byte of data: the command line and the
+# submission's code (the stages import their engines when they run).
+START = "import opendata.cli, pipelines.submission"
 TARGETS = {"floor": 3.0, "frictionless": 20.0, "anonymise": 0.3, "start": 0.3}
 
 
@@ -77,18 +82,18 @@ def prepare(folder: Path, rows: int) -> Path:
 
 
 def duckdb_python() -> Path | None:
-    """DuckDB's own environment (a reference only, never a dependency of the project)."""
+    """DuckDB's and Polars' own environment (references only, never dependencies of the
+    project)."""
     python = BENCH_VENV / "bin" / "python"
     try:
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
-        probe = subprocess.run([python, "-c", "import duckdb"], capture_output=True)
+        probe = subprocess.run([python, "-c", "import duckdb, polars"], capture_output=True)
         if probe.returncode != 0:
-            subprocess.run(
-                [python, "-m", "pip", "install", "-q", DUCKDB_REQUIREMENT, "pyarrow"], check=True
-            )
+            install = [python, "-m", "pip", "install", "-q", *REFERENCE_REQUIREMENTS]
+            subprocess.run(install, check=True)
     except (subprocess.CalledProcessError, OSError) as error:
-        print(f"DuckDB floor skipped: {error}", file=sys.stderr)
+        print(f"DuckDB and Polars skipped: {error}", file=sys.stderr)
         return None
     return python
 
@@ -131,8 +136,9 @@ def one_round(dataset: Path, work: Path, duckdb: Path | None, with_frictionless:
     figures: dict[str, float] = {}
     figures["pass"] = timed([sys.executable, "-c", "pass"])
     figures["help"] = timed([BIN / "opendata", "--help"])
+    figures["start"] = timed([sys.executable, "-c", START])
     started = work / "started"  # a store that exists already: the start, not its creation
-    figures["start"] = timed(submit_command(dataset / "absent.csv", metadata), submit_env(started))
+    figures["absent"] = timed(submit_command(dataset / "absent.csv", metadata), submit_env(started))
     figures["arrow"] = timed([sys.executable, "-c", FLOOR_ARROW, csv, work / "floor.parquet"])
     if duckdb is not None:
         figures["duckdb"] = timed([duckdb, "-c", FLOOR_DUCKDB, csv, work / "floor.parquet"])
@@ -146,6 +152,13 @@ def one_round(dataset: Path, work: Path, duckdb: Path | None, with_frictionless:
         check=True,
     )
     figures.update(json.loads(stages.stdout.splitlines()[-1]))
+    for engine in ENGINES if duckdb is not None else ():
+        done = subprocess.run(
+            [duckdb, __file__, "--engine", engine, csv], capture_output=True, text=True, check=True
+        )
+        measured = json.loads(done.stdout.splitlines()[-1])
+        assert measured["wrong"] == 0, (engine, measured)
+        figures[f"engine-{engine}"] = measured["seconds"]
     if with_frictionless:
         figures["frictionless"] = timed(
             [BIN / "frictionless", "validate", csv, "--schema", dataset / "schema.json"]
@@ -153,18 +166,38 @@ def one_round(dataset: Path, work: Path, duckdb: Path | None, with_frictionless:
     return figures
 
 
+ENGINE_MODULES = (
+    "frictionless",
+    "geopandas",
+    "pipelines.read.stage",
+    "pipelines.read.csv",
+    "pipelines.coordinates",
+    "pipelines.validate",
+    "pipelines.anonymise",
+    "pipelines.publish",
+    "pipelines.lifecycle",
+)
+
+
 def stages(dataset: Path) -> dict[str, float]:
-    """The structure check and the anonymise stage of the chain, timed in one process."""
+    """The chain's stages on this file, timed in one process: reading, the rest of the
+    structure check (positions, Table Schema), anonymisation, publication."""
     from core.settings import load_settings
     from pipelines.submission import (
         Submission,
         open_settings_store,
         stage_anonymise,
+        stage_licence,
         stage_metadata,
+        stage_publish,
         stage_read,
         stage_structure,
     )
 
+    # The stages' engines loaded first: the figures are the stages' work, not their imports
+    # (the end-to-end run counts those).
+    for module in ENGINE_MODULES:
+        importlib.import_module(module)
     with tempfile.TemporaryDirectory() as folder:
         os.environ.update(submit_env(Path(folder)))
         settings = load_settings()
@@ -173,14 +206,104 @@ def stages(dataset: Path) -> dict[str, float]:
             "ecully", dataset / "releves.csv", dataset / "metadata.yaml", "banc"
         )
         metadata = stage_metadata(submission, settings)
+        licence = stage_licence(metadata, settings)
         started = time.perf_counter()
         source = stage_read(submission, metadata)
-        checked, structure, _version = stage_structure(submission, metadata, source, store)
+        read_seconds = time.perf_counter() - started
+        checked, structure, version = stage_structure(submission, metadata, source, store)
         structure_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        stage_anonymise(submission, metadata, checked, structure, settings)
+        checked, structure, report = stage_anonymise(
+            submission, metadata, checked, structure, settings
+        )
         anonymise_seconds = time.perf_counter() - started
-    return {"structure": structure_seconds, "anonymise": anonymise_seconds}
+        started = time.perf_counter()
+        stage_publish(
+            submission, metadata, licence, checked, structure, version, store, report, settings
+        )
+        publish_seconds = time.perf_counter() - started
+    return {
+        "read": read_seconds,
+        "structure": structure_seconds,
+        "anonymise": anonymise_seconds,
+        "publish": publish_seconds,
+    }
+
+
+# --- which engine: the structure check's work on this file, in each engine's own idiom ---------
+# Every column read as text, then typed (integers, numbers, dates, date-times; a cell that is
+# not of its type counted), the code's pattern, the commune's list, the identifier's
+# uniqueness; the typed table handed over as Arrow (what publication writes).
+INTEGERS, NUMBERS = ("id", "quantite"), ("valeur", "latitude", "longitude")
+
+
+def engine_arrow(csv: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    names = [f["name"] for f in SCHEMA["fields"]]
+    text = pacsv.read_csv(
+        csv, convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
+    )
+    typed = {n: pc.cast(text[n], pa.int64()) for n in INTEGERS}
+    typed |= {n: pc.cast(text[n], pa.float64()) for n in NUMBERS}
+    typed["date_releve"] = pc.cast(text["date_releve"], pa.date32())
+    typed["horodatage"] = pc.cast(text["horodatage"], pa.timestamp("s"))
+    bad = sum(typed[n].null_count - text[n].null_count for n in typed)
+    code = pc.match_substring_regex(text["code_insee"], "^69[0-9]{3}$")
+    bad += pc.sum(pc.invert(code)).as_py() or 0
+    communes = pa.array(SCHEMA["fields"][1]["constraints"]["enum"])
+    bad += pc.sum(pc.invert(pc.is_in(text["commune"], value_set=communes))).as_py() or 0
+    bad += len(typed["id"]) - len(pc.unique(typed["id"]))
+    pa.table(typed)
+    return bad
+
+
+def engine_duckdb(csv: Path) -> int:
+    import duckdb
+
+    casts = {n: f"TRY_CAST({n} AS BIGINT)" for n in INTEGERS}
+    casts |= {n: f"TRY_CAST({n} AS DOUBLE)" for n in NUMBERS}
+    casts["date_releve"] = "TRY_CAST(date_releve AS DATE)"
+    casts["horodatage"] = "TRY_STRPTIME(horodatage, '%Y-%m-%dT%H:%M:%S')"
+    communes = ", ".join(f"'{c}'" for c in SCHEMA["fields"][1]["constraints"]["enum"])
+    connection = duckdb.connect()
+    connection.sql(f"CREATE TABLE text AS SELECT * FROM read_csv('{csv}', all_varchar=true)")
+    typed = ", ".join(f"{cast} AS {name}" for name, cast in casts.items())
+    connection.sql(f"CREATE TABLE typed AS SELECT {typed} FROM text")
+    counts = ", ".join(f"count({name})" for name in casts)
+    before = connection.sql(f"SELECT {counts} FROM text").fetchall()[0]
+    after = connection.sql(f"SELECT {counts} FROM typed").fetchall()[0]
+    bad = sum(before) - sum(after)
+    bad += connection.sql(
+        "SELECT count(*) FILTER (WHERE NOT regexp_full_match(code_insee, '69[0-9]{3}'))"
+        f" + count(*) FILTER (WHERE commune NOT IN ({communes}))"
+        " + count(*) - count(DISTINCT id) FROM text"
+    ).fetchall()[0][0]
+    connection.sql("SELECT * FROM typed").to_arrow_table()
+    return int(bad)
+
+
+def engine_polars(csv: Path) -> int:
+    import polars as pl
+
+    text = pl.read_csv(csv, infer_schema=False)
+    typed = text.select(
+        *[pl.col(n).cast(pl.Int64, strict=False) for n in INTEGERS],
+        *[pl.col(n).cast(pl.Float64, strict=False) for n in NUMBERS],
+        pl.col("date_releve").str.to_date("%Y-%m-%d", strict=False),
+        pl.col("horodatage").str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False),
+    )
+    bad = sum(typed[n].null_count() - text[n].null_count() for n in typed.columns)
+    bad += int((~text["code_insee"].str.contains(r"^69[0-9]{3}$")).sum())
+    bad += int((~text["commune"].is_in(SCHEMA["fields"][1]["constraints"]["enum"])).sum())
+    bad += int(typed["id"].is_duplicated().sum())
+    typed.to_arrow()
+    return bad
+
+
+ENGINES = {"arrow": engine_arrow, "duckdb": engine_duckdb, "polars": engine_polars}
 
 
 def main() -> None:
@@ -189,9 +312,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sans-frictionless", action="store_true")
     parser.add_argument("--stages", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--engine", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stages:
         print(json.dumps(stages(args.stages)))
+        return
+    if args.engine:
+        started = time.perf_counter()
+        wrong = ENGINES[args.engine[0]](Path(args.engine[1]))
+        print(json.dumps({"seconds": time.perf_counter() - started, "wrong": wrong}))
         return
     duckdb = duckdb_python()
     with tempfile.TemporaryDirectory() as folder:
@@ -231,11 +360,14 @@ def report(args: argparse.Namespace, size_mb: float, rounds: list[dict]) -> None
         ("floor: DuckDB, read CSV + write Parquet", "duckdb"),
         ("**ours: `opendata soumettre`** (first publication)", "ours"),
         ("frictionless validate", "frictionless"),
-        ("structure check (read + positions + Table Schema), in process", "structure"),
-        ("anonymise stage (no personal data), in process", "anonymise"),
+        ("in process: reading the CSV (part of the structure check)", "read"),
+        ("in process: structure check (read + positions + Table Schema)", "structure"),
+        ("in process: anonymise stage (no personal data)", "anonymise"),
+        ("in process: publication (CSV, GeoParquet, GeoJSON, GeoPackage, catalogue)", "publish"),
         ("`python -c pass`", "pass"),
         ("`opendata --help`", "help"),
-        ("`opendata soumettre` start (file absent: imports, store, refusal)", "start"),
+        ("`opendata soumettre` start: `import opendata.cli, pipelines.submission`", "start"),
+        ("`opendata soumettre` of an absent file (start, store, refusal recorded)", "absent"),
     ]
     lines = [
         f"# Submission benchmark ({args.rows:,} rows × 12 columns, {size_mb:.0f} MB CSV)",
@@ -280,6 +412,21 @@ def report(args: argparse.Namespace, size_mb: float, rounds: list[dict]) -> None
         f"| {verdict(ratio['start'] <= TARGETS['start'])} |",
         "",
     ]
+    if "engine-arrow" in median:
+        lines += [
+            "Engines, on the structure check's work on this file (every column read as text, "
+            "typed with its invalid cells counted, the code's pattern, the communes' list, the "
+            "identifier's uniqueness, the typed table handed over as Arrow), in process, "
+            "imports excluded, each in its own idiom:",
+            "",
+            "| engine | median (s) | rounds (s) |",
+            "|---|---:|---|",
+        ]
+        for engine in ENGINES:
+            key = f"engine-{engine}"
+            shown = ", ".join(f"{r[key]:.2f}" for r in rounds)
+            lines.append(f"| {engine} | {median[key]:.2f} | {shown} |")
+        lines.append("")
     text = "\n".join(lines) + "\n"
     (HERE / "SUBMIT_RESULTS.md").write_text(text, encoding="utf-8")
     print(text)
