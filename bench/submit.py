@@ -72,14 +72,37 @@ ANALYSIS = "<!-- analyse : texte écrit à la main, conservé par bench/submit.p
 TARGETS = {"floor": 3.0, "frictionless": 20.0, "anonymise": 0.3, "start": 0.3}
 
 
-def prepare(folder: Path, rows: int) -> Path:
+# `--sans-positions`: the same file without a map (its latitude and longitude renamed), to
+# measure the submission of a plain table, publication without GeoJSON and GeoPackage.
+WITHOUT_POSITIONS = {"latitude": "mesure_nord", "longitude": "mesure_est"}
+
+
+def prepare(folder: Path, rows: int, positions: bool = True) -> Path:
     """The dataset folder: releves.csv, schema.json, metadata.yaml."""
     dataset = folder / "releves"
     dataset.mkdir(parents=True)
     generate(dataset / "releves.csv", rows)
-    (dataset / "schema.json").write_text(json.dumps(SCHEMA), encoding="utf-8")
+    schema = SCHEMA
+    if not positions:
+        _rename_header(dataset / "releves.csv", WITHOUT_POSITIONS)
+        renamed = [
+            {**f, "name": WITHOUT_POSITIONS.get(f["name"], f["name"])} for f in SCHEMA["fields"]
+        ]
+        schema = {**SCHEMA, "fields": renamed}
+    (dataset / "schema.json").write_text(json.dumps(schema), encoding="utf-8")
     (dataset / "metadata.yaml").write_text(METADATA, encoding="utf-8")
     return dataset
+
+
+def _rename_header(csv: Path, names: dict[str, str]) -> None:
+    renamed = csv.with_suffix(".tmp")
+    with csv.open("rb") as source, renamed.open("wb") as target:
+        header = source.readline().decode()
+        for old, new in names.items():
+            header = header.replace(f'"{old}"', f'"{new}"')
+        target.write(header.encode())
+        shutil.copyfileobj(source, target)
+    renamed.replace(csv)
 
 
 def duckdb_python() -> Path | None:
@@ -325,6 +348,11 @@ def main() -> None:
     parser.add_argument("--stages", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--publish", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--engine", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sans-positions",
+        action="store_true",
+        help="the file without a map (figures to SUBMIT_TABLE_RESULTS.md; no engines)",
+    )
     args = parser.parse_args()
     if args.stages:
         print(json.dumps(stages(args.stages, args.publish)))
@@ -335,9 +363,11 @@ def main() -> None:
         print(json.dumps({"seconds": time.perf_counter() - started, "wrong": wrong}))
         return
     duckdb = duckdb_python()
+    if args.sans_positions:
+        ENGINES.clear()  # their work names the latitude and longitude
     with tempfile.TemporaryDirectory() as folder:
         print(f"Generating {args.rows:,} rows…", flush=True)
-        dataset = prepare(Path(folder), args.rows)
+        dataset = prepare(Path(folder), args.rows, positions=not args.sans_positions)
         size_mb = (dataset / "releves.csv").stat().st_size / 1e6
         work = Path(folder) / "work"
         work.mkdir()
@@ -377,14 +407,18 @@ def report(args: argparse.Namespace, size_mb: float, rounds: list[dict]) -> None
         ("in process: reading the CSV (part of the structure check)", "read"),
         ("in process: structure check (read + positions + Table Schema)", "structure"),
         ("in process: anonymise stage (no personal data)", "anonymise"),
-        ("in process: publication (CSV, GeoParquet, GeoJSON, GeoPackage, catalogue)", "publish"),
+        (
+            "in process: publication (CSV, (Geo)Parquet, GeoJSON and GeoPackage for a map)",
+            "publish",
+        ),
         ("`python -c pass`", "pass"),
         ("`opendata --help`", "help"),
         ("`opendata soumettre` start: `import opendata.cli, pipelines.submission`", "start"),
         ("`opendata soumettre` of an absent file (start, store, refusal recorded)", "absent"),
     ]
     lines = [
-        f"# Submission benchmark ({args.rows:,} rows × 12 columns, {size_mb:.0f} MB CSV)",
+        f"# Submission benchmark ({args.rows:,} rows × 12 columns, {size_mb:.0f} MB CSV"
+        + (", without positions: a table, no map)" if args.sans_positions else ")"),
         "",
         f"`bench/submit.py`: medians of {len(rounds)} interleaved rounds, each measure a fresh "
         "process timed from outside (interpreter start included). Machine: 2 cores, shared.",
@@ -442,7 +476,7 @@ def report(args: argparse.Namespace, size_mb: float, rounds: list[dict]) -> None
             lines.append(f"| {engine} | {median[key]:.2f} | {shown} |")
         lines.append("")
     text = "\n".join(lines) + "\n"
-    results = HERE / "SUBMIT_RESULTS.md"
+    results = HERE / ("SUBMIT_TABLE_RESULTS.md" if args.sans_positions else "SUBMIT_RESULTS.md")
     kept = results.read_text(encoding="utf-8") if results.exists() else ""
     if ANALYSIS in kept:  # the written analysis below the figures stays
         text += "\n" + kept[kept.index(ANALYSIS) :]
