@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from core.input_formats import FORMAT_BY_NAME, accepted_names
-from core.netguard import Refused, parse_url
 
 SOURCE_FAILURE_KIND = "source-en-echec"  # for the commune and the data team only
 
@@ -224,6 +223,9 @@ def check_source_url(value: Any) -> str:
             f"L'adresse de source sur {parts.hostname} contient un paramètre secret "
             f"(« {secrets[0]} ») : une source déclarée doit être publique, sans jeton ni clé."
         )
+    # The guard's HTTP clients load with it: not for every metadata file read (issue #20).
+    from core.netguard import Refused, parse_url
+
     try:
         parse_url(text)  # what the SSRF guard refuses at every fetch, said at once
     except Refused as refused:

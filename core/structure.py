@@ -9,8 +9,6 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import frictionless
-
 from core.problems import Problem, Report, SubmissionRejected, reject
 
 STAGE = "structure"
@@ -111,6 +109,8 @@ def read_json_schema(content: bytes, name: str) -> dict[str, Any]:
 def check_schema_descriptor(descriptor: Any, name: str) -> dict[str, Any]:
     if not isinstance(descriptor, dict):
         raise reject(STAGE, "schema-invalide", f"Le schéma {name} doit être un objet Table Schema.")
+    import frictionless  # loaded when a schema is checked, not by every user of Structure
+
     try:
         frictionless.Schema.from_descriptor(descriptor)
     except frictionless.FrictionlessException as error:

@@ -19,8 +19,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from core.settings import (
     PUBLIC_URL_VARIABLE,
     Settings,
@@ -344,6 +342,8 @@ def _effective_date(text: str) -> date:
 
 
 def _load_mapping(path: Path | None) -> dict[str, Any] | None:
+    import yaml
+
     from core.problems import reject
 
     if path is None:

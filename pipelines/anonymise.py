@@ -180,8 +180,9 @@ def anonymise(
     if metadata.get("k_anonymity"):
         table, geometry, report.k_anonymat = _k_anonymise(table, geometry, metadata["k_anonymity"])
     treated = _geometry_follows_columns(data, table, geometry, treatments)
-    # The same detector again (fail closed); a column no treatment touched reads the same.
-    untouched = {c: e for c, e in scanned.evidence.items() if c not in treatments}
+    # The same detector again (fail closed); a column no treatment touched (none declared, or
+    # declared not personal) reads the same: its evidence is not read again.
+    untouched = {c: e for c, e in scanned.evidence.items() if c not in declared}
     # A pseudonymised column holds only HMAC digests (20 hexadecimal characters).
     hashed = [c for c, t in treatments.items() if t.kind == "pseudonymiser"]
     untouched |= {c: personal.digests_evidence(c, table.column(c)) for c in hashed}

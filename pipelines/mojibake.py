@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import ftfy
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -77,6 +76,8 @@ def _may_hold_mojibake(column: pa.ChunkedArray) -> bool:
 
 def _fixes(values: list[str]) -> tuple[dict[str, str], set[str]]:
     """Repairable values with their repair, and values ftfy finds broken but cannot mend."""
+    import ftfy  # only for files holding suspect bytes
+
     fixes, broken = {}, set()
     for value in values:
         if not ftfy.badness.is_bad(value):

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import frictionless
 import isodate
 import numpy as np
 import pyarrow as pa
@@ -90,6 +89,8 @@ def _json(text: str) -> Any:
 def cast_geojson(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
     """GeoJSON as frictionless checks it (its JSON Schema of GeoJSON): the structure, not
     the geometry's validity, which the geographic stage judges for map data."""
+    import frictionless  # only for GeoJSON cells: not loaded to read a plain table
+
     field = frictionless.Field.from_descriptor({**spec, "name": "cellule"})
     return keep_valid(text, lambda value: field.read_cell(value)[1] is None)
 

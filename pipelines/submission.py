@@ -15,14 +15,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from catalog.store import CatalogStore, Publications, open_store
-from core import changes, clock
+from core import clock
 from core.inbox import (
     REPORT_JSON,
     REPORT_TEXT,
@@ -33,34 +28,23 @@ from core.inbox import (
     upload_marker,
 )
 from core.licences import Licence, check_licence
-from core.national_registry import checked_descriptor
 from core.problems import Repair, Report, SubmissionRejected, reject
 from core.producers import load_producers
 from core.records import Dataset, NewRelease, SubmissionRecord
 from core.settings import Settings
-from core.sources import Source, source_endpoint
 from core.structure import Structure, normalised_schema
-from pipelines import lifecycle, notify, retention
-from pipelines.anonymise import (
-    STAGE as ANONYMISATION_STAGE,
-)
-from pipelines.anonymise import (
-    anonymise,
-    holds_personal_data,
-    mask_personal_values,
-    personal_problems,
-    pseudonym_key,
-    treatments_of,
-    with_published_schema,
-)
-from pipelines.coordinates import GeometryColumns, locate_geometry
 from pipelines.metadata import Metadata, partial_metadata, read_metadata_file
-from pipelines.publish import CheckedData, publish
-from pipelines.read.stage import read_source
-from pipelines.read.table import SourceTable
-from pipelines.schema import infer_schema, load_schema_file, structure_of
-from pipelines.validate import validate
 
+if TYPE_CHECKING:
+    from catalog.store import CatalogStore, Publications
+    from pipelines.coordinates import GeometryColumns
+    from pipelines.publish import CheckedData
+    from pipelines.read.table import SourceTable
+
+# The stages import their engines (Arrow, GeoPandas, the detectors, the store's formats)
+# when they run: `opendata soumettre` starts, and a refusal at the metadata stage ends,
+# without loading what reading and publishing a file need (issue #20).
+ANONYMISATION_STAGE = "anonymisation"  # pipelines.anonymise.STAGE
 
 @dataclass(frozen=True)
 class Submission:
@@ -123,6 +107,8 @@ def dataset_slug(producer: str, identifier: str) -> str:
 
 
 def open_settings_store(settings: Settings) -> CatalogStore:
+    from catalog.store import open_store
+
     return open_store(settings.store_url, settings.files_dir)
 
 
@@ -149,6 +135,8 @@ def stage_licence(metadata: dict[str, Any], settings: Settings) -> dict[str, Any
 
 
 def stage_read(submission: Submission, metadata: dict[str, Any]) -> SourceTable:
+    from pipelines.read.stage import read_source
+
     return read_source(Path(submission.data_path), metadata.get("crs"))
 
 
@@ -159,6 +147,12 @@ def stage_structure(
 
     A compatible change (a column added…) updates the structure in place; a breaking one
     needs a change notice in force and makes the next structure version."""
+    from pipelines.anonymise import mask_personal_values, personal_problems
+    from pipelines.coordinates import locate_geometry
+    from pipelines.publish import CheckedData
+    from pipelines.schema import infer_schema, structure_of
+    from pipelines.validate import validate
+
     slug = dataset_slug(submission.producer, metadata["identifier"])
     declared = _declared_schema(submission, metadata)
     existing = store.get_dataset(slug)
@@ -203,6 +197,8 @@ def _endpoint(metadata: dict[str, Any]) -> str | None:
     """Where a pulled dataset comes from (a change of it follows the 30-day rule)."""
     if not metadata.get("source"):
         return None
+    from core.sources import Source, source_endpoint
+
     return source_endpoint(Source.from_dict(metadata["source"]))
 
 
@@ -210,6 +206,9 @@ def _declared_schema(submission: Submission, metadata: dict[str, Any]) -> dict[s
     declared = metadata.get("schema")
     if not declared:
         return None
+    from core.national_registry import checked_descriptor
+    from pipelines.schema import load_schema_file
+
     if isinstance(declared, dict):
         # A national schema (issue #15), its version pinned by the metadata stage.
         return checked_descriptor(declared)
@@ -225,6 +224,9 @@ def _incoming_structure(
     endpoint: str | None,
     geometry_columns: dict[str, str] | None,
 ) -> tuple[Structure, int]:
+    from core import changes
+    from pipelines.schema import structure_of
+
     version = dataset.current_version
     notice = changes.active_notice(store.notices(dataset.slug), version)
     if declared is not None:
@@ -278,6 +280,8 @@ def _names(schema: dict[str, Any]) -> set[str]:
 def _contract_for(kept: dict[str, Any], source: SourceTable) -> dict[str, Any]:
     """The published contract for the columns the file keeps, inferred types for new ones:
     a kept column's bad values are then reported cell by cell, not as a new type."""
+    from pipelines.schema import infer_schema
+
     kept_fields = {f["name"]: f for f in kept.get("fields", [])}
     inferred = {f["name"]: f for f in infer_schema(source)["fields"]}
     fields = [kept_fields.get(name) or inferred[name] for name in source.table.column_names]
@@ -292,6 +296,8 @@ def stage_anonymise(
     settings: Settings,
 ) -> tuple[CheckedData, Structure, dict[str, Any]]:
     """Treat personal columns as declared; the report goes with the release."""
+    from pipelines.anonymise import anonymise, pseudonym_key, treatments_of, with_published_schema
+
     producer = load_producers(settings.producers_file).get(submission.producer)
     key = pseudonym_key(submission.producer, settings.secrets_file)
     treated, report = anonymise(checked, metadata, key, producer.centre if producer else None)
@@ -316,6 +322,10 @@ def stage_publish(
     anonymisation: dict[str, Any],
     settings: Settings,
 ) -> Outcome:
+    from pipelines import lifecycle
+    from pipelines.anonymise import holds_personal_data
+    from pipelines.publish import publish
+
     slug = dataset_slug(submission.producer, metadata["identifier"])
     _refuse_published_structure_change(store, slug, version, structure)
     producers = load_producers(settings.producers_file)
@@ -487,6 +497,12 @@ def with_later_findings(
 
 
 def _data_findings(submission: Submission, metadata: dict[str, Any], whole: Report) -> None:
+    from pipelines.anonymise import mask_personal_values, personal_problems
+    from pipelines.coordinates import locate_geometry
+    from pipelines.read.stage import read_source
+    from pipelines.schema import infer_schema
+    from pipelines.validate import validate
+
     source = read_source(Path(submission.data_path), metadata.get("crs"))
     schema = _declared_schema(submission, metadata) or infer_schema(source)
     source, positions = locate_geometry(
@@ -523,6 +539,9 @@ def work_folder(settings: Settings, submission: Submission) -> Path:
 
 
 def save_checked(folder: Path, checked: CheckedData, structure: Structure, version: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     folder.mkdir(parents=True, exist_ok=True)
     table = checked.typed
     if checked.geometry is not None:
@@ -541,6 +560,11 @@ def save_checked(folder: Path, checked: CheckedData, structure: Structure, versi
 
 
 def load_checked(folder: Path) -> tuple[CheckedData, Structure, int]:
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+
+    from pipelines.publish import CheckedData
+
     table = pq.read_table(folder / "checked.parquet")
     info = json.loads((folder / "structure.json").read_text())
     geometry = None
@@ -587,6 +611,8 @@ def archive_submission(
 ) -> Path:
     """Move a processed drop folder's files to the archive and leave the report in the inbox;
     the agent who deposited it over the upload API is mailed the outcome, with its report."""
+    from pipelines import notify, retention
+
     folder = Path(submission.metadata_path).parent
     archive = settings.archive_dir / submission.producer / folder.name / submission.id
     archive.mkdir(parents=True, exist_ok=True)

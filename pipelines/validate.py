@@ -384,7 +384,33 @@ def _numeric_text(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
     return text
 
 
+def _arrow_cast(text: pa.Array, target: pa.DataType) -> pa.Array | None:
+    """Arrow's own cast of the whole column, when every cell takes it (the common case: a
+    clean file costs one pass per column); None at the first cell that does not, for the
+    caller's cell-by-cell path, which says which cells are wrong."""
+    try:
+        return pc.cast(text, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _any_x(text: pa.Array) -> bool:
+    return bool(pc.any(pc.match_substring(text, "x", ignore_case=True)).as_py())
+
+
+def _same_lengths(text: pa.Array, length: int) -> bool:
+    lengths = pc.min_max(pc.utf8_length(text)).as_py()
+    return lengths["min"] in (None, length) and lengths["max"] in (None, length)
+
+
 def _cast_integer(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    # Arrow's cast where it reads what the pattern below accepts: up to 18 characters (the
+    # pattern's 18 digits), no hexadecimal ("0x10", which Arrow reads too).
+    short = (pc.max(pc.utf8_length(text)).as_py() or 0) <= 18
+    if short and not spec.get("groupChar") and not _any_x(text):
+        fast = _arrow_cast(text, pa.int64())
+        if fast is not None:
+            return fast
     text = _numeric_text(text, {"groupChar": spec.get("groupChar")})
     ok = pc.match_substring_regex(text, r"^[+-]?\d{1,18}$")
     unsigned = pc.replace_substring_regex(text, r"^\+", "")  # Arrow refuses "+5"
@@ -392,6 +418,11 @@ def _cast_integer(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
 
 
 def _cast_number(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
+    if not spec.get("groupChar") and spec.get("decimalChar", ".") == ".":
+        fast = _arrow_cast(text, pa.float64())
+        # Arrow also reads "inf", "nan"…: those take the path that says which are allowed.
+        if fast is not None and pc.all(pc.is_finite(fast)).as_py() is not False:
+            return fast
     text = _numeric_text(text, spec)
     ok = pc.match_substring_regex(text, NUMBER_PATTERN)
     special = pc.is_in(text, value_set=pa.array(["NaN", "INF", "-INF"]))
@@ -436,7 +467,10 @@ def _cast_date(text: pa.Array, spec: dict[str, Any]) -> pa.Array:
     fmt = spec.get("format", "default")
     if fmt not in ("default", "any"):
         return pc.cast(_strptime(text, fmt), pa.date32())
-    parsed = _iso_cast(text, ISO_DATE, pa.date32())
+    # Arrow reads exactly AAAA-MM-JJ (checking the calendar) from ten characters.
+    parsed = _arrow_cast(text, pa.date32()) if _same_lengths(text, 10) else None
+    if parsed is None:
+        parsed = _iso_cast(text, ISO_DATE, pa.date32())
     if parsed is None:
         iso = pc.match_substring_regex(text, ISO_DATE)
         parsed = pc.cast(_where(iso, _strptime(text, "%Y-%m-%d")), pa.date32())

@@ -531,3 +531,40 @@ def published_positions(frame: pd.DataFrame) -> set[tuple[float, float]]:
         return set()
     pairs = zip(frame["latitude"], frame["longitude"], strict=True)
     return {(round(a, 5), round(b, 5)) for a, b in pairs if pd.notna(a) and pd.notna(b)}
+
+
+# --- a personal value far down a long file (issue #20: the scan reads label columns on their
+# distinct values, and long columns' names on their first distinct values) --------------------
+
+
+def _long_file(late_row: int, late_cells: str, rows: int = 12_000) -> str:
+    """`id;etat;quantite` rows of labels and small counts, with one row replaced late."""
+    lines = ["id;etat;quantite"]
+    lines += [f"{i};{'RAS' if i % 3 else 'conforme'};{i % 50}" for i in range(1, rows + 1)]
+    lines[late_row] = f"{late_row};{late_cells}"
+    return "\r\n".join(lines) + "\r\n"
+
+
+def test_an_email_late_in_a_column_of_labels_is_still_found(submit, dataset_folder):
+    # The first 10,000 rows hold two labels: the column is read on its distinct values,
+    # which must still include the one e-mail written at row 11,900.
+    data = dataset_folder("l.csv", _long_file(11_900, "jeanne.martin@gmail.com;3"), name="l")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "refusee"
+    found = [(p.rule, p.column) for p in outcome.report.problems]
+    assert ("donnee-personnelle-non-traitee", "etat") in found
+    assert "Adresses électroniques détecté(e)s dans 1 valeur(s)" in outcome.summary()
+
+
+def test_a_mobile_number_late_in_a_column_of_numbers_is_still_found(submit, dataset_folder):
+    # A spreadsheet typed it as a number and dropped its leading 0, 11,000 rows down.
+    data = dataset_folder("n.csv", _long_file(11_000, "RAS;612345678"), name="n")
+    outcome = submit(data, data.parent / "metadata.yaml")
+    assert outcome.status == "refusee"
+    found = [(p.rule, p.column) for p in outcome.report.problems]
+    assert found == [("donnee-personnelle-non-traitee", "quantite")]
+
+
+def test_the_same_long_file_without_them_is_published(submit, dataset_folder):
+    data = dataset_folder("c.csv", _long_file(11_000, "RAS;7"), name="c")
+    assert submit(data, data.parent / "metadata.yaml").status == "publiee"

@@ -30,7 +30,9 @@ from pipelines.personal.identifiers import (
     NAME_HINTS,
     SHAPED_BY_NAME,
     Kind,
+    any_match,
     digits_as_typed,
+    first_distinct,
     matching_mask,
     numbers_as_text,
     python_regex,
@@ -371,7 +373,7 @@ def _column_evidence(name: str, chunked: pa.ChunkedArray) -> _Evidence:
         named = hinted(tokens, NAME_HINTS["telephone"])
         typed = digits_as_typed(values, named)
         # One pass says whether any identifier or sole-trader mention is there at all.
-        if pc.any(pc.match_substring_regex(typed, ANY_IDENTIFIER_OR_MARK)).as_py():
+        if any_match(typed, ANY_IDENTIFIER_OR_MARK):
             item.sole_trader_mark = _sole_trader_mark(tokens, column)
             _identifiers(typed, tokens, item, prefiltered=True)
         elif any(hinted(tokens, NAME_HINTS[c]) for c in SHAPED_BY_NAME):
@@ -439,7 +441,7 @@ def _word_counts(values: pa.Array) -> pa.Array:
 def _personal_mailboxes(addresses: pa.Array) -> int:
     """E-mail addresses whose mailbox names a person (jeanne.martin@…, jmartin@…)."""
     count = 0
-    for address in pc.unique(addresses).slice(0, NAME_SAMPLE).to_pylist():
+    for address in first_distinct(addresses, NAME_SAMPLE):
         for mailbox in re.findall(r"([A-Za-z0-9._%+-]+)@", address):
             if GENERIC_MAILBOXES.match(mailbox + "@"):
                 continue
@@ -465,7 +467,7 @@ def _names(values: pa.Array, tokens: str, item: _Evidence) -> None:
     role = hinted(tokens, PERSON_ROLE_HINTS)
     if len(values) == 0 or (_is_place_header(tokens) and not strong and not role):
         return
-    distinct = pc.unique(values).slice(0, NAME_SAMPLE).to_pylist()
+    distinct = first_distinct(values, NAME_SAMPLE)
     words = sum(len(v.split()) for v in distinct) / len(distinct)
     if strong:
         alphabetic = [v for v in distinct if re.fullmatch(r"[^\d@]{2,60}", v.strip())]
@@ -540,7 +542,7 @@ def person_like_columns(table: pa.Table) -> set[str]:
         column = table.column(name).combine_chunks()
         if name in found or not pa.types.is_string(column.type):
             continue
-        distinct = pc.unique(pc.drop_null(column)).slice(0, NAME_SAMPLE).to_pylist()
+        distinct = first_distinct(pc.drop_null(column), NAME_SAMPLE)
         if any(names.label_shape(v) == "full" for v in distinct):
             found.add(name)
     return found

@@ -46,15 +46,19 @@ class DetectorUnavailable(RuntimeError):
 # --- references ------------------------------------------------------------------------------
 
 
-def _read_counts(file_name: str) -> dict[str, int]:
+def _reference(file_name: str) -> Path:
     path = NAMES_DIR / file_name
     if not path.is_file():
         raise DetectorUnavailable(
             f"Liste de référence des noms absente ({path}) : la détection des données "
             "personnelles ne peut pas fonctionner, rien n'est publié. Réinstallez le paquet."
         )
+    return path
+
+
+def _read_counts(file_name: str) -> dict[str, int]:
     counts: dict[str, int] = {}
-    with gzip.open(path, "rt", encoding="utf-8") as lines:
+    with gzip.open(_reference(file_name), "rt", encoding="utf-8") as lines:
         for line in lines:
             name, _, count = line.rstrip("\n").partition("\t")
             if name:
@@ -75,10 +79,11 @@ def surnames() -> dict[str, int]:
 
 
 def check_references() -> None:
-    """Raise DetectorUnavailable unless the lists load and the model is installed (the model
-    itself loads on its first sentence: a file of labels and numbers never waits for it)."""
-    first_names()
-    surnames()
+    """Raise DetectorUnavailable unless the lists and the model are installed. Both load on
+    first use (a list when a value needs it, the model on its first sentence): a file of
+    codes, labels and numbers never waits for them."""
+    _reference("prenoms.tsv.gz")
+    _reference("noms.tsv.gz")
     if importlib.util.find_spec(NER_MODEL) is None:
         raise DetectorUnavailable(_model_missing(f"paquet {NER_MODEL} non installé"))
 

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.personal.identifiers import matching_share
 from pipelines.personal.words import column_tokens, hinted, plain
 
 K_THRESHOLD = 11
@@ -120,7 +121,7 @@ def _sexes(values: pa.Array) -> bool:
 
 
 def _codes_share(values: pa.Array) -> float:
-    return (pc.sum(pc.match_substring_regex(values, CODE_PATTERN)).as_py() or 0) / len(values)
+    return matching_share(values, CODE_PATTERN)
 
 
 def is_about_persons(roles: dict[str, str]) -> bool:

@@ -110,11 +110,42 @@ def _parse_csv(
 def _trimmed(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Cells without their surrounding spaces; a cell of spaces only is empty (null), as in
     a spreadsheet (found by the property tests: it used to stay an empty string)."""
+    if not any(_may_have_edge_spaces(chunk) for chunk in column.chunks):
+        return column  # most columns: nothing to trim, nothing copied
     trimmed = pc.utf8_trim_whitespace(column)
     same = pc.all(pc.equal(pc.binary_length(trimmed), pc.binary_length(column))).as_py()
     if same is not False:  # nothing to trim (most files): the column itself, no copy kept
         return column
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+_ASCII_SPACES = np.array([0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20], dtype=np.uint8)
+
+
+def _may_have_edge_spaces(chunk: pa.Array) -> bool:
+    """Whether any cell may start or end with white space, from the first and last bytes of
+    each cell on Arrow's buffers: a column of numbers, codes or French words is let go
+    without running the trim, its comparison and its copy. Conservative: ASCII spaces, and
+    any character of two bytes led by 0xC2 (U+0085, U+00A0) or of three or four bytes (the
+    other Unicode spaces); Latin letters (é, œ: led by 0xC3 to 0xDF) are not spaces."""
+    if len(chunk) == 0:
+        return False
+    _validity, offsets_buffer, data_buffer = chunk.buffers()
+    if data_buffer is None or data_buffer.size == 0:
+        return False
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[
+        chunk.offset : chunk.offset + len(chunk) + 1
+    ]
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    filled = offsets[1:] > offsets[:-1]  # a null or empty cell has no byte
+    starts, ends = offsets[:-1][filled], offsets[1:][filled]
+    first, last = data[starts], data[ends - 1]
+    before_last = data[np.maximum(ends - 2, starts)]
+    first_space = np.isin(first, _ASCII_SPACES) | (first == 0xC2) | (first >= 0xE0)
+    latin_last = (before_last >= 0xC3) & (before_last <= 0xDF)
+    last_space = np.where(last < 0x80, np.isin(last, _ASCII_SPACES), ~latin_last)
+    return bool(first_space.any() or last_space.any())
 
 
 def _csv_error(filename: str, error: pa.ArrowInvalid) -> SubmissionRejected:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
 import pyarrow as pa
 
 from core.input_formats import is_geographic
 from core.problems import Report
 from pipelines.read.dialect import CsvDialect
+
+if TYPE_CHECKING:  # a CSV's reading never loads GeoPandas
+    import geopandas as gpd
 
 IDENTIFIER_NAME = re.compile(r"^(id|identifiant|gid|objectid|ogc_fid)$|^id[_-]|[_-]id$", re.I)
 

@@ -8,11 +8,11 @@ refused in French before any parsing.
 
 from __future__ import annotations
 
-import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from core.csv_head import SNIFF_BYTES, encoding_of
 from core.problems import reject
@@ -54,38 +54,80 @@ def encoding_from_scan(sample: bytes, scan: TextScan) -> str:
 def scan_text(path: Path) -> TextScan:
     """Check UTF-8 and measure lines in one pass; refuse a line too long to be a CSV row."""
     scan = TextScan()
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending = b""  # the start of a character cut by the end of the previous chunk
     current = 0  # length of the line being read
     with path.open("rb") as handle:
         while chunk := handle.read(SCAN_CHUNK):
             if scan.utf8:
-                _decode_chunk(decoder, chunk, scan)
-            current = _measure_lines(chunk, current, scan, path.name)
-            scan.newlines += chunk.count(b"\n")
-            scan.quotes += chunk.count(b'"')
-    if scan.utf8:
+                pending = _check_utf8(pending, chunk, scan)
+            codes = np.frombuffer(chunk, dtype=np.uint8)
+            line_feeds = codes == 10
+            current = _measure_lines(chunk, codes, line_feeds, current, scan, path.name)
+            scan.newlines += int(np.count_nonzero(line_feeds))
+            scan.quotes += int(np.count_nonzero(codes == 34))
+    if scan.utf8 and pending:  # the file ends inside a character
+        scan.utf8, scan.invalid_line = False, scan.newlines + 1
         try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            scan.utf8, scan.invalid_line = False, scan.newlines + 1
+            pending.decode("utf-8")
+        except UnicodeDecodeError as error:
+            if error.reason != "unexpected end of data":
+                scan.invalid_byte = pending[error.start]
     return scan
 
 
-def _decode_chunk(decoder: codecs.IncrementalDecoder, chunk: bytes, scan: TextScan) -> None:
-    pending = len(decoder.getstate()[0])
+def _check_utf8(pending: bytes, chunk: bytes, scan: TextScan) -> bytes:
+    """Whether `pending + chunk` is UTF-8 up to its last whole character (checked by Arrow
+    on the bytes, without decoding them to Python text); what is left of a character cut
+    at the end. At the first invalid byte, its line and value are recorded in `scan`."""
+    data = pending + chunk if pending else chunk
+    whole = len(data) - _cut_character(data)
+    if _valid_utf8(memoryview(data)[:whole]):
+        return data[whole:]
     try:
-        decoder.decode(chunk)
+        data[:whole].decode("utf-8")
     except UnicodeDecodeError as error:
-        offset = max(error.start - pending, 0)
-        scan.utf8 = False
+        scan.utf8 = False  # the carried bytes hold no line break: no count to add for them
+        offset = max(error.start - len(pending), 0)
         scan.invalid_line = scan.newlines + chunk.count(b"\n", 0, offset) + 1
-        scan.invalid_byte = chunk[offset] if offset < len(chunk) else None
+        scan.invalid_byte = data[error.start]
+    return b""
 
 
-def _measure_lines(chunk: bytes, current: int, scan: TextScan, filename: str) -> int:
+def _cut_character(data: bytes) -> int:
+    """How many bytes at the end of `data` start a character that the next chunk ends."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return 0
+        if 0xC2 <= byte <= 0xF4:  # a lead byte: is its character complete?
+            length = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return back if length > back else 0
+        if byte >= 0xC0:
+            return 0  # never a lead byte in UTF-8: the check says where
+    return 0
+
+
+def _valid_utf8(data: memoryview) -> bool:
+    text = pa.Array.from_buffers(
+        pa.string(), 1, [None, pa.py_buffer(np.array([0, len(data)], np.int32)), pa.py_buffer(data)]
+    )
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _measure_lines(
+    chunk: bytes,
+    codes: np.ndarray,
+    line_feeds: np.ndarray,
+    current: int,
+    scan: TextScan,
+    filename: str,
+) -> int:
     """Track the longest physical line (\\n or \\r ends one); the length of the open one."""
-    codes = np.frombuffer(chunk, dtype=np.uint8)
-    breaks = np.flatnonzero((codes == 10) | (codes == 13))
+    breaks = np.flatnonzero(line_feeds | (codes == 13) if b"\r" in chunk else line_feeds)
     if breaks.size == 0:
         current += len(chunk)
         longest, end = current, len(chunk)
