@@ -21,11 +21,13 @@ import sqlalchemy as sa
 
 from catalog.store.concerns import CatalogStore, SpatialTables
 from catalog.store.tables import (
+    GENERATION_SOURCES,
     audit_table,
     catalog_metadata,
     datasets_table,
     deliveries_table,
     events_table,
+    generation_table,
     mail_acknowledgements_table,
     mails_table,
     notices_table,
@@ -65,6 +67,8 @@ class SqlCatalogStore(CatalogStore):
         self.files_dir = files_dir
         files_dir.mkdir(parents=True, exist_ok=True)
         catalog_metadata.create_all(self.engine)
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_generation(self.engine)
 
     spatial: SpatialTables | None = None  # rows in files only; PostGIS has tables
 
@@ -83,6 +87,11 @@ class SqlCatalogStore(CatalogStore):
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         return _dataset(row) if row else None
+
+    def generation(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(generation_table.c.value)).scalar()
+        return int(value or 0)
 
     def structure_versions(self, slug: str) -> list[StructureVersion]:
         query = (
@@ -620,6 +629,21 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_generation(engine: sa.Engine) -> None:
+    """The generation's row and its triggers (PostgreSQL: migration 0005)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT OR IGNORE INTO catalog_generation (id, value) VALUES (1, 0)"))
+        for table in GENERATION_SOURCES:
+            for event in ("INSERT", "UPDATE", "DELETE"):
+                conn.execute(
+                    sa.text(
+                        f"CREATE TRIGGER IF NOT EXISTS {table}_generation_{event.lower()} "
+                        f"AFTER {event} ON {table} BEGIN UPDATE catalog_generation "
+                        "SET value = value + 1 WHERE id = 1; END"
+                    )
+                )
 
 
 def _distribution_dict(distribution: Distribution) -> dict[str, Any]:

@@ -202,3 +202,16 @@ sessions_table = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
 )
+
+# A number that changes with every change of what the catalog serves (datasets, their
+# structure versions, releases and change notices), in whatever process makes it: triggers
+# add 1 to it (`sql.GENERATION_TRIGGERS` on SQLite, migration 0005 on PostgreSQL). Readers
+# keep what they read while it stays the same (`catalog.web.lookups`).
+generation_table = sa.Table(
+    "catalog_generation",
+    catalog_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+GENERATION_SOURCES = ("datasets", "structure_versions", "releases", "change_notices")

@@ -7,23 +7,28 @@
 The query runs on the release's table in PostGIS when the store holds it, else on a
 SQLite copy of the release made on first use (`catalog.rows`). The paging link is on the
 public URL, whatever the request's Host.
+
+A request reads the catalogue once (its generation, `catalog.web.lookups`): the dataset,
+the release, its schema and notices are those kept since the catalogue last changed; who
+may read the dataset, and whether it is still published, are decided on every request.
+An unfiltered `_total` is the release's stored count of rows.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
+from pathlib import Path
 
+import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from catalog import lifecycle, rows
-from catalog.store import CatalogStore
 from catalog.store.downloads.tables import neutralise_cell
 from catalog.visibility import CALLER
 from catalog.web.context import Web, add_headers, base
-from catalog.web.views import published_schema
+from catalog.web.lookups import LookupView
 from core.access import Principal
 from core.records import Release
 
@@ -44,12 +49,12 @@ def router(web: Web) -> APIRouter:
         version: int | None = None,
         principal: Principal = CALLER,
     ) -> Response:
-        dataset = web.dataset_or_404(slug, principal)
-        release = web.release_or_404(slug, version)
-        response = rows_response(request, web.store, release)
+        view = web.view()  # one read of the catalogue's generation
+        dataset = web.dataset_or_404(slug, principal, view)
+        release = web.release_or_404(slug, version, view)
+        response = rows_response(request, view, release)
         add_headers(
-            response,
-            lifecycle.version_headers(web.store, dataset, release.structure_version, "rows"),
+            response, lifecycle.version_headers(view, dataset, release.structure_version, "rows")
         )
         web.counter.count(slug, "api")
         return response
@@ -57,7 +62,7 @@ def router(web: Web) -> APIRouter:
     return api
 
 
-def rows_response(request: Request, store: CatalogStore, release: Release) -> Response:
+def rows_response(request: Request, view: LookupView, release: Release) -> Response:
     """Rows as JSON, GeoJSON or CSV; filters are `colonne=valeur` or `colonne__op=valeur`."""
     params = request.query_params
     fmt = params.get("_format", "json")
@@ -75,13 +80,12 @@ def rows_response(request: Request, store: CatalogStore, release: Release) -> Re
             offset=rows.bounded_int(params["_decalage"]) if params.get("_decalage") else None,
             total=params.get("_total") in {"1", "true", "oui"},
         )
-        schema = published_schema(store, release)
+        schema = view.published_schema(release)
         page = None
-        if store.spatial is not None:  # the release's table, when PostGIS holds it
-            page = rows.run_postgis(store.spatial.engine, release, schema, query)
+        if view.spatial is not None:  # the release's table, when PostGIS holds it
+            page = rows.run_postgis(view.spatial.engine, release, schema, query)
         if page is None:
-            database = rows.rows_database(store.release_path(release, "parquet"), schema)
-            page = rows.run(database, schema, query)
+            page = rows.run(_database(view, release, schema), schema, query, release.row_count)
     except ValueError as error:  # QueryError, or a non-numeric _taille/_decalage
         raise HTTPException(400, detail=str(error)) from error
     following = None
@@ -96,7 +100,7 @@ def rows_response(request: Request, store: CatalogStore, release: Release) -> Re
         if page.geometries is None:
             raise HTTPException(400, detail="Ce jeu de données n'est pas géographique.")
         features = [
-            {"type": "Feature", "properties": row, "geometry": json.loads(g) if g else None}
+            {"type": "Feature", "properties": row, "geometry": orjson.Fragment(g) if g else None}
             for row, g in zip(page.rows, page.geometries, strict=True)
         ]
         body = {
@@ -104,19 +108,25 @@ def rows_response(request: Request, store: CatalogStore, release: Release) -> Re
             "features": features,
             "links": [{"rel": "next", "href": following}] if following else [],
         }
-        return Response(
-            json.dumps(body, ensure_ascii=False, default=str),
-            media_type="application/geo+json",
-            headers=headers,
-        )
+        return Response(_json(body), media_type="application/geo+json", headers=headers)
     body = {"colonnes": page.columns, "lignes": page.rows, "suivant": following}
     if page.total is not None:
         body["total"] = page.total
-    return Response(
-        json.dumps(body, ensure_ascii=False, default=str),
-        media_type="application/json",
-        headers=headers,
+    return Response(_json(body), media_type="application/json", headers=headers)
+
+
+def _database(view: LookupView, release: Release, schema: dict) -> Path:
+    """The release's SQLite copy: once made, the same file for as long as the release."""
+    return view.remember(
+        ("lignes", release.id),
+        lambda: rows.rows_database(view.release_path(release, "parquet"), schema),
     )
+
+
+def _json(body: dict) -> bytes:
+    """UTF-8 JSON as `json.dumps(ensure_ascii=False, default=str)` writes it, ten times
+    faster (orjson); NaN and infinities, which JSON cannot hold, as null."""
+    return orjson.dumps(body, default=str)
 
 
 def rows_csv(page: rows.Page) -> str:
