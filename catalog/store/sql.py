@@ -9,8 +9,11 @@ release served.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
+import sqlite3
+import threading
 import uuid
 from dataclasses import asdict
 from datetime import date, datetime
@@ -67,6 +70,7 @@ class SqlCatalogStore(CatalogStore):
         self.files_dir = files_dir
         files_dir.mkdir(parents=True, exist_ok=True)
         catalog_metadata.create_all(self.engine)
+        self._generation_readers = threading.local()  # a kept connection per thread
         if self.engine.dialect.name == "sqlite":
             _sqlite_generation(self.engine)
 
@@ -89,9 +93,21 @@ class SqlCatalogStore(CatalogStore):
         return _dataset(row) if row else None
 
     def generation(self) -> int:
-        with self.engine.connect() as conn:
-            value = conn.execute(sa.select(generation_table.c.value)).scalar()
-        return int(value or 0)
+        """Read on every request of the web side: on SQLite, through a connection its
+        thread keeps (WAL: it sees every commit, from any process, at its next read)."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            with self.engine.connect() as conn:
+                return int(conn.execute(sa.select(generation_table.c.value)).scalar() or 0)
+        file = os.stat(database)  # a restore replaces the file: a new connection then
+        kept = getattr(self._generation_readers, "kept", None)
+        if kept is None or kept[0] != (file.st_dev, file.st_ino):
+            if kept is not None:
+                kept[1].close()
+            connection = sqlite3.connect(database, timeout=30, isolation_level=None)
+            kept = self._generation_readers.kept = ((file.st_dev, file.st_ino), connection)
+        row = kept[1].execute("SELECT value FROM catalog_generation").fetchone()
+        return int(row[0]) if row else 0
 
     def structure_versions(self, slug: str) -> list[StructureVersion]:
         query = (
