@@ -391,11 +391,11 @@ def run_postgis(
         return None
     if checked.sort_column:  # outside the reading snapshot, as the SQLite copy does
         _pg_ensure_index(pool, release, name, checked.sort_column, expressions[checked.sort_column])
-    statements = _pg_statements(table, columns[1], checked, expressions, keyset, query, release)
+    statement = _pg_statement(table, columns[1], checked, expressions, keyset, query, release)
     try:
-        fetched = _pg_read(pool, release, statements)
+        fetched = _pg_read(pool, release, statement)
     except psycopg.OperationalError:  # a connection the server closed: once more, anew
-        fetched = _pg_read(pool, release, statements)
+        fetched = _pg_read(pool, release, statement)
     if fetched is None:
         return None
     total, rows = fetched
@@ -403,9 +403,9 @@ def run_postgis(
 
 
 # Reading connections: a pool of its own, set once as the SQLite copy reads (UTC, ISO
-# dates), kept open between requests; each page is one snapshot (REPEATABLE READ) holding
-# the check that the version's table still holds the release, the count and the page,
-# sent together (psycopg's pipeline: one round trip).
+# dates), kept open between requests. A page is one statement, so one snapshot and one
+# round trip (prepared by psycopg after a few uses): the check that the version's table
+# still holds the release, the count when asked with filters, and the page.
 _POOLS: dict[str, ConnectionPool] = {}
 _POOLS_LOCK = threading.Lock()
 _SESSION = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c statement_timeout=60s"
@@ -435,21 +435,18 @@ def _pool(engine: sa.Engine) -> ConnectionPool:
 
 
 def _pg_read(
-    pool: ConnectionPool, release: Release, statements: list[tuple[psql.Composable, list]]
+    pool: ConnectionPool, release: Release, statement: tuple[psql.Composable, list[Any]]
 ) -> tuple[int | None, list[tuple]] | None:
-    """(count or None, rows) in one snapshot; None when the table no longer holds
+    """(count or None, rows) from `_pg_statement`; None when the table no longer holds
     `release`."""
     with pool.connection() as conn:
-        with conn.pipeline():
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            served = conn.execute(_SERVED, [release.dataset, release.structure_version])
-            cursors = [conn.execute(statement, arguments) for statement, arguments in statements]
-            conn.execute("COMMIT")
-        if served.fetchone() != (release.id,):
-            return None
-        results = [cursor.fetchall() for cursor in cursors]
-    total = results[0][0][0] if len(results) == 2 else None
-    return total, results[-1]
+        fetched = conn.execute(*statement).fetchall()
+    if not fetched or fetched[0][0] != release.id:
+        return None
+    total = fetched[0][1]
+    if fetched[0][2] is None:  # the left join's one row: no row on this page
+        return total, []
+    return total, [row[2:] for row in fetched]
 
 
 def _known_columns(
@@ -626,7 +623,7 @@ def _same_kind(value: Any, expression: _Expression) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _pg_statements(
+def _pg_statement(
     table: psql.Identifier,
     geometry: str | None,
     checked: _Checked,
@@ -634,16 +631,11 @@ def _pg_statements(
     keyset: tuple[list[psql.Composable], list[Any]],
     query: RowQuery,
     release: Release,
-) -> list[tuple[psql.Composable, list[Any]]]:
-    """The count (when asked with filters: the release stores its count of rows) and the
-    page's statement, with their arguments."""
+) -> tuple[psql.Composable, list[Any]]:
+    """One statement: (release the version's table holds, total, page columns…) rows; a
+    single row of NULL page columns when the page is empty. The total is the release's
+    stored count of rows without filters, counted with them."""
     where, parameters = _pg_where(checked, expressions)
-    statements: list[tuple[psql.Composable, list[Any]]] = []
-    if query.total and where:
-        count = psql.SQL("SELECT count(*) FROM {}{}").format(table, _pg_clause(where))
-        statements.append((count, parameters))
-    elif query.total:
-        statements.append((psql.SQL("SELECT %s::bigint"), [release.row_count]))
     fid, sort = psql.Identifier(FID), checked.sort_column
     selected = [fid] + ([expressions[sort].sql] if sort else [])
     selected += [expressions[name].sql for name in checked.chosen]
@@ -651,18 +643,33 @@ def _pg_statements(
         selected.append(
             psql.SQL("ST_AsGeoJSON(ST_Transform({}, 4326))").format(psql.Identifier(geometry))
         )
-    statement = psql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT %s").format(
+    page = psql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT %s").format(
         psql.SQL(", ").join(selected),
         table,
         _pg_clause(where + keyset[0]),
         _pg_order(expressions[sort].sql if sort else None, checked.descending),
     )
-    arguments = parameters + keyset[1] + [query.size + 1]
+    page_arguments = parameters + keyset[1] + [query.size + 1]
     if query.offset:
-        statement += psql.SQL(" OFFSET %s")
-        arguments.append(query.offset)
-    statements.append((statement, arguments))
-    return statements
+        page += psql.SQL(" OFFSET %s")
+        page_arguments.append(query.offset)
+    total: psql.Composable = psql.SQL("NULL::bigint")
+    total_arguments: list[Any] = []
+    if query.total and where:
+        total = psql.SQL("(SELECT count(*) FROM {}{})").format(table, _pg_clause(where))
+        total_arguments = parameters
+    elif query.total:
+        total, total_arguments = psql.SQL("%s::bigint"), [release.row_count]
+    # the page's order again, on its output columns (3: fid, 4: the sort value)
+    direction = psql.SQL("DESC NULLS LAST" if checked.descending else "ASC NULLS FIRST")
+    order = psql.SQL("4 {d}, 3 {d}").format(d=direction) if sort else psql.SQL("3")
+    statement = psql.SQL(
+        "SELECT s.current_release, {total}, p.* FROM structure_versions s "
+        "LEFT JOIN LATERAL ({page}) p ON s.current_release = %s "
+        "WHERE s.dataset = %s AND s.version = %s ORDER BY {order}"
+    ).format(total=total, page=page, order=order)
+    arguments = [*total_arguments, *page_arguments, release.id]
+    return statement, [*arguments, release.dataset, release.structure_version]
 
 
 def _pg_clause(conditions: list[psql.Composable]) -> psql.Composable:
