@@ -49,6 +49,11 @@ class QueryError(ValueError):
     """A query a reuser can correct (French message)."""
 
 
+class StaleCatalogue(RuntimeError):  # noqa: N818 (a state, not a failure)
+    """The catalogue changed since the generation the caller's look-ups were made at: the
+    page was read in a snapshot where they may no longer hold."""
+
+
 @dataclass
 class RowQuery:
     filters: list[tuple[str, str]] = field(default_factory=list)  # "colonne__op", value
@@ -368,10 +373,16 @@ PG_TIME_TYPES = {"date", "timestamp without time zone", "timestamp with time zon
 
 
 def run_postgis(
-    engine: sa.Engine, release: Release, schema: dict[str, Any], query: RowQuery
+    engine: sa.Engine,
+    release: Release,
+    schema: dict[str, Any],
+    query: RowQuery,
+    generation: int | None = None,
 ) -> Page | None:
     """The page from the release's PostGIS table, or None when the SQLite copy must answer.
-    Query errors are raised as `run` raises them."""
+    Query errors are raised as `run` raises them. With `generation`, the catalogue's
+    generation the caller's look-ups were made at, the page is read only in a snapshot of
+    that generation (StaleCatalogue otherwise): the caller need not read it beforehand."""
     checked = _check(schema, query)
     _where(checked.filters, checked.types)  # the same operator and value errors
     cursor_key = _decode(query.cursor) if query.cursor else None
@@ -393,9 +404,9 @@ def run_postgis(
         _pg_ensure_index(pool, release, name, checked.sort_column, expressions[checked.sort_column])
     statement = _pg_statement(table, columns[1], checked, expressions, keyset, query, release)
     try:
-        fetched = _pg_read(pool, release, statement)
+        fetched = _pg_read(pool, release, statement, generation)
     except psycopg.OperationalError:  # a connection the server closed: once more, anew
-        fetched = _pg_read(pool, release, statement)
+        fetched = _pg_read(pool, release, statement, generation)
     if fetched is None:
         return None
     total, rows = fetched
@@ -435,18 +446,23 @@ def _pool(engine: sa.Engine) -> ConnectionPool:
 
 
 def _pg_read(
-    pool: ConnectionPool, release: Release, statement: tuple[psql.Composable, list[Any]]
+    pool: ConnectionPool,
+    release: Release,
+    statement: tuple[psql.Composable, list[Any]],
+    generation: int | None,
 ) -> tuple[int | None, list[tuple]] | None:
     """(count or None, rows) from `_pg_statement`; None when the table no longer holds
-    `release`."""
+    `release`; StaleCatalogue when the catalogue is no longer at `generation`."""
     with pool.connection() as conn:
         fetched = conn.execute(*statement).fetchall()
+    if generation is not None and (not fetched or fetched[0][1] != generation):
+        raise StaleCatalogue
     if not fetched or fetched[0][0] != release.id:
         return None
-    total = fetched[0][1]
-    if fetched[0][2] is None:  # the left join's one row: no row on this page
+    total = fetched[0][2]
+    if fetched[0][3] is None:  # the left join's one row: no row on this page
         return total, []
-    return total, [row[2:] for row in fetched]
+    return total, [row[3:] for row in fetched]
 
 
 def _known_columns(
@@ -632,9 +648,9 @@ def _pg_statement(
     query: RowQuery,
     release: Release,
 ) -> tuple[psql.Composable, list[Any]]:
-    """One statement: (release the version's table holds, total, page columns…) rows; a
-    single row of NULL page columns when the page is empty. The total is the release's
-    stored count of rows without filters, counted with them."""
+    """One statement: (release the version's table holds, the catalogue's generation,
+    total, page columns…) rows; a single row of NULL page columns when the page is empty.
+    The total is the release's stored count of rows without filters, counted with them."""
     where, parameters = _pg_where(checked, expressions)
     fid, sort = psql.Identifier(FID), checked.sort_column
     selected = [fid] + ([expressions[sort].sql] if sort else [])
@@ -660,11 +676,12 @@ def _pg_statement(
         total_arguments = parameters
     elif query.total:
         total, total_arguments = psql.SQL("%s::bigint"), [release.row_count]
-    # the page's order again, on its output columns (3: fid, 4: the sort value)
+    # the page's order again, on its output columns (4: fid, 5: the sort value)
     direction = psql.SQL("DESC NULLS LAST" if checked.descending else "ASC NULLS FIRST")
-    order = psql.SQL("4 {d}, 3 {d}").format(d=direction) if sort else psql.SQL("3")
+    order = psql.SQL("5 {d}, 4 {d}").format(d=direction) if sort else psql.SQL("4")
     statement = psql.SQL(
-        "SELECT s.current_release, {total}, p.* FROM structure_versions s "
+        "SELECT s.current_release, (SELECT value FROM catalog_generation), {total}, p.* "
+        "FROM structure_versions s "
         "LEFT JOIN LATERAL ({page}) p ON s.current_release = %s "
         "WHERE s.dataset = %s AND s.version = %s ORDER BY {order}"
     ).format(total=total, page=page, order=order)

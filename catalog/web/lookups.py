@@ -30,9 +30,17 @@ _MISSING = object()
 class LookupView:
     """The store as one request reads it: cached reads of one generation, the rest direct."""
 
-    def __init__(self, store: CatalogStore, entries: dict[Hashable, Any]) -> None:
+    def __init__(
+        self, store: CatalogStore, entries: dict[Hashable, Any], generation: int, checked: bool
+    ) -> None:
         self._store = store
         self._entries = entries
+        self.at_generation = generation
+        self.checked = checked  # False: the last generation known, to be checked by the reader
+
+    def is_current(self) -> bool:
+        """Whether the catalogue is still at this view's generation (one read of it)."""
+        return self._store.generation() == self.at_generation
 
     def __getattr__(self, name: str) -> Any:  # every other read or write: the store's
         return getattr(self._store, name)
@@ -87,11 +95,18 @@ class CachedLookups:
         self._generation: int | None = None
         self._entries: dict[Hashable, Any] = {}
 
-    def view(self) -> LookupView:
-        """The catalogue as of now: one read of the generation."""
+    def view(self, checked: bool = True) -> LookupView:
+        """The catalogue as of now: one read of the generation. Unchecked, the last one
+        read, for a reader that checks it in the snapshot it reads the data in (the rows
+        API on PostGIS: `catalog.rows.run_postgis`), and reads anew when it moved."""
+        if not checked:
+            with self._lock:
+                generation, entries = self._generation, self._entries
+            if generation is not None:
+                return LookupView(self.store, entries, generation, checked=False)
         generation = self.store.generation()
         with self._lock:
             if generation != self._generation:
                 self._generation, self._entries = generation, {}
             entries = self._entries
-        return LookupView(self.store, entries)
+        return LookupView(self.store, entries, generation, checked=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, HTTPException, Request
@@ -29,7 +30,7 @@ from catalog.store.downloads.tables import neutralise_cell
 from catalog.visibility import CALLER
 from catalog.web.context import Web, add_headers, base
 from catalog.web.lookups import LookupView
-from core.access import Principal
+from core.access import Principal, may_see
 from core.records import Release
 
 ROW_PARAMETERS = {"_colonnes", "_tri", "_taille", "_apres", "_decalage", "_format", "_total"}
@@ -49,14 +50,29 @@ def router(web: Web) -> APIRouter:
         version: int | None = None,
         principal: Principal = CALLER,
     ) -> Response:
-        view = web.view()  # one read of the catalogue's generation
+        # On PostGIS, the page's own statement checks that the catalogue is still at the
+        # generation of the look-ups (one round trip less); elsewhere, read it first.
+        view = web.lookups.view(checked=web.store.spatial is None)
+        if not view.checked and not plainly_served(view, slug, principal):
+            view = web.view()  # a refusal or a 410 is decided on the catalogue as of now
+        try:
+            response = answer(request, slug, version, principal, view)
+        except (HTTPException, rows.StaleCatalogue):
+            if view.checked:
+                raise
+            response = answer(request, slug, version, principal, web.view())
+        web.counter.count(slug, "api")
+        return response
+
+    def answer(
+        request: Request, slug: str, version: int | None, principal: Principal, view: LookupView
+    ) -> Response:
         dataset = web.dataset_or_404(slug, principal, view)
         release = web.release_or_404(slug, version, view)
         response = rows_response(request, view, release)
         add_headers(
             response, lifecycle.version_headers(view, dataset, release.structure_version, "rows")
         )
-        web.counter.count(slug, "api")
         return response
 
     return api
@@ -83,15 +99,17 @@ def rows_response(request: Request, view: LookupView, release: Release) -> Respo
         schema = view.published_schema(release)
         page = None
         if view.spatial is not None:  # the release's table, when PostGIS holds it
-            page = rows.run_postgis(view.spatial.engine, release, schema, query)
+            generation = None if view.checked else view.at_generation
+            page = rows.run_postgis(view.spatial.engine, release, schema, query, generation)
         if page is None:
+            if not view.checked and not view.is_current():
+                raise rows.StaleCatalogue
             page = rows.run(_database(view, release, schema), schema, query, release.row_count)
     except ValueError as error:  # QueryError, or a non-numeric _taille/_decalage
         raise HTTPException(400, detail=str(error)) from error
     following = None
     if page.next_cursor:  # on the public URL, whatever the request's Host
-        following_url = request.url.include_query_params(_apres=page.next_cursor)
-        following = f"{base(request)}{following_url.path}?{following_url.query}"
+        following = f"{base(request)}{following_path(request, page.next_cursor)}"
     headers = {"Link": f'<{following}>; rel="next"'} if following else {}
     headers["X-Licence"] = release.licence["id"]
     if fmt == "csv":
@@ -127,6 +145,24 @@ def _json(body: dict) -> bytes:
     """UTF-8 JSON as `json.dumps(ensure_ascii=False, default=str)` writes it, ten times
     faster (orjson); NaN and infinities, which JSON cannot hold, as null."""
     return orjson.dumps(body, default=str)
+
+
+def plainly_served(view: LookupView, slug: str, principal: Principal) -> bool:
+    """Whether the dataset, as `view` has it, is published and readable by `principal`
+    (no refusal to audit, no 410)."""
+    dataset = view.get_dataset(slug)
+    return dataset is not None and dataset.status == "publie" and may_see(principal, dataset)
+
+
+def following_path(request: Request, cursor: str) -> str:
+    """The request's path and query with `_apres=cursor` instead of its own (the other
+    parameters as the client sent them)."""
+    raw = request.scope["query_string"].decode("latin-1")
+    kept = [p for p in raw.split("&") if p and p.split("=", 1)[0] != "_apres"]
+    query = "&".join([*kept, f"_apres={quote(cursor, safe='')}"])
+    path = request.scope["path"]  # as Starlette's request.url writes it
+    path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    return f"{path}?{query}"
 
 
 def rows_csv(page: rows.Page) -> str:
