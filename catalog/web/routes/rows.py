@@ -24,10 +24,11 @@ from urllib.parse import quote
 import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from catalog import lifecycle, rows
 from catalog.store.downloads.tables import neutralise_cell
-from catalog.visibility import CALLER
+from catalog.visibility import caller_dependency
 from catalog.web.context import Web, add_headers, base
 from catalog.web.lookups import LookupView
 from core.access import Principal, may_see
@@ -37,19 +38,53 @@ ROW_PARAMETERS = {"_colonnes", "_tri", "_taille", "_apres", "_decalage", "_forma
 ROW_FORMATS = {"json", "geojson", "csv"}
 
 
+def _parameter(name: str, where: str, kind: str, description: str) -> dict:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "schema": {"type": kind},
+        "description": description,
+    }
+
+
+SLUG_PARAMETER = _parameter("slug", "path", "string", "Identifiant du jeu de données.")
+VERSION_PARAMETER = _parameter("version", "path", "integer", "Version de structure.")
+QUERY_PARAMETERS = [
+    _parameter("_taille", "query", "integer", "Lignes par page (1 à 1000, 100 par défaut)."),
+    _parameter("_apres", "query", "string", "Curseur de la page suivante (lien « suivant »)."),
+    _parameter("_tri", "query", "string", "Colonne de tri (« -colonne » : décroissant)."),
+    _parameter("_colonnes", "query", "string", "Colonnes à renvoyer, séparées par des virgules."),
+    _parameter("_decalage", "query", "integer", "Lignes à sauter (préférez « _apres »)."),
+    _parameter("_total", "query", "string", "« 1 » : le nombre de lignes qui répondent."),
+    _parameter("_format", "query", "string", "json (par défaut), geojson ou csv."),
+]
+
+
 def router(web: Web) -> APIRouter:
     api = APIRouter()
 
+    # The endpoint reads its path itself (FastAPI's validation of declared parameters cost
+    # a quarter of a request): the parameters are documented in `openapi_extra`.
     @api.get(
-        "/api/datasets/{slug}/rows", summary="Lignes de la version courante (filtres, tri, pages)"
+        "/api/datasets/{slug}/rows",
+        summary="Lignes de la version courante (filtres, tri, pages)",
+        openapi_extra={"parameters": [SLUG_PARAMETER, *QUERY_PARAMETERS]},
     )
-    @api.get("/api/datasets/{slug}/v{version}/rows", summary="Lignes d'une version de structure")
-    def rows_of(
-        request: Request,
-        slug: str,
-        version: int | None = None,
-        principal: Principal = CALLER,
-    ) -> Response:
+    @api.get(
+        "/api/datasets/{slug}/v{version}/rows",
+        summary="Lignes d'une version de structure",
+        openapi_extra={"parameters": [SLUG_PARAMETER, VERSION_PARAMETER, *QUERY_PARAMETERS]},
+    )
+    async def rows_of(request: Request) -> Response:
+        principal = await caller_dependency(request)
+        slug, version = request.path_params["slug"], request.path_params.get("version")
+        if version is not None and not version.isdecimal():
+            raise HTTPException(404, detail=f"Version v{version} de « {slug} » introuvable.")
+        number = None if version is None else int(version)
+        return await run_in_threadpool(serve, request, slug, number, principal)
+
+    def serve(request: Request, slug: str, version: int | None, principal: Principal) -> Response:
         # On PostGIS, the page's own statement checks that the catalogue is still at the
         # generation of the look-ups (one round trip less); elsewhere, read it first.
         view = web.lookups.view(checked=web.store.spatial is None)
