@@ -402,7 +402,15 @@ def run_postgis(
         return None
     if checked.sort_column:  # outside the reading snapshot, as the SQLite copy does
         _pg_ensure_index(pool, release, name, checked.sort_column, expressions[checked.sort_column])
+    shape = _shape(name, columns[1], checked, cursor_key, query)
+    text = _TEXTS.get(shape)
     statement = _pg_statement(table, columns[1], checked, expressions, keyset, query, release)
+    if text is None:  # the statement's text, composed once per shape of query
+        with pool.connection() as conn:
+            text = _TEXTS[shape] = statement[0].as_bytes(conn)
+        if len(_TEXTS) > _TEXTS_MAX:
+            _TEXTS.pop(next(iter(_TEXTS)))
+    statement = (text, statement[1])
     try:
         fetched = _pg_read(pool, release, statement, generation)
     except psycopg.OperationalError:  # a connection the server closed: once more, anew
@@ -419,7 +427,11 @@ def run_postgis(
 # still holds the release, the count when asked with filters, and the page.
 _POOLS: dict[str, ConnectionPool] = {}
 _POOLS_LOCK = threading.Lock()
-_SESSION = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c statement_timeout=60s"
+# custom plans always: a generic plan of the page (no LIMIT, no cursor known) sorts the table
+_SESSION = (
+    "-c TimeZone=UTC -c DateStyle=ISO,YMD -c statement_timeout=60s "
+    "-c plan_cache_mode=force_custom_plan"
+)
 _SERVED = "SELECT current_release FROM structure_versions WHERE dataset = %s AND version = %s"
 
 
@@ -448,7 +460,7 @@ def _pool(engine: sa.Engine) -> ConnectionPool:
 def _pg_read(
     pool: ConnectionPool,
     release: Release,
-    statement: tuple[psql.Composable, list[Any]],
+    statement: tuple[bytes, list[Any]],
     generation: int | None,
 ) -> tuple[int | None, list[tuple]] | None:
     """(count or None, rows) from `_pg_statement`; None when the table no longer holds
@@ -485,6 +497,32 @@ def _known_columns(
         _COLUMNS.pop(next(iter(_COLUMNS)))
     _COLUMNS[(name, release.id)] = found
     return found
+
+
+_TEXTS: dict[tuple, bytes] = {}
+_TEXTS_MAX = 4096
+
+
+def _shape(
+    name: str, geometry: str | None, checked: _Checked, key: tuple | None, query: RowQuery
+) -> tuple:
+    """What a page's statement text depends on (not the values, which are parameters)."""
+    filters = tuple(
+        (column, operator, raw.count(",") if operator == "in" else 0)
+        for column, operator, raw in checked.filters
+    )
+    cursor = None if key is None else ("null" if key[0] is None else "value")
+    return (
+        name,
+        geometry,
+        tuple(checked.chosen),
+        checked.sort_column,
+        checked.descending,
+        filters,
+        cursor,
+        query.total,
+        bool(query.offset),
+    )
 
 
 _INDEXED_TABLES: set[tuple[str, str, str]] = set()
