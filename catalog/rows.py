@@ -10,6 +10,7 @@ the first one does; an index is added to a column the first time rows are sorted
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import math
@@ -404,13 +405,13 @@ def run_postgis(
         _pg_ensure_index(pool, release, name, checked.sort_column, expressions[checked.sort_column])
     shape = _shape(name, columns[1], checked, cursor_key, query)
     text = _TEXTS.get(shape)
-    statement = _pg_statement(table, columns[1], checked, expressions, keyset, query, release)
     if text is None:  # the statement's text, composed once per shape of query
+        composed = _pg_statement(table, columns[1], checked, expressions, keyset, query, release)
         with pool.connection() as conn:
-            text = _TEXTS[shape] = statement[0].as_bytes(conn)
+            text = _TEXTS[shape] = composed.as_bytes(conn)
         if len(_TEXTS) > _TEXTS_MAX:
             _TEXTS.pop(next(iter(_TEXTS)))
-    statement = (text, statement[1])
+    statement = (text, _pg_arguments(checked, expressions, keyset[1], query, release))
     try:
         fetched = _pg_read(pool, release, statement, generation)
     except psycopg.OperationalError:  # a connection the server closed: once more, anew
@@ -593,6 +594,7 @@ class _Expression:
     text: bool  # compared as text, by code point: SQLite gives integers to it as text
 
 
+@functools.lru_cache(maxsize=4096)  # the same few columns, request after request
 def _pg_expression(name: str, kind: str, pg_type: str | None) -> _Expression | None:
     column = psql.Identifier(name)
     if kind == "boolean" and pg_type == "boolean":
@@ -685,11 +687,11 @@ def _pg_statement(
     keyset: tuple[list[psql.Composable], list[Any]],
     query: RowQuery,
     release: Release,
-) -> tuple[psql.Composable, list[Any]]:
+) -> psql.Composable:
     """One statement: (release the version's table holds, the catalogue's generation,
     total, page columns…) rows; a single row of NULL page columns when the page is empty.
     The total is the release's stored count of rows without filters, counted with them."""
-    where, parameters = _pg_where(checked, expressions)
+    where, _ = _pg_where(checked, expressions)
     fid, sort = psql.Identifier(FID), checked.sort_column
     selected = [fid] + ([expressions[sort].sql] if sort else [])
     selected += [expressions[name].sql for name in checked.chosen]
@@ -703,17 +705,13 @@ def _pg_statement(
         _pg_clause(where + keyset[0]),
         _pg_order(expressions[sort].sql if sort else None, checked.descending),
     )
-    page_arguments = parameters + keyset[1] + [query.size + 1]
     if query.offset:
         page += psql.SQL(" OFFSET %s")
-        page_arguments.append(query.offset)
     total: psql.Composable = psql.SQL("NULL::bigint")
-    total_arguments: list[Any] = []
     if query.total and where:
         total = psql.SQL("(SELECT count(*) FROM {}{})").format(table, _pg_clause(where))
-        total_arguments = parameters
     elif query.total:
-        total, total_arguments = psql.SQL("%s::bigint"), [release.row_count]
+        total = psql.SQL("%s::bigint")
     # the page's order again, on its output columns (4: fid, 5: the sort value)
     direction = psql.SQL("DESC NULLS LAST" if checked.descending else "ASC NULLS FIRST")
     order = psql.SQL("5 {d}, 4 {d}").format(d=direction) if sort else psql.SQL("4")
@@ -723,8 +721,25 @@ def _pg_statement(
         "LEFT JOIN LATERAL ({page}) p ON s.current_release = %s "
         "WHERE s.dataset = %s AND s.version = %s ORDER BY {order}"
     ).format(total=total, page=page, order=order)
-    arguments = [*total_arguments, *page_arguments, release.id]
-    return statement, [*arguments, release.dataset, release.structure_version]
+    return statement
+
+
+def _pg_arguments(
+    checked: _Checked,
+    expressions: dict[str, _Expression],
+    key_values: list[Any],
+    query: RowQuery,
+    release: Release,
+) -> list[Any]:
+    """The arguments of `_pg_statement`'s placeholders, in their order."""
+    _, parameters = _pg_where(checked, expressions)
+    page = parameters + key_values + [query.size + 1]
+    if query.offset:
+        page.append(query.offset)
+    total: list[Any] = []
+    if query.total:
+        total = parameters if checked.filters else [release.row_count]
+    return [*total, *page, release.id, release.dataset, release.structure_version]
 
 
 def _pg_clause(conditions: list[psql.Composable]) -> psql.Composable:
