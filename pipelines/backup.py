@@ -64,7 +64,7 @@ CHUNK = 1 << 20
 # Bookkeeping present in an empty instance: PostGIS's own tables and schemas, the schema
 # migrations' version. They do not make a target non-empty.
 PG_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "topology", "tiger", "tiger_data")
-BOOKKEEPING_TABLES = ("spatial_ref_sys", "alembic_version")
+BOOKKEEPING_TABLES = ("spatial_ref_sys", "alembic_version", "catalog_generation")
 
 
 class BackupError(Exception):
