@@ -4,6 +4,7 @@ and by the refusals' audit log (catalog.refusals)."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from starlette.types import Scope
@@ -42,6 +43,7 @@ def client_address(scope: Scope, trusted: tuple[Network, ...]) -> str:
     return client
 
 
+@functools.lru_cache(maxsize=4096)  # asked on every request: a client's address, parsed once
 def within(address: str, networks: tuple[Network, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

@@ -10,12 +10,13 @@ the first one does; an index is added to a column the first time rows are sorted
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import math
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,13 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql as psql
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool
 
 from catalog.store.downloads import exclusive
-from catalog.store.postgis import DATA_SCHEMA, FID, table_name
+from catalog.store.postgis import DATA_SCHEMA, FID, libpq_dsn, table_name
 from catalog.store.rows_copy import GEOMETRY
 from catalog.store.rows_copy import rows_database as rows_database  # the routes' entry
-from catalog.store.tables import structures_table
 from core.records import Release
 from core.vocabularies import normalise_label
 
@@ -42,6 +44,11 @@ MAX_PAGE = 1000
 
 class QueryError(ValueError):
     """A query a reuser can correct (French message)."""
+
+
+class StaleCatalogue(RuntimeError):  # noqa: N818 (a state, not a failure)
+    """The catalogue changed since the generation the caller's look-ups were made at: the
+    page was read in a snapshot where they may no longer hold."""
 
 
 @dataclass
@@ -99,35 +106,69 @@ def _check(schema: dict[str, Any], query: RowQuery) -> _Checked:
     return _Checked(types, chosen, filters, sort_column, descending)
 
 
-def run(database: Path, schema: dict[str, Any], query: RowQuery) -> Page:
+def run(
+    database: Path, schema: dict[str, Any], query: RowQuery, row_count: int | None = None
+) -> Page:
+    """The page from the release's SQLite copy; `row_count`, the release's stored count of
+    rows, answers `_total` without filters (counting a million rows takes a while)."""
     checked = _check(schema, query)
     types, chosen, sort_column = checked.types, checked.chosen, checked.sort_column
     where, parameters = _where(checked.filters, types)
     descending = checked.descending
     if sort_column:
         _ensure_index(database, sort_column)  # before reading, from a connection that writes
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as conn:
+    reader = _reader(database)
+    conn, geographic = reader.connection, reader.geographic
+    total = None
+    if query.total:
+        total = row_count if row_count is not None and not where else None
+        if total is None:
+            total = conn.execute(f"SELECT count(*) FROM lignes{_clause(where)}", parameters)
+            total = total.fetchone()[0]
+    keyset, key_parameters = _after(query.cursor, sort_column, descending)
+    order = _order(sort_column, descending)
+    selected = ", ".join(_quote(c) for c in chosen)
+    extra = f", {GEOMETRY}" if geographic else ""
+    sql = (
+        f"SELECT rowid, {_quote(sort_column) + ', ' if sort_column else ''}{selected}"
+        f"{extra} FROM lignes{_clause(where + keyset)} ORDER BY {order} LIMIT ?"
+    )
+    arguments = parameters + key_parameters + [query.size + 1]
+    if query.offset:
+        sql += " OFFSET ?"
+        arguments.append(query.offset)
+    fetched = conn.execute(sql, arguments).fetchall()
+    return _page(fetched, checked, geographic, total, query)
+
+
+@dataclass
+class _Reader:
+    """A read-only connection to a rows copy, kept by its thread (the copy never changes
+    but for the indexes added to it, which SQLite sees at the next statement)."""
+
+    connection: sqlite3.Connection
+    geographic: bool
+
+
+_READERS = threading.local()
+_READERS_PER_THREAD = 16
+
+
+def _reader(database: Path) -> _Reader:
+    readers: dict[Path, _Reader] | None = getattr(_READERS, "open", None)
+    if readers is None:
+        readers = _READERS.open = {}
+    reader = readers.get(database)
+    if reader is None:
+        conn = sqlite3.connect(
+            f"file:{database}?mode=ro", uri=True, timeout=30, check_same_thread=False
+        )
         conn.create_function("sans_accents", 1, _plain_text, deterministic=True)
         geographic = GEOMETRY in {r[1] for r in conn.execute("PRAGMA table_info(lignes)")}
-        total = None
-        if query.total:
-            total = conn.execute(
-                f"SELECT count(*) FROM lignes{_clause(where)}", parameters
-            ).fetchone()[0]
-        keyset, key_parameters = _after(query.cursor, sort_column, descending)
-        order = _order(sort_column, descending)
-        selected = ", ".join(_quote(c) for c in chosen)
-        extra = f", {GEOMETRY}" if geographic else ""
-        sql = (
-            f"SELECT rowid, {_quote(sort_column) + ', ' if sort_column else ''}{selected}"
-            f"{extra} FROM lignes{_clause(where + keyset)} ORDER BY {order} LIMIT ?"
-        )
-        arguments = parameters + key_parameters + [query.size + 1]
-        if query.offset:
-            sql += " OFFSET ?"
-            arguments.append(query.offset)
-        fetched = conn.execute(sql, arguments).fetchall()
-    return _page(fetched, checked, geographic, total, query)
+        if len(readers) >= _READERS_PER_THREAD:
+            readers.pop(next(iter(readers))).connection.close()
+        reader = readers[database] = _Reader(conn, geographic)
+    return reader
 
 
 def _filter(name: str, value: str, types: dict[str, str]) -> tuple[str, str, str]:
@@ -249,10 +290,16 @@ def _encode(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
 
 
+_INDEXED: set[tuple[Path, str]] = set()
+
+
 def _ensure_index(database: Path, column: str) -> None:
+    if (database, column) in _INDEXED:  # once per process: the index stays in the copy
+        return
     name = _quote(f"tri_{column}")
-    with exclusive(database), sqlite3.connect(database, timeout=30) as conn:
+    with exclusive(database), closing(sqlite3.connect(database, timeout=30)) as conn, conn:
         conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON lignes ({_quote(column)})")
+    _INDEXED.add((database, column))
 
 
 # --- PostGIS backend ---------------------------------------------------------------------
@@ -272,10 +319,16 @@ PG_TIME_TYPES = {"date", "timestamp without time zone", "timestamp with time zon
 
 
 def run_postgis(
-    engine: sa.Engine, release: Release, schema: dict[str, Any], query: RowQuery
+    engine: sa.Engine,
+    release: Release,
+    schema: dict[str, Any],
+    query: RowQuery,
+    generation: int | None = None,
 ) -> Page | None:
     """The page from the release's PostGIS table, or None when the SQLite copy must answer.
-    Query errors are raised as `run` raises them."""
+    Query errors are raised as `run` raises them. With `generation`, the catalogue's
+    generation the caller's look-ups were made at, the page is read only in a snapshot of
+    that generation (StaleCatalogue otherwise): the caller need not read it beforehand."""
     checked = _check(schema, query)
     _where(checked.filters, checked.types)  # the same operator and value errors
     cursor_key = _decode(query.cursor) if query.cursor else None
@@ -283,91 +336,174 @@ def run_postgis(
         return None
     name = table_name(release.dataset, release.structure_version)
     table = psql.Identifier(DATA_SCHEMA, name)
-    with _reading(engine, release) as raw:
-        if raw is None:
-            return None
-        columns, geometry = _release_columns(raw, name, release.id)
-        expressions = _pg_expressions(checked, columns)
-        if expressions is None:
-            return None
-        keyset = _pg_after(cursor_key, checked, expressions)
-        if keyset is None:
-            return None
+    pool = _pool(engine)
+    columns = _known_columns(pool, release, name)
+    if columns is None:
+        return None
+    expressions = _pg_expressions(checked, columns[0])
+    if expressions is None:
+        return None
+    keyset = _pg_after(cursor_key, checked, expressions)
+    if keyset is None:
+        return None
     if checked.sort_column:  # outside the reading snapshot, as the SQLite copy does
-        _pg_ensure_index(engine, name, checked.sort_column, expressions[checked.sort_column])
-    with _reading(engine, release) as raw:
-        if raw is None:
+        _pg_ensure_index(pool, release, name, checked.sort_column, expressions[checked.sort_column])
+    shape = _shape(name, columns[1], checked, cursor_key, query)
+    text = _TEXTS.get(shape)
+    if text is None:  # the statement's text, composed once per shape of query
+        composed = _pg_statement(table, columns[1], checked, expressions, keyset, query, release)
+        with pool.connection() as conn:
+            text = _TEXTS[shape] = composed.as_bytes(conn)
+        if len(_TEXTS) > _TEXTS_MAX:
+            _TEXTS.pop(next(iter(_TEXTS)))
+    statement = (text, _pg_arguments(checked, expressions, keyset[1], query, release))
+    try:
+        fetched = _pg_read(pool, release, statement, generation)
+    except psycopg.OperationalError:  # a connection the server closed: once more, anew
+        fetched = _pg_read(pool, release, statement, generation)
+    if fetched is None:
+        return None
+    total, rows = fetched
+    return _page(rows, checked, bool(columns[1]), total, query)
+
+
+# Reading connections: a pool of its own, set once as the SQLite copy reads (UTC, ISO
+# dates), kept open between requests. A page is one statement, so one snapshot and one
+# round trip (prepared by psycopg after a few uses): the check that the version's table
+# still holds the release, the count when asked with filters, and the page.
+_POOLS: dict[str, ConnectionPool] = {}
+_POOLS_LOCK = threading.Lock()
+# custom plans always: a generic plan of the page (no LIMIT, no cursor known) sorts the table
+_SESSION = (
+    "-c TimeZone=UTC -c DateStyle=ISO,YMD -c statement_timeout=60s "
+    "-c plan_cache_mode=force_custom_plan"
+)
+_SERVED = "SELECT current_release FROM structure_versions WHERE dataset = %s AND version = %s"
+
+
+def _pool(engine: sa.Engine) -> ConnectionPool:
+    key = engine.url.render_as_string(hide_password=False)
+    pool = _POOLS.get(key)
+    if pool is None:
+        with _POOLS_LOCK:
+            pool = _POOLS.get(key)
+            if pool is None:
+                conninfo = make_conninfo(
+                    libpq_dsn(engine.url), password=engine.url.password, options=_SESSION
+                )
+                pool = ConnectionPool(
+                    conninfo,
+                    kwargs={"autocommit": True},
+                    min_size=1,
+                    max_size=8,
+                    name="lignes",
+                    open=True,
+                )
+                _POOLS[key] = pool
+    return pool
+
+
+def _pg_read(
+    pool: ConnectionPool,
+    release: Release,
+    statement: tuple[bytes, list[Any]],
+    generation: int | None,
+) -> tuple[int | None, list[tuple]] | None:
+    """(count or None, rows) from `_pg_statement`; None when the table no longer holds
+    `release`; StaleCatalogue when the catalogue is no longer at `generation`."""
+    with pool.connection() as conn:
+        fetched = conn.execute(*statement).fetchall()
+    if generation is not None and (not fetched or fetched[0][1] != generation):
+        raise StaleCatalogue
+    if not fetched or fetched[0][0] != release.id:
+        return None
+    total = fetched[0][2]
+    if fetched[0][3] is None:  # the left join's one row: no row on this page
+        return total, []
+    return total, [row[3:] for row in fetched]
+
+
+def _known_columns(
+    pool: ConnectionPool, release: Release, name: str
+) -> tuple[dict[str, str], str | None] | None:
+    """The table's columns and geometry, read once per release; None when the table does
+    not hold `release`."""
+    known = _COLUMNS.get((name, release.id))
+    if known is not None:
+        return known
+    with pool.connection() as conn, conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        served = conn.execute(_SERVED, [release.dataset, release.structure_version])
+        if served.fetchone() != (release.id,):
             return None
-        return _pg_page(raw, table, geometry, checked, expressions, keyset, query)
+        found = _pg_columns(conn, name)
+    if not found[0]:  # no table (yet): nothing to keep
+        return None
+    if len(_COLUMNS) >= _COLUMNS_MAX:
+        _COLUMNS.pop(next(iter(_COLUMNS)))
+    _COLUMNS[(name, release.id)] = found
+    return found
 
 
-@contextmanager
-def _reading(engine: sa.Engine, release: Release) -> Iterator[Any | None]:
-    """A raw psycopg connection in one snapshot, set as the SQLite copy reads; None when
-    the version's table no longer holds `release`."""
-    with engine.connect() as conn:
-        conn.execution_options(isolation_level="REPEATABLE READ")  # one snapshot
-        if _served_release(conn, release) != release.id:
-            yield None
-            return
-        raw = conn.connection.driver_connection
-        raw.execute("SET LOCAL TimeZone = 'UTC'")
-        raw.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-        raw.execute("SET LOCAL statement_timeout = '60s'")
-        yield raw
+_TEXTS: dict[tuple, bytes] = {}
+_TEXTS_MAX = 4096
 
 
-def _pg_ensure_index(engine: sa.Engine, name: str, column: str, expression: _Expression) -> None:
+def _shape(
+    name: str, geometry: str | None, checked: _Checked, key: tuple | None, query: RowQuery
+) -> tuple:
+    """What a page's statement text depends on (not the values, which are parameters)."""
+    filters = tuple(
+        (column, operator, raw.count(",") if operator == "in" else 0)
+        for column, operator, raw in checked.filters
+    )
+    cursor = None if key is None else ("null" if key[0] is None else "value")
+    return (
+        name,
+        geometry,
+        tuple(checked.chosen),
+        checked.sort_column,
+        checked.descending,
+        filters,
+        cursor,
+        query.total,
+        bool(query.offset),
+    )
+
+
+_INDEXED_TABLES: set[tuple[str, str, str]] = set()
+
+
+def _pg_ensure_index(
+    pool: ConnectionPool, release: Release, name: str, column: str, expression: _Expression
+) -> None:
     """An index on (sort expression, fid), created the first time the table's rows are
     sorted by `column`, so that a sorted page reads the index instead of sorting the table.
     Dropped with the table when a release replaces it; an expression PostgreSQL cannot
     index (a date cast to text depends on DateStyle) keeps sorting without one."""
+    key = (name, release.id, column)
+    if key in _INDEXED_TABLES:
+        return
     digest = hashlib.sha1(column.encode("utf-8")).hexdigest()[:10]
     index = psql.Identifier(f"{name[:40]}__tri_{digest}")
     statement = psql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (({}) ASC NULLS FIRST, {})").format(
         index, psql.Identifier(DATA_SCHEMA, name), expression.sql, psql.Identifier(FID)
     )
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        raw.autocommit = True
+    with pool.connection() as conn:
         try:
-            raw.execute("SET lock_timeout = '5s'")  # a switch holds the table: sort unindexed
-            raw.execute(statement)
+            conn.execute("SET lock_timeout = '5s'")  # a switch holds the table: sort unindexed
+            conn.execute(statement)
+            _INDEXED_TABLES.add(key)
+        except psycopg.errors.LockNotAvailable:
+            pass  # another request is creating it, or a switch holds the table: this page sorts
         except psycopg.Error:
-            pass  # not indexable, or another request is creating it: this page sorts
+            _INDEXED_TABLES.add(key)  # not indexable: sorted without an index
         finally:
-            raw.execute("RESET lock_timeout")
-            raw.autocommit = False
+            conn.execute("RESET lock_timeout")
 
 
-def _served_release(conn: sa.Connection, release: Release) -> str | None:
-    """The release the version's table holds: its structure version's current release,
-    switched in the same transaction as the table (read in the same snapshot)."""
-    return conn.execute(
-        sa.select(structures_table.c.current_release).where(
-            structures_table.c.dataset == release.dataset,
-            structures_table.c.version == release.structure_version,
-        )
-    ).scalar()
-
-
-_COLUMNS: dict[tuple[str, str, str], tuple[dict[str, str], str | None]] = {}
+_COLUMNS: dict[tuple[str, str], tuple[dict[str, str], str | None]] = {}
 _COLUMNS_MAX = 1024
-
-
-def _release_columns(raw: Any, name: str, release: str) -> tuple[dict[str, str], str | None]:
-    """`_pg_columns`, read once per release: a new release replaces the table, and so
-    changes the key (the request has checked, in its snapshot, that the table holds it)."""
-    key = (raw.info.dsn, name, release)
-    known = _COLUMNS.get(key)
-    if known is None:
-        known = _pg_columns(raw, name)
-        if not known[0]:  # no table (yet): nothing to keep
-            return known
-        if len(_COLUMNS) >= _COLUMNS_MAX:
-            _COLUMNS.pop(next(iter(_COLUMNS)))
-        _COLUMNS[key] = known
-    return known
 
 
 def _pg_columns(raw: Any, name: str) -> tuple[dict[str, str], str | None]:
@@ -403,6 +539,7 @@ class _Expression:
     text: bool  # compared as text, by code point: SQLite gives integers to it as text
 
 
+@functools.lru_cache(maxsize=4096)  # the same few columns, request after request
 def _pg_expression(name: str, kind: str, pg_type: str | None) -> _Expression | None:
     column = psql.Identifier(name)
     if kind == "boolean" and pg_type == "boolean":
@@ -487,21 +624,19 @@ def _same_kind(value: Any, expression: _Expression) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _pg_page(
-    raw: Any,
+def _pg_statement(
     table: psql.Identifier,
     geometry: str | None,
     checked: _Checked,
     expressions: dict[str, _Expression],
     keyset: tuple[list[psql.Composable], list[Any]],
     query: RowQuery,
-) -> Page:
-    where, parameters = _pg_where(checked, expressions)
-    total = None
-    if query.total:
-        total = raw.execute(
-            psql.SQL("SELECT count(*) FROM {}{}").format(table, _pg_clause(where)), parameters
-        ).fetchone()[0]
+    release: Release,
+) -> psql.Composable:
+    """One statement: (release the version's table holds, the catalogue's generation,
+    total, page columns…) rows; a single row of NULL page columns when the page is empty.
+    The total is the release's stored count of rows without filters, counted with them."""
+    where, _ = _pg_where(checked, expressions)
     fid, sort = psql.Identifier(FID), checked.sort_column
     selected = [fid] + ([expressions[sort].sql] if sort else [])
     selected += [expressions[name].sql for name in checked.chosen]
@@ -509,18 +644,47 @@ def _pg_page(
         selected.append(
             psql.SQL("ST_AsGeoJSON(ST_Transform({}, 4326))").format(psql.Identifier(geometry))
         )
-    statement = psql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT %s").format(
+    page = psql.SQL("SELECT {} FROM {}{} ORDER BY {} LIMIT %s").format(
         psql.SQL(", ").join(selected),
         table,
         _pg_clause(where + keyset[0]),
         _pg_order(expressions[sort].sql if sort else None, checked.descending),
     )
-    arguments = parameters + keyset[1] + [query.size + 1]
     if query.offset:
-        statement += psql.SQL(" OFFSET %s")
-        arguments.append(query.offset)
-    fetched = raw.execute(statement, arguments).fetchall()
-    return _page(fetched, checked, bool(geometry), total, query)
+        page += psql.SQL(" OFFSET %s")
+    total: psql.Composable = psql.SQL("NULL::bigint")
+    if query.total and where:
+        total = psql.SQL("(SELECT count(*) FROM {}{})").format(table, _pg_clause(where))
+    elif query.total:
+        total = psql.SQL("%s::bigint")
+    # the page's order again, on its output columns (4: fid, 5: the sort value)
+    direction = psql.SQL("DESC NULLS LAST" if checked.descending else "ASC NULLS FIRST")
+    order = psql.SQL("5 {d}, 4 {d}").format(d=direction) if sort else psql.SQL("4")
+    statement = psql.SQL(
+        "SELECT s.current_release, (SELECT value FROM catalog_generation), {total}, p.* "
+        "FROM structure_versions s "
+        "LEFT JOIN LATERAL ({page}) p ON s.current_release = %s "
+        "WHERE s.dataset = %s AND s.version = %s ORDER BY {order}"
+    ).format(total=total, page=page, order=order)
+    return statement
+
+
+def _pg_arguments(
+    checked: _Checked,
+    expressions: dict[str, _Expression],
+    key_values: list[Any],
+    query: RowQuery,
+    release: Release,
+) -> list[Any]:
+    """The arguments of `_pg_statement`'s placeholders, in their order."""
+    _, parameters = _pg_where(checked, expressions)
+    page = parameters + key_values + [query.size + 1]
+    if query.offset:
+        page.append(query.offset)
+    total: list[Any] = []
+    if query.total:
+        total = parameters if checked.filters else [release.row_count]
+    return [*total, *page, release.id, release.dataset, release.structure_version]
 
 
 def _pg_clause(conditions: list[psql.Composable]) -> psql.Composable:
@@ -545,10 +709,12 @@ def _page(
     more = len(fetched) > query.size
     fetched = fetched[: query.size]
     chosen, skip = checked.chosen, 2 if checked.sort_column else 1
-    rows = [dict(zip(chosen, row[skip : skip + len(chosen)], strict=True)) for row in fetched]
-    for row in rows:
-        for name in row:
-            if checked.types[name] == "boolean" and row[name] is not None:
+    end = skip + len(chosen)
+    rows = [dict(zip(chosen, row[skip:end], strict=True)) for row in fetched]
+    booleans = [name for name in chosen if checked.types[name] == "boolean"]
+    for row in rows if booleans else ():
+        for name in booleans:
+            if row[name] is not None:
                 row[name] = bool(row[name])
     geometries = [row[-1] for row in fetched] if geographic else None
     next_cursor = None

@@ -68,7 +68,13 @@ PG_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "topology", "tiger", "t
 SEARCH_TEXT_SHADOWS = tuple(
     f"search_text_{part}" for part in ("data", "idx", "content", "docsize", "config")
 )
-BOOKKEEPING_TABLES = ("spatial_ref_sys", "alembic_version", "search_state", *SEARCH_TEXT_SHADOWS)
+BOOKKEEPING_TABLES = (
+    "spatial_ref_sys",
+    "alembic_version",
+    "search_state",
+    "catalog_generation",
+    *SEARCH_TEXT_SHADOWS,
+)
 
 
 class BackupError(Exception):

@@ -269,6 +269,45 @@ def test_api_serves_the_dataset_and_its_rows(backend: Backend, tmp_path: Path) -
         assert len(geojson["features"]) == SAMPLE_ROWS
 
 
+def test_rows_follow_every_change_of_the_catalogue_made_elsewhere(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """The rows API keeps its look-ups of a release from request to request (issue #20);
+    a change another process makes (here another store on the same database) shows at the
+    next request: depublished, its rows stop; restricted, an anonymous caller gets a 404;
+    a new release is served at once."""
+    submit_sample(backend, tmp_path)
+    elsewhere = open_store(backend.settings.store_url, backend.settings.files_dir)
+    url = f"/api/datasets/{SLUG}/rows"
+    try:
+        with TestClient(create_app(backend.store, services=[])) as client:
+            assert client.get(url, params={"_total": 1}).json()["total"] == SAMPLE_ROWS
+            elsewhere.set_status(SLUG, "depublie")
+            assert client.get(url).status_code == 410
+            elsewhere.set_status(SLUG, "publie")
+            assert client.get(url, params={"_total": 1}).json()["total"] == SAMPLE_ROWS
+            metadata = elsewhere.get_dataset(SLUG).metadata
+            with elsewhere.engine.begin() as conn:  # as any writer would: the triggers tell
+                conn.execute(
+                    datasets_table.update()
+                    .where(datasets_table.c.slug == SLUG)
+                    .values(metadata={**metadata, "access": "restreint"})
+                )
+            assert client.get(url).status_code == 404
+            with elsewhere.engine.begin() as conn:
+                conn.execute(
+                    datasets_table.update()
+                    .where(datasets_table.c.slug == SLUG)
+                    .values(metadata=metadata)
+                )
+            assert client.get(url).status_code == 200
+            submit_sample(backend, tmp_path, keep=50)  # a new release of the same structure
+            assert client.get(url, params={"_total": 1}).json()["total"] == 50
+            assert len(client.get(url, params={"_taille": 1000}).json()["lignes"]) == 50
+    finally:
+        elsewhere.close()
+
+
 # --- PostGIS only ------------------------------------------------------------------------------
 
 
@@ -303,7 +342,7 @@ def test_failed_load_leaves_the_previous_data(
 def test_migrations_create_the_store_tables(on_postgis: Backend) -> None:
     with on_postgis.engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0006"  # the services' change log
+        assert context.get_current_revision() == "0007"  # the catalog's generation
         diff = compare_metadata(context, datasets_table.metadata)
     assert [d for d in diff if d[0] != "remove_table"] == []
     # opening again is a no-op (the revision is already the head)

@@ -46,6 +46,11 @@ class Releases(Protocol):
     def get_dataset(self, slug: str) -> Dataset | None: ...
 
     @abstractmethod
+    def generation(self) -> int:
+        """A number that changes whenever datasets, structure versions, releases or change
+        notices change, in any process: what was read from them stays true while it does not."""
+
+    @abstractmethod
     def structure_versions(self, slug: str) -> list[StructureVersion]: ...
 
     @abstractmethod

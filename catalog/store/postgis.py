@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -44,6 +45,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool
 
 from catalog.store import search_index
 from catalog.store.concerns import LayerSource
@@ -144,8 +147,33 @@ class PostgisCatalogStore(SqlCatalogStore):
         upgrade_schema(self.engine)
         self.spatial = PostgisTables(self.engine)
         self._answers = search_index.AnswerCache(search_cache_size())
+        self._generation_pool: ConnectionPool | None = None
 
     text_index: search_index.TextIndex = search_index.PostgresText()
+
+    def generation(self) -> int:
+        """Read on every request of the web side: through a small pool of its own (the
+        engine's pings and resets would triple its round trips)."""
+        if self._generation_pool is None:
+            conninfo = make_conninfo(libpq_dsn(self.engine.url), password=self.engine.url.password)
+            self._generation_pool = ConnectionPool(
+                conninfo, kwargs={"autocommit": True}, min_size=1, max_size=4, name="generation"
+            )
+        for attempt in (1, 2):  # a connection the server closed: once more, anew
+            try:
+                with self._generation_pool.connection() as conn:
+                    row = conn.execute("SELECT value FROM catalog_generation").fetchone()
+                return int(row[0]) if row else 0
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._generation_pool is not None:
+            self._generation_pool.close()
+            self._generation_pool = None
+        super().close()
 
     def _switch(
         self, conn: sa.Connection, new: NewRelease, release_id: str, submission: SubmissionRecord

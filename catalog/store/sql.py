@@ -12,6 +12,8 @@ import json
 import os
 import secrets
 import shutil
+import sqlite3
+import threading
 import uuid
 from dataclasses import asdict
 from datetime import date, datetime
@@ -23,12 +25,14 @@ import sqlalchemy as sa
 from catalog.store import rows_copy, search_index
 from catalog.store.concerns import CatalogStore, SpatialTables
 from catalog.store.tables import (
+    GENERATION_SOURCES,
     audit_table,
     catalog_metadata,
     changes_table,
     datasets_table,
     deliveries_table,
     events_table,
+    generation_table,
     mail_acknowledgements_table,
     mails_table,
     notices_table,
@@ -70,6 +74,9 @@ class SqlCatalogStore(CatalogStore):
         catalog_metadata.create_all(self.engine)
         search_index.ensure(self.engine, self.text_index)
         self._answers = search_index.AnswerCache(search_cache_size())
+        self._generation_readers = threading.local()  # a kept connection per thread
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_generation(self.engine)
 
     spatial: SpatialTables | None = None  # rows in files only; PostGIS has tables
     text_index: search_index.TextIndex = search_index.SqliteText()
@@ -89,6 +96,23 @@ class SqlCatalogStore(CatalogStore):
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         return _dataset(row) if row else None
+
+    def generation(self) -> int:
+        """Read on every request of the web side: on SQLite, through a connection its
+        thread keeps (WAL: it sees every commit, from any process, at its next read)."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            with self.engine.connect() as conn:
+                return int(conn.execute(sa.select(generation_table.c.value)).scalar() or 0)
+        file = os.stat(database)  # a restore replaces the file: a new connection then
+        kept = getattr(self._generation_readers, "kept", None)
+        if kept is None or kept[0] != (file.st_dev, file.st_ino):
+            if kept is not None:
+                kept[1].close()
+            connection = sqlite3.connect(database, timeout=30, isolation_level=None)
+            kept = self._generation_readers.kept = ((file.st_dev, file.st_ino), connection)
+        row = kept[1].execute("SELECT value FROM catalog_generation").fetchone()
+        return int(row[0]) if row else 0
 
     def structure_versions(self, slug: str) -> list[StructureVersion]:
         query = (
@@ -701,6 +725,21 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_generation(engine: sa.Engine) -> None:
+    """The generation's row and its triggers (PostgreSQL: migration 0007)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT OR IGNORE INTO catalog_generation (id, value) VALUES (1, 0)"))
+        for table in GENERATION_SOURCES:
+            for event in ("INSERT", "UPDATE", "DELETE"):
+                conn.execute(
+                    sa.text(
+                        f"CREATE TRIGGER IF NOT EXISTS {table}_generation_{event.lower()} "
+                        f"AFTER {event} ON {table} BEGIN UPDATE catalog_generation "
+                        "SET value = value + 1 WHERE id = 1; END"
+                    )
+                )
 
 
 def _distribution_dict(distribution: Distribution) -> dict[str, Any]:

@@ -262,3 +262,16 @@ changes_table = sa.Table(
     sa.Column("dataset", sa.String(80), nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),
 )
+
+# A number that changes with every change of what the catalog serves (datasets, their
+# structure versions, releases and change notices), in whatever process makes it: triggers
+# add 1 to it (`sql.GENERATION_TRIGGERS` on SQLite, migration 0007 on PostgreSQL). Readers
+# keep what they read while it stays the same (`catalog.web.lookups`).
+generation_table = sa.Table(
+    "catalog_generation",
+    catalog_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+GENERATION_SOURCES = ("datasets", "structure_versions", "releases", "change_notices")

@@ -10,7 +10,7 @@ portal's pages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from catalog import lifecycle, search, site, usage
 from catalog.store import CatalogStore
 from catalog.visibility import may_see_or_refuse
+from catalog.web.lookups import CachedLookups, LookupView
 from catalog.web.pages import TEMPLATES
 from catalog.web.views import summary
 from core import clock
@@ -63,10 +64,21 @@ class Web:
     counter: usage.UsageCounter
     settings: Settings  # built once by the application's factory
     map_background: MapBackground | None = None  # OPENDATA_MAP_BACKGROUND; None: outlines
+    lookups: CachedLookups = field(init=False)
 
-    def dataset_or_404(self, slug: str, principal: Principal) -> Dataset:
-        """The published dataset `principal` may read (404, or 410 once depublished)."""
-        dataset = self.store.get_dataset(slug)
+    def __post_init__(self) -> None:
+        self.lookups = CachedLookups(self.store)
+
+    def view(self) -> LookupView:
+        """The catalogue as of now, its look-ups kept while it does not change."""
+        return self.lookups.view()
+
+    def dataset_or_404(
+        self, slug: str, principal: Principal, view: LookupView | None = None
+    ) -> Dataset:
+        """The published dataset `principal` may read (404, or 410 once depublished),
+        decided on every request, from `view` (by default the catalogue as of now)."""
+        dataset = (view or self.view()).get_dataset(slug)
         if not may_see_or_refuse(self.store, principal, dataset):
             # A restricted dataset gets the same answer as a missing one: not even its
             # existence is told to a caller who may not read it (the refusal is audited).
@@ -77,16 +89,19 @@ class Web:
             raise HTTPException(404, detail=f"Jeu de données « {slug} » introuvable.")
         return dataset
 
-    def release_or_404(self, slug: str, version: int | None) -> Release:
+    def release_or_404(
+        self, slug: str, version: int | None, view: LookupView | None = None
+    ) -> Release:
         """The current release of structure `version` (None: the current structure);
         410 Gone once that structure is retired."""
+        view = view or self.view()
         too_large = version is not None and not 0 < version < 2**31
         retired_by = (
-            None if too_large or version is None else lifecycle.retired(self.store, slug, version)
+            None if too_large or version is None else lifecycle.retired(view, slug, version)
         )
         if retired_by is not None:
             raise gone_structure(slug, retired_by)
-        release = None if too_large else self.store.current_release(slug, version)
+        release = None if too_large else view.current_release(slug, version)
         if release is None:
             raise HTTPException(404, detail=f"Version v{version} de « {slug} » introuvable.")
         return release

@@ -76,6 +76,9 @@ def of_store(router: Callable[[CatalogStore], APIRouter]) -> Router:
 
 
 WEB_SERVICES: tuple[WebService, ...] = (
+    # first: routes are tried in order, and the rows API is the most requested (issue #20);
+    # no other route matches its paths
+    WebService("lignes", (API,), router=rows.router),
     WebService("flux", ("/changements.atom", API), router=of_store(feeds.router)),
     WebService("avis-de-changement", (API,), router=of_store(notices_api.router)),
     WebService("sante", (API,), router=health.router),  # its page too, not limited
@@ -87,7 +90,6 @@ WEB_SERVICES: tuple[WebService, ...] = (
     WebService("statistiques", (API,), router=statistics.router),
     WebService("jeux-de-donnees", (API,), router=datasets.router),
     WebService("telechargements", (API,), router=downloads.router),
-    WebService("lignes", (API,), router=rows.router),
     WebService("dcat", ("/dcat/", API), router=dcat.router),
     WebService("ogc-api", (OGC_API_PREFIX,), ogc=OgcApi),
     WebService("csw", ("/csw",), ogc=CswService),
