@@ -292,7 +292,7 @@ class OgcApi:
         if function not in (landing_page, conformance, describe_collections):
             return None
         return (
-            function.__name__,
+            function,  # not its name: pygeoapi wraps several in one decorator, "inner"
             names,
             self._states(names),
             public_url(request),
