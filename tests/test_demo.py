@@ -236,14 +236,31 @@ def test_demo_publishes_a_deposit_over_http_and_ctrl_c_stops_every_process(
         assert "Micocoulier de Provence" in csv.text
 
         # the resident OGC servers start on their first request: they too must stop. The
-        # services follow the store every 15 s: the new layer is served within that time.
+        # services follow the store's change log every 2 s; the capabilities are assembled
+        # by the catalog, so a map is asked for to start MapServer.
         wms = {"SERVICE": "WMS", "REQUEST": "GetCapabilities"}
         for _ in range(30):
             capabilities = requests.get(base + "/wms", params=wms, timeout=30)
-            if capabilities.status_code != 503:
+            if capabilities.status_code != 503 and "arbres-alignement" in capabilities.text:
                 break
             time.sleep(1)
         assert "arbres-alignement" in capabilities.text, capabilities.text
+        layer = re.search(r"<Name>([^<]*arbres-alignement[^<]*)</Name>", capabilities.text)
+        assert layer, capabilities.text
+        getmap = {
+            "SERVICE": "WMS",
+            "VERSION": "1.3.0",
+            "REQUEST": "GetMap",
+            "LAYERS": layer.group(1),
+            "STYLES": "",
+            "CRS": "EPSG:4326",
+            "BBOX": "45.70,4.70,45.82,4.86",
+            "WIDTH": "64",
+            "HEIGHT": "64",
+            "FORMAT": "image/png",
+        }
+        map_image = requests.get(base + "/wms", params=getmap, timeout=60)
+        assert map_image.headers.get("Content-Type") == "image/png", map_image.text[:300]
         csw = {"service": "CSW", "request": "GetCapabilities", "version": "2.0.2"}
         assert requests.get(base + "/csw", params=csw, timeout=60).status_code == 200
         children = started_by(demo.pid, home)

@@ -478,7 +478,9 @@ def test_a_tab_opened_while_its_script_still_loads_shows_its_content(catalog, pa
     page.route(re.compile(r"/static/(tableau|carte)\.js$"), slowly)
     page.goto(f"{catalog}/jeux-de-donnees/ecully-bancs-publics", wait_until="commit")
     page.get_by_role("tab", name="Données").click()
-    expect(page.locator("#table-donnees tbody tr").first).to_be_visible()
+    expect(page.locator("#table-donnees tbody tr").first).to_be_visible(timeout=20_000)
     page.goto(f"{catalog}/jeux-de-donnees/ecully-bancs-publics", wait_until="commit")
     page.get_by_role("tab", name="Carte").click()
-    expect(page.locator("#etat-carte")).to_have_text("60 objet(s) sur la carte.")
+    # the script arrives 1.5 s late, then the map loads its features: on a loaded machine
+    # that takes more than expect's default 5 s
+    expect(page.locator("#etat-carte")).to_have_text("60 objet(s) sur la carte.", timeout=20_000)
