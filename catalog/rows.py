@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool
 
 from catalog.store.downloads import exclusive
 from catalog.store.postgis import DATA_SCHEMA, FID, libpq_dsn, table_name
-from catalog.store.rows_copy import GEOMETRY
+from catalog.store.rows_copy import GEOMETRY, quote_name
 from catalog.store.rows_copy import rows_database as rows_database  # the routes' entry
 from core.records import Release
 from core.vocabularies import normalise_label
@@ -69,10 +69,6 @@ class Page:
     geometries: list[str | None] | None
     next_cursor: str | None
     total: int | None
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass
@@ -127,10 +123,10 @@ def run(
             total = total.fetchone()[0]
     keyset, key_parameters = _after(query.cursor, sort_column, descending)
     order = _order(sort_column, descending)
-    selected = ", ".join(_quote(c) for c in chosen)
+    selected = ", ".join(quote_name(c) for c in chosen)
     extra = f", {GEOMETRY}" if geographic else ""
     sql = (
-        f"SELECT rowid, {_quote(sort_column) + ', ' if sort_column else ''}{selected}"
+        f"SELECT rowid, {quote_name(sort_column) + ', ' if sort_column else ''}{selected}"
         f"{extra} FROM lignes{_clause(where + keyset)} ORDER BY {order} LIMIT ?"
     )
     arguments = parameters + key_parameters + [query.size + 1]
@@ -185,13 +181,13 @@ def _where(filters: list[tuple[str, str, str]], types: dict[str, str]) -> tuple[
     for column, operator, raw in filters:
         if operator == "in":
             values = [_typed(v, types[column]) for v in raw.split(",")]
-            clauses.append(f"{_quote(column)} IN ({', '.join('?' for _ in values)})")
+            clauses.append(f"{quote_name(column)} IN ({', '.join('?' for _ in values)})")
             parameters.extend(values)
         elif operator == "contains":
-            clauses.append(f"instr(sans_accents({_quote(column)}), ?) > 0")
+            clauses.append(f"instr(sans_accents({quote_name(column)}), ?) > 0")
             parameters.append(normalise_label(raw))
         elif operator in OPERATORS:
-            clauses.append(f"{_quote(column)} {OPERATORS[operator]} ?")
+            clauses.append(f"{quote_name(column)} {OPERATORS[operator]} ?")
             parameters.append(_typed(raw, types[column]))
         else:
             raise QueryError(
@@ -241,7 +237,7 @@ def _order(column: str | None, descending: bool) -> str:
         return "rowid"
     direction = "DESC" if descending else "ASC"
     # NULLs sort as the smallest values; rowid breaks ties, so the keyset is total.
-    return f"{_quote(column)} {direction}, rowid {direction}"
+    return f"{quote_name(column)} {direction}, rowid {direction}"
 
 
 def _after(cursor: str | None, column: str | None, descending: bool) -> tuple[list, list]:
@@ -251,7 +247,7 @@ def _after(cursor: str | None, column: str | None, descending: bool) -> tuple[li
     if not column:
         return ["rowid > ?"], [rowid]
     sign = "<" if descending else ">"
-    quoted = _quote(column)
+    quoted = quote_name(column)
     if value is None:
         if descending:  # after the NULLs, which come last in descending order: nothing
             return [f"{quoted} IS NULL AND rowid < ?"], [rowid]
@@ -296,9 +292,9 @@ _INDEXED: set[tuple[Path, str]] = set()
 def _ensure_index(database: Path, column: str) -> None:
     if (database, column) in _INDEXED:  # once per process: the index stays in the copy
         return
-    name = _quote(f"tri_{column}")
+    name = quote_name(f"tri_{column}")
     with exclusive(database), closing(sqlite3.connect(database, timeout=30)) as conn, conn:
-        conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON lignes ({_quote(column)})")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON lignes ({quote_name(column)})")
     _INDEXED.add((database, column))
 
 

@@ -60,7 +60,7 @@ def write_copy(parquet: Path, database: Path, dates: set[str]) -> None:
         # a file nobody reads until it is renamed into place: no journal, no fsync
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
-        columns = ", ".join(f"{_quote(n)} {_sqlite_type(shape.field(n).type)}" for n in names)
+        columns = ", ".join(f"{quote_name(n)} {_sqlite_type(shape.field(n).type)}" for n in names)
         conn.execute(f"CREATE TABLE {TABLE} ({columns})")
         insert = f"INSERT INTO {TABLE} VALUES ({', '.join('?' for _ in names)})"
         for batch in source.iter_batches(batch_size=COPY_ROWS):
@@ -136,5 +136,6 @@ def _sqlite_value(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _quote(name: str) -> str:
+def quote_name(name: str) -> str:
+    """A column's name as an SQLite identifier."""
     return '"' + name.replace('"', '""') + '"'

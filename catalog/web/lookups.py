@@ -21,6 +21,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from catalog.store import CatalogStore
+from catalog.web import views
 from core.records import ChangeNotice, Dataset, Release, StructureVersion
 
 MAX_ENTRIES = 20_000  # a few per dataset: the whole catalogue at 10,000 datasets
@@ -69,17 +70,9 @@ class LookupView:
         return self._kept(("notices", slug), lambda: self._store.notices(slug))
 
     def published_schema(self, release: Release) -> dict[str, Any]:
-        """The Table Schema of what the release publishes (after anonymisation)."""
-
-        def read() -> dict[str, Any]:
-            structure = next(
-                v
-                for v in self.structure_versions(release.dataset)
-                if v.version == release.structure_version
-            ).structure
-            return structure.get("published_schema") or structure["schema"]
-
-        return self._kept(("schema", release.id), read)
+        """The Table Schema of what the release publishes (`views.published_schema`, read
+        through this view's kept structure versions)."""
+        return self._kept(("schema", release.id), lambda: views.published_schema(self, release))
 
     def remember(self, key: Hashable, read: Callable[[], Any]) -> Any:
         """Anything else derived from this generation's catalogue, under `key`."""
