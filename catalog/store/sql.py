@@ -144,14 +144,7 @@ class SqlCatalogStore(CatalogStore):
         return _release(row) if row else None
 
     def current_releases(self) -> dict[str, Release]:
-        with self.engine.connect() as conn:
-            return {
-                row["dataset"]: _release(row)
-                for row in conn.execute(self._current_releases_query()).mappings()
-            }
-
-    def _current_releases_query(self) -> sa.Select:
-        return (
+        query = (
             sa.select(releases_table)
             .join(structures_table, structures_table.c.current_release == releases_table.c.id)
             .join(
@@ -162,6 +155,8 @@ class SqlCatalogStore(CatalogStore):
                 ),
             )
         )
+        with self.engine.connect() as conn:
+            return {row["dataset"]: _release(row) for row in conn.execute(query).mappings()}
 
     def search(
         self, query: search_index.SearchQuery, readers: search_index.Readers, today: date
